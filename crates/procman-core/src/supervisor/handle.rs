@@ -1,0 +1,94 @@
+//! The cheap, cloneable way to reach one supervisor task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::messages::{Command, CommandError};
+use super::state::ProcessStatus;
+
+/// Verbs mirror `systemctl`: `start`, `stop`, `restart`, plus `kill`.
+/// Each returns a [`Ticket`] to await, or to drop when the outcome does
+/// not matter.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    id: Arc<str>,
+    tx: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<ProcessStatus>,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        id: &str,
+        tx: mpsc::UnboundedSender<Command>,
+        status: watch::Receiver<ProcessStatus>,
+    ) -> Handle {
+        Handle {
+            id: id.into(),
+            tx,
+            status,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn start(&self) -> Ticket {
+        self.send(Command::Start)
+    }
+
+    pub fn stop(&self) -> Ticket {
+        self.send(Command::Stop)
+    }
+
+    pub fn restart(&self) -> Ticket {
+        self.send(Command::Restart)
+    }
+
+    /// SIGKILL to the whole tree, at once.
+    pub fn kill(&self) {
+        let _ = self.tx.send(Command::Kill);
+    }
+
+    /// The current state with diagnostics.
+    pub fn status(&self) -> ProcessStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every state this process publishes.
+    pub fn subscribe(&self) -> watch::Receiver<ProcessStatus> {
+        self.status.clone()
+    }
+
+    fn send(&self, make: fn(oneshot::Sender<Result<(), CommandError>>) -> Command) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        // If the task is gone the ticket resolves to `Gone`.
+        let _ = self.tx.send(make(tx));
+        Ticket {
+            id: self.id.clone(),
+            rx,
+        }
+    }
+}
+
+/// The pending outcome of a command.
+#[derive(Debug)]
+pub struct Ticket {
+    id: Arc<str>,
+    rx: oneshot::Receiver<Result<(), CommandError>>,
+}
+
+impl Future for Ticket {
+    type Output = Result<(), CommandError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id.clone();
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(CommandError::Gone(id.to_string()))))
+    }
+}

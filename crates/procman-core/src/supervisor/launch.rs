@@ -1,0 +1,140 @@
+//! Turning a process's `control` config into a [`SpawnSpec`]: working
+//! directory, environment (`env_file`, then `environment`), the program
+//! looked up in the child's `PATH`, and the user and group to run as.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::config::Control;
+use crate::platform::{resolve_program, SpawnSpec, Stdio};
+
+/// Builds the spawn spec, or says in one line why it cannot.
+pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, String> {
+    let cwd = control
+        .working_directory
+        .clone()
+        .unwrap_or_else(|| config_dir.to_path_buf());
+    let mut env = Vec::new();
+    if let Some(file) = &control.env_file {
+        env.extend(read_env_file(file)?);
+    }
+    env.extend(control.environment.iter().cloned());
+    let path_var: Option<OsString> = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"));
+    let program = resolve_program(&control.executable, &cwd, path_var.as_ref())
+        .map_err(|e| e.to_string())?;
+    let uid = control.user.as_deref().map(lookup_user).transpose()?;
+    let gid = match control.group.as_deref() {
+        Some(g) => Some(lookup_group(g)?),
+        // Running as a user means running with that user's primary group.
+        None => uid.map(|(_, gid)| gid),
+    };
+    Ok(SpawnSpec {
+        program,
+        args: control.arguments.clone(),
+        cwd,
+        env,
+        // Log capture replaces these with pipes (see `logs`, a later stage).
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+        uid: uid.map(|(uid, _)| uid),
+        gid,
+    })
+}
+
+/// `KEY=VALUE` lines; blank lines and `#` comments skipped; an optional
+/// `export ` prefix and matching surrounding quotes removed.
+fn read_env_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("env_file {}: {e}", path.display()))?;
+    parse_env_file(&text).map_err(|(line, why)| format!("env_file {}:{line}: {why}", path.display()))
+}
+
+fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line.split_once('=').ok_or((i + 1, "expected KEY=VALUE"))?;
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err((i + 1, "invalid variable name"));
+        }
+        let v = v.trim();
+        let v = [('"', '"'), ('\'', '\'')]
+            .iter()
+            .find_map(|&(a, b)| v.strip_prefix(a).and_then(|s| s.strip_suffix(b)))
+            .unwrap_or(v);
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// A user name or numeric uid → (uid, primary gid).
+fn lookup_user(name: &str) -> Result<(u32, u32), String> {
+    let c = std::ffi::CString::new(name).map_err(|_| format!("bad user name {name:?}"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: passwd is plain data; zeroed is valid before getpwnam_r fills it.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the given sizes for this call.
+    let rc = unsafe {
+        libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    if rc == 0 && !result.is_null() {
+        return Ok((pwd.pw_uid, pwd.pw_gid));
+    }
+    match name.parse::<u32>() {
+        Ok(uid) => Ok((uid, uid)),
+        Err(_) => Err(format!("user {name:?} does not exist")),
+    }
+}
+
+/// A group name or numeric gid.
+fn lookup_group(name: &str) -> Result<u32, String> {
+    let c = std::ffi::CString::new(name).map_err(|_| format!("bad group name {name:?}"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: group is plain data; zeroed is valid before getgrnam_r fills it.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the given sizes for this call.
+    let rc = unsafe {
+        libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    if rc == 0 && !result.is_null() {
+        return Ok(grp.gr_gid);
+    }
+    name.parse::<u32>()
+        .map_err(|_| format!("group {name:?} does not exist"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_lines() {
+        let got = parse_env_file("# c\n\nA=1\nexport B = two \nC=\"q v\"\nD='x'\nE=\n").unwrap();
+        let want: Vec<(String, String)> = [("A", "1"), ("B", "two"), ("C", "q v"), ("D", "x"), ("E", "")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(parse_env_file("A=1\nnope\n"), Err((2, "expected KEY=VALUE")));
+    }
+
+    #[test]
+    fn users_and_groups_resolve() {
+        assert_eq!(lookup_user("root"), Ok((0, 0)));
+        assert_eq!(lookup_user("0"), Ok((0, 0)));
+        assert!(lookup_user("no-such-user-procman").is_err());
+        assert_eq!(lookup_group("0"), Ok(0));
+    }
+}

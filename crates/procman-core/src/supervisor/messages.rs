@@ -1,0 +1,28 @@
+//! The vocabulary between a [`Handle`](super::Handle) and its task.
+
+use tokio::sync::oneshot;
+
+/// Why a command could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("process {0} could not be started: {1}")]
+    StartFailed(String, String),
+    #[error("process {0} is unmanaged: procman does not start or stop it")]
+    Unmanaged(String),
+    #[error("the supervisor of process {0} has ended")]
+    Gone(String),
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<(), CommandError>>;
+
+pub(crate) enum Command {
+    /// Start (closing the breaker); replies once spawned or failed.
+    Start(Reply),
+    /// Stop for good; replies once the whole tree is gone. A second stop
+    /// while stopping kills at once.
+    Stop(Reply),
+    /// Stop, then start; replies once the new run is spawned.
+    Restart(Reply),
+    /// SIGKILL the whole tree now (the manager's second signal).
+    Kill,
+}

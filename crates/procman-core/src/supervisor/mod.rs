@@ -1,0 +1,16 @@
+//! Supervision: one tokio task per process, reached through a [`Handle`].
+//!
+//! The task owns its child, its timers and its [`Lifecycle`]; callers send
+//! it commands and read its [`ProcessStatus`] from a `watch` channel. The
+//! restart decisions themselves are pure functions in [`crate::policy`].
+
+mod handle;
+mod launch;
+mod messages;
+mod state;
+mod task;
+
+pub use handle::{Handle, Ticket};
+pub use messages::CommandError;
+pub use state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
+pub use task::{spawn, Context};

@@ -1,0 +1,233 @@
+//! The lifecycle of one supervised process: one enum with its data in the
+//! variants, one table of legal transitions, and the snapshot that the
+//! supervisor publishes after every transition.
+
+use std::time::SystemTime;
+
+use crate::outcome::ProcessEnd;
+use crate::policy::BreakerState;
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lifecycle {
+    /// Known, never started (or `enabled: false`).
+    Registered,
+    /// Spawned, not yet ready (until its first passing health check, when it
+    /// has one; a process without a check is ready once spawned).
+    Starting { pid: u32 },
+    Running { pid: u32 },
+    /// Stop signal sent; SIGKILL follows at the deadline.
+    Stopping { pid: Option<u32> },
+    /// Stopped on purpose; nothing restarts it until it is started again.
+    Stopped,
+    /// Waiting to restart.
+    Backoff { until: SystemTime },
+    /// Given up: breaker open, or start impossible.
+    Failed { reason: String },
+    /// A run ended and the policy does not restart it (a finished batch job,
+    /// or `on_failure` after a success).
+    Exited { end: ProcessEnd },
+}
+
+/// The name of a [`Lifecycle`] variant, without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Registered,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Backoff,
+    Failed,
+    Exited,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Registered => "registered",
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Stopped => "stopped",
+            Phase::Backoff => "backoff",
+            Phase::Failed => "failed",
+            Phase::Exited => "exited",
+        }
+    }
+
+    /// A phase in which a process of this run is (or may be) alive.
+    pub fn is_active(self) -> bool {
+        matches!(self, Phase::Starting | Phase::Running | Phase::Stopping)
+    }
+
+    /// The transition table. Anything not listed is a bug in the caller.
+    pub fn can_become(self, to: Phase) -> bool {
+        use Phase::*;
+        matches!(
+            (self, to),
+            (Registered | Stopped | Failed | Exited | Backoff, Starting)
+                | (Registered | Backoff | Failed | Exited, Stopped)
+                | (Registered | Stopped | Failed | Exited | Backoff, Failed)
+                | (Starting, Running)
+                | (Starting | Running, Stopping)
+                | (Starting | Running, Backoff | Failed | Exited)
+                | (Stopping, Stopped)
+        )
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Lifecycle {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Lifecycle::Registered => Phase::Registered,
+            Lifecycle::Starting { .. } => Phase::Starting,
+            Lifecycle::Running { .. } => Phase::Running,
+            Lifecycle::Stopping { .. } => Phase::Stopping,
+            Lifecycle::Stopped => Phase::Stopped,
+            Lifecycle::Backoff { .. } => Phase::Backoff,
+            Lifecycle::Failed { .. } => Phase::Failed,
+            Lifecycle::Exited { .. } => Phase::Exited,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Lifecycle::Starting { pid } | Lifecycle::Running { pid } => Some(*pid),
+            Lifecycle::Stopping { pid } => *pid,
+            _ => None,
+        }
+    }
+}
+
+/// Why a transition happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// Started by the manager at boot or by a user.
+    StartRequested,
+    /// Spawned as a restart by the policy.
+    PolicyRestart,
+    /// Ready (spawned, or first health check passed).
+    Ready,
+    /// The run ended on its own.
+    Exit(ProcessEnd),
+    SpawnFailed(String),
+    StartupTimeout,
+    StopRequested,
+    RestartRequested,
+    BreakerOpen,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::StartRequested => f.write_str("start requested"),
+            Cause::PolicyRestart => f.write_str("restart policy"),
+            Cause::Ready => f.write_str("ready"),
+            Cause::Exit(end) => write!(f, "{end}"),
+            Cause::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
+            Cause::StartupTimeout => f.write_str("startup_timeout"),
+            Cause::StopRequested => f.write_str("stop requested"),
+            Cause::RestartRequested => f.write_str("restart requested"),
+            Cause::BreakerOpen => f.write_str("circuit breaker open"),
+        }
+    }
+}
+
+/// One recorded transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: Phase,
+    pub to: Phase,
+    pub cause: Cause,
+    pub at: SystemTime,
+}
+
+/// A process's state with diagnostics: what `Handle::status` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessStatus {
+    pub id: String,
+    pub lifecycle: Lifecycle,
+    /// When the current (or last) run was spawned.
+    pub started_at: Option<SystemTime>,
+    /// Runs spawned so far (the first run is 1).
+    pub runs: u32,
+    /// Restarts made by the policy (manual restarts not counted).
+    pub restarts: u32,
+    pub last_exit: Option<ProcessEnd>,
+    pub last_error: Option<String>,
+    pub breaker: BreakerState,
+    pub last_transition: Option<Transition>,
+}
+
+impl ProcessStatus {
+    pub fn new(id: &str) -> ProcessStatus {
+        ProcessStatus {
+            id: id.to_string(),
+            lifecycle: Lifecycle::Registered,
+            started_at: None,
+            runs: 0,
+            restarts: 0,
+            last_exit: None,
+            last_error: None,
+            breaker: BreakerState::Closed,
+            last_transition: None,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.lifecycle.phase()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.lifecycle.pid()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phase::*;
+
+    #[test]
+    fn transition_table() {
+        let legal = [
+            (Registered, Starting),
+            (Starting, Running),
+            (Running, Stopping),
+            (Stopping, Stopped),
+            (Stopped, Starting),
+            (Running, Backoff),
+            (Backoff, Starting),
+            (Backoff, Stopped),
+            (Running, Failed),
+            (Failed, Starting),
+            (Running, Exited),
+            (Exited, Starting),
+            (Starting, Failed),
+            (Registered, Failed),
+        ];
+        let illegal = [
+            (Registered, Running),
+            (Stopped, Running),
+            (Stopping, Running),
+            (Stopping, Backoff),
+            (Backoff, Running),
+            (Exited, Running),
+            (Failed, Running),
+            (Running, Starting),
+            (Running, Stopped),
+        ];
+        for (a, b) in legal {
+            assert!(a.can_become(b), "{a} -> {b} must be legal");
+        }
+        for (a, b) in illegal {
+            assert!(!a.can_become(b), "{a} -> {b} must be illegal");
+        }
+    }
+}

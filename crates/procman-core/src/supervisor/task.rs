@@ -1,0 +1,386 @@
+//! The supervisor task: one per process. It owns the child, its timers and
+//! its state; it hears commands on its own channel and publishes every
+//! state on a `watch` channel. Decisions come from [`crate::policy`]; this
+//! file only does the I/O around them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::handle::Handle;
+use super::launch;
+use super::messages::{Command, CommandError, Reply};
+use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
+use crate::config::{ProcessConfig, ProcessKind};
+use crate::outcome::ProcessEnd;
+use crate::platform::{self, Tree, TreeRoot};
+use crate::policy::{self, Breaker, RunEnd};
+
+/// How long processes may survive a SIGKILL (uninterruptible sleep) before
+/// the supervisor reports them and moves on.
+const AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// What every supervisor of one manager shares.
+#[derive(Debug)]
+pub struct Context {
+    /// Directory of the config file: the default working directory.
+    pub config_dir: PathBuf,
+    pub trees: TreeRoot,
+}
+
+/// Starts the supervisor of `cfg`. It waits in `registered` until started.
+pub fn spawn(cfg: Arc<ProcessConfig>, ctx: Arc<Context>) -> (Handle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (status_tx, status_rx) = watch::channel(ProcessStatus::new(&cfg.id));
+    let handle = Handle::new(&cfg.id, tx, status_rx);
+    let tree = ctx.trees.tree(&cfg.id);
+    let task = Task {
+        cfg,
+        ctx,
+        tree,
+        status: status_tx,
+        rx,
+        run: None,
+        backoff: None,
+        breaker: Breaker::default(),
+        pending_stop: Vec::new(),
+        pending_start: Vec::new(),
+    };
+    (handle, tokio::spawn(task.main()))
+}
+
+/// One run of the process: the child and how to hear of its end.
+struct Run {
+    pid: u32,
+    exit: oneshot::Receiver<ProcessEnd>,
+    started: Instant,
+}
+
+struct Task {
+    cfg: Arc<ProcessConfig>,
+    ctx: Arc<Context>,
+    tree: Tree,
+    status: watch::Sender<ProcessStatus>,
+    rx: mpsc::UnboundedReceiver<Command>,
+    run: Option<Run>,
+    /// When the pending restart is due.
+    backoff: Option<Instant>,
+    breaker: Breaker,
+    /// Requests that arrived while a tree was being terminated.
+    pending_stop: Vec<Reply>,
+    pending_start: Vec<Reply>,
+}
+
+async fn exit_of(run: &mut Option<Run>) -> ProcessEnd {
+    match run {
+        // The reaper keeps the sender until it has the status; a dropped
+        // sender would mean the reaper thread died, which we report as -1.
+        Some(r) => (&mut r.exit).await.unwrap_or(ProcessEnd::Exited(-1)),
+        None => std::future::pending().await,
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn main(mut self) {
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => break,
+                },
+                end = exit_of(&mut self.run) => self.on_exit(end).await,
+                () = until(self.backoff) => {
+                    self.backoff = None;
+                    let _ = self.launch(Cause::PolicyRestart);
+                }
+            }
+        }
+        // Every handle is gone: the manager is done with this process.
+        if self.run.is_some() {
+            self.stop(Cause::StopRequested).await;
+        }
+        self.tree.remove();
+    }
+
+    fn id(&self) -> &str {
+        &self.cfg.id
+    }
+
+    fn phase(&self) -> Phase {
+        self.status.borrow().phase()
+    }
+
+    /// Applies a transition if the table allows it, records and logs it.
+    fn go(&mut self, to: Lifecycle, cause: Cause) {
+        let from = self.phase();
+        if !from.can_become(to.phase()) {
+            tracing::error!(process = %self.cfg.id, %from, to = %to.phase(), %cause,
+                "illegal state transition refused");
+            debug_assert!(false, "illegal transition {from} -> {}", to.phase());
+            return;
+        }
+        let pid = to.pid().or(self.run.as_ref().map(|r| r.pid));
+        match &to {
+            Lifecycle::Failed { reason } => {
+                tracing::error!(process = %self.cfg.id, pid, %from, to = "failed", %cause, %reason)
+            }
+            _ => tracing::info!(process = %self.cfg.id, pid, %from, to = %to.phase(), %cause),
+        }
+        let transition = Transition {
+            from,
+            to: to.phase(),
+            cause,
+            at: SystemTime::now(),
+        };
+        let breaker = self.breaker.state();
+        self.status.send_modify(|s| {
+            if let Lifecycle::Failed { reason } = &to {
+                s.last_error = Some(reason.clone());
+            }
+            s.lifecycle = to;
+            s.breaker = breaker;
+            s.last_transition = Some(transition);
+        });
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        if self.cfg.kind == ProcessKind::Unmanaged {
+            if let Command::Start(r) | Command::Stop(r) | Command::Restart(r) = cmd {
+                let _ = r.send(Err(CommandError::Unmanaged(self.cfg.id.clone())));
+            }
+            return;
+        }
+        match cmd {
+            Command::Start(reply) => {
+                let result = if self.phase().is_active() {
+                    Ok(())
+                } else {
+                    self.breaker.reset();
+                    self.launch(Cause::StartRequested)
+                };
+                let _ = reply.send(result);
+            }
+            Command::Restart(reply) => {
+                if self.run.is_some() {
+                    self.stop(Cause::RestartRequested).await;
+                }
+                self.breaker.reset();
+                self.pending_start.push(reply);
+                self.start_pending(Cause::RestartRequested);
+            }
+            Command::Stop(reply) => {
+                if self.run.is_some() {
+                    self.pending_stop.push(reply);
+                    self.stop(Cause::StopRequested).await;
+                } else {
+                    self.backoff = None;
+                    if self.phase() != Phase::Stopped {
+                        self.go(Lifecycle::Stopped, Cause::StopRequested);
+                    }
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Command::Kill => {
+                if let Some(run) = &self.run {
+                    let pid = run.pid;
+                    self.tree.kill_all(Some(pid));
+                }
+            }
+        }
+    }
+
+    /// Spawns a run. A failure to spawn is a state (`failed`), not an error
+    /// of the manager.
+    fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
+        self.backoff = None;
+        let spawned = launch::spec(&self.cfg.control, &self.ctx.config_dir)
+            .and_then(|spec| platform::spawn(spec, &self.tree).map_err(|e| e.to_string()));
+        let spawned = match spawned {
+            Ok(s) => s,
+            Err(reason) => {
+                self.go(
+                    Lifecycle::Failed {
+                        reason: reason.clone(),
+                    },
+                    Cause::SpawnFailed(reason.clone()),
+                );
+                return Err(CommandError::StartFailed(self.cfg.id.clone(), reason));
+            }
+        };
+        let pid = spawned.pid;
+        self.run = Some(Run {
+            pid,
+            exit: spawned.exit,
+            started: Instant::now(),
+        });
+        let restart = cause == Cause::PolicyRestart;
+        self.status.send_modify(|s| {
+            s.runs += 1;
+            s.restarts += u32::from(restart);
+            s.started_at = Some(SystemTime::now());
+        });
+        self.go(Lifecycle::Starting { pid }, cause);
+        // Readiness gate: a process without a health check is ready once
+        // spawned. (Health checks, a later stage, hold it in `starting`
+        // until the first success, bounded by `startup_timeout`.)
+        self.go(Lifecycle::Running { pid }, Cause::Ready);
+        Ok(())
+    }
+
+    /// The run ended on its own: clean up what it left, then ask the policy.
+    async fn on_exit(&mut self, end: ProcessEnd) {
+        let Some(run) = self.run.take() else { return };
+        let uptime = run.started.elapsed();
+        self.status.send_modify(|s| s.last_exit = Some(end));
+        if !self.tree.is_empty(Some(run.pid)) {
+            tracing::info!(process = %self.id(), pid = run.pid,
+                "the process exited and left descendants; stopping them");
+            self.terminate(None, run.pid).await;
+        }
+        if !self.pending_stop.is_empty() {
+            // A stop arrived while we cleaned up: it wins over any restart.
+            self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
+            self.finish_stop();
+            return;
+        }
+        let restart_cfg = &self.cfg.restart;
+        let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+        if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
+            if outcome == policy::Outcome::Success {
+                self.go(Lifecycle::Exited { end }, Cause::Exit(end));
+            } else {
+                let reason = format!("{end} (restart strategy never)");
+                self.go(Lifecycle::Failed { reason }, Cause::Exit(end));
+            }
+            self.start_pending(Cause::StartRequested);
+            return;
+        }
+        match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
+            RunEnd::Open { restarts, window } => {
+                let reason = format!(
+                    "{end}; {restarts} restarts within {}: circuit breaker open",
+                    humantime::format_duration(window)
+                );
+                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
+                self.start_pending(Cause::StartRequested);
+            }
+            RunEnd::Restart { attempt } => {
+                let delay = policy::delay(restart_cfg, attempt, fastrand::f64());
+                let until = SystemTime::now() + delay;
+                self.go(Lifecycle::Backoff { until }, Cause::Exit(end));
+                if !self.pending_start.is_empty() {
+                    self.start_pending(Cause::StartRequested);
+                } else if delay.is_zero() {
+                    let _ = self.launch(Cause::PolicyRestart);
+                } else {
+                    tracing::debug!(process = %self.id(), attempt, ?delay, "restart scheduled");
+                    self.backoff = Some(Instant::now() + delay);
+                }
+            }
+        }
+    }
+
+    /// Stops the current run for good: signal, grace, SIGKILL, whole tree.
+    async fn stop(&mut self, cause: Cause) {
+        self.backoff = None;
+        let run = self.run.take();
+        let pid = run.as_ref().map(|r| r.pid);
+        self.go(Lifecycle::Stopping { pid }, cause);
+        if let Some(end) = self.terminate(run, pid.unwrap_or(0)).await {
+            self.status.send_modify(|s| s.last_exit = Some(end));
+        }
+        self.finish_stop();
+        self.start_pending(Cause::StartRequested);
+    }
+
+    fn finish_stop(&mut self) {
+        self.go(Lifecycle::Stopped, Cause::StopRequested);
+        for reply in self.pending_stop.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Starts a run for the start or restart requests that arrived while
+    /// the task was busy, and answers them.
+    fn start_pending(&mut self, cause: Cause) {
+        if self.pending_start.is_empty() {
+            return;
+        }
+        self.breaker.reset();
+        let result = if self.run.is_some() {
+            Ok(())
+        } else {
+            self.launch(cause)
+        };
+        for reply in self.pending_start.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    /// Ends every process of the tree: `shutdown_signal` to the group and
+    /// every member, SIGKILL to all that is left after `shutdown_timeout`.
+    /// A second stop (or a kill) during the grace period kills at once.
+    /// Returns how the leader (`run`) ended, if it was still running.
+    async fn terminate(&mut self, mut run: Option<Run>, pgid: u32) -> Option<ProcessEnd> {
+        let leader = (pgid != 0).then_some(pgid);
+        let ctl = &self.cfg.control;
+        self.tree.signal_all(leader, ctl.shutdown_signal);
+        let mut deadline = Instant::now() + ctl.shutdown_timeout;
+        let mut killed = false;
+        let mut end = None;
+        loop {
+            if run.is_none() && self.tree.is_empty(leader) {
+                break;
+            }
+            let leader_gone = run.is_none();
+            tokio::select! {
+                e = exit_of(&mut run) => {
+                    end = Some(e);
+                    run = None;
+                }
+                _ = self.tree.wait_empty(leader, deadline), if leader_gone => {}
+                () = until(Some(deadline)) => {
+                    if killed {
+                        tracing::error!(process = %self.cfg.id, pgid,
+                            "processes survived SIGKILL; giving up on them");
+                        break;
+                    }
+                    tracing::warn!(process = %self.cfg.id, pgid,
+                        timeout = ?self.cfg.control.shutdown_timeout,
+                        "still running after shutdown_timeout; sending SIGKILL");
+                    self.tree.kill_all(leader);
+                    killed = true;
+                    deadline = Instant::now() + AFTER_KILL;
+                }
+                cmd = self.rx.recv() => {
+                    let kill_now = match cmd {
+                        Some(Command::Stop(reply)) => { self.pending_stop.push(reply); true }
+                        Some(Command::Kill) => true,
+                        Some(Command::Start(reply) | Command::Restart(reply)) => {
+                            self.pending_start.push(reply);
+                            false
+                        }
+                        None => false,
+                    };
+                    if kill_now && !killed {
+                        tracing::info!(process = %self.cfg.id, pgid, "second stop: killing now");
+                        self.tree.kill_all(leader);
+                        killed = true;
+                        deadline = Instant::now() + AFTER_KILL;
+                    }
+                }
+            }
+        }
+        end
+    }
+}
