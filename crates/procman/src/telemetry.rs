@@ -2,6 +2,8 @@
 //! stderr, filtered by `log_level` (or `PROCMAN_LOG`, which takes the
 //! `tracing` filter syntax and overrides it).
 
+use std::io::IsTerminal;
+
 use procman_core::config::{LogFormat, LogLevel};
 use tracing_subscriber::EnvFilter;
 
@@ -13,6 +15,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

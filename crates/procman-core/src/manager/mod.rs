@@ -9,4 +9,4 @@
 
 mod registry;
 
-pub use registry::{Manager, ManagerError, ManagerState};
+pub use registry::{Manager, ManagerError, ManagerState, Options};

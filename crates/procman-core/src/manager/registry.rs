@@ -45,6 +45,20 @@ pub enum ManagerError {
     Command(#[from] CommandError),
 }
 
+/// Choices an embedder (or a test) can make beyond the config file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Track process trees in cgroup v2 when possible (default). `false`
+    /// forces the process-group and `/proc` fallback.
+    pub cgroups: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { cgroups: true }
+    }
+}
+
 /// A running manager. Create it inside a tokio runtime.
 pub struct Manager {
     config: Arc<Config>,
@@ -60,12 +74,21 @@ impl Manager {
     /// Takes the state directory's lock and registers every process (none
     /// is started yet). Fails if another manager holds the directory.
     pub fn new(config: Config) -> Result<Manager, ManagerError> {
+        Manager::with_options(config, Options::default())
+    }
+
+    /// [`Manager::new`] with explicit [`Options`].
+    pub fn with_options(config: Config, options: Options) -> Result<Manager, ManagerError> {
         let state_dir = state::dir(config.manager.state_dir.as_deref());
         let lock = StateLock::acquire(&state_dir)?;
         if let Err(e) = platform::become_subreaper() {
             tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
         }
-        let trees = TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)));
+        let trees = if options.cgroups {
+            TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)))
+        } else {
+            TreeRoot::without_cgroups()
+        };
         let config_dir = config
             .source
             .parent()
@@ -202,5 +225,22 @@ impl Manager {
     /// Every process's state with diagnostics, in config order.
     pub fn process_states(&self) -> Vec<ProcessStatus> {
         self.procs.iter().map(Handle::status).collect()
+    }
+}
+
+impl Drop for Manager {
+    /// A manager dropped without `shutdown` (a panic, an embedder's early
+    /// return) must not leave its processes running: kill every tree now.
+    /// Without cgroups, the groups of the known pids are killed instead.
+    fn drop(&mut self) {
+        if self.tasks.is_empty() {
+            return; // `shutdown` ran.
+        }
+        self.trees.kill_everything();
+        for status in self.process_states() {
+            if let Some(pid) = status.pid() {
+                let _ = platform::signal_group(pid, crate::outcome::Signal::KILL);
+            }
+        }
     }
 }

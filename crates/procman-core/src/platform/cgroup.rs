@@ -25,7 +25,11 @@ pub(crate) fn own_cgroup() -> Option<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     let rel = rel.trim().trim_start_matches('/');
-    Some(if rel.is_empty() { mount } else { mount.join(rel) })
+    Some(if rel.is_empty() {
+        mount
+    } else {
+        mount.join(rel)
+    })
 }
 
 pub(crate) fn open_procs(dir: &Path) -> io::Result<OwnedFd> {

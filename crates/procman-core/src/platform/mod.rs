@@ -22,6 +22,7 @@
 //! [`ProcessEnd`]: crate::outcome::ProcessEnd
 
 mod cgroup;
+mod clone;
 mod proctree;
 pub mod reaper;
 mod spawn;
@@ -39,10 +40,8 @@ pub fn become_subreaper() -> std::io::Result<()> {
     if std::process::id() == 1 {
         return Ok(());
     }
-    rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(
-        std::process::id() as i32,
-    ))
-    .map_err(std::io::Error::from)
+    rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(std::process::id() as i32))
+        .map_err(std::io::Error::from)
 }
 
 /// Sends `sig` to every process in the group led by `pgid`. A group that

@@ -2,15 +2,20 @@
 //! before `exec`, registered with the reaper before anyone can reap it.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
+use super::clone::{self, CloneError};
 use super::reaper;
 use super::tree::Tree;
 use crate::outcome::ProcessEnd;
+
+/// False once `clone3` proved unavailable (old kernel, seccomp filter).
+static CLONE3: AtomicBool = AtomicBool::new(true);
 
 /// Where a child's stdout or stderr goes.
 #[derive(Debug)]
@@ -121,6 +126,10 @@ fn is_executable_file(p: &Path) -> bool {
 
 /// Starts the child described by `spec` as the leader of a new session,
 /// inside `tree`. Its exit status arrives on [`Spawned::exit`].
+///
+/// With a cgroup the child is created directly inside it (`clone3`, see
+/// `clone.rs`); otherwise, or where `clone3` is refused, by fork and exec,
+/// joining the cgroup (if any) before exec.
 pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
     match std::fs::metadata(&spec.cwd) {
         Err(source) => {
@@ -131,6 +140,28 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
         }
         Ok(m) if !m.is_dir() => return Err(SpawnError::NotADirectory(spec.cwd)),
         Ok(_) => {}
+    }
+    if let Some(dir) = tree.dir_fd().filter(|_| CLONE3.load(Ordering::Relaxed)) {
+        // Held from clone until the pid is registered: see `reaper`.
+        let mut table = reaper::lock();
+        match clone::spawn(&spec, dir.as_fd()) {
+            Ok(pid) => {
+                let exit = table.register(pid as i32);
+                return Ok(Spawned { pid, exit });
+            }
+            Err(CloneError::Exec(source)) => {
+                return Err(SpawnError::Exec {
+                    program: spec.program,
+                    source,
+                })
+            }
+            Err(CloneError::Unsupported { error, permanent }) => {
+                if permanent {
+                    CLONE3.store(false, Ordering::Relaxed);
+                }
+                tracing::debug!(%error, "clone3 into a cgroup failed; using fork and exec");
+            }
+        }
     }
     let mut cmd = std::process::Command::new(&spec.program);
     cmd.args(&spec.args)

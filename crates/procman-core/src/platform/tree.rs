@@ -70,6 +70,21 @@ impl TreeRoot {
         self.dir.is_some()
     }
 
+    /// SIGKILL to every process in every tree of this root, synchronously
+    /// (the last resort when a manager is dropped without a stop). Only
+    /// possible with cgroups; the fallback has nothing to enumerate here.
+    pub fn kill_everything(&self) {
+        let Some(dir) = &self.dir else { return };
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && cgroup::populated(&path) && !cgroup::kill(&path) {
+                for pid in cgroup::members(&path) {
+                    let _ = signal_process(pid, Signal::KILL);
+                }
+            }
+        }
+    }
+
     /// Removes the (empty) cgroup directories. Trees must have been removed.
     pub fn remove(&self) {
         if let Some(dir) = &self.dir {
@@ -91,6 +106,18 @@ pub struct Tree {
 impl Tree {
     pub fn cgroup(&self) -> Option<&Path> {
         self.cgroup.as_deref()
+    }
+
+    /// The cgroup directory, opened for `clone3(CLONE_INTO_CGROUP)`.
+    pub(crate) fn dir_fd(&self) -> Option<OwnedFd> {
+        let dir = self.cgroup.as_ref()?;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(dir)
+            .map(OwnedFd::from)
+            .ok()
     }
 
     /// `cgroup.procs`, opened for the spawner to join the child before exec.
@@ -128,10 +155,13 @@ impl Tree {
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
     pub fn signal_all(&mut self, leader: Option<u32>, sig: Signal) {
+        // Members first: once the leader dies its children are re-parented
+        // and the `/proc` fallback can no longer find them from it.
+        let members = self.members(leader);
         if let Some(l) = leader {
             let _ = signal_group(l, sig);
         }
-        for pid in self.members(leader) {
+        for pid in members {
             let _ = signal_process(pid, sig);
         }
     }

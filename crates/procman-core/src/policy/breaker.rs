@@ -99,9 +99,7 @@ mod tests {
         let mut b = Breaker::default();
         failures
             .iter()
-            .map(|&(at, up)| {
-                b.on_failure(p, Duration::from_secs(up), t0 + Duration::from_secs(at))
-            })
+            .map(|&(at, up)| b.on_failure(p, Duration::from_secs(up), t0 + Duration::from_secs(at)))
             .collect()
     }
 

@@ -55,7 +55,11 @@ impl StateLock {
             let pid = pid.trim();
             return Err(LockError::Held {
                 dir: dir.to_path_buf(),
-                pid: if pid.is_empty() { "unknown".into() } else { pid.into() },
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.into()
+                },
             });
         }
         file.set_len(0).map_err(open_err)?;
@@ -79,7 +83,10 @@ mod tests {
         let first = StateLock::acquire(dir.path()).unwrap();
         let err = StateLock::acquire(dir.path()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         drop(first);
         StateLock::acquire(dir.path()).expect("free again after drop");
     }

@@ -25,8 +25,8 @@ pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, St
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| OsString::from(v))
         .or_else(|| std::env::var_os("PATH"));
-    let program = resolve_program(&control.executable, &cwd, path_var.as_ref())
-        .map_err(|e| e.to_string())?;
+    let program =
+        resolve_program(&control.executable, &cwd, path_var.as_ref()).map_err(|e| e.to_string())?;
     let uid = control.user.as_deref().map(lookup_user).transpose()?;
     let gid = match control.group.as_deref() {
         Some(g) => Some(lookup_group(g)?),
@@ -49,9 +49,10 @@ pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, St
 /// `KEY=VALUE` lines; blank lines and `#` comments skipped; an optional
 /// `export ` prefix and matching surrounding quotes removed.
 fn read_env_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("env_file {}: {e}", path.display()))?;
-    parse_env_file(&text).map_err(|(line, why)| format!("env_file {}:{line}: {why}", path.display()))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("env_file {}: {e}", path.display()))?;
+    parse_env_file(&text)
+        .map_err(|(line, why)| format!("env_file {}:{line}: {why}", path.display()))
 }
 
 fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
@@ -86,7 +87,13 @@ fn lookup_user(name: &str) -> Result<(u32, u32), String> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the given sizes for this call.
     let rc = unsafe {
-        libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
         return Ok((pwd.pw_uid, pwd.pw_gid));
@@ -106,7 +113,13 @@ fn lookup_group(name: &str) -> Result<u32, String> {
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the given sizes for this call.
     let rc = unsafe {
-        libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
         return Ok(grp.gr_gid);
@@ -122,12 +135,21 @@ mod tests {
     #[test]
     fn env_file_lines() {
         let got = parse_env_file("# c\n\nA=1\nexport B = two \nC=\"q v\"\nD='x'\nE=\n").unwrap();
-        let want: Vec<(String, String)> = [("A", "1"), ("B", "two"), ("C", "q v"), ("D", "x"), ("E", "")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let want: Vec<(String, String)> = [
+            ("A", "1"),
+            ("B", "two"),
+            ("C", "q v"),
+            ("D", "x"),
+            ("E", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert_eq!(got, want);
-        assert_eq!(parse_env_file("A=1\nnope\n"), Err((2, "expected KEY=VALUE")));
+        assert_eq!(
+            parse_env_file("A=1\nnope\n"),
+            Err((2, "expected KEY=VALUE"))
+        );
     }
 
     #[test]

@@ -14,19 +14,31 @@ pub enum Lifecycle {
     Registered,
     /// Spawned, not yet ready (until its first passing health check, when it
     /// has one; a process without a check is ready once spawned).
-    Starting { pid: u32 },
-    Running { pid: u32 },
+    Starting {
+        pid: u32,
+    },
+    Running {
+        pid: u32,
+    },
     /// Stop signal sent; SIGKILL follows at the deadline.
-    Stopping { pid: Option<u32> },
+    Stopping {
+        pid: Option<u32>,
+    },
     /// Stopped on purpose; nothing restarts it until it is started again.
     Stopped,
     /// Waiting to restart.
-    Backoff { until: SystemTime },
+    Backoff {
+        until: SystemTime,
+    },
     /// Given up: breaker open, or start impossible.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// A run ended and the policy does not restart it (a finished batch job,
     /// or `on_failure` after a success).
-    Exited { end: ProcessEnd },
+    Exited {
+        end: ProcessEnd,
+    },
 }
 
 /// The name of a [`Lifecycle`] variant, without its data.

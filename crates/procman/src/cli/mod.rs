@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use crate::exit::Failure;
 
 #[derive(Debug, Parser)]
-#[command(name = "procman", version, about = "A process manager for the HSU YAML format")]
+#[command(
+    name = "procman",
+    version,
+    about = "A process manager for the HSU YAML format"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Cmd,

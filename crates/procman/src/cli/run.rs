@@ -50,7 +50,10 @@ async fn serve(config: procman_core::config::Config) -> anyhow::Result<()> {
             _ = hup.recv() => tracing::warn!("SIGHUP: reload is not available yet; ignored"),
         }
     };
-    tracing::info!(signal = first, "shutting down; a second signal kills every process at once");
+    tracing::info!(
+        signal = first,
+        "shutting down; a second signal kills every process at once"
+    );
     {
         let shutdown = manager.stop();
         tokio::pin!(shutdown);

@@ -2,6 +2,11 @@
 //! drives real processes (the `procman-testchild` binary) and waits on
 //! events with generous deadlines.
 
-mod support;
+mod cli;
+mod environment;
+mod fallback;
+mod pid1;
 mod restart;
+mod spawn;
 mod stop;
+mod support;

@@ -23,7 +23,12 @@ async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
         let t = Scratch::new();
         let out = t.path("out");
         let yaml = t.header()
-            + &child_entry_to_file("stubborn", "ignore-term", &out, &control("shutdown_timeout: 700ms"));
+            + &child_entry_to_file(
+                "stubborn",
+                "ignore-term",
+                &out,
+                &control("shutdown_timeout: 700ms"),
+            );
         let m = t.manager(&yaml);
         m.start().await;
         let text = wait_file(&out, "ready", Duration::from_secs(20)).await;
@@ -33,14 +38,20 @@ async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
         let t0 = Instant::now();
         m.stop_process("stubborn").await.expect("stop");
         let took = t0.elapsed();
-        assert!(took >= Duration::from_millis(650), "killed before the grace ended: {took:?}");
+        assert!(
+            took >= Duration::from_millis(650),
+            "killed before the grace ended: {took:?}"
+        );
         assert!(took < Duration::from_secs(6), "took {took:?}");
         assert!(!alive(pid));
         let s = h.status();
         assert_eq!(s.phase(), Phase::Stopped);
         assert_eq!(
             s.last_exit,
-            Some(ProcessEnd::Signaled { signal: Signal::KILL, core: false })
+            Some(ProcessEnd::Signaled {
+                signal: Signal::KILL,
+                core: false
+            })
         );
         m.shutdown().await;
     })
@@ -54,13 +65,21 @@ async fn a_second_stop_kills_at_once() {
         let t = Scratch::new();
         let out = t.path("out");
         let yaml = t.header()
-            + &child_entry_to_file("stubborn", "ignore-term", &out, &control("shutdown_timeout: 30s"));
+            + &child_entry_to_file(
+                "stubborn",
+                "ignore-term",
+                &out,
+                &control("shutdown_timeout: 30s"),
+            );
         let m = t.manager(&yaml);
         m.start().await;
         wait_file(&out, "ready", Duration::from_secs(20)).await;
         let h = m.handle("stubborn").unwrap();
         let first = h.stop();
-        wait_status(h, Duration::from_secs(10), "stopping", |s| s.phase() == Phase::Stopping).await;
+        wait_status(h, Duration::from_secs(10), "stopping", |s| {
+            s.phase() == Phase::Stopping
+        })
+        .await;
         let t0 = Instant::now();
         h.stop().await.expect("second stop");
         first.await.expect("first stop");
@@ -75,19 +94,27 @@ async fn grandchildren_leave_nothing(extra_args: &str) {
     let t = Scratch::new();
     let out = t.path("out");
     let args = format!("grandchildren --daemon {extra_args}");
-    let yaml = t.header()
-        + &child_entry_to_file("tree", &args, &out, &control("shutdown_timeout: 1s"));
+    let yaml =
+        t.header() + &child_entry_to_file("tree", &args, &out, &control("shutdown_timeout: 1s"));
     let m = t.manager(&yaml);
     m.start().await;
     let text = wait_file(&out, "ready", Duration::from_secs(20)).await;
     let mut pids = pids_in(&text, "grandchild");
-    assert_eq!(pids.len(), 3, "group, setsid and daemon grandchildren: {text}");
+    assert_eq!(
+        pids.len(),
+        3,
+        "group, setsid and daemon grandchildren: {text}"
+    );
     pids.extend(pids_in(&text, "ready"));
-    assert!(pids.iter().all(|&p| alive(p)), "all running before the stop");
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "all running before the stop"
+    );
     m.stop_process("tree").await.expect("stop");
     wait_gone(&pids, Duration::from_secs(10)).await;
     m.shutdown().await;
-    assert!(zombie_children().is_empty(), "zombies: {:?}", zombie_children());
+    let zombies = lasting_zombie_children(Duration::from_secs(5)).await;
+    assert!(zombies.is_empty(), "zombies left unreaped: {zombies:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +148,8 @@ async fn a_hundred_rapid_crashes_leave_no_zombie() {
         m.stop_process("crashloop").await.expect("stop");
         assert_eq!(h.status().phase(), Phase::Stopped);
         m.shutdown().await;
-        assert!(zombie_children().is_empty(), "zombies: {:?}", zombie_children());
+        let zombies = lasting_zombie_children(Duration::from_secs(5)).await;
+        assert!(zombies.is_empty(), "zombies left unreaped: {zombies:?}");
     })
     .await
     .expect("watchdog");
@@ -143,7 +171,11 @@ async fn the_manager_exits_0_on_sigterm_with_none_of_its_20_processes_left() {
         let file = t.path("procman.yaml");
         std::fs::write(&file, &yaml).unwrap();
         let file_s = file.display().to_string();
-        let (mpid, exit, log) = start(std::path::Path::new(procman()), &["run", "-c", &file_s], &[]);
+        let (mpid, exit, log) = start(
+            std::path::Path::new(procman()),
+            &["run", "-c", &file_s],
+            &[],
+        );
         let mut pids = Vec::new();
         for f in &pidfiles {
             let text = wait_file(f, "", Duration::from_secs(30)).await;

@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use procman_core::config::{self, Config};
+use procman_core::manager::Manager;
 use procman_core::outcome::ProcessEnd;
 use procman_core::platform::{self, SpawnSpec, Stdio, TreeRoot};
-use procman_core::manager::Manager;
 use procman_core::supervisor::{Handle, ProcessStatus};
 
 /// Every real-process test runs under this watchdog.
@@ -20,7 +20,11 @@ pub fn child() -> &'static Path {
     PATH.get_or_init(|| {
         let exe = std::env::current_exe().expect("current exe");
         // target/<profile>/deps/it-xxxx → target/<profile>
-        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
         let path = dir.join("procman-testchild");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut args = vec!["build", "--quiet", "-p", "procman-testchild"];
@@ -31,7 +35,11 @@ pub fn child() -> &'static Path {
         let out = std::thread::spawn(move || run_blocking(Path::new(&cargo), &args, None))
             .join()
             .expect("build thread");
-        assert_eq!(out.0, ProcessEnd::Exited(0), "building procman-testchild failed");
+        assert_eq!(
+            out.0,
+            ProcessEnd::Exited(0),
+            "building procman-testchild failed"
+        );
         assert!(path.exists(), "{} missing after build", path.display());
         path
     })
@@ -121,8 +129,14 @@ pub async fn wait_status(
                 return s.clone();
             }
         }
-        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-            panic!("timed out after {within:?} waiting for {what}; last status: {:#?}", h.status());
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!(
+                "timed out after {within:?} waiting for {what}; last status: {:#?}",
+                h.status()
+            );
         }
     }
 }
@@ -245,7 +259,11 @@ pub async fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> (Proces
     (end, std::fs::read_to_string(out.path()).unwrap_or_default())
 }
 
-fn run_blocking(program: &Path, args: &[&str], env: Option<&[(&str, &str)]>) -> (ProcessEnd, String) {
+fn run_blocking(
+    program: &Path,
+    args: &[&str],
+    env: Option<&[(&str, &str)]>,
+) -> (ProcessEnd, String) {
     let (_, exit, out) = start(program, args, env.unwrap_or(&[]));
     let end = exit.blocking_recv().expect("exit status");
     (end, std::fs::read_to_string(out.path()).unwrap_or_default())
@@ -257,7 +275,11 @@ pub fn start(
     program: &Path,
     args: &[&str],
     env: &[(&str, &str)],
-) -> (u32, tokio::sync::oneshot::Receiver<ProcessEnd>, tempfile::NamedTempFile) {
+) -> (
+    u32,
+    tokio::sync::oneshot::Receiver<ProcessEnd>,
+    tempfile::NamedTempFile,
+) {
     let out = tempfile::NamedTempFile::new().expect("temp file");
     let file = out.reopen().expect("reopen");
     let err = file.try_clone().expect("clone");
@@ -265,7 +287,10 @@ pub fn start(
         program: program.to_path_buf(),
         args: args.iter().map(|a| a.to_string()).collect(),
         cwd: std::env::current_dir().expect("cwd"),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         stdout: Stdio::Fd(file.into()),
         stderr: Stdio::Fd(err.into()),
         uid: None,
@@ -274,4 +299,104 @@ pub fn start(
     let tree = TreeRoot::without_cgroups().tree("test");
     let spawned = platform::spawn(spec, &tree).expect("spawn");
     (spawned.pid, spawned.exit, out)
+}
+
+/// Extra keys under `control:` for the entry helpers, which end at
+/// `arguments`: one `key: value` per line, indented to match. A line's own
+/// leading spaces are kept, so nested values (an `environment` map) can be
+/// written with two more spaces than their key.
+pub fn control_keys(lines: &str) -> String {
+    lines
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("        {l}\n"))
+        .collect()
+}
+
+/// Waits until `file` holds a pid that satisfies `pred` (a pidfile the
+/// test child writes atomically) and returns it.
+pub async fn wait_pidfile(file: &Path, within: Duration, pred: impl Fn(u32) -> bool) -> u32 {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            if pred(pid) {
+                return pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for a pid in {}: {text:?}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Live (non-zombie) processes other than this one whose command line
+/// contains `needle` (a test's private temp dir): (pid, command line).
+pub fn procs_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(needle) && alive(pid) {
+            out.push((pid, cmdline.trim_end().to_string()));
+        }
+    }
+    out
+}
+
+/// Whether this test process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// SIGKILLs, when dropped, every process whose command line mentions
+/// `needle` (a test's temp dir): a test that fails half-way through a run
+/// of the `procman` binary leaves nothing behind to hold the test
+/// harness's pipes open. At the end of a passing test there is nothing
+/// left to kill.
+pub struct KillOnDrop(pub String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for (pid, _) in procs_mentioning(&self.0) {
+            let _ = platform::signal_process(pid, procman_core::outcome::Signal::KILL);
+        }
+    }
+}
+
+/// Waits (bounded) until no zombie child seen now is still a zombie, and
+/// returns the ones that stayed (empty: none leaked). Tests running in
+/// parallel in this process have children exiting at any moment, each a
+/// zombie until the reaper gets to it (it waits while another spawn holds
+/// its lock), so one look (`zombie_children().is_empty()`) can catch a
+/// transient zombie of another test; only one that stays is a leak.
+pub async fn lasting_zombie_children(within: Duration) -> Vec<u32> {
+    let seen = zombie_children();
+    let deadline = Instant::now() + within;
+    loop {
+        let now = zombie_children();
+        let stayed: Vec<u32> = seen.iter().copied().filter(|p| now.contains(p)).collect();
+        if stayed.is_empty() || Instant::now() >= deadline {
+            return stayed;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,220 @@
+//! The entry points, and the top of the file: `process_manager` and
+//! `log_collection`. Processes are in `process.rs` and `management.rs`;
+//! checks across processes are in `validate.rs`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::decode::Decoder;
+use super::error::{ConfigErrors, Diagnostic};
+use super::management::rotation;
+use super::node::{self, Item, Section};
+use super::schema::{
+    Config, LogCollection, LogFormat, LogLevel, LogTarget, ManagerConfig, TargetFormat,
+};
+use super::{process, validate};
+
+const TOP_KEYS: &[&str] = &["process_manager", "managed_processes", "log_collection"];
+const MANAGER_KEYS: &[&str] = &[
+    "port",
+    "bind",
+    "log_level",
+    "log_format",
+    "force_shutdown_timeout",
+    "state_dir",
+    "log_dir",
+    "api_token",
+    "api_token_file",
+];
+const COLLECTION_KEYS: &[&str] = &["enabled", "global_aggregation"];
+const AGGREGATION_KEYS: &[&str] = &["enabled", "targets"];
+const TARGET_KEYS: &[&str] = &["type", "path", "format", "rotation"];
+
+/// Loads and validates the config file at `path`, expanding `${VAR}` from
+/// the process environment.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, path, &|name| std::env::var(name).ok()),
+        Err(e) => {
+            let unreadable = Diagnostic {
+                line: 0,
+                column: 0,
+                path: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            };
+            Err(ConfigErrors::new(path.to_path_buf(), vec![unreadable]))
+        }
+    }
+}
+
+/// Loads and validates config `text` as if read from `source`: relative
+/// paths resolve against `source`'s directory, and `env` answers `${VAR}`.
+pub fn load_str(
+    text: &str,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    // Errors name the file as the caller did (as typed on the command
+    // line); the config keeps it absolute.
+    let shown = source;
+    let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let root = node::parse(text).map_err(|d| ConfigErrors::new(shown.to_path_buf(), vec![d]))?;
+    let base_dir = source
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let mut d = Decoder::new(env, base_dir);
+    let config = decode(&mut d, &Item::root(&root), source);
+    let errors = d.into_diagnostics();
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors::new(shown.to_path_buf(), errors))
+    }
+}
+
+fn decode(d: &mut Decoder<'_>, root: &Item<'_>, source: PathBuf) -> Config {
+    let elsewhere: Vec<(&str, &'static str)> = MANAGER_KEYS
+        .iter()
+        .map(|&k| (k, "process_manager"))
+        .collect();
+    let top = d.open(root, TOP_KEYS, &elsewhere);
+    let manager_section = d.child(&top, "process_manager", MANAGER_KEYS);
+    let manager = manager(d, &manager_section);
+    let mut drafts = Vec::new();
+    if let Some(list) = top.get("managed_processes") {
+        for item in d.list(&list).unwrap_or_default() {
+            drafts.push(process::process(d, &item));
+        }
+    }
+    validate::processes(d, &drafts);
+    let log_collection = log_collection(d, &top);
+    Config {
+        source,
+        manager,
+        processes: drafts.into_iter().map(|draft| draft.config).collect(),
+        log_collection,
+    }
+}
+
+fn manager(d: &mut Decoder<'_>, s: &Section<'_>) -> ManagerConfig {
+    let levels = [
+        ("trace", LogLevel::Trace),
+        ("debug", LogLevel::Debug),
+        ("info", LogLevel::Info),
+        ("warn", LogLevel::Warn),
+        ("error", LogLevel::Error),
+    ];
+    let formats = [("plain", LogFormat::Plain), ("json", LogFormat::Json)];
+    let api_token = d.field(s, "api_token", Decoder::nonempty).value();
+    let api_token_file = d.field(s, "api_token_file", Decoder::path).value();
+    if let (Some(_), Some(item)) = (&api_token, s.get("api_token_file")) {
+        d.invalid(&item, "set either api_token or api_token_file, not both");
+    }
+    ManagerConfig {
+        port: d
+            .field(s, "port", |d, i| d.uint(i, 0, 65_535))
+            .value()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(50055),
+        bind: d
+            .field(s, "bind", |d, i| d.checked(i, check_bind))
+            .value()
+            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        log_level: d
+            .field(s, "log_level", |d, i| d.choice(i, "log level", &levels))
+            .or(LogLevel::Info),
+        log_format: d
+            .field(s, "log_format", |d, i| d.choice(i, "log format", &formats))
+            .or(LogFormat::Plain),
+        force_shutdown_timeout: d
+            .field(s, "force_shutdown_timeout", Decoder::duration)
+            .or(Duration::from_secs(30)),
+        state_dir: d.field(s, "state_dir", Decoder::path).value(),
+        log_dir: d.field(s, "log_dir", Decoder::path).value(),
+        api_token,
+        api_token_file,
+    }
+}
+
+/// An IP address or a host name.
+fn check_bind(text: &str) -> Result<(), String> {
+    let t = text.trim();
+    let host_name = t
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if t.parse::<IpAddr>().is_ok() || host_name {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{t}` is not an IP address or a host name (write the port under `port`)"
+        ))
+    }
+}
+
+fn log_collection(d: &mut Decoder<'_>, top: &Section<'_>) -> LogCollection {
+    let s = d.child(top, "log_collection", COLLECTION_KEYS);
+    let agg = d.child(&s, "global_aggregation", AGGREGATION_KEYS);
+    let mut targets = Vec::new();
+    if let Some(list) = agg.get("targets") {
+        for item in d.list(&list).unwrap_or_default() {
+            if let Some(target) = target(d, &item) {
+                targets.push(target);
+            }
+        }
+    }
+    LogCollection {
+        // Writing the section at all means wanting it; `enabled: false`
+        // turns it off without deleting it.
+        enabled: d.field(&s, "enabled", Decoder::boolean).or(s.present()),
+        aggregation_enabled: d.field(&agg, "enabled", Decoder::boolean).or(agg.present()),
+        targets,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum TargetType {
+    File,
+    Stdout,
+    Stderr,
+}
+
+fn target(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<LogTarget> {
+    let types = [
+        ("file", TargetType::File),
+        ("process_manager_stdout", TargetType::Stdout),
+        ("process_manager_stderr", TargetType::Stderr),
+    ];
+    let formats = [("plain", TargetFormat::Plain), ("json", TargetFormat::Json)];
+    let s = d.open(item, TARGET_KEYS, &[]);
+    if !s.present() {
+        return None;
+    }
+    let kind = d
+        .require(&s, "type")
+        .and_then(|i| d.choice(&i, "target type", &types));
+    let format = d
+        .field(&s, "format", |d, i| d.choice(i, "format", &formats))
+        .or(TargetFormat::Plain);
+    let path = d.field(&s, "path", Decoder::path).value();
+    let rotation = rotation(d, &s);
+    match kind? {
+        TargetType::File => Some(LogTarget::File {
+            path: d.require(&s, "path").and(path)?,
+            format,
+            rotation,
+        }),
+        other => {
+            for key in ["path", "rotation"] {
+                if let Some(item) = s.get(key) {
+                    d.invalid(&item, format!("`{key}` is only used by type: file"));
+                }
+            }
+            Some(if other == TargetType::Stdout {
+                LogTarget::ManagerStdout { format }
+            } else {
+                LogTarget::ManagerStderr { format }
+            })
+        }
+    }
+}

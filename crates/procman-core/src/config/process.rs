@@ -1,0 +1,444 @@
+//! One entry of `managed_processes`: what it is, `management.control`,
+//! `management.discovery` and `depends_on`. The other `management`
+//! sections are in `management.rs`.
+
+use std::time::Duration;
+
+use super::decode::{Decoder, Field};
+use super::error::Problem;
+use super::management;
+use super::node::{Item, Pos, Section};
+use super::schema::{
+    Control, Dependency, DependencyCondition, Discovery, ProcessConfig, ProcessKind, Profile,
+};
+use super::validate;
+use crate::outcome::Signal;
+
+const PROCESS_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "profile_type",
+    "enabled",
+    "management",
+    "depends_on",
+];
+const MANAGEMENT_KEYS: &[&str] = &[
+    "control",
+    "discovery",
+    "health_check",
+    "resource_limits",
+    "restart_policy",
+    "logging",
+];
+const CONTROL_KEYS: &[&str] = &[
+    "executable",
+    "arguments",
+    "working_directory",
+    "environment",
+    "env_file",
+    "startup_timeout",
+    "shutdown_timeout",
+    "shutdown_signal",
+    "user",
+    "group",
+    "success_exit_codes",
+    "port",
+];
+const DISCOVERY_KEYS: &[&str] = &["method", "pid_file", "pid", "process_name"];
+const DEPENDENCY_KEYS: &[&str] = &["id", "condition"];
+
+/// A decoded process and what the checks across processes need to point
+/// at: where its id and each `depends_on` entry are written.
+pub(super) struct Draft {
+    pub config: ProcessConfig,
+    /// Position and key path of the id; `None` when there is no usable id.
+    pub id_at: Option<(Pos, String)>,
+    pub depends_on: Vec<(Pos, String)>,
+}
+
+pub(super) fn process(d: &mut Decoder<'_>, item: &Item<'_>) -> Draft {
+    let kinds = [
+        ("standard_managed", ProcessKind::StandardManaged),
+        ("integrated_managed", ProcessKind::IntegratedManaged),
+        ("unmanaged", ProcessKind::Unmanaged),
+    ];
+    let profiles = [
+        ("long_running_service", Profile::LongRunning),
+        ("batch", Profile::Batch),
+        ("web", Profile::LongRunning),
+        ("database", Profile::LongRunning),
+        ("worker", Profile::LongRunning),
+        ("scheduler", Profile::LongRunning),
+        ("default", Profile::LongRunning),
+    ];
+    let elsewhere: Vec<(&str, &'static str)> = MANAGEMENT_KEYS
+        .iter()
+        .map(|&k| (k, "management"))
+        .chain(CONTROL_KEYS.iter().map(|&k| (k, "management.control")))
+        .filter(|(k, _)| !PROCESS_KEYS.contains(k))
+        .collect();
+    let s = d.open(item, PROCESS_KEYS, &elsewhere);
+    // An entry that is not a mapping has been reported; what the defaults
+    // would say about its absent keys is noise.
+    let noise = (!s.present()).then(|| d.mark());
+
+    let id_item = d.require(&s, "id");
+    let id = id_item.as_ref().and_then(|i| d.string(i));
+    if let (Some(id), Some(i)) = (&id, &id_item) {
+        if let Err(message) = validate::check_id(id) {
+            d.invalid(i, message);
+        }
+    }
+    // When `type` is wrong, what the type requires is not checked: the
+    // user may have meant any of them.
+    let kind_field = d.field(&s, "type", |d, i| d.choice(i, "process type", &kinds));
+    let known_kind = match kind_field {
+        Field::Bad => None,
+        other => Some(other.or(ProcessKind::StandardManaged)),
+    };
+    let kind = known_kind.unwrap_or(ProcessKind::StandardManaged);
+    let elsewhere: Vec<(&str, &'static str)> =
+        CONTROL_KEYS.iter().map(|&k| (k, "control")).collect();
+    let mgmt = d.child_with(&s, "management", MANAGEMENT_KEYS, &elsewhere);
+    let (depends_on, depends_at) = depends_on(d, &s);
+    let config = ProcessConfig {
+        id: id.clone().unwrap_or_default(),
+        kind,
+        profile: d
+            .field(&s, "profile_type", |d, i| {
+                d.choice(i, "profile type", &profiles)
+            })
+            .or(Profile::LongRunning),
+        enabled: d.field(&s, "enabled", Decoder::boolean).or(true),
+        // `control` written one level too high is reported as such, not
+        // also as missing.
+        control: control(d, &mgmt, known_kind, s.has("control")),
+        health_check: management::health_check(d, &mgmt, kind),
+        resource_limits: management::resource_limits(d, &mgmt),
+        restart: management::restart_policy(d, &mgmt),
+        logging: management::logging(d, &mgmt),
+        depends_on,
+        discovery: discovery(d, &mgmt, known_kind),
+    };
+    if let Some(mark) = noise {
+        d.rollback(mark);
+    }
+    Draft {
+        config,
+        id_at: id.and(id_item.map(|i| (i.pos(), i.path))),
+        depends_on: depends_at,
+    }
+}
+
+/// `management.control`; `kind` is `None` when `type` is wrong.
+fn control(
+    d: &mut Decoder<'_>,
+    mgmt: &Section<'_>,
+    kind: Option<ProcessKind>,
+    misplaced: bool,
+) -> Control {
+    let s = d.child(mgmt, "control", CONTROL_KEYS);
+    let executable = match kind {
+        Some(ProcessKind::Unmanaged) | None => d.field(&s, "executable", Decoder::string).value(),
+        Some(_) if s.present() => d.require(&s, "executable").and_then(|i| d.nonempty(&i)),
+        Some(_) => {
+            if mgmt.get("control").is_none() && !misplaced {
+                d.report(s.pos, &s.path, Problem::Missing);
+            }
+            None
+        }
+    };
+    let port = d.field(&s, "port", |d, i| d.uint(i, 1, 65_535)).value();
+    if let (Some(item), Some(k)) = (s.get("port"), kind) {
+        if k != ProcessKind::IntegratedManaged {
+            d.invalid(&item, "`port` is only used by integrated_managed processes");
+        }
+    }
+    Control {
+        executable: executable.unwrap_or_default(),
+        arguments: d
+            .field(&s, "arguments", Decoder::string_list)
+            .or(Vec::new()),
+        working_directory: d.field(&s, "working_directory", Decoder::path).value(),
+        environment: d.field(&s, "environment", environment).or(Vec::new()),
+        env_file: d.field(&s, "env_file", Decoder::path).value(),
+        startup_timeout: d
+            .field(&s, "startup_timeout", Decoder::duration)
+            .or(Duration::from_secs(60)),
+        shutdown_timeout: d
+            .field(&s, "shutdown_timeout", Decoder::duration)
+            .or(Duration::from_secs(10)),
+        shutdown_signal: d.field(&s, "shutdown_signal", signal).or(Signal::TERM),
+        user: d.field(&s, "user", Decoder::nonempty).value(),
+        group: d.field(&s, "group", Decoder::nonempty).value(),
+        success_exit_codes: d
+            .field(&s, "success_exit_codes", |d, i| codes(d, i, 0, 255))
+            .value()
+            .map(|codes| {
+                codes
+                    .into_iter()
+                    .filter_map(|c| i32::try_from(c).ok())
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![0]),
+        port: port.and_then(|p| u16::try_from(p).ok()),
+    }
+}
+
+fn signal(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Signal> {
+    let text = d.nonempty(item)?;
+    let signal = Signal::parse(&text);
+    if signal.is_none() {
+        let message =
+            format!("unknown signal `{text}`; expected a name like SIGTERM or TERM, or a number");
+        d.invalid(item, message);
+    }
+    signal
+}
+
+/// A non-empty list of whole numbers in `min..=max`; a single number is
+/// a list of one.
+pub(super) fn codes(d: &mut Decoder<'_>, item: &Item<'_>, min: u64, max: u64) -> Option<Vec<u64>> {
+    if item.node.as_scalar().is_some() {
+        return d.uint(item, min, max).map(|c| vec![c]);
+    }
+    let elements = d.list(item)?;
+    if elements.is_empty() {
+        d.report(item.pos(), &item.path, Problem::Empty);
+        return None;
+    }
+    let codes: Vec<Option<u64>> = elements.iter().map(|e| d.uint(e, min, max)).collect();
+    codes.into_iter().collect()
+}
+
+/// `environment`: a mapping of names to values, or a list of `K=V`.
+fn environment(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Vec<(String, String)>> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    if item.node.as_mapping().is_some() {
+        // Every key is a variable name: none is "unknown".
+        let s = d.open_any(item);
+        for (key, value) in s.entries() {
+            let name = key.as_str().to_string();
+            if let Err(message) = check_var_name(&name) {
+                d.report(Pos::of_key(key), &value.path, Problem::Invalid(message));
+            } else if let Some(text) = d.string(&value) {
+                vars.push((name, text));
+            }
+        }
+        return Some(vars);
+    }
+    let Some(elements) = item.elements() else {
+        d.wrong_type(item, "a mapping or a list of K=V strings");
+        return None;
+    };
+    for element in elements {
+        let Some(text) = d.string(&element) else {
+            continue;
+        };
+        let Some((name, value)) = text.split_once('=') else {
+            d.invalid(&element, format!("expected K=V, found `{text}`"));
+            continue;
+        };
+        if let Err(message) = check_var_name(name) {
+            d.invalid(&element, message);
+        } else if vars.iter().any(|(n, _)| n == name) {
+            d.invalid(&element, format!("variable {name} is set twice"));
+        } else {
+            vars.push((name.to_string(), value.to_string()));
+        }
+    }
+    Some(vars)
+}
+
+fn check_var_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        Err(format!("`{name}` is not a valid environment variable name"))
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Method {
+    PidFile,
+    Pid,
+    ProcessName,
+}
+
+/// `management.discovery`: how an unmanaged process is found.
+fn discovery(
+    d: &mut Decoder<'_>,
+    mgmt: &Section<'_>,
+    kind: Option<ProcessKind>,
+) -> Option<Discovery> {
+    let s = d.child(mgmt, "discovery", DISCOVERY_KEYS);
+    let kind = kind?;
+    if kind != ProcessKind::Unmanaged {
+        if let Some(item) = mgmt.get("discovery") {
+            d.invalid(&item, "`discovery` is only used by unmanaged processes");
+        }
+        return None;
+    }
+    if mgmt.get("discovery").is_none() {
+        let message = "an unmanaged process needs `management.discovery` \
+                       with one of pid_file, pid or process_name";
+        d.report(s.pos, &s.path, Problem::Invalid(message.into()));
+        return None;
+    }
+    if !s.present() {
+        return None;
+    }
+    let methods = [
+        ("pid_file", Method::PidFile),
+        ("pid", Method::Pid),
+        ("process_name", Method::ProcessName),
+    ];
+    let method = d.field(&s, "method", |d, i| {
+        d.choice(i, "discovery method", &methods)
+    });
+    let pid_file = d.field(&s, "pid_file", Decoder::path);
+    let pid = d.field(&s, "pid", |d, i| d.uint(i, 1, u64::from(u32::MAX)));
+    let name = d.field(&s, "process_name", Decoder::nonempty);
+    let written: Vec<(&str, Method)> = methods
+        .into_iter()
+        .filter(|(key, _)| s.get(key).is_some())
+        .collect();
+    match (method.value(), written.as_slice()) {
+        (Some(m), _) if !written.iter().any(|&(_, w)| w == m) => {
+            let key = methods
+                .iter()
+                .find(|&&(_, x)| x == m)
+                .map_or("", |&(k, _)| k);
+            d.report(s.pos, &s.child(key), Problem::Missing);
+            return None;
+        }
+        (_, []) => {
+            let message = "set one of pid_file, pid or process_name";
+            d.report(s.pos, &s.path, Problem::Invalid(message.into()));
+            return None;
+        }
+        (_, [_]) => {}
+        (_, [_, extra @ ..]) => {
+            for (key, _) in extra {
+                if let Some(item) = s.get(key) {
+                    d.invalid(&item, "set only one of pid_file, pid or process_name");
+                }
+            }
+            return None;
+        }
+    }
+    if method.is_bad() {
+        return None;
+    }
+    match written.first().map(|&(_, m)| m)? {
+        Method::PidFile => pid_file.value().map(Discovery::PidFile),
+        Method::Pid => pid
+            .value()
+            .and_then(|p| u32::try_from(p).ok())
+            .map(Discovery::Pid),
+        Method::ProcessName => name.value().map(Discovery::ProcessName),
+    }
+}
+
+/// What `depends_on` decodes to: the dependencies, and where each is
+/// written (for the checks across processes).
+#[derive(Default)]
+struct DependsOn {
+    deps: Vec<Dependency>,
+    at: Vec<(Pos, String)>,
+}
+
+impl DependsOn {
+    fn add(
+        &mut self,
+        d: &mut Decoder<'_>,
+        id: &str,
+        pos: Pos,
+        path: String,
+        s: Option<&Section<'_>>,
+    ) {
+        let condition = s.and_then(|s| d.field(s, "condition", condition).value());
+        self.deps.push(Dependency {
+            id: id.trim().to_string(),
+            condition: condition.unwrap_or(DependencyCondition::Started),
+        });
+        self.at.push((pos, path));
+    }
+
+    /// The compose form: a mapping of ids to `{condition: ...}` (or to
+    /// nothing, for the default condition).
+    fn add_named(&mut self, d: &mut Decoder<'_>, item: &Item<'_>) {
+        let s = d.open_any(item);
+        for (key, value) in s.entries() {
+            let settings = (!value.is_null()).then(|| d.open(&value, &["condition"], &[]));
+            let path = value.path.clone();
+            self.add(d, key.as_str(), Pos::of_key(key), path, settings.as_ref());
+        }
+    }
+}
+
+/// `depends_on`: a list of ids or `{id, condition}` mappings; also the
+/// docker compose forms, `{X: {condition: ...}}` in the list and a
+/// mapping of ids to conditions.
+fn depends_on(d: &mut Decoder<'_>, s: &Section<'_>) -> (Vec<Dependency>, Vec<(Pos, String)>) {
+    let mut out = DependsOn::default();
+    let Some(item) = s.get("depends_on") else {
+        return (out.deps, out.at);
+    };
+    match item.elements() {
+        Some(elements) => {
+            for e in elements {
+                match e.node.as_mapping() {
+                    Some(m) if m.len() == 1 && m.get_node("id").is_none() => out.add_named(d, &e),
+                    Some(_) => {
+                        let entry = d.open(&e, DEPENDENCY_KEYS, &[]);
+                        if let Some(id_item) = d.require(&entry, "id") {
+                            if let Some(id) = d.nonempty(&id_item) {
+                                out.add(d, &id, id_item.pos(), e.path.clone(), Some(&entry));
+                            }
+                        }
+                    }
+                    None => {
+                        if let Some(id) = d.nonempty(&e) {
+                            out.add(d, &id, e.pos(), e.path.clone(), None);
+                        }
+                    }
+                }
+            }
+        }
+        None if item.node.as_mapping().is_some() => out.add_named(d, &item),
+        None => d.wrong_type(&item, "a list of process ids"),
+    }
+    (out.deps, out.at)
+}
+
+/// `started`, `healthy` or `completed_successfully`; compose's
+/// `service_` prefix is accepted too.
+fn condition(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<DependencyCondition> {
+    let text = d.string(item)?;
+    let word = text.trim();
+    let word = word.strip_prefix("service_").unwrap_or(word);
+    let conditions = [
+        ("started", DependencyCondition::Started),
+        ("healthy", DependencyCondition::Healthy),
+        (
+            "completed_successfully",
+            DependencyCondition::CompletedSuccessfully,
+        ),
+    ];
+    if let Some(&(_, c)) = conditions.iter().find(|(name, _)| *name == word) {
+        return Some(c);
+    }
+    let hint = super::error::Hint::closest(word, conditions.iter().map(|&(n, _)| n));
+    d.report(
+        item.pos(),
+        &item.path,
+        Problem::UnknownChoice {
+            what: "condition",
+            value: word.to_string(),
+            choices: "started, healthy, completed_successfully".into(),
+            hint,
+        },
+    );
+    None
+}
