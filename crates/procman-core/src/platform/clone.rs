@@ -81,9 +81,29 @@ fn raw(s: &Stdio, devnull: RawFd) -> Option<RawFd> {
     }
 }
 
+/// A child created by [`spawn`] that has not yet reported whether its
+/// `exec` worked.
+pub(crate) struct Pending {
+    pub(crate) pid: u32,
+    report: OwnedFd,
+}
+
+impl Pending {
+    /// Blocks until the child has exec'd (`Ok`) or reported why it could
+    /// not (`Err`, after which it exits with 127). Call this *without* the
+    /// reaper's lock, so spawns and reaping go on meanwhile.
+    pub(crate) fn wait_exec(self) -> Result<(), io::Error> {
+        match read_errno(&self.report) {
+            None => Ok(()),
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
 /// Spawns `spec` as a new session leader inside the cgroup `cgroup` (a
-/// directory descriptor). The caller holds the reaper's lock.
-pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<u32, CloneError> {
+/// directory descriptor). The caller holds the reaper's lock, registers
+/// the pid, releases the lock, then calls [`Pending::wait_exec`].
+pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<Pending, CloneError> {
     let exec_err = |e: io::Error| CloneError::Exec(e);
     let program = cstring(spec.program.as_os_str().as_bytes()).map_err(exec_err)?;
     let mut argv = vec![program.clone()];
@@ -140,18 +160,10 @@ pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<u32, Clo
         return Err(CloneError::Unsupported { error, permanent });
     }
     drop(err_w);
-    let pid = pid as i32;
-    match read_errno(&err_r) {
-        None => Ok(pid as u32),
-        Some(errno) => {
-            // The child exited with 127 after reporting; reap it here (the
-            // reaper waits on our lock and will not see it).
-            let mut status = 0;
-            // SAFETY: waiting for our own child, `status` is writable.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            Err(CloneError::Exec(io::Error::from_raw_os_error(errno)))
-        }
-    }
+    Ok(Pending {
+        pid: pid as u32,
+        report: err_r,
+    })
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -211,6 +223,9 @@ impl Child {
             if let Some(fd) = self.stderr {
                 self.redirect(fd, 2);
             }
+            // Descriptors the manager inherited without close-on-exec (a
+            // caller's pipe, a socket) must not leak into every service.
+            mark_cloexec_from(3);
             // A clean signal state: nothing blocked, SIGPIPE back to default
             // (Rust ignores it in the parent, and ignoring survives exec).
             let mut set: libc::sigset_t = std::mem::zeroed();
@@ -257,5 +272,21 @@ impl Child {
             libc::write(self.err, (&errno as *const i32).cast(), 4);
             libc::_exit(127)
         }
+    }
+}
+
+/// Sets close-on-exec on every descriptor from `first` up
+/// (`close_range(CLOSE_RANGE_CLOEXEC)`, Linux 5.11; older kernels keep
+/// what they have). Async-signal-safe: one system call.
+pub(crate) fn mark_cloexec_from(first: u32) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags; errors are ignored.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        );
     }
 }

@@ -25,6 +25,8 @@ use crate::outcome::{ProcessEnd, Signal};
 
 pub(crate) struct Table {
     waiters: HashMap<i32, oneshot::Sender<ProcessEnd>>,
+    /// Children whose exec failed: reaped quietly.
+    forgotten: Vec<i32>,
     /// False only after the reaper saw, under this lock, that we have no child.
     may_have_children: bool,
 }
@@ -41,6 +43,17 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Drops the registration of `pid` (a child whose exec failed): its
+    /// status, when reaped, goes nowhere and is not counted as an orphan.
+    pub(crate) fn forget(&mut self, pid: i32) {
+        if let Some(tx) = self.waiters.remove(&pid) {
+            self.forgotten.push(pid);
+            drop(tx);
+        }
+    }
+}
+
 struct Reaper {
     table: Mutex<Table>,
     wake: Condvar,
@@ -52,6 +65,7 @@ fn reaper() -> &'static Reaper {
     REAPER.get_or_init(|| Reaper {
         table: Mutex::new(Table {
             waiters: HashMap::new(),
+            forgotten: Vec::new(),
             may_have_children: true,
         }),
         wake: Condvar::new(),
@@ -154,6 +168,9 @@ fn reap(r: &Reaper, pid: i32) {
         Some(tx) => {
             // The owner may have gone away; then nobody needs the status.
             let _ = tx.send(end);
+        }
+        None if table.forgotten.contains(&pid) => {
+            table.forgotten.retain(|&p| p != pid);
         }
         None => {
             r.orphans.fetch_add(1, Ordering::Relaxed);

@@ -145,9 +145,22 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
         // Held from clone until the pid is registered: see `reaper`.
         let mut table = reaper::lock();
         match clone::spawn(&spec, dir.as_fd()) {
-            Ok(pid) => {
+            Ok(pending) => {
+                let pid = pending.pid;
                 let exit = table.register(pid as i32);
-                return Ok(Spawned { pid, exit });
+                drop(table);
+                return match pending.wait_exec() {
+                    Ok(()) => Ok(Spawned { pid, exit }),
+                    Err(source) => {
+                        // It exits with 127 right after reporting; whoever
+                        // reaps it, nobody is waiting for that status.
+                        reaper::lock().forget(pid as i32);
+                        Err(SpawnError::Exec {
+                            program: spec.program,
+                            source,
+                        })
+                    }
+                };
             }
             Err(CloneError::Exec(source)) => {
                 return Err(SpawnError::Exec {
@@ -193,6 +206,7 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            clone::mark_cloexec_from(3);
             Ok(())
         });
     }

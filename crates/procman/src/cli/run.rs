@@ -42,6 +42,8 @@ async fn serve(config: procman_core::config::Config) -> anyhow::Result<()> {
     tracing::info!(config = %source.display(), state_dir = %manager.state_dir().display(),
         pid = std::process::id(), cgroups = manager.uses_cgroups(), "procman started");
     manager.start().await;
+    // Start-up's garbage (the YAML tree, spawn buffers) is not needed again.
+    procman_core::platform::release_free_memory();
 
     let first = loop {
         tokio::select! {

@@ -161,6 +161,29 @@ async fn a_file_without_execute_permission_fails_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executable_that_is_not_a_program_fails_at_exec_and_leaves_no_zombie() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let file = t.path("garbage");
+        // Executable, but neither ELF nor `#!`: only execve can tell.
+        std::fs::write(&file, [0u8, 1, 2, 3, 0xff, 0xfe]).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = file.display().to_string();
+        let reason = fails_to_spawn_beside_a_healthy_process(&t, &entry("bad", &path, "")).await;
+        assert!(reason.contains(&path), "{reason}");
+        assert!(
+            reason.to_lowercase().contains("exec format error"),
+            "{reason}"
+        );
+        let zombies = lasting_zombie_children(Duration::from_secs(5)).await;
+        assert!(zombies.is_empty(), "zombies left unreaped: {zombies:?}");
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_working_directory_fails_naming_it() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();

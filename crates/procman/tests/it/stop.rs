@@ -8,15 +8,6 @@ use procman_core::supervisor::Phase;
 
 use crate::support::*;
 
-fn control(lines: &str) -> String {
-    // Extra keys under `control:` must come right after `arguments`; the
-    // entry helpers end at `arguments`, so these are appended there.
-    lines
-        .lines()
-        .map(|l| format!("        {}\n", l.trim()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
     tokio::time::timeout(WATCHDOG, async {
@@ -27,7 +18,7 @@ async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
                 "stubborn",
                 "ignore-term",
                 &out,
-                &control("shutdown_timeout: 700ms"),
+                &control_keys("shutdown_timeout: 700ms"),
             );
         let m = t.manager(&yaml);
         m.start().await;
@@ -69,7 +60,7 @@ async fn a_second_stop_kills_at_once() {
                 "stubborn",
                 "ignore-term",
                 &out,
-                &control("shutdown_timeout: 30s"),
+                &control_keys("shutdown_timeout: 30s"),
             );
         let m = t.manager(&yaml);
         m.start().await;
@@ -94,8 +85,8 @@ async fn grandchildren_leave_nothing(extra_args: &str) {
     let t = Scratch::new();
     let out = t.path("out");
     let args = format!("grandchildren --daemon {extra_args}");
-    let yaml =
-        t.header() + &child_entry_to_file("tree", &args, &out, &control("shutdown_timeout: 1s"));
+    let yaml = t.header()
+        + &child_entry_to_file("tree", &args, &out, &control_keys("shutdown_timeout: 1s"));
     let m = t.manager(&yaml);
     m.start().await;
     let text = wait_file(&out, "ready", Duration::from_secs(20)).await;
