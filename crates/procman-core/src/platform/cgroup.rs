@@ -17,12 +17,19 @@ use tokio::io::unix::AsyncFd;
 /// mounted: `<mount point>` + the `0::<path>` line of `/proc/self/cgroup`.
 pub(crate) fn own_cgroup() -> Option<PathBuf> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    locate(&mountinfo, &own)
+}
+
+/// [`own_cgroup`] from the texts of `/proc/self/mountinfo` and
+/// `/proc/self/cgroup`: a pure v2 host (`/sys/fs/cgroup`), a hybrid host
+/// (`/sys/fs/cgroup/unified`), or `None` on a v1-only host.
+fn locate(mountinfo: &str, own: &str) -> Option<PathBuf> {
     let mount = mountinfo.lines().find_map(|line| {
         let (pre, post) = line.split_once(" - ")?;
         let fstype = post.split_ascii_whitespace().next()?;
         (fstype == "cgroup2").then(|| pre.split_ascii_whitespace().nth(4).map(PathBuf::from))?
     })?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     let rel = rel.trim().trim_start_matches('/');
     Some(if rel.is_empty() {
@@ -55,7 +62,13 @@ pub(crate) fn populated(dir: &Path) -> bool {
 /// Writes `1` to `cgroup.kill` (kernel 5.14+). `false` when the file is
 /// missing, so the caller falls back to signalling each member.
 pub(crate) fn kill(dir: &Path) -> bool {
-    std::fs::write(dir.join("cgroup.kill"), b"1").is_ok()
+    use std::io::Write;
+    // Never create the file: on an older kernel it does not exist.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.kill"))
+        .and_then(|mut f| f.write_all(b"1"))
+        .is_ok()
 }
 
 /// Waits until the cgroup has no process left, or until `deadline`.
@@ -127,5 +140,107 @@ impl Watch {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kernel's file formats, written into a temporary directory: these
+    //! run the same on a v1, hybrid or v2 host.
+    use super::*;
+    use std::time::Duration;
+
+    const HYBRID: &str = "\
+25 1 0:23 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 31 0:39 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+";
+    const PURE_V2: &str = "\
+22 1 0:20 / /proc rw - proc proc rw
+30 1 0:26 / /sys/fs/cgroup rw,nosuid,nodev - cgroup2 cgroup2 rw,nsdelegate
+";
+    const V1_ONLY: &str = "42 31 0:39 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+
+    #[test]
+    fn own_cgroup_is_found_on_v2_and_hybrid_hosts_and_not_on_v1() {
+        let cases = [
+            (
+                PURE_V2,
+                "0::/system.slice/app.service\n",
+                Some("/sys/fs/cgroup/system.slice/app.service"),
+            ),
+            (PURE_V2, "0::/\n", Some("/sys/fs/cgroup")),
+            (
+                HYBRID,
+                "4:memory:/x\n0::/\n",
+                Some("/sys/fs/cgroup/unified"),
+            ),
+            (
+                HYBRID,
+                "4:memory:/x\n0::/session-3.scope\n",
+                Some("/sys/fs/cgroup/unified/session-3.scope"),
+            ),
+            (V1_ONLY, "4:memory:/x\n", None),
+            (PURE_V2, "4:memory:/x\n", None),
+        ];
+        for (mountinfo, own, want) in cases {
+            assert_eq!(locate(mountinfo, own), want.map(PathBuf::from), "{own:?}");
+        }
+    }
+
+    fn fake_cgroup(procs: &str, populated: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cgroup.procs"), procs).unwrap();
+        let events = format!("populated {}\nfrozen 0\n", u8::from(populated));
+        std::fs::write(dir.path().join("cgroup.events"), events).unwrap();
+        dir
+    }
+
+    #[test]
+    fn members_and_populated_follow_the_kernel_formats() {
+        let dir = fake_cgroup("12\n345\n", true);
+        assert_eq!(members(dir.path()), [12, 345]);
+        assert!(populated(dir.path()));
+        let empty = fake_cgroup("", false);
+        assert!(members(empty.path()).is_empty());
+        assert!(!populated(empty.path()));
+        assert!(
+            !populated(&dir.path().join("gone")),
+            "a missing cgroup is empty"
+        );
+    }
+
+    #[test]
+    fn kill_writes_1_to_cgroup_kill_and_reports_a_missing_file() {
+        let dir = fake_cgroup("1\n", true);
+        assert!(!kill(dir.path()), "no cgroup.kill: older kernel");
+        std::fs::write(dir.path().join("cgroup.kill"), "").unwrap();
+        assert!(kill(dir.path()));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("cgroup.kill")).unwrap(),
+            "1"
+        );
+    }
+
+    #[tokio::test]
+    async fn wait_empty_wakes_on_the_change_of_cgroup_events() {
+        let dir = fake_cgroup("7\n", true);
+        let events = dir.path().join("cgroup.events");
+        let writer = {
+            let events = events.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                std::fs::write(&events, "populated 0\nfrozen 0\n").unwrap();
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        assert!(wait_empty(dir.path(), deadline).await);
+        writer.await.unwrap();
+        let still = fake_cgroup("7\n", true);
+        let soon = std::time::Instant::now() + Duration::from_millis(50);
+        assert!(
+            !wait_empty(still.path(), soon).await,
+            "times out while populated"
+        );
     }
 }

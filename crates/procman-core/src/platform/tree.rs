@@ -155,12 +155,22 @@ impl Tree {
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
     pub fn signal_all(&mut self, leader: Option<u32>, sig: Signal) {
-        // Members first: once the leader dies its children are re-parented
-        // and the `/proc` fallback can no longer find them from it.
-        let members = self.members(leader);
+        // The `/proc` fallback must list the members first: once the leader
+        // dies its children are re-parented and cannot be found from it. A
+        // cgroup keeps them, so there the group is signalled at once.
+        let early = if self.cgroup.is_some() {
+            Vec::new()
+        } else {
+            self.members(leader)
+        };
         if let Some(l) = leader {
             let _ = signal_group(l, sig);
         }
+        let members = if self.cgroup.is_some() {
+            self.members(leader)
+        } else {
+            early
+        };
         for pid in members {
             let _ = signal_process(pid, sig);
         }

@@ -39,6 +39,9 @@ async fn serve(config: procman_core::config::Config) -> anyhow::Result<()> {
 
     let source = config.source.clone();
     let manager = Manager::new(config)?;
+    // The YAML tree is gone: hand its memory back before the spawns, which
+    // copy the page tables of whatever the manager still maps.
+    procman_core::platform::release_free_memory();
     tracing::info!(config = %source.display(), state_dir = %manager.state_dir().display(),
         pid = std::process::id(), cgroups = manager.uses_cgroups(), "procman started");
     manager.start().await;
