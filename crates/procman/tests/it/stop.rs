@@ -3,27 +3,29 @@
 
 use std::time::{Duration, Instant};
 
+use procman_core::manager::Manager;
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::supervisor::Phase;
 
 use crate::support::*;
 
+/// A manager running one child, `stubborn`, that ignores SIGTERM, with the
+/// given `shutdown_timeout`; returns once the child is ready, with its pid.
+async fn stubborn(t: &Scratch, shutdown_timeout: &str) -> (Manager, u32) {
+    let out = t.path("out");
+    let extra = control_keys(&format!("shutdown_timeout: {shutdown_timeout}"));
+    let yaml = t.header() + &child_entry_to_file("stubborn", "ignore-term", &out, &extra);
+    let m = t.manager(&yaml);
+    m.start().await;
+    let text = wait_file(&out, "ready", Duration::from_secs(20)).await;
+    (m, pids_in(&text, "ready")[0])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let out = t.path("out");
-        let yaml = t.header()
-            + &child_entry_to_file(
-                "stubborn",
-                "ignore-term",
-                &out,
-                &control_keys("shutdown_timeout: 700ms"),
-            );
-        let m = t.manager(&yaml);
-        m.start().await;
-        let text = wait_file(&out, "ready", Duration::from_secs(20)).await;
-        let pid = pids_in(&text, "ready")[0];
+        let (m, pid) = stubborn(&t, "700ms").await;
         let h = m.handle("stubborn").unwrap();
         assert_eq!(h.status().pid(), Some(pid), "exec keeps the pid");
         let t0 = Instant::now();
@@ -54,17 +56,7 @@ async fn a_child_ignoring_sigterm_is_killed_after_shutdown_timeout() {
 async fn a_second_stop_kills_at_once() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let out = t.path("out");
-        let yaml = t.header()
-            + &child_entry_to_file(
-                "stubborn",
-                "ignore-term",
-                &out,
-                &control_keys("shutdown_timeout: 30s"),
-            );
-        let m = t.manager(&yaml);
-        m.start().await;
-        wait_file(&out, "ready", Duration::from_secs(20)).await;
+        let (m, _) = stubborn(&t, "30s").await;
         let h = m.handle("stubborn").unwrap();
         let first = h.stop();
         wait_status(h, Duration::from_secs(10), "stopping", |s| {
