@@ -17,6 +17,7 @@
 //!   on the state directory.
 
 pub mod config;
+pub mod logs;
 pub mod manager;
 pub mod outcome;
 pub mod platform;

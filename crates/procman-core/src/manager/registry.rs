@@ -6,6 +6,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ProcessKind};
+use crate::logs::sink::ProcessLog;
+use crate::logs::{LogError, LogSetup, Targets};
 use crate::platform::{self, TreeRoot};
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
@@ -43,6 +45,8 @@ pub enum ManagerError {
     UnknownProcess(String),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 /// Choices an embedder (or a test) can make beyond the config file.
@@ -67,6 +71,9 @@ pub struct Manager {
     procs: Vec<Handle>,
     tasks: Vec<JoinHandle<()>>,
     state: watch::Sender<ManagerState>,
+    /// The aggregation targets; dropped at shutdown so their threads end.
+    targets: Option<Arc<Targets>>,
+    target_threads: Vec<std::thread::JoinHandle<()>>,
     _lock: StateLock,
 }
 
@@ -81,9 +88,27 @@ impl Manager {
     pub fn with_options(config: Config, options: Options) -> Result<Manager, ManagerError> {
         let state_dir = state::dir(config.manager.state_dir.as_deref());
         let lock = StateLock::acquire(&state_dir)?;
+        platform::raise_fd_limit();
         if let Err(e) = platform::become_subreaper() {
             tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
         }
+        let log_dir = config
+            .manager
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("logs"));
+        let (targets, target_threads) = Targets::start(&config.log_collection)?;
+        let setup = LogSetup {
+            log_dir,
+            targets: targets.clone(),
+        };
+        // Every log file opens now: an unwritable one is an error before
+        // anything starts, naming the path.
+        let logs = config
+            .processes
+            .iter()
+            .map(|p| ProcessLog::open(p, &setup).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let trees = if options.cgroups {
             TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)))
         } else {
@@ -102,7 +127,8 @@ impl Manager {
         let (procs, tasks) = config
             .processes
             .iter()
-            .map(|p| supervisor::spawn(Arc::new(p.clone()), ctx.clone()))
+            .zip(logs)
+            .map(|(p, log)| supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log))
             .unzip();
         Ok(Manager {
             config,
@@ -111,6 +137,8 @@ impl Manager {
             procs,
             tasks,
             state: watch::channel(ManagerState::Created).0,
+            targets: Some(targets),
+            target_threads,
             _lock: lock,
         })
     }
@@ -192,6 +220,16 @@ impl Manager {
             let _ = t.await;
         }
         self.trees.remove();
+        // The supervisors (and their logs) are gone: once the targets go
+        // too, their threads write what is queued and end.
+        self.targets = None;
+        let threads = std::mem::take(&mut self.target_threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 
     pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {

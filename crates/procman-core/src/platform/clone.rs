@@ -133,6 +133,7 @@ pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<Pending,
         err: err_w.as_raw_fd(),
         uid: spec.uid,
         gid: spec.gid,
+        nofile: spec.nofile,
     };
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
@@ -203,6 +204,7 @@ struct Child {
     err: RawFd,
     uid: Option<u32>,
     gid: Option<u32>,
+    nofile: Option<(u64, u64)>,
 }
 
 impl Child {
@@ -232,6 +234,15 @@ impl Child {
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            if let Some((soft, hard)) = self.nofile {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
+                    self.fail()
+                }
+            }
             if let Some(gid) = self.gid {
                 if libc::setgroups(1, &gid) < 0 && *libc::__errno_location() != libc::EPERM {
                     self.fail()

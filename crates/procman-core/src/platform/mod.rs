@@ -97,3 +97,37 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// The `RLIMIT_NOFILE` the manager started with, before
+/// [`raise_fd_limit`]: what children get back (as systemd does), so that a
+/// program using `select()` never sees descriptors past 1024.
+static NOFILE_AT_START: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raises this process's soft limit on open files to the hard limit: a
+/// manager of many processes holds two pipes and a log file for each.
+/// Children are given the original limit back (see [`child_nofile`]).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let _ = NOFILE_AT_START.set((lim.rlim_cur, lim.rlim_max));
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: plain system call on a valid struct; failure keeps the limit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+    }
+}
+
+/// The open-files limit (soft, hard) a child should get, if the manager
+/// changed its own.
+pub fn child_nofile() -> Option<(u64, u64)> {
+    NOFILE_AT_START.get().copied()
+}

@@ -51,6 +51,8 @@ pub struct SpawnSpec {
     pub stderr: Stdio,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `RLIMIT_NOFILE` (soft, hard) to set in the child.
+    pub nofile: Option<(u64, u64)>,
 }
 
 /// A running child.
@@ -192,6 +194,7 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
     // Opened before the fork: nothing between fork and exec may allocate.
     let procs: Option<OwnedFd> = tree.procs_fd();
     let procs_raw = procs.as_ref().map(|fd| fd.as_raw_fd());
+    let nofile = spec.nofile;
     // SAFETY: the closure runs in the child between fork and exec and only
     // makes async-signal-safe system calls (setsid, write) on values
     // captured by copy; it neither allocates nor takes locks.
@@ -207,6 +210,15 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
                 }
             }
             clone::mark_cloexec_from(3);
+            if let Some((soft, hard)) = nofile {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::messages::{Command, CommandError};
 use super::state::ProcessStatus;
+use crate::logs::LogCounters;
 
 /// Verbs mirror `systemctl`: `start`, `stop`, `restart`, plus `kill`.
 /// Each returns a [`Ticket`] to await, or to drop when the outcome does
@@ -18,6 +19,7 @@ pub struct Handle {
     id: Arc<str>,
     tx: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<ProcessStatus>,
+    log: Arc<LogCounters>,
 }
 
 impl Handle {
@@ -25,11 +27,13 @@ impl Handle {
         id: &str,
         tx: mpsc::UnboundedSender<Command>,
         status: watch::Receiver<ProcessStatus>,
+        log: Arc<LogCounters>,
     ) -> Handle {
         Handle {
             id: id.into(),
             tx,
             status,
+            log,
         }
     }
 
@@ -56,7 +60,9 @@ impl Handle {
 
     /// The current state with diagnostics.
     pub fn status(&self) -> ProcessStatus {
-        self.status.borrow().clone()
+        let mut s = self.status.borrow().clone();
+        s.log_dropped = self.log.dropped();
+        s
     }
 
     /// A receiver that sees every state this process publishes.

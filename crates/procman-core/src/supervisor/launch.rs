@@ -38,11 +38,12 @@ pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, St
         args: control.arguments.clone(),
         cwd,
         env,
-        // Log capture replaces these with pipes (see `logs`, a later stage).
+        // The supervisor replaces these with its capture pipes.
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
         uid: uid.map(|(uid, _)| uid),
         gid,
+        nofile: crate::platform::child_nofile(),
     })
 }
 

@@ -13,4 +13,5 @@ mod task;
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
 pub use state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
-pub use task::{spawn, Context};
+pub(crate) use task::spawn;
+pub use task::Context;

@@ -176,6 +176,9 @@ pub struct ProcessStatus {
     pub last_error: Option<String>,
     pub breaker: BreakerState,
     pub last_transition: Option<Transition>,
+    /// Log records that could not be written (a full disk), so far. Exact
+    /// from `Handle::status`; as of the last transition in a published state.
+    pub log_dropped: u64,
 }
 
 impl ProcessStatus {
@@ -190,6 +193,7 @@ impl ProcessStatus {
             last_error: None,
             breaker: BreakerState::Closed,
             last_transition: None,
+            log_dropped: 0,
         }
     }
 

@@ -15,6 +15,8 @@ use super::launch;
 use super::messages::{Command, CommandError, Reply};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::{ProcessConfig, ProcessKind};
+use crate::logs::capture;
+use crate::logs::sink::ProcessLog;
 use crate::outcome::ProcessEnd;
 use crate::platform::{self, Tree, TreeRoot};
 use crate::policy::{self, Breaker, RunEnd};
@@ -31,16 +33,22 @@ pub struct Context {
     pub trees: TreeRoot,
 }
 
-/// Starts the supervisor of `cfg`. It waits in `registered` until started.
-pub fn spawn(cfg: Arc<ProcessConfig>, ctx: Arc<Context>) -> (Handle, JoinHandle<()>) {
+/// Starts the supervisor of `cfg`, whose log is `log`. It waits in
+/// `registered` until started.
+pub(crate) fn spawn(
+    cfg: Arc<ProcessConfig>,
+    ctx: Arc<Context>,
+    log: Arc<ProcessLog>,
+) -> (Handle, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status_rx) = watch::channel(ProcessStatus::new(&cfg.id));
-    let handle = Handle::new(&cfg.id, tx, status_rx);
+    let handle = Handle::new(&cfg.id, tx, status_rx, log.counters.clone());
     let tree = ctx.trees.tree(&cfg.id);
     let task = Task {
         cfg,
         ctx,
         tree,
+        log,
         status: status_tx,
         rx,
         run: None,
@@ -52,17 +60,37 @@ pub fn spawn(cfg: Arc<ProcessConfig>, ctx: Arc<Context>) -> (Handle, JoinHandle<
     (handle, tokio::spawn(task.main()))
 }
 
-/// One run of the process: the child and how to hear of its end.
+/// One run of the process: the child, how to hear of its end, and the
+/// pumps reading its output.
 struct Run {
     pid: u32,
     exit: oneshot::Receiver<ProcessEnd>,
     started: Instant,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+/// How long a run's pumps may take to reach end of file once its whole
+/// tree is gone (only a process outside the tree can hold a pipe longer).
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits until the pumps have read everything the run wrote.
+async fn drain(id: &str, pumps: Vec<JoinHandle<()>>) {
+    let all = async {
+        for p in pumps {
+            let _ = p.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN, all).await.is_err() {
+        tracing::warn!(process = %id,
+            "output pipes still open after the process tree ended; reading on in the background");
+    }
 }
 
 struct Task {
     cfg: Arc<ProcessConfig>,
     ctx: Arc<Context>,
     tree: Tree,
+    log: Arc<ProcessLog>,
     status: watch::Sender<ProcessStatus>,
     rx: mpsc::UnboundedReceiver<Command>,
     run: Option<Run>,
@@ -101,7 +129,7 @@ impl Task {
                 end = exit_of(&mut self.run) => self.on_exit(end).await,
                 () = until(self.backoff) => {
                     self.backoff = None;
-                    let _ = self.launch(Cause::PolicyRestart);
+                    let _ = self.launch(Cause::PolicyRestart).await;
                 }
             }
         }
@@ -143,7 +171,9 @@ impl Task {
             at: SystemTime::now(),
         };
         let breaker = self.breaker.state();
+        let log_dropped = self.log.counters.dropped();
         self.status.send_modify(|s| {
+            s.log_dropped = log_dropped;
             if let Lifecycle::Failed { reason } = &to {
                 s.last_error = Some(reason.clone());
             }
@@ -166,7 +196,7 @@ impl Task {
                     Ok(())
                 } else {
                     self.breaker.reset();
-                    self.launch(Cause::StartRequested)
+                    self.launch(Cause::StartRequested).await
                 };
                 let _ = reply.send(result);
             }
@@ -176,7 +206,7 @@ impl Task {
                 }
                 self.breaker.reset();
                 self.pending_start.push(reply);
-                self.start_pending(Cause::RestartRequested);
+                self.start_pending(Cause::RestartRequested).await;
             }
             Command::Stop(reply) => {
                 if self.run.is_some() {
@@ -201,10 +231,17 @@ impl Task {
 
     /// Spawns a run. A failure to spawn is a state (`failed`), not an error
     /// of the manager.
-    fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
+    async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
-        let spawned = launch::spec(&self.cfg.control, &self.ctx.config_dir)
-            .and_then(|spec| platform::spawn(spec, &self.tree).map_err(|e| e.to_string()));
+        let mut readers = Vec::new();
+        let spawned = launch::spec(&self.cfg.control, &self.ctx.config_dir).and_then(|mut spec| {
+            let pipes = capture::pipes(&self.log)
+                .map_err(|e| format!("cannot create output pipes: {e}"))?;
+            spec.stdout = pipes.stdout;
+            spec.stderr = pipes.stderr;
+            readers = pipes.readers;
+            platform::spawn(spec, &self.tree).map_err(|e| e.to_string())
+        });
         let spawned = match spawned {
             Ok(s) => s,
             Err(reason) => {
@@ -218,16 +255,21 @@ impl Task {
             }
         };
         let pid = spawned.pid;
-        self.run = Some(Run {
-            pid,
-            exit: spawned.exit,
-            started: Instant::now(),
-        });
         let restart = cause == Cause::PolicyRestart;
         self.status.send_modify(|s| {
             s.runs += 1;
             s.restarts += u32::from(restart);
             s.started_at = Some(SystemTime::now());
+        });
+        let run = self.status.borrow().runs;
+        // The separator goes first: the pumps only start reading after it.
+        self.log.run_started(pid, run).await;
+        let pumps = capture::start(&self.log, readers, pid, run);
+        self.run = Some(Run {
+            pid,
+            exit: spawned.exit,
+            started: Instant::now(),
+            pumps,
         });
         self.go(Lifecycle::Starting { pid }, cause);
         // Readiness gate: a process without a health check is ready once
@@ -247,6 +289,7 @@ impl Task {
                 "the process exited and left descendants; stopping them");
             self.terminate(None, run.pid).await;
         }
+        drain(&self.cfg.id, run.pumps).await;
         if !self.pending_stop.is_empty() {
             // A stop arrived while we cleaned up: it wins over any restart.
             self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
@@ -262,7 +305,7 @@ impl Task {
                 let reason = format!("{end} (restart strategy never)");
                 self.go(Lifecycle::Failed { reason }, Cause::Exit(end));
             }
-            self.start_pending(Cause::StartRequested);
+            self.start_pending(Cause::StartRequested).await;
             return;
         }
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
@@ -272,16 +315,16 @@ impl Task {
                     humantime::format_duration(window)
                 );
                 self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
-                self.start_pending(Cause::StartRequested);
+                self.start_pending(Cause::StartRequested).await;
             }
             RunEnd::Restart { attempt } => {
                 let delay = policy::delay(restart_cfg, attempt, fastrand::f64());
                 let until = SystemTime::now() + delay;
                 self.go(Lifecycle::Backoff { until }, Cause::Exit(end));
                 if !self.pending_start.is_empty() {
-                    self.start_pending(Cause::StartRequested);
+                    self.start_pending(Cause::StartRequested).await;
                 } else if delay.is_zero() {
-                    let _ = self.launch(Cause::PolicyRestart);
+                    let _ = self.launch(Cause::PolicyRestart).await;
                 } else {
                     tracing::debug!(process = %self.id(), attempt, ?delay, "restart scheduled");
                     self.backoff = Some(Instant::now() + delay);
@@ -293,14 +336,21 @@ impl Task {
     /// Stops the current run for good: signal, grace, SIGKILL, whole tree.
     async fn stop(&mut self, cause: Cause) {
         self.backoff = None;
-        let run = self.run.take();
+        let mut run = self.run.take();
         let pid = run.as_ref().map(|r| r.pid);
+        let pumps = run
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.pumps))
+            .unwrap_or_default();
         self.go(Lifecycle::Stopping { pid }, cause);
         if let Some(end) = self.terminate(run, pid.unwrap_or(0)).await {
             self.status.send_modify(|s| s.last_exit = Some(end));
         }
+        // Every line the tree wrote is read, written, and on disk.
+        drain(&self.cfg.id, pumps).await;
+        self.log.sync();
         self.finish_stop();
-        self.start_pending(Cause::StartRequested);
+        self.start_pending(Cause::StartRequested).await;
     }
 
     fn finish_stop(&mut self) {
@@ -312,7 +362,7 @@ impl Task {
 
     /// Starts a run for the start or restart requests that arrived while
     /// the task was busy, and answers them.
-    fn start_pending(&mut self, cause: Cause) {
+    async fn start_pending(&mut self, cause: Cause) {
         if self.pending_start.is_empty() {
             return;
         }
@@ -320,7 +370,7 @@ impl Task {
         let result = if self.run.is_some() {
             Ok(())
         } else {
-            self.launch(cause)
+            self.launch(cause).await
         };
         for reply in self.pending_start.drain(..) {
             let _ = reply.send(result.clone());

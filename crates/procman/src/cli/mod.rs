@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+mod logs;
 mod run;
 mod validate;
 
@@ -27,6 +28,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Check a config file and report every error at once.
     Validate(ConfigArg),
+    /// Print the log of a process, or of all of them merged by time, from
+    /// the log files (no running manager needed); `-f` follows them.
+    Logs(logs::LogsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +44,7 @@ pub fn dispatch(args: Args) -> Result<(), Failure> {
     match args.command {
         Cmd::Run(a) => run::run(a),
         Cmd::Validate(a) => validate::validate(a),
+        Cmd::Logs(a) => logs::logs(a),
     }
 }
 

@@ -295,6 +295,7 @@ pub fn start(
         stderr: Stdio::Fd(err.into()),
         uid: None,
         gid: None,
+        nofile: None,
     };
     let tree = TreeRoot::without_cgroups().tree("test");
     let spawned = platform::spawn(spec, &tree).expect("spawn");

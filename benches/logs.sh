@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Log capture throughput: one child floods FLOOD_BYTES (1 GiB) of 100-byte
+# lines; measured for `plain` (the child writes its log file itself: the
+# limit), procman in `raw` format (exact bytes), and procman in `plain`
+# format (a timestamp and the stream before every line), with the manager's
+# CPU seconds. Uses the shared harness plus this directory's adapters.
+#
+#   benches/logs.sh          # from the repository root; RUNS=3 by default
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+src=${BENCH_DIR:-$root/../shared/bench}
+[ -f "$src/bench.py" ] || { echo "benches/logs.sh: no harness at $src (see benches/README.md)" >&2; exit 2; }
+results=${BENCH_RESULTS:-$root/target/bench-results}
+harness=$root/target/bench-harness
+mkdir -p "$results"
+rm -rf "$harness" && cp -r "$src" "$harness" && cp "$root"/benches/adapters/*.py "$harness/adapters/"
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p procman
+cp "$root/target/release/procman" "$results/procman.bin"
+export PROCMAN=$results/procman.bin
+for m in plain procman procman_ts; do
+  rm -f "$results/logs-$m.jsonl"
+  python3 "$harness/bench.py" "$m" --metrics logs --runs "${RUNS:-3}" --out "$results/logs-$m.jsonl"
+done
+python3 - "$results" <<'PY'
+import json, statistics as st, sys
+res = sys.argv[1]
+rows = {}
+for m in ("plain", "procman", "procman_ts"):
+    rs = [json.loads(l) for l in open(f"{res}/logs-{m}.jsonl") if '"mib_per_s"' in l]
+    rows[m] = (st.median(r["mib_per_s"] for r in rs), st.median(r["mgr_cpu_s"] for r in rs), len(rs))
+p = rows["plain"][0]
+print("| manager | MiB/s (median) | ×plain | manager CPU s per GiB | runs |")
+print("|---|---:|---:|---:|---:|")
+for m, (mib, cpu, n) in rows.items():
+    print(f"| {m} | {mib:.0f} | {mib / p:.2f} | {cpu:.2f} | {n} |")
+PY

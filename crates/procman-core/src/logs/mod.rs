@@ -1,0 +1,28 @@
+//! Log collection: every line a process writes, to its own file and to the
+//! aggregation targets, with nothing lost and memory bounded.
+//!
+//! - [`capture`]: one pump task per captured stream reads the pipe while the
+//!   process runs (and after, until every holder of the pipe is gone),
+//!   splits the bytes into records ([`splitter`]), formats them ([`format`])
+//!   and writes them straight through to the OS, so a crash of the manager
+//!   loses nothing already read.
+//! - [`sink`]: a process's log: its file ([`rotate`]), its format, its
+//!   counters (records it could not write, e.g. on a full disk).
+//! - [`targets`]: the global aggregation targets of `log_collection`, each
+//!   a writer task behind a bounded channel.
+//! - [`reader`] and [`follow`]: what `procman logs` uses to read the files.
+
+pub(crate) mod capture;
+pub mod follow;
+pub(crate) mod format;
+pub mod reader;
+pub(crate) mod record;
+pub(crate) mod rotate;
+pub(crate) mod sink;
+pub(crate) mod splitter;
+pub(crate) mod targets;
+
+pub use record::Stream;
+pub use rotate::rotated_paths;
+pub use sink::{LogCounters, LogError, LogSetup};
+pub use targets::Targets;
