@@ -15,6 +15,7 @@
 pub(crate) mod capture;
 pub mod follow;
 pub(crate) mod format;
+mod paths;
 pub mod reader;
 pub(crate) mod record;
 pub(crate) mod rotate;
@@ -22,6 +23,11 @@ pub(crate) mod sink;
 pub(crate) mod splitter;
 pub(crate) mod targets;
 
+#[cfg(test)]
+#[path = "tests/support.rs"]
+mod support;
+
+pub use paths::{file_path, log_dir};
 pub use record::Stream;
 pub use rotate::rotated_paths;
 pub use sink::{LogCounters, LogError, LogSetup};

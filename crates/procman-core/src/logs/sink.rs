@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::format::{self, Timestamp};
+use super::paths::file_path;
 use super::record::Origin;
 use super::rotate::RotatingFile;
 use super::targets::Targets;
-use crate::config::{LogFile, ProcessConfig, ProcessLogFormat};
+use crate::config::{ProcessConfig, ProcessLogFormat};
 
 /// What every process's log shares: the directory of the default files and
 /// the aggregation targets.
@@ -64,15 +65,6 @@ pub(crate) struct ProcessLog {
     rotates: bool,
     pub(crate) targets: Arc<Targets>,
     pub(crate) counters: Arc<LogCounters>,
-}
-
-/// The path of a process's log file, if it has one.
-pub(crate) fn file_path(cfg: &ProcessConfig, log_dir: &Path) -> Option<PathBuf> {
-    match &cfg.logging.file {
-        LogFile::Default => Some(log_dir.join(format!("{}.log", cfg.id))),
-        LogFile::Path(p) => Some(p.clone()),
-        LogFile::Off => None,
-    }
 }
 
 impl ProcessLog {

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
-use crate::logs::{LogError, LogSetup, Targets};
+use crate::logs::{self, LogError, LogSetup, Targets};
 use crate::platform::{self, TreeRoot};
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
@@ -92,11 +92,8 @@ impl Manager {
         if let Err(e) = platform::become_subreaper() {
             tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
         }
-        let log_dir = config
-            .manager
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| state_dir.join("logs"));
+        // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above.
+        let log_dir = logs::log_dir(&config);
         let (targets, target_threads) = Targets::start(&config.log_collection)?;
         let setup = LogSetup {
             log_dir,

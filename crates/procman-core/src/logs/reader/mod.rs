@@ -1,0 +1,46 @@
+//! Reading a process's log files back: the last records of a process, the
+//! records of several processes merged by time, and the reading position
+//! that [`follow`](super::follow) keeps as the files grow.
+//!
+//! A process's log is a chain of files: the live `<file>`, then `<file>.1`
+//! (the newest rotated one) … `<file>.N` (the oldest). The manager renames
+//! them at record boundaries, so a record never spans two files.
+//!
+//! Invariants and pitfalls:
+//! - Memory is bounded whatever the size of the files: the last `n` records
+//!   are found by reading backwards in blocks, then the bytes are streamed.
+//!   A line is held in memory only to prefix or merge it, and then at most
+//!   [`MAX_PIECE`] bytes of it (a longer line is handed out in pieces).
+//! - Bytes are never changed: invalid UTF-8 and raw output go out as they
+//!   are. Only [`Style::Json`] converts, and then losslessly (`line_base64`).
+//! - Files are known by (device, inode), never by name alone. A chain is
+//!   opened newest first, so a rotation between two opens shows a file
+//!   twice (the second is skipped) instead of hiding one. A [`Cursor`] at
+//!   the end of the live file checks whether the name now points elsewhere;
+//!   if so it reads the old file to its end *after* seeing the rename (the
+//!   writer is done with a file before it renames it), then goes on with its
+//!   successor, found by where the old file now sits in the chain.
+//! - A record is a line ending in `\n`; a last line without one (a record
+//!   being written, or raw output without a newline) counts as a record.
+//!
+//! The parts, each a file:
+//! - `chain`: the files of one log, opened newest first and known by
+//!   (device, inode); [`LogSet`] (where a log is) and [`ReadError`]; the
+//!   walk backwards that finds where records start.
+//! - `cursor`: a [`Cursor`], the reading position that moves forward
+//!   through a chain and across rotations.
+//! - `merge`: a [`Source`] per process, read record by record, and the
+//!   merge of several by timestamp ([`merged_tail`], [`write_merged`]).
+//! - `render`: how a record is written out ([`Style`]).
+
+mod chain;
+mod cursor;
+mod merge;
+mod render;
+
+// `reader::log_dir` is `logs::log_dir`, kept here for existing callers.
+pub use super::paths::log_dir;
+pub use chain::{LogSet, ReadError};
+pub use cursor::Cursor;
+pub use merge::{merged_tail, write_merged, Source, MAX_PIECE};
+pub use render::Style;
