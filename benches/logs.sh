@@ -6,6 +6,9 @@
 # CPU seconds. Uses the shared harness plus this directory's adapters.
 #
 #   benches/logs.sh          # from the repository root; RUNS=3 by default
+#
+# The procman_ts adapter (benches/adapters/) is copied into a private copy of
+# the harness under target/, so ../shared/bench stays untouched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +21,9 @@ rm -rf "$harness" && cp -r "$src" "$harness" && cp "$root"/benches/adapters/*.py
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p procman
 cp "$root/target/release/procman" "$results/procman.bin"
 export PROCMAN=$results/procman.bin
-for m in plain procman procman_ts; do
+# supervisord, when installed (PATH or $SUPERVISORD; see ../shared/bench/README.md),
+# is measured in the same session: the best peer at log capture.
+for m in plain procman procman_ts supervisor; do
   rm -f "$results/logs-$m.jsonl"
   python3 "$harness/bench.py" "$m" --metrics logs --runs "${RUNS:-3}" --out "$results/logs-$m.jsonl"
 done
@@ -26,9 +31,13 @@ python3 - "$results" <<'PY'
 import json, statistics as st, sys
 res = sys.argv[1]
 rows = {}
-for m in ("plain", "procman", "procman_ts"):
-    rs = [json.loads(l) for l in open(f"{res}/logs-{m}.jsonl") if '"mib_per_s"' in l]
-    rows[m] = (st.median(r["mib_per_s"] for r in rs), st.median(r["mgr_cpu_s"] for r in rs), len(rs))
+for m in ("plain", "procman", "procman_ts", "supervisor"):
+    try:
+        rs = [json.loads(l) for l in open(f"{res}/logs-{m}.jsonl") if '"mib_per_s"' in l]
+    except OSError:
+        rs = []
+    if rs:
+        rows[m] = (st.median(r["mib_per_s"] for r in rs), st.median(r["mgr_cpu_s"] for r in rs), len(rs))
 p = rows["plain"][0]
 print("| manager | MiB/s (median) | ×plain | manager CPU s per GiB | runs |")
 print("|---|---:|---:|---:|---:|")

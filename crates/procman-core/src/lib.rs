@@ -17,6 +17,7 @@
 //!   on the state directory.
 
 pub mod config;
+pub mod health;
 pub mod logs;
 pub mod manager;
 pub mod outcome;

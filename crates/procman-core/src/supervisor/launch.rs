@@ -5,20 +5,96 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::config::Control;
+use std::time::Duration;
+
+use crate::config::{Control, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind};
+use crate::health::probe::ProbeTarget;
 use crate::platform::{resolve_program, SpawnSpec, Stdio};
 
-/// Builds the spawn spec, or says in one line why it cannot.
-pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, String> {
-    let cwd = control
+/// The port an `integrated_managed` process is given: `control.port`, or
+/// a free one on the loopback interface. `None` for the other types.
+pub(crate) fn port(cfg: &ProcessConfig) -> Result<Option<u16>, String> {
+    if cfg.kind != ProcessKind::IntegratedManaged {
+        return Ok(None);
+    }
+    if let Some(p) = cfg.control.port {
+        return Ok(Some(p));
+    }
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("cannot find a free port: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("cannot find a free port: {e}"))?
+        .port();
+    Ok(Some(port))
+}
+
+/// The health check to run: the configured one, or, for an
+/// `integrated_managed` process without one, the gRPC health protocol on
+/// its port with the default timings.
+pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
+    match (&cfg.health_check, cfg.kind) {
+        (Some(hc), _) => Some(hc.clone()),
+        (None, ProcessKind::IntegratedManaged) => Some(HealthCheck {
+            kind: HealthCheckKind::Grpc,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            failure_threshold: 3,
+            success_threshold: 1,
+            initial_delay: Duration::ZERO,
+            http_endpoint: None,
+            grpc_endpoint: None,
+            grpc_service: None,
+            tcp_endpoint: None,
+            command: Vec::new(),
+            expected_status: Vec::new(),
+        }),
+        (None, _) => None,
+    }
+}
+
+/// What a probe needs to know about the run it checks.
+pub(crate) fn probe_target(
+    cfg: &ProcessConfig,
+    config_dir: &Path,
+    pid: u32,
+    port: Option<u16>,
+) -> ProbeTarget {
+    ProbeTarget {
+        pid: Some(pid),
+        port,
+        cwd: working_directory(&cfg.control, config_dir),
+        env: cfg.control.environment.clone(),
+    }
+}
+
+fn working_directory(control: &Control, config_dir: &Path) -> PathBuf {
+    control
         .working_directory
         .clone()
-        .unwrap_or_else(|| config_dir.to_path_buf());
+        .unwrap_or_else(|| config_dir.to_path_buf())
+}
+
+/// Builds the spawn spec, or says in one line why it cannot. An
+/// `integrated_managed` process gets its `port` as `--port N` and in
+/// `PROCMAN_PORT`.
+pub(crate) fn spec(
+    cfg: &ProcessConfig,
+    config_dir: &Path,
+    port: Option<u16>,
+) -> Result<SpawnSpec, String> {
+    let control = &cfg.control;
+    let cwd = working_directory(control, config_dir);
     let mut env = Vec::new();
     if let Some(file) = &control.env_file {
         env.extend(read_env_file(file)?);
     }
     env.extend(control.environment.iter().cloned());
+    let mut args = control.arguments.clone();
+    if let Some(p) = port {
+        env.push(("PROCMAN_PORT".to_string(), p.to_string()));
+        args.extend(["--port".to_string(), p.to_string()]);
+    }
     let path_var: Option<OsString> = env
         .iter()
         .rev()
@@ -35,7 +111,7 @@ pub(crate) fn spec(control: &Control, config_dir: &Path) -> Result<SpawnSpec, St
     };
     Ok(SpawnSpec {
         program,
-        args: control.arguments.clone(),
+        args,
         cwd,
         env,
         // The supervisor replaces these with its capture pipes.

@@ -7,11 +7,12 @@
 mod handle;
 mod launch;
 mod messages;
+mod run;
 mod state;
 mod task;
 
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
-pub use state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
+pub use state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, Transition};
 pub(crate) use task::spawn;
 pub use task::Context;

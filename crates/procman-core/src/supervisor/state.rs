@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+pub use crate::health::verdict::Health;
 use crate::outcome::ProcessEnd;
 use crate::policy::BreakerState;
 
@@ -131,6 +132,8 @@ pub enum Cause {
     Exit(ProcessEnd),
     SpawnFailed(String),
     StartupTimeout,
+    /// `failure_threshold` consecutive failed checks; the last one's result.
+    HealthCheck(String),
     StopRequested,
     RestartRequested,
     BreakerOpen,
@@ -145,6 +148,7 @@ impl std::fmt::Display for Cause {
             Cause::Exit(end) => write!(f, "{end}"),
             Cause::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
             Cause::StartupTimeout => f.write_str("startup_timeout"),
+            Cause::HealthCheck(last) => write!(f, "health_check failed ({last})"),
             Cause::StopRequested => f.write_str("stop requested"),
             Cause::RestartRequested => f.write_str("restart requested"),
             Cause::BreakerOpen => f.write_str("circuit breaker open"),
@@ -159,6 +163,19 @@ pub struct Transition {
     pub to: Phase,
     pub cause: Cause,
     pub at: SystemTime,
+}
+
+/// The health of a run, for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthStatus {
+    pub health: Health,
+    pub last_check: Option<SystemTime>,
+    pub last_latency: Option<std::time::Duration>,
+    /// What the last check saw: `HTTP 200`, `NOT_SERVING`, `timed out after 1s`.
+    pub last_result: String,
+    pub consecutive_failures: u32,
+    /// The last failed check's result, while it is the latest.
+    pub last_error: Option<String>,
 }
 
 /// A process's state with diagnostics: what `Handle::status` returns.
@@ -176,6 +193,8 @@ pub struct ProcessStatus {
     pub last_error: Option<String>,
     pub breaker: BreakerState,
     pub last_transition: Option<Transition>,
+    /// The health check of the current (or last) run, when it has one.
+    pub health: Option<HealthStatus>,
     /// Log records that could not be written (a full disk), so far. Exact
     /// from `Handle::status`; as of the last transition in a published state.
     pub log_dropped: u64,
@@ -193,6 +212,7 @@ impl ProcessStatus {
             last_error: None,
             breaker: BreakerState::Closed,
             last_transition: None,
+            health: None,
             log_dropped: 0,
         }
     }

@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
+use super::run::{drain, exit_of, next_event, Ended, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::{ProcessConfig, ProcessKind};
+use crate::health::probe::ProbeOutcome;
+use crate::health::verdict::Change;
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
 use crate::outcome::ProcessEnd;
@@ -53,37 +56,12 @@ pub(crate) fn spawn(
         rx,
         run: None,
         backoff: None,
+        startup_deadline: None,
         breaker: Breaker::default(),
         pending_stop: Vec::new(),
         pending_start: Vec::new(),
     };
     (handle, tokio::spawn(task.main()))
-}
-
-/// One run of the process: the child, how to hear of its end, and the
-/// pumps reading its output.
-struct Run {
-    pid: u32,
-    exit: oneshot::Receiver<ProcessEnd>,
-    started: Instant,
-    pumps: Vec<JoinHandle<()>>,
-}
-
-/// How long a run's pumps may take to reach end of file once its whole
-/// tree is gone (only a process outside the tree can hold a pipe longer).
-const DRAIN: Duration = Duration::from_secs(5);
-
-/// Waits until the pumps have read everything the run wrote.
-async fn drain(id: &str, pumps: Vec<JoinHandle<()>>) {
-    let all = async {
-        for p in pumps {
-            let _ = p.await;
-        }
-    };
-    if tokio::time::timeout(DRAIN, all).await.is_err() {
-        tracing::warn!(process = %id,
-            "output pipes still open after the process tree ended; reading on in the background");
-    }
 }
 
 struct Task {
@@ -96,19 +74,12 @@ struct Task {
     run: Option<Run>,
     /// When the pending restart is due.
     backoff: Option<Instant>,
+    /// When a run that is still `starting` fails (`startup_timeout`).
+    startup_deadline: Option<Instant>,
     breaker: Breaker,
     /// Requests that arrived while a tree was being terminated.
     pending_stop: Vec<Reply>,
     pending_start: Vec<Reply>,
-}
-
-async fn exit_of(run: &mut Option<Run>) -> ProcessEnd {
-    match run {
-        // The reaper keeps the sender until it has the status; a dropped
-        // sender would mean the reaper thread died, which we report as -1.
-        Some(r) => (&mut r.exit).await.unwrap_or(ProcessEnd::Exited(-1)),
-        None => std::future::pending().await,
-    }
 }
 
 async fn until(deadline: Option<Instant>) {
@@ -126,7 +97,16 @@ impl Task {
                     Some(cmd) => self.on_command(cmd).await,
                     None => break,
                 },
-                end = exit_of(&mut self.run) => self.on_exit(end).await,
+                event = next_event(&mut self.run) => match event {
+                    RunEvent::Exit(end) => self.on_exit(end).await,
+                    RunEvent::Health(outcome) => self.on_health(outcome).await,
+                },
+                () = until(self.startup_deadline) => {
+                    self.startup_deadline = None;
+                    if self.phase() == Phase::Starting {
+                        self.fail_run(Cause::StartupTimeout).await;
+                    }
+                }
                 () = until(self.backoff) => {
                     self.backoff = None;
                     let _ = self.launch(Cause::PolicyRestart).await;
@@ -234,7 +214,20 @@ impl Task {
     async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
         let mut readers = Vec::new();
-        let spawned = launch::spec(&self.cfg.control, &self.ctx.config_dir).and_then(|mut spec| {
+        let port = match launch::port(&self.cfg) {
+            Ok(p) => p,
+            Err(reason) => {
+                let cause = Cause::SpawnFailed(reason.clone());
+                self.go(
+                    Lifecycle::Failed {
+                        reason: reason.clone(),
+                    },
+                    cause,
+                );
+                return Err(CommandError::StartFailed(self.cfg.id.clone(), reason));
+            }
+        };
+        let spawned = launch::spec(&self.cfg, &self.ctx.config_dir, port).and_then(|mut spec| {
             let pipes = capture::pipes(&self.log)
                 .map_err(|e| format!("cannot create output pipes: {e}"))?;
             spec.stdout = pipes.stdout;
@@ -265,31 +258,73 @@ impl Task {
         // The separator goes first: the pumps only start reading after it.
         self.log.run_started(pid, run).await;
         let pumps = capture::start(&self.log, readers, pid, run);
+        let health = launch::health_check(&self.cfg).and_then(|hc| {
+            let target = launch::probe_target(&self.cfg, &self.ctx.config_dir, pid, port);
+            HealthWatch::start(&self.cfg.id, hc, &target)
+        });
+        let gated = health.is_some();
         self.run = Some(Run {
             pid,
             exit: spawned.exit,
             started: Instant::now(),
             pumps,
+            health,
         });
         self.go(Lifecycle::Starting { pid }, cause);
-        // Readiness gate: a process without a health check is ready once
-        // spawned. (Health checks, a later stage, hold it in `starting`
-        // until the first success, bounded by `startup_timeout`.)
-        self.go(Lifecycle::Running { pid }, Cause::Ready);
+        // Readiness gate: a process with a health check stays `starting`
+        // until its first passing check, bounded by `startup_timeout`; one
+        // without a check is ready once spawned.
+        if gated {
+            self.startup_deadline = Some(Instant::now() + self.cfg.control.startup_timeout);
+        } else {
+            self.go(Lifecycle::Running { pid }, Cause::Ready);
+        }
         Ok(())
     }
 
     /// The run ended on its own: clean up what it left, then ask the policy.
     async fn on_exit(&mut self, end: ProcessEnd) {
         let Some(run) = self.run.take() else { return };
-        let uptime = run.started.elapsed();
-        self.status.send_modify(|s| s.last_exit = Some(end));
-        if !self.tree.is_empty(Some(run.pid)) {
-            tracing::info!(process = %self.id(), pid = run.pid,
-                "the process exited and left descendants; stopping them");
-            self.terminate(None, run.pid).await;
+        let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+        let ended = (run.pid, run.started, run.pumps);
+        self.conclude(ended, Some(end), Cause::Exit(end), outcome)
+            .await;
+    }
+
+    /// The run must end for `cause` (a failed health check, a startup
+    /// timeout): stop its tree, then ask the policy, as for a failure.
+    async fn fail_run(&mut self, cause: Cause) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        tracing::warn!(process = %self.id(), pid = run.pid, %cause, "ending the run");
+        let pumps = std::mem::take(&mut run.pumps);
+        let (pid, started) = (run.pid, run.started);
+        let end = self.terminate(Some(run), pid).await;
+        self.conclude((pid, started, pumps), end, cause, policy::Outcome::Failure)
+            .await;
+    }
+
+    /// After a run: stop what it left, read all it wrote, then apply the
+    /// restart policy to `outcome`.
+    async fn conclude(
+        &mut self,
+        (pid, started, pumps): Ended,
+        end: Option<ProcessEnd>,
+        cause: Cause,
+        outcome: policy::Outcome,
+    ) {
+        self.startup_deadline = None;
+        let uptime = started.elapsed();
+        if end.is_some() {
+            self.status.send_modify(|s| s.last_exit = end);
         }
-        drain(&self.cfg.id, run.pumps).await;
+        if !self.tree.is_empty(Some(pid)) {
+            tracing::info!(process = %self.id(), pid,
+                "the process exited and left descendants; stopping them");
+            self.terminate(None, pid).await;
+        }
+        drain(&self.cfg.id, pumps).await;
         if !self.pending_stop.is_empty() {
             // A stop arrived while we cleaned up: it wins over any restart.
             self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
@@ -297,13 +332,16 @@ impl Task {
             return;
         }
         let restart_cfg = &self.cfg.restart;
-        let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+        let what = cause.to_string();
         if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
-            if outcome == policy::Outcome::Success {
-                self.go(Lifecycle::Exited { end }, Cause::Exit(end));
-            } else {
-                let reason = format!("{end} (restart strategy never)");
-                self.go(Lifecycle::Failed { reason }, Cause::Exit(end));
+            match (outcome, end) {
+                (policy::Outcome::Success, Some(end)) => {
+                    self.go(Lifecycle::Exited { end }, cause);
+                }
+                _ => {
+                    let reason = format!("{what} (restart strategy never)");
+                    self.go(Lifecycle::Failed { reason }, cause);
+                }
             }
             self.start_pending(Cause::StartRequested).await;
             return;
@@ -311,7 +349,7 @@ impl Task {
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
             RunEnd::Open { restarts, window } => {
                 let reason = format!(
-                    "{end}; {restarts} restarts within {}: circuit breaker open",
+                    "{what}; {restarts} restarts within {}: circuit breaker open",
                     humantime::format_duration(window)
                 );
                 self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
@@ -320,7 +358,7 @@ impl Task {
             RunEnd::Restart { attempt } => {
                 let delay = policy::delay(restart_cfg, attempt, fastrand::f64());
                 let until = SystemTime::now() + delay;
-                self.go(Lifecycle::Backoff { until }, Cause::Exit(end));
+                self.go(Lifecycle::Backoff { until }, cause);
                 if !self.pending_start.is_empty() {
                     self.start_pending(Cause::StartRequested).await;
                 } else if delay.is_zero() {
@@ -333,9 +371,35 @@ impl Task {
         }
     }
 
+    /// A health check finished: update the diagnostics, then act on what
+    /// the verdict says.
+    async fn on_health(&mut self, outcome: ProbeOutcome) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(watch) = run.health.as_mut() else {
+            return;
+        };
+        let (pid, change) = (run.pid, watch.record(&outcome));
+        let diag = watch.diagnostics(&outcome);
+        self.status.send_modify(|s| s.health = Some(diag));
+        match change {
+            Change::Ready => {
+                self.startup_deadline = None;
+                self.go(Lifecycle::Running { pid }, Cause::Ready);
+            }
+            Change::BecameUnhealthy => {
+                self.fail_run(Cause::HealthCheck(outcome.detail)).await;
+            }
+            Change::Recovered => {
+                tracing::info!(process = %self.id(), pid, "healthy again");
+            }
+            Change::None => {}
+        }
+    }
+
     /// Stops the current run for good: signal, grace, SIGKILL, whole tree.
     async fn stop(&mut self, cause: Cause) {
         self.backoff = None;
+        self.startup_deadline = None;
         let mut run = self.run.take();
         let pid = run.as_ref().map(|r| r.pid);
         let pumps = run

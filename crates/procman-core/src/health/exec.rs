@@ -1,0 +1,120 @@
+//! Exec check: a command that exits 0 when the process is healthy.
+//!
+//! The command is spawned through [`platform::spawn`] like every child (the
+//! reaper owns every exit status), as the leader of a new session and so of
+//! its own process group, with output to `/dev/null`. When it overruns the
+//! timeout the whole group is SIGKILLed and the leader's exit awaited, so
+//! that no probe ever leaves a process or a zombie behind. Whatever the
+//! command left running in its group after exiting is killed too: a check
+//! must not leave daemons behind at every interval.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::outcome::{ProcessEnd, Signal};
+use crate::platform::{self, SpawnSpec, Stdio, TreeRoot};
+
+/// How long to wait for a SIGKILLed group leader to be reaped. A process
+/// in uninterruptible sleep can outlast it; the reaper still reaps it later.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) async fn check(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> (bool, String) {
+    let Some((program, args)) = argv.split_first() else {
+        return (false, "no command to run".to_string());
+    };
+    let path_var: Option<OsString> = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"));
+    let program = match platform::resolve_program(program, cwd, path_var.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return (false, format!("cannot run the check: {e}")),
+    };
+    let spec = SpawnSpec {
+        program,
+        args: args.to_vec(),
+        cwd: cwd.to_path_buf(),
+        env: env.to_vec(),
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+        uid: None,
+        gid: None,
+        nofile: platform::child_nofile(),
+    };
+    // Every spawn leads its own session and group already; a cgroup per
+    // probe would cost more than it tracks for a short-lived command.
+    let tree = TreeRoot::without_cgroups().tree("probe");
+    let child = match platform::spawn(spec, &tree) {
+        Ok(child) => child,
+        Err(e) => return (false, format!("cannot run the check: {e}")),
+    };
+    let pid = child.pid;
+    let mut exit = child.exit;
+    // Should the caller drop this check half-way (a stop, a shutdown), the
+    // group is killed all the same; the reaper reaps it.
+    let mut guard = KillOnDrop(Some(pid));
+    let result = match tokio::time::timeout(timeout, &mut exit).await {
+        Ok(Ok(end)) => {
+            guard.0 = None;
+            kill_leftovers(pid);
+            judge(end)
+        }
+        Ok(Err(_)) => {
+            guard.0 = None;
+            (false, "the check's exit status was lost".to_string())
+        }
+        Err(_) => {
+            if let Err(e) = platform::signal_group(pid, Signal::KILL) {
+                tracing::warn!(pid, error = %e, "cannot kill a health check that timed out");
+            }
+            match tokio::time::timeout(REAP_GRACE, exit).await {
+                Ok(_) => guard.0 = None,
+                Err(_) => tracing::warn!(pid, "a killed health check is not reaped yet"),
+            }
+            let limit = humantime::format_duration(timeout);
+            (false, format!("killed after timeout ({limit})"))
+        }
+    };
+    drop(guard);
+    result
+}
+
+/// SIGKILLs the group of a check whose exit has not been seen yet.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = platform::signal_group(pgid, Signal::KILL);
+        }
+    }
+}
+
+/// Kills what the command left running in its group. The leader is reaped
+/// already; its pid cannot be reused while the group still has members, so
+/// the signal reaches only the command's own descendants.
+fn kill_leftovers(pgid: u32) {
+    if platform::group_alive(pgid) {
+        let _ = platform::signal_group(pgid, Signal::KILL);
+    }
+}
+
+fn judge(end: ProcessEnd) -> (bool, String) {
+    match end {
+        ProcessEnd::Exited(0) => (true, "exit code 0".to_string()),
+        ProcessEnd::Exited(code) => (false, format!("exit code {code}")),
+        signaled => (false, signaled.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[path = "tests/exec.rs"]
+mod tests;

@@ -1,0 +1,156 @@
+//! HTTP check: `GET` over a fresh HTTP/1.1 connection, no redirects
+//! followed, the status compared with the expected ones (2xx and 3xx when
+//! none are given). Only the status line and headers are awaited: the body
+//! is not read.
+//!
+//! This is a bare hyper connection rather than a full client: one request
+//! per connection needs no pool, no redirect policy and no TLS stack (there
+//! is no TLS in this build: `https://` is refused when the probe is built).
+
+use std::future::{poll_fn, Future as _};
+use std::pin::pin;
+use std::task::Poll;
+
+use base64::Engine as _;
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, HOST, USER_AGENT};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::probe::describe;
+
+/// Where a GET goes: the address to connect to and what to ask for.
+#[derive(Debug)]
+pub(super) struct Target {
+    /// `host:port`, ready for a connect (brackets kept around IPv6).
+    addr: String,
+    /// The `Host` header: the authority without user info.
+    host: String,
+    path: String,
+    /// `user:password` from the URL, sent as Basic authentication.
+    userinfo: Option<String>,
+}
+
+impl Target {
+    pub(super) fn parse(url: &str) -> Result<Target, String> {
+        let bad = |why: String| format!("http endpoint `{url}`: {why}");
+        let uri: Uri = url.trim().parse().map_err(|e| bad(format!("{e}")))?;
+        match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(bad(
+                    "https is not supported by the health probe (plaintext only)".into(),
+                ))
+            }
+            _ => return Err(bad("expected an http:// URL".into())),
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| bad("no host".into()))?
+            .as_str();
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((user, host)) => (Some(user.to_string()), host.to_string()),
+            None => (None, authority.to_string()),
+        };
+        let port = uri.port_u16().unwrap_or(80);
+        let bare_host = uri.host().ok_or_else(|| bad("no host".into()))?;
+        let addr = format!("{bare_host}:{port}");
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
+        Ok(Target {
+            addr,
+            host,
+            path: if path.is_empty() { "/".into() } else { path },
+            userinfo,
+        })
+    }
+
+    fn request(&self) -> Result<Request<Empty<Bytes>>, String> {
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(self.path.as_str())
+            .header(HOST, self.host.as_str())
+            .header(USER_AGENT, HeaderValue::from_static("hsu-procman-health"))
+            .header(CONNECTION, HeaderValue::from_static("close"));
+        if let Some(user) = &self.userinfo {
+            let token = base64::engine::general_purpose::STANDARD.encode(user);
+            req = req.header(AUTHORIZATION, format!("Basic {token}"));
+        }
+        req.body(Empty::new()).map_err(|e| e.to_string())
+    }
+}
+
+/// One GET; the caller bounds it, connection included, by the timeout.
+pub(super) async fn check(url: &str, expected: &[u16]) -> (bool, String) {
+    let target = match Target::parse(url) {
+        Ok(t) => t,
+        Err(e) => return (false, e),
+    };
+    let request = match target.request() {
+        Ok(r) => r,
+        Err(e) => return (false, e),
+    };
+    let stream = match TcpStream::connect(target.addr.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return (false, describe(&e)),
+    };
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
+        Ok(pair) => pair,
+        Err(e) => return (false, describe(&e)),
+    };
+    // The connection is driven here, beside the request, rather than on a
+    // spawned task: it lives exactly as long as this check. It may finish
+    // (the server closes after answering) in the same poll that delivers
+    // the response, so the response is looked at first, and once more
+    // after the connection ended.
+    let mut conn = pin!(conn);
+    let mut send = pin!(sender.send_request(request));
+    let response = tokio::select! {
+        biased;
+        response = &mut send => response,
+        ended = &mut conn => {
+            let delivered = poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+            match (delivered, ended) {
+                (Poll::Ready(response), _) => response,
+                (Poll::Pending, Err(e)) => return (false, describe(&e)),
+                (Poll::Pending, Ok(())) => {
+                    return (false, "connection closed before a response".to_string())
+                }
+            }
+        }
+    };
+    match response {
+        Ok(response) => judge(response.status().as_u16(), expected),
+        Err(e) => (false, describe(&e)),
+    }
+}
+
+/// `HTTP 200`, or `HTTP 500 (expected 2xx/3xx)` when it does not pass.
+pub(super) fn judge(status: u16, expected: &[u16]) -> (bool, String) {
+    let healthy = if expected.is_empty() {
+        (200..400).contains(&status)
+    } else {
+        expected.contains(&status)
+    };
+    if healthy {
+        return (true, format!("HTTP {status}"));
+    }
+    let wanted = if expected.is_empty() {
+        "2xx/3xx".to_string()
+    } else {
+        expected
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (false, format!("HTTP {status} (expected {wanted})"))
+}
+
+#[cfg(test)]
+#[path = "tests/http.rs"]
+mod tests;

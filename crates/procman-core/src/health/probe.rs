@@ -1,0 +1,205 @@
+//! What one health check looks at, and what one check found.
+//!
+//! A [`Probe`] is built once per process run from the validated config
+//! ([`Probe::from_config`]); [`Probe::check`] runs one check. Each check is
+//! independent: a fresh connection or process every time, which is the most
+//! honest probe and cheap at health-check rates.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::schema::{HealthCheck, HealthCheckKind};
+
+use super::{exec, grpc, http, tcp};
+
+/// What the probe of one process run may need to know about it.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeTarget {
+    /// The running child's pid (for a `process` check).
+    pub pid: Option<u32>,
+    /// The port given to an `integrated_managed` process (`control.port`),
+    /// where it serves gRPC health when no `grpc_endpoint` is set.
+    pub port: Option<u16>,
+    /// The process's working directory: an exec check runs there.
+    pub cwd: PathBuf,
+    /// The process's environment (on top of the manager's): an exec check
+    /// gets it too.
+    pub env: Vec<(String, String)>,
+}
+
+/// One configured check, ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// `GET url`; healthy on a status in `expected`, or 2xx/3xx when empty.
+    Http { url: String, expected: Vec<u16> },
+    /// `grpc.health.v1.Health/Check` for `service` ("" = the whole server).
+    Grpc { endpoint: String, service: String },
+    /// A TCP connection to `host:port`.
+    Tcp { addr: String },
+    /// A command in its own process group; healthy on exit 0.
+    Exec {
+        argv: Vec<String>,
+        cwd: PathBuf,
+        env: Vec<(String, String)>,
+    },
+    /// The process exists (and is not a zombie).
+    Process { pid: u32 },
+}
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub healthy: bool,
+    /// From the start of the check to its result.
+    pub latency: Duration,
+    /// What happened, for the diagnostics: `HTTP 200`, `NOT_SERVING`,
+    /// `connection refused`, `timed out after 1s`, `exit code 3`, ...
+    pub detail: String,
+}
+
+impl Probe {
+    /// The probe for `hc` (already validated) on `target`. A `grpc` check
+    /// with no `grpc_endpoint` asks `127.0.0.1:<port>`; a `process` check
+    /// watches `target.pid`.
+    pub fn from_config(hc: &HealthCheck, target: &ProbeTarget) -> Result<Probe, String> {
+        match hc.kind {
+            HealthCheckKind::Http => {
+                let url = hc
+                    .http_endpoint
+                    .as_deref()
+                    .map(str::trim)
+                    .ok_or("an http check needs `http_endpoint`")?;
+                http::Target::parse(url)?;
+                Ok(Probe::Http {
+                    url: url.to_string(),
+                    expected: hc.expected_status.clone(),
+                })
+            }
+            HealthCheckKind::Grpc => {
+                let endpoint = match (&hc.grpc_endpoint, target.port) {
+                    (Some(e), _) => e.trim().to_string(),
+                    (None, Some(port)) => format!("127.0.0.1:{port}"),
+                    (None, None) => {
+                        return Err("a grpc check needs `grpc_endpoint` or the process's \
+                                    `control.port`"
+                            .to_string())
+                    }
+                };
+                grpc::uri(&endpoint)?;
+                Ok(Probe::Grpc {
+                    endpoint,
+                    service: hc.grpc_service.clone().unwrap_or_default(),
+                })
+            }
+            HealthCheckKind::Tcp => {
+                let addr = hc
+                    .tcp_endpoint
+                    .as_deref()
+                    .map(str::trim)
+                    .ok_or("a tcp check needs `tcp_endpoint`")?;
+                Ok(Probe::Tcp {
+                    addr: addr.to_string(),
+                })
+            }
+            HealthCheckKind::Exec => {
+                if hc.command.first().is_none_or(|p| p.trim().is_empty()) {
+                    return Err("an exec check needs a `command`".to_string());
+                }
+                Ok(Probe::Exec {
+                    argv: hc.command.clone(),
+                    cwd: target.cwd.clone(),
+                    env: target.env.clone(),
+                })
+            }
+            HealthCheckKind::Process => match target.pid {
+                Some(pid) => Ok(Probe::Process { pid }),
+                None => Err("a process check needs the process's pid".to_string()),
+            },
+        }
+    }
+
+    /// Runs one check, never longer than `timeout` (plus, for an exec
+    /// check that overran, the time to kill and reap it).
+    pub async fn check(&self, timeout: Duration) -> ProbeOutcome {
+        let start = Instant::now();
+        let (healthy, detail) = match self {
+            Probe::Http { url, expected } => bounded(timeout, http::check(url, expected)).await,
+            Probe::Grpc { endpoint, service } => {
+                bounded(timeout, grpc::check(endpoint, service, timeout)).await
+            }
+            Probe::Tcp { addr } => bounded(timeout, tcp::check(addr)).await,
+            Probe::Exec { argv, cwd, env } => exec::check(argv, cwd, env, timeout).await,
+            Probe::Process { pid } => process_check(*pid),
+        };
+        ProbeOutcome {
+            healthy,
+            latency: start.elapsed(),
+            detail,
+        }
+    }
+}
+
+/// `check` cut off at `timeout`.
+async fn bounded<F>(timeout: Duration, check: F) -> (bool, String)
+where
+    F: std::future::Future<Output = (bool, String)>,
+{
+    match tokio::time::timeout(timeout, check).await {
+        Ok(result) => result,
+        Err(_) => (false, timed_out(timeout)),
+    }
+}
+
+/// `timed out after 1s`.
+pub(super) fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", humantime::format_duration(timeout))
+}
+
+/// An error and its causes, `outer: inner: root`, with the repeats that
+/// layered errors tend to have left out; a refused connection is named
+/// plainly whatever wraps it.
+pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return "connection refused".to_string();
+            }
+        }
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Liveness: the pid exists and is not a zombie. (Nothing guards against a
+/// recycled pid here; the supervisor checks its child's start time.)
+fn process_check(pid: u32) -> (bool, String) {
+    if !crate::platform::process_alive(pid) {
+        return (false, format!("process {pid} is gone"));
+    }
+    if is_zombie(pid) {
+        return (false, format!("process {pid} has exited (zombie)"));
+    }
+    (true, format!("process {pid} is running"))
+}
+
+/// True when `/proc` says the process has exited but is not reaped yet.
+/// Where there is no `/proc`, nothing is a zombie as far as we can tell.
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S ...`: the comm may hold spaces and parentheses.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
+}
+
+#[cfg(test)]
+#[path = "tests/probe.rs"]
+mod tests;

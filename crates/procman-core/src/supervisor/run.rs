@@ -1,0 +1,148 @@
+//! One run of a process: its child, the pumps reading its output, and the
+//! health watch that probes it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::state::HealthStatus;
+use crate::config::HealthCheck;
+use crate::health::probe::{Probe, ProbeOutcome, ProbeTarget};
+use crate::health::verdict::{Change, Verdict};
+use crate::outcome::ProcessEnd;
+
+/// One run of the process: the child, how to hear of its end, the pumps
+/// reading its output, and its health watch.
+pub(super) struct Run {
+    pub(super) pid: u32,
+    pub(super) exit: oneshot::Receiver<ProcessEnd>,
+    pub(super) started: Instant,
+    pub(super) pumps: Vec<JoinHandle<()>>,
+    pub(super) health: Option<HealthWatch>,
+}
+
+/// What is left of a run once its child is gone: pid, start, pumps.
+pub(super) type Ended = (u32, Instant, Vec<JoinHandle<()>>);
+
+/// How long a run's pumps may take to reach end of file once its whole
+/// tree is gone (only a process outside the tree can hold a pipe longer).
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits until the pumps have read everything the run wrote.
+pub(super) async fn drain(id: &str, pumps: Vec<JoinHandle<()>>) {
+    let all = async {
+        for p in pumps {
+            let _ = p.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN, all).await.is_err() {
+        tracing::warn!(process = %id,
+            "output pipes still open after the process tree ended; reading on in the background");
+    }
+}
+
+pub(super) async fn exit_of(run: &mut Option<Run>) -> ProcessEnd {
+    match run {
+        // The reaper keeps the sender until it has the status; a dropped
+        // sender would mean the reaper thread died, which we report as -1.
+        Some(r) => (&mut r.exit).await.unwrap_or(ProcessEnd::Exited(-1)),
+        None => std::future::pending().await,
+    }
+}
+
+/// What happened to a run: its child ended, or a health check finished.
+pub(super) enum RunEvent {
+    Exit(ProcessEnd),
+    Health(ProbeOutcome),
+}
+
+/// The next event of the run (pending forever when there is no run).
+pub(super) async fn next_event(run: &mut Option<Run>) -> RunEvent {
+    let Some(r) = run else {
+        return std::future::pending().await;
+    };
+    let checks = async {
+        match r.health.as_mut() {
+            Some(w) => w.rx.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        end = &mut r.exit => RunEvent::Exit(end.unwrap_or(ProcessEnd::Exited(-1))),
+        Some(outcome) = checks => RunEvent::Health(outcome),
+    }
+}
+
+/// A task probing the run on its own timer, and the verdict on its results.
+pub(super) struct HealthWatch {
+    rx: mpsc::Receiver<ProbeOutcome>,
+    task: JoinHandle<()>,
+    verdict: Verdict,
+    failure_threshold: u32,
+    success_threshold: u32,
+    last_check: Option<SystemTime>,
+}
+
+impl HealthWatch {
+    /// Starts probing: first after `initial_delay`, then every `interval`,
+    /// each check bounded by `timeout`. `None` (logged) if the probe
+    /// cannot be built.
+    pub(super) fn start(id: &str, hc: HealthCheck, target: &ProbeTarget) -> Option<HealthWatch> {
+        let probe = match Probe::from_config(&hc, target) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(process = %id, error = %e, "cannot build the health check");
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let (interval, timeout, delay) = (hc.interval, hc.timeout, hc.initial_delay);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let mut next = tokio::time::Instant::now();
+            loop {
+                let outcome = probe.check(timeout).await;
+                if tx.send(outcome).await.is_err() {
+                    break;
+                }
+                next += interval;
+                tokio::time::sleep_until(next.max(tokio::time::Instant::now())).await;
+            }
+        });
+        Some(HealthWatch {
+            rx,
+            task,
+            verdict: Verdict::default(),
+            failure_threshold: hc.failure_threshold,
+            success_threshold: hc.success_threshold,
+            last_check: None,
+        })
+    }
+
+    pub(super) fn record(&mut self, outcome: &ProbeOutcome) -> Change {
+        self.last_check = Some(SystemTime::now());
+        self.verdict.record(
+            outcome.healthy,
+            self.failure_threshold,
+            self.success_threshold,
+        )
+    }
+
+    pub(super) fn diagnostics(&self, last: &ProbeOutcome) -> HealthStatus {
+        HealthStatus {
+            health: self.verdict.health(),
+            last_check: self.last_check,
+            last_latency: Some(last.latency),
+            last_result: last.detail.clone(),
+            consecutive_failures: self.verdict.consecutive_failures(),
+            last_error: (!last.healthy).then(|| last.detail.clone()),
+        }
+    }
+}
+
+impl Drop for HealthWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
