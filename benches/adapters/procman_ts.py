@@ -40,5 +40,7 @@ class Adapter(Raw):
             self._separator = len(first)
         body = size - self._separator
         whole, rest = divmod(body, PREFIX + LINE)
-        # The flood's last line may be shorter (and got a newline at the end).
-        return whole * LINE + (rest - PREFIX - 1 if rest > PREFIX else 0)
+        # One line may be shorter: the flood's first, which starts mid-line
+        # (the child writes the tail of a buffer of 100-byte lines).
+        records = whole + (1 if rest else 0)
+        return body - records * PREFIX

@@ -30,6 +30,8 @@ use crate::platform::Stdio;
 
 /// Bytes read from a pipe at a time.
 const CHUNK: usize = 256 * 1024;
+/// How long part of a line may wait for its end before it is written.
+const PARTIAL_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 /// Pipe buffer asked for (the kernel caps it at `fs.pipe-max-size`): a
 /// flooding child then blocks less often while the pump writes.
 const PIPE_SIZE: libc::c_int = 1024 * 1024;
@@ -108,8 +110,24 @@ enum Step {
 async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32, run: u32) {
     let mut splitter = LineSplitter::new(stream, log.max_line);
     loop {
-        if rx.readable().await.is_err() {
-            break;
+        // Part of a line that stays without its end for PARTIAL_AFTER is
+        // written as a piece to be continued: nothing waits unseen.
+        let partial = splitter.has_pending();
+        tokio::select! {
+            ready = rx.readable() => if ready.is_err() { break },
+            () = tokio::time::sleep(PARTIAL_AFTER), if partial => {
+                let batches = SCRATCH.with(|cell| {
+                    let mut scratch = cell.borrow_mut();
+                    let (_, output) = &mut *scratch;
+                    if log.raw_unrotated() {
+                        consume_raw(&log, &mut splitter, Feed::Partial, pid, run)
+                    } else {
+                        consume(&log, &mut splitter, Feed::Partial, output, pid, run)
+                    }
+                });
+                log.targets.queue_all(batches).await;
+                continue;
+            }
         }
         let step = SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
@@ -123,9 +141,9 @@ async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32
                     log.counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
                     let chunk = &input[..n];
                     Step::More(if log.raw_unrotated() {
-                        consume_raw(&log, &mut splitter, chunk, pid, run, false)
+                        consume_raw(&log, &mut splitter, Feed::Chunk(chunk), pid, run)
                     } else {
-                        consume(&log, &mut splitter, chunk, output, pid, run, false)
+                        consume(&log, &mut splitter, Feed::Chunk(chunk), output, pid, run)
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Again,
@@ -147,25 +165,34 @@ async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32
         let mut scratch = cell.borrow_mut();
         let (_, output) = &mut *scratch;
         if log.raw_unrotated() {
-            consume_raw(&log, &mut splitter, &[], pid, run, true)
+            consume_raw(&log, &mut splitter, Feed::End, pid, run)
         } else {
-            consume(&log, &mut splitter, &[], output, pid, run, true)
+            consume(&log, &mut splitter, Feed::End, output, pid, run)
         }
     });
     log.targets.queue_all(batches).await;
 }
 
-/// Splits `chunk` (or, at the end, what the splitter kept), writes the
-/// process's file, and returns the formatted batches for the targets.
+/// What a pump hands the splitter.
+enum Feed<'a> {
+    Chunk(&'a [u8]),
+    /// The pipe went quiet with part of a line held.
+    Partial,
+    /// End of file.
+    End,
+}
+
+/// Splits what `feed` brings, writes the process's file, and returns the
+/// formatted batches for the targets.
 fn consume(
     log: &ProcessLog,
     splitter: &mut LineSplitter,
-    chunk: &[u8],
+    feed: Feed<'_>,
     out: &mut Vec<u8>,
     pid: u32,
     run: u32,
-    at_end: bool,
 ) -> Vec<Vec<u8>> {
+    let at_end = matches!(feed, Feed::End);
     let now = SystemTime::now();
     let ts = Timestamp::new(now);
     let origin = Origin {
@@ -196,10 +223,10 @@ fn consume(
         }
         log.targets.format_into(&mut bufs, &ts, &origin, &r);
     };
-    if at_end {
-        splitter.finish(&mut emit);
-    } else {
-        splitter.feed(chunk, &mut emit);
+    match feed {
+        Feed::Chunk(chunk) => splitter.feed(chunk, &mut emit),
+        Feed::Partial => splitter.flush_partial(&mut emit),
+        Feed::End => splitter.finish(&mut emit),
     }
     log.write_file(out, records);
     bufs
@@ -210,13 +237,14 @@ fn consume(
 fn consume_raw(
     log: &ProcessLog,
     splitter: &mut LineSplitter,
-    chunk: &[u8],
+    feed: Feed<'_>,
     pid: u32,
     run: u32,
-    at_end: bool,
 ) -> Vec<Vec<u8>> {
-    let lines = memchr::memchr_iter(b'\n', chunk).count() as u64;
-    log.write_file(chunk, lines.max(1));
+    if let Feed::Chunk(chunk) = feed {
+        let lines = memchr::memchr_iter(b'\n', chunk).count() as u64;
+        log.write_file(chunk, lines.max(1));
+    }
     if log.targets.is_empty() {
         return Vec::new();
     }
@@ -230,10 +258,10 @@ fn consume_raw(
     };
     let mut bufs = log.targets.buffers();
     let mut emit = |r: Record<'_>| log.targets.format_into(&mut bufs, &ts, &origin, &r);
-    if at_end {
-        splitter.finish(&mut emit);
-    } else {
-        splitter.feed(chunk, &mut emit);
+    match feed {
+        Feed::Chunk(chunk) => splitter.feed(chunk, &mut emit),
+        Feed::Partial => splitter.flush_partial(&mut emit),
+        Feed::End => splitter.finish(&mut emit),
     }
     bufs
 }

@@ -86,6 +86,20 @@ impl LineSplitter {
     /// At the end of the stream: hands out the held tail, a last line that
     /// had no newline, as a record with `continued` false. The splitter is
     /// then empty and can be used for a new stream.
+    /// True while part of a line waits for its end.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Emits the part of a line held so far as a piece to be continued
+    /// (`continued: true`), so that a line without its newline (a prompt, a
+    /// progress bar, a last line before a long silence) is not held back.
+    pub fn flush_partial(&mut self, mut out: impl FnMut(Record<'_>)) {
+        if !self.pending.is_empty() {
+            self.emit_pending(true, &mut out);
+        }
+    }
+
     pub fn finish(&mut self, mut out: impl FnMut(Record<'_>)) {
         // `continues` without a held tail cannot happen (a piece is only
         // cut once a byte after it has been seen), but if it did, an empty

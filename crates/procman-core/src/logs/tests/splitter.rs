@@ -243,3 +243,25 @@ proptest! {
         prop_assert!(!prev_continued, "the last record ends its line");
     }
 }
+
+#[test]
+fn a_held_partial_line_is_flushed_as_a_piece_to_be_continued() {
+    let mut s = LineSplitter::new(Stream::Stdout, 64);
+    let mut got: Vec<(Vec<u8>, bool, bool)> = Vec::new();
+    let mut push = |r: Record<'_>| got.push((r.bytes.to_vec(), r.continued, r.continues));
+    s.feed(b"Password: ", &mut push);
+    assert!(s.has_pending());
+    s.flush_partial(&mut push);
+    assert!(!s.has_pending());
+    s.flush_partial(&mut push); // nothing held: nothing emitted
+    s.feed(b"ok\nnext\n", &mut push);
+    s.finish(&mut push);
+    assert_eq!(
+        got,
+        [
+            (b"Password: ".to_vec(), true, false),
+            (b"ok".to_vec(), false, true),
+            (b"next".to_vec(), false, false),
+        ]
+    );
+}
