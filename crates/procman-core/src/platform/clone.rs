@@ -243,16 +243,23 @@ impl Child {
                     self.fail()
                 }
             }
+            // Raw system calls, not glibc's setgroups/setgid/setuid: those
+            // broadcast the change to every thread glibc knows of, and after
+            // a raw clone3 it still lists the parent's threads, so it would
+            // wait for them forever.
             if let Some(gid) = self.gid {
-                if libc::setgroups(1, &gid) < 0 && *libc::__errno_location() != libc::EPERM {
+                let groups = [gid];
+                if libc::syscall(libc::SYS_setgroups, 1usize, groups.as_ptr()) < 0
+                    && *libc::__errno_location() != libc::EPERM
+                {
                     self.fail()
                 }
-                if libc::setgid(gid) < 0 {
+                if libc::syscall(libc::SYS_setresgid, gid, gid, gid) < 0 {
                     self.fail()
                 }
             }
             if let Some(uid) = self.uid {
-                if libc::setuid(uid) < 0 {
+                if libc::syscall(libc::SYS_setresuid, uid, uid, uid) < 0 {
                     self.fail()
                 }
             }
