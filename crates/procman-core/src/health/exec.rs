@@ -8,7 +8,6 @@
 //! command left running in its group after exiting is killed too: a check
 //! must not leave daemons behind at every interval.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,12 +27,7 @@ pub(super) async fn check(
     let Some((program, args)) = argv.split_first() else {
         return (false, "no command to run".to_string());
     };
-    let path_var: Option<OsString> = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| OsString::from(v))
-        .or_else(|| std::env::var_os("PATH"));
+    let path_var = crate::platform::child_path(env);
     let program = match platform::resolve_program(program, cwd, path_var.as_ref()) {
         Ok(p) => p,
         Err(e) => return (false, format!("cannot run the check: {e}")),

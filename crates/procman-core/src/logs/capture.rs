@@ -117,13 +117,8 @@ async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32
             ready = rx.readable() => if ready.is_err() { break },
             () = tokio::time::sleep(PARTIAL_AFTER), if partial => {
                 let batches = SCRATCH.with(|cell| {
-                    let mut scratch = cell.borrow_mut();
-                    let (_, output) = &mut *scratch;
-                    if log.raw_unrotated() {
-                        consume_raw(&log, &mut splitter, Feed::Partial, pid, run)
-                    } else {
-                        consume(&log, &mut splitter, Feed::Partial, output, pid, run)
-                    }
+                    let (_, output) = &mut *cell.borrow_mut();
+                    dispatch(&log, &mut splitter, Feed::Partial, output, pid, run)
                 });
                 log.targets.queue_all(batches).await;
                 continue;
@@ -139,12 +134,8 @@ async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32
                 Ok(0) => Step::End,
                 Ok(n) => {
                     log.counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                    let chunk = &input[..n];
-                    Step::More(if log.raw_unrotated() {
-                        consume_raw(&log, &mut splitter, Feed::Chunk(chunk), pid, run)
-                    } else {
-                        consume(&log, &mut splitter, Feed::Chunk(chunk), output, pid, run)
-                    })
+                    let chunk = Feed::Chunk(&input[..n]);
+                    Step::More(dispatch(&log, &mut splitter, chunk, output, pid, run))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Again,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Again,
@@ -162,15 +153,27 @@ async fn pump(log: Arc<ProcessLog>, stream: Stream, rx: pipe::Receiver, pid: u32
     }
     // End of file: the last line may have had no newline.
     let batches = SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        let (_, output) = &mut *scratch;
-        if log.raw_unrotated() {
-            consume_raw(&log, &mut splitter, Feed::End, pid, run)
-        } else {
-            consume(&log, &mut splitter, Feed::End, output, pid, run)
-        }
+        let (_, output) = &mut *cell.borrow_mut();
+        dispatch(&log, &mut splitter, Feed::End, output, pid, run)
     });
     log.targets.queue_all(batches).await;
+}
+
+/// Raw bytes go to an unrotated raw file as they are; everything else is
+/// split into records and formatted.
+fn dispatch(
+    log: &ProcessLog,
+    splitter: &mut LineSplitter,
+    feed: Feed<'_>,
+    out: &mut Vec<u8>,
+    pid: u32,
+    run: u32,
+) -> Vec<Vec<u8>> {
+    if log.raw_unrotated() {
+        consume_raw(log, splitter, feed, pid, run)
+    } else {
+        consume(log, splitter, feed, out, pid, run)
+    }
 }
 
 /// What a pump hands the splitter.

@@ -28,7 +28,7 @@ pub mod reaper;
 mod spawn;
 mod tree;
 
-pub use spawn::{resolve_program, spawn, SpawnError, SpawnSpec, Spawned, Stdio};
+pub use spawn::{child_path, resolve_program, spawn, SpawnError, SpawnSpec, Spawned, Stdio};
 pub use tree::{Tree, TreeRoot};
 
 use crate::outcome::Signal;

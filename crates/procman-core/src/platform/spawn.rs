@@ -85,6 +85,16 @@ pub enum SpawnError {
     },
 }
 
+/// The `PATH` a child will see: the last `PATH` among its environment
+/// overrides, else the manager's own.
+pub fn child_path(env: &[(String, String)]) -> Option<OsString> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))
+}
+
 /// Finds the program to execute: a name with a slash is a path (relative to
 /// `cwd`); a bare name is looked up in `path_var` (the child's `PATH`).
 pub fn resolve_program(

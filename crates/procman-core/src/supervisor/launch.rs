@@ -2,7 +2,6 @@
 //! directory, environment (`env_file`, then `environment`), the program
 //! looked up in the child's `PATH`, and the user and group to run as.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
@@ -53,18 +52,21 @@ pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
     }
 }
 
-/// What a probe needs to know about the run it checks.
+/// What a probe needs to know about the run it checks. An exec check runs
+/// with the process's own environment (`env_file`, `environment`,
+/// `PROCMAN_PORT`) and working directory.
 pub(crate) fn probe_target(
     cfg: &ProcessConfig,
     config_dir: &Path,
     pid: u32,
     port: Option<u16>,
+    env: Vec<(String, String)>,
 ) -> ProbeTarget {
     ProbeTarget {
         pid: Some(pid),
         port,
         cwd: working_directory(&cfg.control, config_dir),
-        env: cfg.control.environment.clone(),
+        env,
     }
 }
 
@@ -95,12 +97,7 @@ pub(crate) fn spec(
         env.push(("PROCMAN_PORT".to_string(), p.to_string()));
         args.extend(["--port".to_string(), p.to_string()]);
     }
-    let path_var: Option<OsString> = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| OsString::from(v))
-        .or_else(|| std::env::var_os("PATH"));
+    let path_var = crate::platform::child_path(&env);
     let program =
         resolve_program(&control.executable, &cwd, path_var.as_ref()).map_err(|e| e.to_string())?;
     let uid = control.user.as_deref().map(lookup_user).transpose()?;

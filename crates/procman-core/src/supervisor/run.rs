@@ -25,6 +25,9 @@ pub(super) struct Run {
 /// What is left of a run once its child is gone: pid, start, pumps.
 pub(super) type Ended = (u32, Instant, Vec<JoinHandle<()>>);
 
+/// The longest wait between checks before the first success.
+const STARTING_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a run's pumps may take to reach end of file once its whole
 /// tree is gone (only a process outside the tree can hold a pipe longer).
 const DRAIN: Duration = Duration::from_secs(5);
@@ -98,15 +101,21 @@ impl HealthWatch {
         };
         let (tx, rx) = mpsc::channel(1);
         let (interval, timeout, delay) = (hc.interval, hc.timeout, hc.initial_delay);
+        // Until the first success, check at most every STARTING_INTERVAL: a
+        // server that listens 50 ms after its spawn should not wait a whole
+        // `interval` (10 s by default) to be seen ready.
+        let starting_interval = interval.min(STARTING_INTERVAL);
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            let mut ready = false;
             let mut next = tokio::time::Instant::now();
             loop {
                 let outcome = probe.check(timeout).await;
+                ready |= outcome.healthy;
                 if tx.send(outcome).await.is_err() {
                     break;
                 }
-                next += interval;
+                next += if ready { interval } else { starting_interval };
                 tokio::time::sleep_until(next.max(tokio::time::Instant::now())).await;
             }
         });

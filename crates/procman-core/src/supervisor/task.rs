@@ -15,7 +15,7 @@ use super::launch;
 use super::messages::{Command, CommandError, Reply};
 use super::run::{drain, exit_of, next_event, Ended, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
-use crate::config::{ProcessConfig, ProcessKind};
+use crate::config::{ProcessConfig, ProcessKind, RestartStrategy};
 use crate::health::probe::ProbeOutcome;
 use crate::health::verdict::Change;
 use crate::logs::capture;
@@ -227,7 +227,9 @@ impl Task {
                 return Err(CommandError::StartFailed(self.cfg.id.clone(), reason));
             }
         };
+        let mut child_env = Vec::new();
         let spawned = launch::spec(&self.cfg, &self.ctx.config_dir, port).and_then(|mut spec| {
+            child_env = spec.env.clone();
             let pipes = capture::pipes(&self.log)
                 .map_err(|e| format!("cannot create output pipes: {e}"))?;
             spec.stdout = pipes.stdout;
@@ -259,7 +261,8 @@ impl Task {
         self.log.run_started(pid, run).await;
         let pumps = capture::start(&self.log, readers, pid, run);
         let health = launch::health_check(&self.cfg).and_then(|hc| {
-            let target = launch::probe_target(&self.cfg, &self.ctx.config_dir, pid, port);
+            let target =
+                launch::probe_target(&self.cfg, &self.ctx.config_dir, pid, port, child_env);
             HealthWatch::start(&self.cfg.id, hc, &target)
         });
         let gated = health.is_some();
@@ -385,6 +388,12 @@ impl Task {
             Change::Ready => {
                 self.startup_deadline = None;
                 self.go(Lifecycle::Running { pid }, Cause::Ready);
+            }
+            // Strategy `never` restarts nothing: the process keeps running,
+            // marked unhealthy, and `success_threshold` passes recover it.
+            Change::BecameUnhealthy if self.cfg.restart.strategy == RestartStrategy::Never => {
+                tracing::warn!(process = %self.id(), pid, detail = %outcome.detail,
+                    "unhealthy; restart strategy never: left running");
             }
             Change::BecameUnhealthy => {
                 self.fail_run(Cause::HealthCheck(outcome.detail)).await;

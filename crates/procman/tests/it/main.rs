@@ -5,6 +5,7 @@
 mod cli;
 mod environment;
 mod fallback;
+mod health;
 mod logs;
 mod pid1;
 mod restart;
