@@ -163,6 +163,26 @@ pub struct HealthCheck {
     pub expected_status: Vec<u16>,
 }
 
+impl HealthCheck {
+    /// A check of `kind` with the documented defaults and no endpoint.
+    pub fn with_defaults(kind: HealthCheckKind) -> HealthCheck {
+        HealthCheck {
+            kind,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            failure_threshold: 3,
+            success_threshold: 1,
+            initial_delay: Duration::ZERO,
+            http_endpoint: None,
+            grpc_endpoint: None,
+            grpc_service: None,
+            tcp_endpoint: None,
+            command: Vec::new(),
+            expected_status: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthCheckKind {
     Http,

@@ -176,6 +176,18 @@ fn dispatch(
     }
 }
 
+/// The time every record of this chunk carries, and who wrote it.
+fn stamp(log: &ProcessLog, pid: u32, run: u32) -> (Timestamp, Origin<'_>) {
+    let now = SystemTime::now();
+    let origin = Origin {
+        id: &log.id,
+        pid,
+        run,
+        ts: now,
+    };
+    (Timestamp::new(now), origin)
+}
+
 /// What a pump hands the splitter.
 enum Feed<'a> {
     Chunk(&'a [u8]),
@@ -196,14 +208,7 @@ fn consume(
     run: u32,
 ) -> Vec<Vec<u8>> {
     let at_end = matches!(feed, Feed::End);
-    let now = SystemTime::now();
-    let ts = Timestamp::new(now);
-    let origin = Origin {
-        id: &log.id,
-        pid,
-        run,
-        ts: now,
-    };
+    let (ts, origin) = stamp(log, pid, run);
     out.clear();
     let mut bufs = log.targets.buffers();
     let mut records = 0u64;
@@ -251,14 +256,7 @@ fn consume_raw(
     if log.targets.is_empty() {
         return Vec::new();
     }
-    let now = SystemTime::now();
-    let ts = Timestamp::new(now);
-    let origin = Origin {
-        id: &log.id,
-        pid,
-        run,
-        ts: now,
-    };
+    let (ts, origin) = stamp(log, pid, run);
     let mut bufs = log.targets.buffers();
     let mut emit = |r: Record<'_>| log.targets.format_into(&mut bufs, &ts, &origin, &r);
     match feed {

@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use std::time::Duration;
-
 use crate::config::{Control, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind};
 use crate::health::probe::ProbeTarget;
 use crate::platform::{resolve_program, SpawnSpec, Stdio};
@@ -34,20 +32,9 @@ pub(crate) fn port(cfg: &ProcessConfig) -> Result<Option<u16>, String> {
 pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
     match (&cfg.health_check, cfg.kind) {
         (Some(hc), _) => Some(hc.clone()),
-        (None, ProcessKind::IntegratedManaged) => Some(HealthCheck {
-            kind: HealthCheckKind::Grpc,
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(1),
-            failure_threshold: 3,
-            success_threshold: 1,
-            initial_delay: Duration::ZERO,
-            http_endpoint: None,
-            grpc_endpoint: None,
-            grpc_service: None,
-            tcp_endpoint: None,
-            command: Vec::new(),
-            expected_status: Vec::new(),
-        }),
+        (None, ProcessKind::IntegratedManaged) => {
+            Some(HealthCheck::with_defaults(HealthCheckKind::Grpc))
+        }
         (None, _) => None,
     }
 }

@@ -9,20 +9,7 @@ use crate::platform::{self, SpawnSpec, Stdio, TreeRoot};
 const WATCHDOG: Duration = Duration::from_secs(10);
 
 fn hc(kind: HealthCheckKind) -> HealthCheck {
-    HealthCheck {
-        kind,
-        interval: Duration::from_secs(10),
-        timeout: Duration::from_secs(1),
-        failure_threshold: 3,
-        success_threshold: 1,
-        initial_delay: Duration::ZERO,
-        http_endpoint: None,
-        grpc_endpoint: None,
-        grpc_service: None,
-        tcp_endpoint: None,
-        command: Vec::new(),
-        expected_status: Vec::new(),
-    }
+    HealthCheck::with_defaults(kind)
 }
 
 fn target() -> ProbeTarget {
