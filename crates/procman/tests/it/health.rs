@@ -519,16 +519,9 @@ async fn a_closed_port_fails_by_startup_timeout_with_connection_refused() {
 
 /// Live processes whose environment holds `KEY=VALUE`: (pid, comm).
 fn procs_with_env(key_value: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
     let needle = key_value.as_bytes();
     let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
+    for pid in other_pids() {
         let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };

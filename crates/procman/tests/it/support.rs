@@ -338,15 +338,8 @@ pub async fn wait_pidfile(file: &Path, within: Duration, pred: impl Fn(u32) -> b
 /// Live (non-zombie) processes other than this one whose command line
 /// contains `needle` (a test's private temp dir): (pid, command line).
 pub fn procs_mentioning(needle: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
     let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
+    for pid in other_pids() {
         let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
@@ -400,4 +393,15 @@ pub async fn lasting_zombie_children(within: Duration) -> Vec<u32> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Every pid in `/proc` except this test process's.
+pub fn other_pids() -> impl Iterator<Item = u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(move |&pid| pid != me)
 }
