@@ -5,14 +5,16 @@
 //! its own process group, with output to `/dev/null`. When it overruns the
 //! timeout the whole group is SIGKILLed and the leader's exit awaited, so
 //! that no probe ever leaves a process or a zombie behind. Whatever the
-//! command left running in its group after exiting is killed too: a check
-//! must not leave daemons behind at every interval.
+//! command left running in its group when it exits is killed too, by the
+//! reaper just before it reaps the leader (while the group's number is
+//! still the leader's): a check must not leave daemons behind at every
+//! interval.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::outcome::{ProcessEnd, Signal};
-use crate::platform::{self, SpawnSpec, Stdio, TreeRoot};
+use crate::platform::{self, Child, SpawnSpec, Stdio, TreeRoot};
 
 /// How long to wait for a SIGKILLed group leader to be reaped. A process
 /// in uninterruptible sleep can outlast it; the reaper still reaps it later.
@@ -41,63 +43,43 @@ pub(super) async fn check(
         stderr: Stdio::Null,
         uid: None,
         gid: None,
+        groups: None,
         nofile: platform::child_nofile(),
+        kill_group_on_exit: true,
     };
     // Every spawn leads its own session and group already; a cgroup per
     // probe would cost more than it tracks for a short-lived command.
     let tree = TreeRoot::without_cgroups().tree("probe");
-    let child = match platform::spawn(spec, &tree) {
-        Ok(child) => child,
+    // Should the caller drop this check half-way (a stop, a shutdown), the
+    // guard kills the group all the same; the reaper reaps it.
+    let (guard, mut exit) = match platform::spawn(spec, &tree).await {
+        Ok(spawned) => (KillOnDrop(spawned.child), spawned.exit),
         Err(e) => return (false, format!("cannot run the check: {e}")),
     };
-    let pid = child.pid;
-    let mut exit = child.exit;
-    // Should the caller drop this check half-way (a stop, a shutdown), the
-    // group is killed all the same; the reaper reaps it.
-    let mut guard = KillOnDrop(Some(pid));
-    let result = match tokio::time::timeout(timeout, &mut exit).await {
-        Ok(Ok(end)) => {
-            guard.0 = None;
-            kill_leftovers(pid);
-            judge(end)
-        }
-        Ok(Err(_)) => {
-            guard.0 = None;
-            (false, "the check's exit status was lost".to_string())
-        }
+    match tokio::time::timeout(timeout, &mut exit).await {
+        Ok(Ok(end)) => judge(end),
+        Ok(Err(_)) => (false, "the check's exit status was lost".to_string()),
         Err(_) => {
-            if let Err(e) = platform::signal_group(pid, Signal::KILL) {
+            let pid = guard.0.pid();
+            if let Err(e) = guard.0.signal_group(Signal::KILL) {
                 tracing::warn!(pid, error = %e, "cannot kill a health check that timed out");
             }
-            match tokio::time::timeout(REAP_GRACE, exit).await {
-                Ok(_) => guard.0 = None,
-                Err(_) => tracing::warn!(pid, "a killed health check is not reaped yet"),
+            if tokio::time::timeout(REAP_GRACE, exit).await.is_err() {
+                tracing::warn!(pid, "a killed health check is not reaped yet");
             }
             let limit = humantime::format_duration(timeout);
             (false, format!("killed after timeout ({limit})"))
         }
-    };
-    drop(guard);
-    result
-}
-
-/// SIGKILLs the group of a check whose exit has not been seen yet.
-struct KillOnDrop(Option<u32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let _ = platform::signal_group(pgid, Signal::KILL);
-        }
     }
 }
 
-/// Kills what the command left running in its group. The leader is reaped
-/// already; its pid cannot be reused while the group still has members, so
-/// the signal reaches only the command's own descendants.
-fn kill_leftovers(pgid: u32) {
-    if platform::group_alive(pgid) {
-        let _ = platform::signal_group(pgid, Signal::KILL);
+/// SIGKILLs the group of a check while it is unreaped (after it is reaped
+/// the reaper has killed what it left, and the signal is not sent).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.signal_group(Signal::KILL);
     }
 }
 

@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::schema::{HealthCheck, HealthCheckKind};
+use crate::platform::ChildId;
 
 use super::{exec, grpc, http, tcp};
 
 /// What the probe of one process run may need to know about it.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeTarget {
-    /// The running child's pid (for a `process` check).
-    pub pid: Option<u32>,
+    /// The running child (for a `process` check).
+    pub process: Option<ChildId>,
     /// The port given to an `integrated_managed` process (`control.port`),
     /// where it serves gRPC health when no `grpc_endpoint` is set.
     pub port: Option<u16>,
@@ -42,8 +43,8 @@ pub enum Probe {
         cwd: PathBuf,
         env: Vec<(String, String)>,
     },
-    /// The process exists (and is not a zombie).
-    Process { pid: u32 },
+    /// The run's own process is running (not reaped, not a zombie).
+    Process { child: ChildId },
 }
 
 /// What one check found.
@@ -111,8 +112,8 @@ impl Probe {
                     env: target.env.clone(),
                 })
             }
-            HealthCheckKind::Process => match target.pid {
-                Some(pid) => Ok(Probe::Process { pid }),
+            HealthCheckKind::Process => match target.process {
+                Some(child) => Ok(Probe::Process { child }),
                 None => Err("a process check needs the process's pid".to_string()),
             },
         }
@@ -129,7 +130,7 @@ impl Probe {
             }
             Probe::Tcp { addr } => bounded(timeout, tcp::check(addr)).await,
             Probe::Exec { argv, cwd, env } => exec::check(argv, cwd, env, timeout).await,
-            Probe::Process { pid } => process_check(*pid),
+            Probe::Process { child } => process_check(*child),
         };
         ProbeOutcome {
             healthy,
@@ -176,28 +177,15 @@ pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Liveness: the pid exists and is not a zombie. (Nothing guards against a
-/// recycled pid here; the supervisor checks its child's start time.)
-fn process_check(pid: u32) -> (bool, String) {
-    if !crate::platform::process_alive(pid) {
-        return (false, format!("process {pid} is gone"));
+/// Liveness of the run's own process, by its identity: once it has been
+/// reaped its pid may name a stranger, which must never pass for it.
+fn process_check(child: ChildId) -> (bool, String) {
+    let pid = child.pid();
+    if child.is_running() {
+        (true, format!("process {pid} is running"))
+    } else {
+        (false, format!("process {pid} has ended"))
     }
-    if is_zombie(pid) {
-        return (false, format!("process {pid} has exited (zombie)"));
-    }
-    (true, format!("process {pid} is running"))
-}
-
-/// True when `/proc` says the process has exited but is not reaped yet.
-/// Where there is no `/proc`, nothing is a zombie as far as we can tell.
-fn is_zombie(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // `pid (comm) S ...`: the comm may hold spaces and parentheses.
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 #[cfg(test)]

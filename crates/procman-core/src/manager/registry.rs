@@ -8,13 +8,16 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
 use crate::logs::{self, LogError, LogSetup, Targets};
-use crate::platform::{self, TreeRoot};
+use crate::platform::{self, Reaping, TreeRoot};
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
 
-/// How long stops may take after everything was SIGKILLed at the
-/// `force_shutdown_timeout` deadline.
-const AFTER_FORCE: Duration = Duration::from_secs(10);
+/// How long everything left may take to end after `force_shutdown_timeout`
+/// (when whatever still ran was SIGKILLed): the supervisors finishing, the
+/// log targets writing what they hold. Past it the manager gives up on
+/// them: [`Manager::shutdown`] never takes longer than
+/// `force_shutdown_timeout` plus this.
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagerState {
@@ -47,6 +50,10 @@ pub enum ManagerError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("{0}")]
+    Platform(std::io::Error),
+    #[error("invalid options: {0}")]
+    Options(&'static str),
 }
 
 /// Choices an embedder (or a test) can make beyond the config file.
@@ -55,11 +62,36 @@ pub struct Options {
     /// Track process trees in cgroup v2 when possible (default). `false`
     /// forces the process-group and `/proc` fallback.
     pub cgroups: bool,
+    /// Become a child subreaper, so that orphaned descendants are
+    /// re-parented to the manager and reaped by it (default). Needs
+    /// [`Reaping::All`].
+    pub subreaper: bool,
+    /// How children are reaped (default [`Reaping::All`]: every child of
+    /// the process). A program that embeds the engine and has children of
+    /// its own uses [`Options::embedded`].
+    pub reaping: Reaping,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cgroups: true }
+        Options {
+            cgroups: true,
+            subreaper: true,
+            reaping: Reaping::All,
+        }
+    }
+}
+
+impl Options {
+    /// For a host program with children of its own: not a subreaper, and
+    /// only the manager's own children reaped (through their pidfds), so
+    /// the host's children and their exit statuses are left alone.
+    pub fn embedded() -> Options {
+        Options {
+            cgroups: true,
+            subreaper: false,
+            reaping: Reaping::OwnChildren,
+        }
     }
 }
 
@@ -86,11 +118,22 @@ impl Manager {
 
     /// [`Manager::new`] with explicit [`Options`].
     pub fn with_options(config: Config, options: Options) -> Result<Manager, ManagerError> {
+        if options.subreaper && options.reaping != Reaping::All {
+            return Err(ManagerError::Options(
+                "a subreaper must reap every child (Reaping::All)",
+            ));
+        }
+        // Threads first: a machine out of threads is a clean error here,
+        // not a panic later.
+        platform::reaper::start(options.reaping).map_err(ManagerError::Platform)?;
+        platform::worker::start().map_err(ManagerError::Platform)?;
         let state_dir = state::dir(config.manager.state_dir.as_deref());
         let lock = StateLock::acquire(&state_dir)?;
         platform::raise_fd_limit();
-        if let Err(e) = platform::become_subreaper() {
-            tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
+        if options.subreaper {
+            if let Err(e) = platform::become_subreaper() {
+                tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
+            }
         }
         // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above.
         let log_dir = logs::log_dir(&config);
@@ -175,10 +218,15 @@ impl Manager {
     }
 
     /// Stops every process in parallel. Whatever still runs when
-    /// `force_shutdown_timeout` expires is SIGKILLed.
+    /// `force_shutdown_timeout` expires is SIGKILLed, and the stop returns
+    /// at most [`SHUTDOWN_MARGIN`] later whatever the supervisors do.
     pub async fn stop(&self) {
+        let force = Instant::now() + self.config.manager.force_shutdown_timeout;
+        self.stop_until(force).await;
+    }
+
+    async fn stop_until(&self, force: Instant) {
         self.state.send_replace(ManagerState::Stopping);
-        let deadline = Instant::now() + self.config.manager.force_shutdown_timeout;
         let tickets: Vec<Ticket> = self.procs.iter().map(Handle::stop).collect();
         let mut pending = tickets.into_iter();
         let all = async {
@@ -186,8 +234,8 @@ impl Manager {
                 let _ = t.await;
             }
         };
-        if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
-            tracing::warn!(timeout = ?self.config.manager.force_shutdown_timeout,
+        if tokio::time::timeout_at(force.into(), all).await.is_err() {
+            tracing::warn!(timeout = %humantime::format_duration(self.config.manager.force_shutdown_timeout),
                 "force_shutdown_timeout expired; killing every process left");
             self.kill_all();
             let rest = async {
@@ -195,38 +243,57 @@ impl Manager {
                     let _ = t.await;
                 }
             };
-            if tokio::time::timeout(AFTER_FORCE, rest).await.is_err() {
-                tracing::error!("some processes did not stop even after SIGKILL");
+            let hard = Instant::now() + SHUTDOWN_MARGIN;
+            if tokio::time::timeout_at(hard.into(), rest).await.is_err() {
+                tracing::error!("some supervisors did not finish their stop; giving up on them");
             }
+        }
+        // Without cgroups, orphans adopted as a subreaper that no tree knew
+        // of go too (with cgroups they were in a tree).
+        if !self.trees.uses_cgroups() {
+            let grace = Instant::now() + std::time::Duration::from_secs(2);
+            self.trees.stop_adopted(crate::outcome::Signal::TERM, grace.min(force.max(Instant::now()))).await;
         }
         self.state.send_replace(ManagerState::Stopped);
     }
 
-    /// SIGKILL to every process tree at once (a second shutdown signal).
+    /// SIGKILL to every process tree at once (a second shutdown signal):
+    /// every cgroup and every unreaped child's group now, from this thread,
+    /// and each supervisor told to finish its stop without waiting.
     pub fn kill_all(&self) {
+        self.trees.kill_everything();
         for h in &self.procs {
             h.kill();
         }
     }
 
-    /// Stops everything, ends the supervisors and removes the cgroups.
+    /// Stops everything, ends the supervisors and removes the cgroups,
+    /// within `force_shutdown_timeout` plus [`SHUTDOWN_MARGIN`].
     pub async fn shutdown(mut self) {
-        self.stop().await;
+        let force = Instant::now() + self.config.manager.force_shutdown_timeout;
+        self.stop_until(force).await;
+        let hard = force.max(Instant::now()) + SHUTDOWN_MARGIN;
         self.procs.clear();
         for t in self.tasks.drain(..) {
-            let _ = t.await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout_at(hard.into(), t).await.is_err() {
+                tracing::error!("a supervisor did not end in time; abandoning it");
+                abort.abort();
+            }
         }
         self.trees.remove();
         // The supervisors (and their logs) are gone: once the targets go
         // too, their threads write what is queued and end.
         self.targets = None;
         let threads = std::mem::take(&mut self.target_threads);
-        let _ = tokio::task::spawn_blocking(move || {
+        let join = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
             }
-        })
-        .await;
+        });
+        if tokio::time::timeout_at(hard.into(), join).await.is_err() {
+            tracing::error!("a log target is still writing; leaving it behind");
+        }
     }
 
     pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {
@@ -265,17 +332,13 @@ impl Manager {
 
 impl Drop for Manager {
     /// A manager dropped without `shutdown` (a panic, an embedder's early
-    /// return) must not leave its processes running: kill every tree now.
-    /// Without cgroups, the groups of the known pids are killed instead.
+    /// return) must not leave its processes running: kill every tree now,
+    /// through the cgroups and the groups of the children not yet reaped
+    /// (never by a pid remembered from an old status).
     fn drop(&mut self) {
         if self.tasks.is_empty() {
             return; // `shutdown` ran.
         }
         self.trees.kill_everything();
-        for status in self.process_states() {
-            if let Some(pid) = status.pid() {
-                let _ = platform::signal_group(pid, crate::outcome::Signal::KILL);
-            }
-        }
     }
 }

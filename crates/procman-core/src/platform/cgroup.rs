@@ -7,18 +7,21 @@
 //! including a hybrid host's `unified` mount with no controllers.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 
 /// The cgroup v2 directory this process belongs to, if a v2 hierarchy is
-/// mounted: `<mount point>` + the `0::<path>` line of `/proc/self/cgroup`.
-pub(crate) fn own_cgroup() -> Option<PathBuf> {
+/// mounted: `<mount point>` + the `0::<path>` line of `/proc/self/cgroup`,
+/// and that path itself (`/` at the root).
+pub(crate) fn own_cgroup() -> Option<(PathBuf, String)> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    locate(&mountinfo, &own)
+    let dir = locate(&mountinfo, &own)?;
+    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    Some((dir, rel.to_string()))
 }
 
 /// [`own_cgroup`] from the texts of `/proc/self/mountinfo` and
@@ -103,44 +106,29 @@ struct Watch {
 
 impl Watch {
     fn new(file: &Path) -> io::Result<Watch> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(file.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path has a NUL byte"))?;
-        // SAFETY: inotify_init1 takes flags only.
-        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: `fd` is a valid inotify descriptor and `c` a valid C string.
-        let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
-        if wd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is an open descriptor owned by the AsyncFd from now
-        // on; OwnedFd always returns the same raw fd until it is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
+        use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+        let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
+        inotify::add_watch(&fd, file, WatchFlags::MODIFY)?;
+        let fd = super::readable_fd(fd).map_err(|(_, e)| e)?;
         Ok(Watch { fd })
     }
 
     fn drain(&self) {
         let mut buf = [0u8; 1024];
-        loop {
-            // SAFETY: `buf` is a valid writable buffer of the given length.
-            let n = unsafe {
-                libc::read(
-                    self.fd.get_ref().as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n <= 0 {
+        while let Ok(n) = rustix::io::read(self.fd.get_ref(), &mut buf) {
+            if n == 0 {
                 break;
             }
         }
     }
+}
+
+/// Whether the process `pid` is in the cgroup `rel` (its path below the v2
+/// mount, as `/proc/<pid>/cgroup` writes it after `0::`).
+pub(crate) fn contains(rel: &str, pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map(|s| s.lines().any(|l| l.strip_prefix("0::") == Some(rel)))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -1,21 +1,32 @@
-//! The Linux fast path for spawning: `clone3(CLONE_INTO_CGROUP)`.
+//! Creating a child on Linux: `clone3`, or `clone` where `clone3` is
+//! refused, and what the child does before it execs.
 //!
-//! Creating the child directly inside its cgroup avoids migrating it there
-//! with a write to `cgroup.procs`, which waits for an RCU grace period
-//! (several milliseconds on an idle machine: most of a restart's latency).
-//! Needs Linux 5.7; where `clone3` is missing or filtered (old kernels,
-//! some container seccomp profiles) the caller falls back to the portable
-//! path, once and for all.
+//! - `CLONE_PIDFD`: the child comes with a pidfd (Linux 5.2+), so it is
+//!   known by identity from its first instant (see `child.rs`).
+//! - `CLONE_INTO_CGROUP` (`clone3`, Linux 5.7+): the child is created
+//!   directly inside its cgroup. Moving it there afterwards, by a write to
+//!   `cgroup.procs`, waits for an RCU grace period (several milliseconds:
+//!   most of a restart's latency). Where `clone3` is missing or filtered
+//!   (old kernels, some container seccomp profiles) the plain `clone` is
+//!   used, and the child joins its cgroup itself before it execs.
 //!
-//! Between `clone3` and `execve` the child only makes raw system calls on
-//! memory prepared before the clone: no allocation, no locks.
+//! Between the clone and `execve` the child only makes raw system calls on
+//! memory prepared before the clone: no allocation, no locks (the parent is
+//! multi-threaded; another thread may have held the allocator's lock at the
+//! instant of the clone). When a step fails it writes the step and `errno`
+//! to a close-on-exec pipe and exits with 127; the parent reads that pipe
+//! (an empty pipe at its end means the exec worked).
+//!
+//! Pitfall: the raw `clone` system call's argument order differs on a few
+//! architectures (s390's `CLONE_BACKWARDS2`); the order used here is the
+//! one of x86_64 and aarch64, where the pidfd pointer is the third argument.
 
-use std::ffi::{c_char, CString, OsStr, OsString};
+use std::ffi::{c_char, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::spawn::{SpawnSpec, Stdio};
+use super::spawn::Step;
 
 /// `struct clone_args` of the kernel ABI (version 2, 88 bytes).
 #[repr(C)]
@@ -34,113 +45,86 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-pub(crate) enum CloneError {
-    /// `clone3` itself failed: use the portable path (`permanent` when the
-    /// kernel or a seccomp filter will never allow it).
-    Unsupported { error: io::Error, permanent: bool },
-    /// The child was created but could not exec.
-    Exec(io::Error),
+/// False once `clone3` proved unavailable (old kernel, seccomp filter).
+static CLONE3: AtomicBool = AtomicBool::new(true);
+/// False once `CLONE_PIDFD` proved unknown to the kernel (before 5.2).
+static PIDFD: AtomicBool = AtomicBool::new(true);
+
+/// Everything the child needs, as raw values and pointers into memory the
+/// parent prepared and keeps alive until the clone returns.
+pub(crate) struct Child {
+    pub(crate) program: *const c_char,
+    pub(crate) argv: *const *const c_char,
+    pub(crate) envp: *const *const c_char,
+    pub(crate) cwd: *const c_char,
+    pub(crate) stdin: RawFd,
+    pub(crate) stdout: Option<RawFd>,
+    pub(crate) stderr: Option<RawFd>,
+    /// The write end of the report pipe.
+    pub(crate) report: RawFd,
+    /// `cgroup.procs` files to write `0` to (join before exec), when the
+    /// clone did not already place the child.
+    pub(crate) join: *const RawFd,
+    pub(crate) join_len: usize,
+    pub(crate) nofile: Option<(u64, u64)>,
+    /// Supplementary groups to set (`None`: leave them).
+    pub(crate) groups: Option<(*const libc::gid_t, usize)>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) uid: Option<u32>,
 }
 
-fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument"))
-}
-
-/// The environment the child gets: ours, overridden by `overrides`.
-fn environment(overrides: &[(String, String)]) -> io::Result<Vec<CString>> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !overrides.iter().any(|(o, _)| OsStr::new(o) == k))
-        .collect();
-    vars.extend(overrides.iter().map(|(k, v)| (k.into(), v.into())));
-    vars.iter()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            cstring(&kv)
-        })
-        .collect()
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
-fn raw(s: &Stdio, devnull: RawFd) -> Option<RawFd> {
-    match s {
-        Stdio::Inherit => None,
-        Stdio::Null => Some(devnull),
-        Stdio::Fd(fd) => Some(fd.as_raw_fd()),
-    }
-}
-
-/// A child created by [`spawn`] that has not yet reported whether its
-/// `exec` worked.
-pub(crate) struct Pending {
+/// A child just created, before its exec report has been read.
+pub(crate) struct Cloned {
     pub(crate) pid: u32,
-    report: OwnedFd,
+    pub(crate) pidfd: Option<OwnedFd>,
 }
 
-impl Pending {
-    /// Blocks until the child has exec'd (`Ok`) or reported why it could
-    /// not (`Err`, after which it exits with 127). Call this *without* the
-    /// reaper's lock, so spawns and reaping go on meanwhile.
-    pub(crate) fn wait_exec(self) -> Result<(), io::Error> {
-        match read_errno(&self.report) {
-            None => Ok(()),
-            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+/// Creates the child. `cgroup` is its cgroup directory, if any; `child`
+/// already lists the `cgroup.procs` descriptors it joins itself, used only
+/// when the clone could not place it (`child.join` is ignored otherwise).
+pub(crate) fn clone(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
+    if CLONE3.load(Ordering::Relaxed) {
+        match clone3(child, cgroup) {
+            Ok(cloned) => return Ok(cloned),
+            Err(e) if fork_failed(&e) => return Err(e),
+            Err(e) => {
+                // ENOSYS, EPERM (seccomp), E2BIG: never; anything else (a
+                // cgroup that refuses CLONE_INTO_CGROUP): this time only.
+                if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::E2BIG)) {
+                    CLONE3.store(false, Ordering::Relaxed);
+                }
+                tracing::debug!(error = %e, "clone3 refused; using clone");
+            }
         }
     }
+    clone_legacy(child)
 }
 
-/// Spawns `spec` as a new session leader inside the cgroup `cgroup` (a
-/// directory descriptor). The caller holds the reaper's lock, registers
-/// the pid, releases the lock, then calls [`Pending::wait_exec`].
-pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<Pending, CloneError> {
-    let exec_err = |e: io::Error| CloneError::Exec(e);
-    let program = cstring(spec.program.as_os_str().as_bytes()).map_err(exec_err)?;
-    let mut argv = vec![program.clone()];
-    for a in &spec.args {
-        argv.push(cstring(a.as_bytes()).map_err(exec_err)?);
-    }
-    let envp = environment(&spec.env).map_err(exec_err)?;
-    let cwd = cstring(spec.cwd.as_os_str().as_bytes()).map_err(exec_err)?;
-    let argv_ptrs = null_terminated(&argv);
-    let envp_ptrs = null_terminated(&envp);
-    let devnull = OwnedFd::from(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map_err(exec_err)?,
-    );
-    let (err_r, err_w) = pipe().map_err(exec_err)?;
-    let child = Child {
-        program: program.as_ptr(),
-        argv: argv_ptrs.as_ptr(),
-        envp: envp_ptrs.as_ptr(),
-        cwd: cwd.as_ptr(),
-        stdin: devnull.as_raw_fd(),
-        stdout: raw(&spec.stdout, devnull.as_raw_fd()),
-        stderr: raw(&spec.stderr, devnull.as_raw_fd()),
-        err: err_w.as_raw_fd(),
-        uid: spec.uid,
-        gid: spec.gid,
-        nofile: spec.nofile,
-    };
-    let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+/// Errors that mean the process could not be created at all (a limit, no
+/// memory), rather than that this way of creating it is unsupported.
+fn fork_failed(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN | libc::ENOMEM | libc::ENOSPC | libc::EUSERS)
+    )
+}
+
+fn clone3(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
         ..CloneArgs::default()
     };
+    if let Some(dir) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
+    let placed = cgroup.is_some();
     // SAFETY: `args` is a valid clone_args of the given size. Without
     // CLONE_VM the child runs on a private copy of this thread's memory, and
     // `Child::exec` only makes async-signal-safe calls before exec or _exit.
@@ -153,70 +137,77 @@ pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<Pending,
     };
     if pid == 0 {
         // SAFETY: we are the new child; see above.
-        unsafe { child.exec() }
+        unsafe { child.exec(!placed) }
     }
     if pid < 0 {
-        let error = io::Error::last_os_error();
-        let permanent = matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM));
-        return Err(CloneError::Unsupported { error, permanent });
+        return Err(io::Error::last_os_error());
     }
-    drop(err_w);
-    Ok(Pending {
+    Ok(Cloned {
         pid: pid as u32,
-        report: err_r,
+        // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor here.
+        pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
     })
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just created both; nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Reads the child's errno from the close-on-exec pipe: `None` when the
-/// pipe closed empty, i.e. the exec succeeded.
-fn read_errno(fd: &OwnedFd) -> Option<i32> {
-    let mut buf = [0u8; 4];
+fn clone_legacy(child: &Child) -> io::Result<Cloned> {
+    let mut with_pidfd = PIDFD.load(Ordering::Relaxed);
     loop {
-        // SAFETY: `buf` is valid for 4 bytes.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
+        let mut pidfd: libc::c_int = -1;
+        let flags = libc::SIGCHLD as u64 | if with_pidfd { CLONE_PIDFD } else { 0 };
+        // SAFETY: as for clone3: no CLONE_VM, a null stack (the child runs on
+        // its copy of ours), and the pidfd written to `pidfd` (the parent_tid
+        // argument, as CLONE_PIDFD specifies).
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags,
+                0usize,
+                &mut pidfd as *mut libc::c_int,
+                0usize,
+                0usize,
+            )
+        };
+        if pid == 0 {
+            // SAFETY: we are the new child; see above.
+            unsafe { child.exec(true) }
         }
-        return (n == 4).then(|| i32::from_ne_bytes(buf));
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            if with_pidfd && e.raw_os_error() == Some(libc::EINVAL) {
+                PIDFD.store(false, Ordering::Relaxed);
+                with_pidfd = false;
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor here.
+        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+        return Ok(Cloned {
+            pid: pid as u32,
+            pidfd,
+        });
     }
-}
-
-/// Everything the child needs, as raw pointers into memory the parent
-/// prepared (and keeps alive until the clone returns).
-struct Child {
-    program: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    cwd: *const c_char,
-    stdin: RawFd,
-    stdout: Option<RawFd>,
-    stderr: Option<RawFd>,
-    err: RawFd,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    nofile: Option<(u64, u64)>,
 }
 
 impl Child {
     /// # Safety
-    /// Only in the child of `clone3`, with all pointers valid.
-    unsafe fn exec(&self) -> ! {
+    /// Only in the child of a clone, with all pointers valid.
+    unsafe fn exec(&self, join_cgroups: bool) -> ! {
         // SAFETY (whole body): raw system calls on valid descriptors and
         // pointers; no allocation, no locks, as required after a clone in a
         // multi-threaded process.
         unsafe {
+            reset_signals();
+            if join_cgroups {
+                for i in 0..self.join_len {
+                    // "0" moves the writing process: this child, before exec.
+                    if libc::write(*self.join.add(i), b"0".as_ptr().cast(), 1) < 0 {
+                        self.fail(Step::Cgroup)
+                    }
+                }
+            }
             if libc::setsid() < 0 {
-                self.fail()
+                self.fail(Step::Session)
             }
             self.redirect(self.stdin, 0);
             if let Some(fd) = self.stdout {
@@ -228,46 +219,39 @@ impl Child {
             // Descriptors the manager inherited without close-on-exec (a
             // caller's pipe, a socket) must not leak into every service.
             mark_cloexec_from(3);
-            // A clean signal state: nothing blocked, SIGPIPE back to default
-            // (Rust ignores it in the parent, and ignoring survives exec).
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             if let Some((soft, hard)) = self.nofile {
                 let lim = libc::rlimit {
                     rlim_cur: soft,
                     rlim_max: hard,
                 };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
-                    self.fail()
+                    self.fail(Step::Rlimit)
                 }
             }
             // Raw system calls, not glibc's setgroups/setgid/setuid: those
             // broadcast the change to every thread glibc knows of, and after
-            // a raw clone3 it still lists the parent's threads, so it would
+            // a raw clone it still lists the parent's threads, so it would
             // wait for them forever.
-            if let Some(gid) = self.gid {
-                let groups = [gid];
-                if libc::syscall(libc::SYS_setgroups, 1usize, groups.as_ptr()) < 0
-                    && *libc::__errno_location() != libc::EPERM
-                {
-                    self.fail()
+            if let Some((list, len)) = self.groups {
+                if libc::syscall(libc::SYS_setgroups, len, list) < 0 {
+                    self.fail(Step::Groups)
                 }
+            }
+            if let Some(gid) = self.gid {
                 if libc::syscall(libc::SYS_setresgid, gid, gid, gid) < 0 {
-                    self.fail()
+                    self.fail(Step::Group)
                 }
             }
             if let Some(uid) = self.uid {
                 if libc::syscall(libc::SYS_setresuid, uid, uid, uid) < 0 {
-                    self.fail()
+                    self.fail(Step::User)
                 }
             }
             if libc::chdir(self.cwd) < 0 {
-                self.fail()
+                self.fail(Step::Chdir)
             }
             libc::execve(self.program, self.argv, self.envp);
-            self.fail()
+            self.fail(Step::Exec)
         }
     }
 
@@ -278,18 +262,44 @@ impl Child {
                 let flags = libc::fcntl(from, libc::F_GETFD);
                 libc::fcntl(from, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
             } else if libc::dup2(from, to) < 0 {
-                self.fail()
+                self.fail(Step::Stdio)
             }
         }
     }
 
-    unsafe fn fail(&self) -> ! {
+    unsafe fn fail(&self, step: Step) -> ! {
         // SAFETY: see `exec`.
         unsafe {
             let errno = *libc::__errno_location();
-            libc::write(self.err, (&errno as *const i32).cast(), 4);
+            let report = [step as i32, errno];
+            libc::write(self.report, report.as_ptr().cast(), 8);
             libc::_exit(127)
         }
+    }
+}
+
+/// Every signal back to its default action, and nothing blocked, whatever
+/// the manager inherited or set: an ignored signal stays ignored across
+/// exec (a manager started with `&` by a script passes SIGINT and SIGQUIT
+/// ignored), and the mask is inherited as it is.
+///
+/// # Safety
+/// Only in the child of a clone (it changes the whole process's handlers).
+unsafe fn reset_signals() {
+    // SAFETY: sigaction and sigprocmask are async-signal-safe; a zeroed
+    // sigaction is SIG_DFL with an empty mask and no flags. glibc refuses
+    // the two signals it reserves for itself (EINVAL), which is harmless.
+    unsafe {
+        let default: libc::sigaction = std::mem::zeroed();
+        // 64 is _NSIG - 1 on Linux (SIGRTMAX() is a libc call: avoided here).
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &default, std::ptr::null_mut());
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 
@@ -307,4 +317,29 @@ pub(crate) fn mark_cloexec_from(first: u32) {
             CLOSE_RANGE_CLOEXEC,
         );
     }
+}
+
+pub(crate) fn cstring(bytes: &[u8], what: &str) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
+    })
+}
+
+pub(crate) fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Reads the child's report from the close-on-exec pipe: `None` when the
+/// pipe closed empty, i.e. the exec succeeded.
+pub(crate) fn parse_report(buf: &[u8]) -> Option<(i32, i32)> {
+    let step = i32::from_ne_bytes(buf.get(0..4)?.try_into().ok()?);
+    let errno = i32::from_ne_bytes(buf.get(4..8)?.try_into().ok()?);
+    Some((step, errno))
 }

@@ -3,35 +3,48 @@
 //! Everything that differs between platforms lives below this module, and
 //! callers never write `cfg`. What it offers:
 //!
-//! - [`spawn`]: spawn a child as the leader of a new session (so of a new
-//!   process group), with stdin from `/dev/null`, placed in its own
-//!   [`Tree`] before it execs; its exit arrives as a [`ProcessEnd`] on a
-//!   oneshot channel from the [`reaper`].
-//! - [`reaper`]: the single place that calls `waitpid`. It is driven by
-//!   SIGCHLD, reaps every child *and* every orphan the kernel hands us as a
-//!   child subreaper (or as PID 1), and routes each status to whoever
-//!   spawned that pid. Nothing else in the process may wait for children:
-//!   every spawn goes through [`spawn`].
+//! - [`spawn`]: start a child as the leader of a new session (so of a new
+//!   process group), with stdin from `/dev/null`, every signal at its
+//!   default and none blocked, placed in its own [`Tree`] before it execs,
+//!   known by a pidfd from its first instant ([`Child`]); its exit arrives
+//!   as a [`ProcessEnd`] from the [`reaper`].
+//! - [`reaper`]: the single place that reaps children: every child and
+//!   orphan (a subreaper's or PID 1's duty), or only our own through their
+//!   pidfds (for a program that embeds the engine), see [`Reaping`].
+//! - [`Child`] and [`Member`]: processes by identity. Nothing in the engine
+//!   signals a bare pid, which may belong to a stranger once its process has
+//!   been reaped.
 //! - [`Tree`]: all processes that belong to one supervised process,
 //!   grandchildren included, even ones that called `setsid()`. On Linux it
 //!   is a cgroup v2 directory when one can be created (membership works even
-//!   on hybrid hosts without v2 controllers), else a walk of `/proc` from the
-//!   child's pid.
-//! - [`become_subreaper`], [`signal_group`], [`process_alive`].
+//!   on hybrid hosts without v2 controllers), else the process group plus
+//!   the descendants found in `/proc`.
+//! - [`procstat`]: the one reader of `/proc/<pid>/stat`.
+//! - [`become_subreaper`], [`raise_fd_limit`], [`worker`] (a thread of our
+//!   own for blocking work, so that it never runs on the async runtime).
 //!
 //! [`ProcessEnd`]: crate::outcome::ProcessEnd
 
 mod cgroup;
+mod child;
 mod clone;
+pub mod procstat;
 mod proctree;
 pub mod reaper;
+mod signal;
 mod spawn;
 mod tree;
+pub mod worker;
 
-pub use spawn::{child_path, resolve_program, spawn, SpawnError, SpawnSpec, Spawned, Stdio};
+pub use child::{Child, ChildId, Member};
+pub use reaper::Reaping;
+pub use signal::signal_process;
+pub use spawn::{
+    child_path, resolve_program, spawn, spawn_blocking, SpawnError, SpawnSpec, Spawned, Stdio, Step,
+};
 pub use tree::{Tree, TreeRoot};
 
-use crate::outcome::Signal;
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// Makes this process the reaper of its orphaned descendants, so that a
 /// grandchild whose parent dies is re-parented to us rather than to init.
@@ -42,50 +55,6 @@ pub fn become_subreaper() -> std::io::Result<()> {
     }
     rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(std::process::id() as i32))
         .map_err(std::io::Error::from)
-}
-
-/// Sends `sig` to every process in the group led by `pgid`. A group that
-/// no longer exists is not an error.
-pub fn signal_group(pgid: u32, sig: Signal) -> std::io::Result<()> {
-    send(-(pgid as i32), sig)
-}
-
-/// Sends `sig` to one process. A process that no longer exists is not an error.
-pub fn signal_process(pid: u32, sig: Signal) -> std::io::Result<()> {
-    send(pid as i32, sig)
-}
-
-fn send(target: i32, sig: Signal) -> std::io::Result<()> {
-    if target == 0 || target == -1 || target == 1 && std::process::id() == 1 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "refusing to signal a process-wide target",
-        ));
-    }
-    // SAFETY: kill(2) has no memory-safety preconditions; the target was
-    // checked above never to be 0 or -1 (our own group, or every process).
-    let rc = unsafe { libc::kill(target, sig.0) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ESRCH) => Ok(()),
-        _ => Err(err),
-    }
-}
-
-/// True while a process with this pid exists (a zombie counts as existing).
-pub fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// True while any process is left in the group `pgid`.
-pub fn group_alive(pgid: u32) -> bool {
-    // SAFETY: signal 0 to a group only checks for existence.
-    unsafe { libc::kill(-(pgid as i32), 0) == 0 }
 }
 
 /// Gives memory that the allocator keeps after a burst (config parsing,
@@ -107,22 +76,20 @@ static NOFILE_AT_START: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::n
 /// manager of many processes holds two pipes and a log file for each.
 /// Children are given the original limit back (see [`child_nofile`]).
 pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return;
-    }
-    let _ = NOFILE_AT_START.set((lim.rlim_cur, lim.rlim_max));
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
+    let lim = getrlimit(Resource::Nofile);
+    let infinity = u64::MAX;
+    let (cur, max) = (
+        lim.current.unwrap_or(infinity),
+        lim.maximum.unwrap_or(infinity),
+    );
+    let _ = NOFILE_AT_START.set((cur, max));
+    if cur < max {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
         };
-        // SAFETY: plain system call on a valid struct; failure keeps the limit.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+        // Failure keeps the limit, which is only less room.
+        let _ = setrlimit(Resource::Nofile, raised);
     }
 }
 
@@ -131,3 +98,22 @@ pub fn raise_fd_limit() {
 pub fn child_nofile() -> Option<(u64, u64)> {
     NOFILE_AT_START.get().copied()
 }
+
+/// Registers `fd` with the async runtime's reactor, for readiness events.
+/// `Err` gives the descriptor back with the reason (no reactor, no room).
+pub(crate) fn readable_fd(
+    fd: std::os::fd::OwnedFd,
+) -> Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>, (std::os::fd::OwnedFd, std::io::Error)>
+{
+    // SAFETY: an OwnedFd is a valid open descriptor, returns the same raw
+    // descriptor for as long as it lives, and closes it only when dropped,
+    // which the AsyncFd that owns it does after deregistering it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts())
+}
+
+#[cfg(test)]
+#[path = "tests/reuse.rs"]
+mod reuse_tests;

@@ -1,57 +1,52 @@
-//! Descendants of a process, from `/proc` (the fallback when no cgroup is
-//! available to hold a process tree).
+//! Descendants of processes, from `/proc` (the fallback when no cgroup is
+//! available to hold a process tree). Blocking: run it on the platform
+//! worker, never on the async runtime.
 
 use std::collections::HashMap;
 
-/// The parent of every process now visible in `/proc`.
-fn parents() -> HashMap<u32, u32> {
-    let mut map = HashMap::new();
+use super::procstat::Stat;
+
+/// The stat of every process now visible in `/proc`.
+fn everyone() -> Vec<Stat> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return map;
+        return Vec::new();
     };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(ppid) = read_ppid(pid) {
-            map.insert(pid, ppid);
-        }
-    }
-    map
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Stat::read(pid).ok().flatten())
+        .collect()
 }
 
-/// The parent pid from `/proc/<pid>/stat`. The command name may contain
-/// spaces and parentheses, so parse from the last `)`.
-pub(crate) fn read_ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let _state = fields.next()?;
-    fields.next()?.parse().ok()
-}
-
-/// Every descendant of `root` (not `root` itself), parents before children.
-pub(crate) fn descendants(root: u32) -> Vec<u32> {
-    let parents = parents();
+/// Every descendant of the `roots` (not the roots themselves), each with
+/// the parent it was seen under, parents before children.
+pub(crate) fn descendants(roots: &[u32]) -> Vec<(u32, u32)> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (&pid, &ppid) in &parents {
-        children.entry(ppid).or_default().push(pid);
+    for s in everyone() {
+        children.entry(s.ppid).or_default().push(s.pid);
     }
     let mut out = Vec::new();
-    let mut queue = vec![root];
+    let mut queue: Vec<u32> = roots.to_vec();
     while let Some(p) = queue.pop() {
         if let Some(kids) = children.get(&p) {
             for &k in kids {
-                out.push(k);
-                queue.push(k);
+                if !roots.contains(&k) && !out.iter().any(|&(seen, _)| seen == k) {
+                    out.push((k, p));
+                    queue.push(k);
+                }
             }
         }
     }
     out
+}
+
+/// The children of process `parent` now (for the manager: its own children
+/// and the orphans it adopted as a subreaper).
+pub(crate) fn children(parent: u32) -> Vec<u32> {
+    everyone()
+        .into_iter()
+        .filter(|s| s.ppid == parent && !s.is_zombie())
+        .map(|s| s.pid)
+        .collect()
 }
 
 #[cfg(test)]
@@ -59,21 +54,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_parent_is_read_from_stat() {
-        let me = std::process::id();
-        let parent = std::os::unix::process::parent_id();
-        assert_eq!(read_ppid(me), Some(parent));
-    }
-
-    #[test]
-    fn a_spawned_sleep_is_a_descendant() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("spawn sleep");
-        let found = descendants(std::process::id());
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(found.contains(&child.id()));
+    fn a_spawned_sleep_is_a_descendant_and_a_child() {
+        let spec = crate::platform::SpawnSpec {
+            program: "/bin/sleep".into(),
+            args: vec!["30".into()],
+            cwd: "/".into(),
+            env: Vec::new(),
+            stdout: crate::platform::Stdio::Null,
+            stderr: crate::platform::Stdio::Null,
+            uid: None,
+            gid: None,
+            groups: None,
+            nofile: None,
+            kill_group_on_exit: false,
+        };
+        let tree = crate::platform::TreeRoot::without_cgroups().tree("t");
+        let spawned = crate::platform::spawn_blocking(spec, &tree).expect("spawn sleep");
+        let pid = spawned.child.pid();
+        let found = descendants(&[std::process::id()]);
+        let kids = children(std::process::id());
+        let _ = spawned.child.signal(crate::outcome::Signal::KILL);
+        let _ = spawned.exit.blocking_recv();
+        assert!(found.contains(&(pid, std::process::id())), "{found:?}");
+        assert!(kids.contains(&pid));
     }
 }

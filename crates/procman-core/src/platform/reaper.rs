@@ -1,30 +1,58 @@
-//! The one place that waits for children.
+//! The one place that reaps children, in one of two modes.
 //!
-//! A dedicated thread blocks in `waitid(P_ALL, WEXITED | WNOWAIT)`: the
-//! kernel wakes it when any child (or adopted orphan) exits, so there is no
-//! polling and no dependence on SIGCHLD delivery. It then takes the table
-//! lock, reaps that one pid, and hands the status to whoever registered it.
-//! An exit nobody registered is an orphan re-parented to us; it is reaped
-//! and counted.
+//! - [`Reaping::All`] (the manager's default, and what a subreaper or PID 1
+//!   must do): a dedicated thread blocks in `waitid(P_ALL, WEXITED |
+//!   WNOWAIT)`. The kernel wakes it when any child or adopted orphan exits,
+//!   so there is no polling and no dependence on SIGCHLD delivery. It takes
+//!   the table lock, reaps that one pid, and hands the status to whoever
+//!   registered it; an exit nobody registered is an orphan, reaped and
+//!   counted. With no child at all it sleeps until the next spawn.
+//! - [`Reaping::OwnChildren`] (for a program that embeds the engine and has
+//!   children of its own): each child is waited for through its pidfd on
+//!   the async runtime (`waitid(P_PIDFD)`), so the host's other children
+//!   are never touched. The process must then not be a subreaper.
 //!
-//! [`spawn`](super::spawn) holds the same lock from fork until the new
-//! pid is registered, so the reaper can never reap a child before its owner
-//! is known, and never races `std`'s own reaping of a child whose `exec`
-//! failed (std reaps that one itself, inside `spawn`).
-//!
-//! When we have no children at all, the thread sleeps on a condition
-//! variable until the next spawn.
+//! The table lock is also what makes signals safe: a pid is registered from
+//! the moment it is spawned until it is reaped, and reaping happens under
+//! the lock, so code that holds the lock and sees a pid registered knows the
+//! pid (and the process group it leads) still names our child, not a
+//! stranger that reused the number (see `child.rs`).
 
 use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::oneshot;
 
+use super::signal;
 use crate::outcome::{ProcessEnd, Signal};
 
+/// How children are reaped; chosen once per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaping {
+    /// Every child and adopted orphan, by a dedicated thread.
+    All,
+    /// Only the children spawned through this module, each by its pidfd.
+    OwnChildren,
+}
+
+struct Entry {
+    /// Which registration this is: a pid number comes back once reaped, a
+    /// token never does (see [`Registration`]).
+    token: u64,
+    tx: oneshot::Sender<ProcessEnd>,
+    /// The [`TreeRoot`](super::TreeRoot) that spawned it.
+    owner: u64,
+    /// SIGKILL its process group when it exits, before it is reaped (while
+    /// the zombie still pins the group's number): for health checks, whose
+    /// leftovers must not outlive them.
+    kill_group: bool,
+}
+
 pub(crate) struct Table {
-    waiters: HashMap<i32, oneshot::Sender<ProcessEnd>>,
+    entries: HashMap<i32, Entry>,
     /// Children whose exec failed: reaped quietly.
     forgotten: Vec<i32>,
     /// False only after the reaper saw, under this lock, that we have no child.
@@ -33,73 +61,211 @@ pub(crate) struct Table {
 
 impl Table {
     /// Registers `pid` (just spawned by the caller, who holds this lock) and
-    /// returns the channel its exit status will arrive on.
-    pub(crate) fn register(&mut self, pid: i32) -> oneshot::Receiver<ProcessEnd> {
+    /// returns the registration and the channel its exit status arrives on.
+    pub(crate) fn register(
+        &mut self,
+        pid: i32,
+        owner: u64,
+        kill_group: bool,
+    ) -> (Registration, oneshot::Receiver<ProcessEnd>) {
+        static TOKENS: AtomicU64 = AtomicU64::new(1);
+        let token = TOKENS.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.waiters.insert(pid, tx);
+        self.entries.insert(
+            pid,
+            Entry {
+                token,
+                tx,
+                owner,
+                kill_group,
+            },
+        );
         self.may_have_children = true;
-        reaper().wake.notify_one();
-        rx
+        state().wake.notify_one();
+        (Registration { pid, token }, rx)
     }
-}
 
-impl Table {
     /// Drops the registration of `pid` (a child whose exec failed): its
     /// status, when reaped, goes nowhere and is not counted as an orphan.
     pub(crate) fn forget(&mut self, pid: i32) {
-        if let Some(tx) = self.waiters.remove(&pid) {
+        if self.entries.remove(&pid).is_some() {
             self.forgotten.push(pid);
-            drop(tx);
+        }
+    }
+
+    /// True from the spawn of this registration's child until it is reaped
+    /// (a later child with the same pid is another registration).
+    pub(crate) fn is_current(&self, r: Registration) -> bool {
+        self.entries.get(&r.pid).is_some_and(|e| e.token == r.token)
+    }
+
+    /// True while *some* unreaped child of ours has the pid `pid`.
+    pub(crate) fn is_registered(&self, pid: i32) -> bool {
+        self.entries.contains_key(&pid)
+    }
+
+    /// The registered (unreaped) children of `owner`.
+    pub(crate) fn owned_by(&self, owner: u64) -> Vec<i32> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.owner == owner)
+            .map(|(&pid, _)| pid)
+            .collect()
+    }
+
+    /// Hands the status of `pid`, just reaped, to its owner.
+    fn deliver(&mut self, pid: i32, end: ProcessEnd, orphans: &AtomicU64) {
+        match self.entries.remove(&pid) {
+            // The owner may have gone away; then nobody needs the status.
+            Some(entry) => drop(entry.tx.send(end)),
+            None if self.forgotten.contains(&pid) => self.forgotten.retain(|&p| p != pid),
+            None => {
+                orphans.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(pid, %end, "reaped an orphaned descendant");
+            }
+        }
+    }
+
+    /// Before `pid` is reaped: what its registration asked for.
+    fn before_reap(&self, pid: i32) {
+        if self.entries.get(&pid).is_some_and(|e| e.kill_group) {
+            // The leader is a zombie still, so `-pid` is its own group.
+            let _ = signal::group(pid, Signal::KILL);
         }
     }
 }
 
-struct Reaper {
+/// One spawn's place in the table: its pid, and a token no other spawn
+/// ever has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub(crate) pid: i32,
+    token: u64,
+}
+
+impl Registration {
+    /// A registration that was never made (token 0 is never handed out).
+    #[cfg(test)]
+    pub(crate) fn unregistered(pid: i32) -> Registration {
+        Registration { pid, token: 0 }
+    }
+}
+
+struct State {
     table: Mutex<Table>,
     wake: Condvar,
     orphans: AtomicU64,
+    mode: OnceLock<Reaping>,
 }
 
-fn reaper() -> &'static Reaper {
-    static REAPER: OnceLock<Reaper> = OnceLock::new();
-    REAPER.get_or_init(|| Reaper {
+fn state() -> &'static State {
+    static STATE: OnceLock<State> = OnceLock::new();
+    STATE.get_or_init(|| State {
         table: Mutex::new(Table {
-            waiters: HashMap::new(),
+            entries: HashMap::new(),
             forgotten: Vec::new(),
             may_have_children: true,
         }),
         wake: Condvar::new(),
         orphans: AtomicU64::new(0),
+        mode: OnceLock::new(),
     })
 }
 
-/// Starts the reaper thread (once per process) and returns the table lock.
-/// Spawners hold the guard across fork/exec and registration.
-pub(crate) fn lock() -> MutexGuard<'static, Table> {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        // A failure to start the thread leaves children unreaped, which we
-        // cannot recover from; the manager cannot work without it.
-        if let Err(e) = std::thread::Builder::new()
-            .name("procman-reaper".into())
-            .spawn(run)
-        {
-            tracing::error!(error = %e, "cannot start the reaper thread");
+/// Chooses how children are reaped and, for [`Reaping::All`], starts the
+/// thread. Called again with the same mode it does nothing; a different
+/// mode than the one already chosen is an error (the choice is for the
+/// life of the process). A thread that cannot be created is an error.
+pub fn start(mode: Reaping) -> io::Result<()> {
+    static STARTED: Mutex<bool> = Mutex::new(false);
+    let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(&chosen) = state().mode.get() {
+        if chosen != mode {
+            return Err(io::Error::other(format!(
+                "children are already reaped in mode {chosen:?}; cannot switch to {mode:?}"
+            )));
         }
-    });
-    reaper()
-        .table
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        return Ok(());
+    }
+    if mode == Reaping::All && !*started {
+        std::thread::Builder::new()
+            .name("procman-reaper".into())
+            .stack_size(64 * 1024)
+            .spawn(run)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start the reaper thread: {e}")))?;
+        *started = true;
+    }
+    let _ = state().mode.set(mode);
+    Ok(())
+}
+
+/// The mode in force; starts [`Reaping::All`] if none was chosen yet.
+pub(crate) fn mode() -> io::Result<Reaping> {
+    match state().mode.get() {
+        Some(&m) => Ok(m),
+        None => start(Reaping::All).map(|()| Reaping::All),
+    }
+}
+
+/// The table lock. Spawners hold it across the clone and registration;
+/// signal senders hold it while they check that a pid is still theirs.
+pub(crate) fn lock() -> MutexGuard<'static, Table> {
+    state().table.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How many orphans (descendants re-parented to us) have been reaped.
 pub fn orphans_reaped() -> u64 {
-    reaper().orphans.load(Ordering::Relaxed)
+    state().orphans.load(Ordering::Relaxed)
+}
+
+/// SIGKILL to the process group of every unreaped child of `owner`: the
+/// last resort of a manager dropped without a stop.
+pub(crate) fn kill_owned(owner: u64) {
+    let table = lock();
+    for pid in table.owned_by(owner) {
+        let _ = signal::group(pid, Signal::KILL);
+        let _ = signal::process(pid, Signal::KILL);
+    }
+}
+
+/// [`Reaping::OwnChildren`]: waits for `pid` through its pidfd on the
+/// runtime, then reaps it under the lock.
+pub(crate) fn watch(pid: i32, pidfd: OwnedFd) -> io::Result<()> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+        io::Error::other("reaping children by pidfd needs a tokio runtime at spawn")
+    })?;
+    let fd = super::readable_fd(pidfd).map_err(|(_, e)| e)?;
+    runtime.spawn(async move {
+        // A pidfd becomes readable once the process has exited.
+        let _ = fd.readable().await;
+        let r = state();
+        let mut table = lock();
+        table.before_reap(pid);
+        let options = rustix::process::WaitIdOptions::EXITED;
+        match rustix::process::waitid(rustix::process::WaitId::PidFd(fd.get_ref().as_fd()), options) {
+            Ok(Some(status)) => table.deliver(pid, decode_waitid(&status), &r.orphans),
+            other => {
+                tracing::error!(pid, result = ?other.map(|s| s.is_some()), "cannot reap a child by its pidfd");
+                table.forget(pid);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn decode_waitid(s: &rustix::process::WaitIdStatus) -> ProcessEnd {
+    match (s.exit_status(), s.terminating_signal()) {
+        (Some(code), _) => ProcessEnd::Exited(code),
+        (None, Some(sig)) => ProcessEnd::Signaled {
+            signal: Signal(sig),
+            core: s.dumped(),
+        },
+        (None, None) => ProcessEnd::Exited(-1),
+    }
 }
 
 fn run() {
-    let r = reaper();
+    let r = state();
     loop {
         match wait_any(false) {
             Some(pid) => reap(r, pid),
@@ -107,7 +273,7 @@ fn run() {
                 // No child at all, as far as a blocking wait could tell.
                 // Re-check under the lock (no spawn can run meanwhile), then
                 // sleep until the next spawn registers one.
-                let mut table = r.table.lock().unwrap_or_else(|p| p.into_inner());
+                let mut table = lock();
                 if wait_any(true).is_none() {
                     table.may_have_children = false;
                     while !table.may_have_children {
@@ -120,8 +286,11 @@ fn run() {
 }
 
 /// Waits (or, with `nohang`, checks) for any exited child without reaping
-/// it. `Some(pid)` names one; `None` means we have no children (or, with
-/// `nohang`, none that has exited *and* none at all: see the call site).
+/// it. `Some(pid)` names one (`Some(0)`: children exist, none has exited);
+/// `None` means we have no children.
+///
+/// `libc::waitid` rather than rustix's: the pid of the child (`si_pid`) is
+/// what this loop needs, and rustix's status type does not expose it.
 fn wait_any(nohang: bool) -> Option<i32> {
     loop {
         // SAFETY: siginfo_t is plain data; zeroed is a valid value.
@@ -135,57 +304,40 @@ fn wait_any(nohang: bool) -> Option<i32> {
         if rc == 0 {
             // SAFETY: waitid filled `info` for a child event (or left it
             // zeroed under WNOHANG when no child has exited).
-            let pid = unsafe { info.si_pid() };
-            if pid == 0 {
-                // WNOHANG: children exist, none has exited.
-                return Some(0);
-            }
-            return Some(pid);
+            return Some(unsafe { info.si_pid() });
         }
-        match std::io::Error::last_os_error().raw_os_error() {
+        match io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => continue,
             _ => return None,
         }
     }
 }
 
-fn reap(r: &Reaper, pid: i32) {
+fn reap(r: &State, pid: i32) {
     if pid == 0 {
         return;
     }
-    let mut table = r.table.lock().unwrap_or_else(|p| p.into_inner());
-    let mut status = 0;
-    // SAFETY: `status` is a valid writable int.
-    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    if rc != pid {
-        // Already reaped elsewhere: std reaps a child whose exec failed,
-        // inside `spawn`. (Were the pid reused since, `rc` is 0 and the new
-        // owner's registration must stay.)
+    let mut table = lock();
+    table.before_reap(pid);
+    let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
         return;
-    }
-    let end = decode(status);
-    match table.waiters.remove(&pid) {
-        Some(tx) => {
-            // The owner may have gone away; then nobody needs the status.
-            let _ = tx.send(end);
-        }
-        None if table.forgotten.contains(&pid) => {
-            table.forgotten.retain(|&p| p != pid);
-        }
-        None => {
-            r.orphans.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(pid, %end, "reaped an orphaned descendant");
-        }
+    };
+    match rustix::process::waitpid(Some(rpid), rustix::process::WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => table.deliver(pid, decode(status), &r.orphans),
+        // Not ours to reap after all (only possible if something else in
+        // the process waits for children, which the docs forbid).
+        _ => {}
     }
 }
 
-fn decode(status: i32) -> ProcessEnd {
-    if libc::WIFSIGNALED(status) {
-        ProcessEnd::Signaled {
-            signal: Signal(libc::WTERMSIG(status)),
-            core: libc::WCOREDUMP(status),
-        }
-    } else {
-        ProcessEnd::Exited(libc::WEXITSTATUS(status))
+fn decode(status: rustix::process::WaitStatus) -> ProcessEnd {
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => ProcessEnd::Exited(code),
+        (None, Some(sig)) => ProcessEnd::Signaled {
+            signal: Signal(sig),
+            // WCOREDUMP: bit 0x80 of the raw status.
+            core: status.as_raw() & 0x80 != 0,
+        },
+        (None, None) => ProcessEnd::Exited(-1),
     }
 }

@@ -1,21 +1,21 @@
 //! Spawning a child: new session, stdin from /dev/null, placed in its tree
-//! before `exec`, registered with the reaper before anyone can reap it.
+//! before `exec`, registered with the reaper before anyone can reap it,
+//! known by a pidfd from the start.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::clone::{self, CloneError};
-use super::reaper;
+use super::child::{self, Child};
+use super::clone::{self, cstring, null_terminated};
+use super::reaper::{self, Reaping};
 use super::tree::Tree;
 use crate::outcome::ProcessEnd;
-
-/// False once `clone3` proved unavailable (old kernel, seccomp filter).
-static CLONE3: AtomicBool = AtomicBool::new(true);
 
 /// Where a child's stdout or stderr goes.
 #[derive(Debug)]
@@ -26,16 +26,6 @@ pub enum Stdio {
     Null,
     /// A file descriptor the caller prepared (a pipe's write end, a file).
     Fd(OwnedFd),
-}
-
-impl From<Stdio> for std::process::Stdio {
-    fn from(s: Stdio) -> Self {
-        match s {
-            Stdio::Inherit => std::process::Stdio::inherit(),
-            Stdio::Null => std::process::Stdio::null(),
-            Stdio::Fd(fd) => std::process::Stdio::from(fd),
-        }
-    }
 }
 
 /// Everything needed to start one run of a process.
@@ -51,16 +41,65 @@ pub struct SpawnSpec {
     pub stderr: Stdio,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Supplementary groups to set before switching user (`None`: keep the
+    /// manager's, which only makes sense without `uid`).
+    pub groups: Option<Vec<u32>>,
     /// `RLIMIT_NOFILE` (soft, hard) to set in the child.
     pub nofile: Option<(u64, u64)>,
+    /// SIGKILL the child's process group when the child exits (before it is
+    /// reaped, so the group is still its own): for short commands such as
+    /// health checks, whose leftovers must not outlive them.
+    pub kill_group_on_exit: bool,
 }
 
 /// A running child.
 #[derive(Debug)]
 pub struct Spawned {
-    pub pid: u32,
-    /// Fires once, with how the child ended, when the reaper reaps it.
+    pub child: Child,
+    /// Fires once, with how the child ended, when it has been reaped.
     pub exit: oneshot::Receiver<ProcessEnd>,
+}
+
+/// The step of starting a process that failed, as the child reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Step {
+    Session = 1,
+    Stdio,
+    Cgroup,
+    Rlimit,
+    Groups,
+    Group,
+    User,
+    Chdir,
+    Exec,
+}
+
+impl Step {
+    fn from_raw(n: i32) -> Option<Step> {
+        use Step::*;
+        [
+            Session, Stdio, Cgroup, Rlimit, Groups, Group, User, Chdir, Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == n)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Session => "new session",
+            Step::Stdio => "redirecting stdin/stdout/stderr",
+            Step::Cgroup => "joining the cgroup",
+            Step::Rlimit => "setting RLIMIT_NOFILE",
+            Step::Groups => "setting supplementary groups",
+            Step::Group => "switching group",
+            Step::User => "switching user",
+            Step::Chdir => "changing to the working directory",
+            Step::Exec => "exec",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,18 +110,58 @@ pub enum SpawnError {
     Missing(PathBuf),
     #[error("{} is not an executable file", .0.display())]
     NotExecutable(PathBuf),
-    #[error("working directory {}: {source}", .path.display())]
-    WorkingDirectory {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("working directory {}: {}", .path.display(), brief(.source))]
+    WorkingDirectory { path: PathBuf, source: io::Error },
     #[error("working directory {} is not a directory", .0.display())]
     NotADirectory(PathBuf),
-    #[error("cannot execute {}: {source}", .program.display())]
-    Exec {
+    /// Before the process exists: a pipe, `/dev/null`, an argument.
+    #[error("cannot prepare the spawn ({what}): {}", brief(.source))]
+    Prepare { what: &'static str, source: io::Error },
+    /// The process could not be created (a limit, memory).
+    #[error("cannot create a process (fork): {}", brief(.source))]
+    Fork { source: io::Error },
+    /// The child was created, and a step before its program ran failed.
+    #[error("{step} failed for {}: {}", .program.display(), brief(.source))]
+    Child {
+        step: Step,
         program: PathBuf,
-        source: std::io::Error,
+        source: io::Error,
     },
+    #[error("cannot reap children: {0}")]
+    Reaper(io::Error),
+}
+
+/// `Permission denied (os error 13)` → `permission denied (errno 13)`: one
+/// errno, said once.
+fn brief(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let text = io::Error::from_raw_os_error(n).to_string();
+            let plain = text.split(" (os error").next().unwrap_or(&text);
+            format!("{} (errno {n})", plain.to_lowercase())
+        }
+        None => e.to_string(),
+    }
+}
+
+impl SpawnError {
+    /// A failure that may well not happen next time (a process, descriptor
+    /// or memory limit reached): the restart policy decides, as for a run
+    /// that failed. Anything else (no such program, a bad directory, a user
+    /// that cannot be switched to) will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        let errno = match self {
+            SpawnError::Prepare { source, .. } | SpawnError::Fork { source } => {
+                source.raw_os_error()
+            }
+            SpawnError::Child { source, .. } => source.raw_os_error(),
+            _ => None,
+        };
+        matches!(
+            errno,
+            Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::ENOSPC)
+        )
+    }
 }
 
 /// The `PATH` a child will see: the last `PATH` among its environment
@@ -104,7 +183,11 @@ pub fn resolve_program(
 ) -> Result<PathBuf, SpawnError> {
     if executable.contains('/') {
         let p = cwd.join(executable);
-        return check_executable(p);
+        return match std::fs::metadata(&p) {
+            Err(_) => Err(SpawnError::Missing(p)),
+            Ok(_) if !is_executable_file(&p) => Err(SpawnError::NotExecutable(p)),
+            Ok(_) => Ok(p),
+        };
     }
     let search = path_var
         .cloned()
@@ -116,16 +199,16 @@ pub fn resolve_program(
         }
     }
     Err(SpawnError::NotInPath {
-        name: executable.to_string(),
-        path: search.to_string_lossy().into_owned(),
+        name: short(executable),
+        path: short(&search.to_string_lossy()),
     })
 }
 
-fn check_executable(p: PathBuf) -> Result<PathBuf, SpawnError> {
-    match std::fs::metadata(&p) {
-        Err(_) => Err(SpawnError::Missing(p)),
-        Ok(_) if !is_executable_file(&p) => Err(SpawnError::NotExecutable(p)),
-        Ok(_) => Ok(p),
+/// At most 120 characters of `text`, for error messages.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
@@ -136,13 +219,47 @@ fn is_executable_file(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// A child created, whose exec has not been confirmed yet.
+struct Started {
+    spawned: Spawned,
+    program: PathBuf,
+    report: OwnedFd,
+}
+
 /// Starts the child described by `spec` as the leader of a new session,
-/// inside `tree`. Its exit status arrives on [`Spawned::exit`].
-///
-/// With a cgroup the child is created directly inside it (`clone3`, see
-/// `clone.rs`); otherwise, or where `clone3` is refused, by fork and exec,
-/// joining the cgroup (if any) before exec.
-pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
+/// inside `tree`, and returns once it has exec'd its program (or failed
+/// to: then the error names the step). Its exit arrives on
+/// [`Spawned::exit`].
+pub async fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
+    let started = start(spec, tree)?;
+    let mut buf = [0u8; 8];
+    let n = read_report_async(started.report, &mut buf).await;
+    finish(started.spawned, started.program, &buf[..n])
+}
+
+/// [`spawn`] for callers outside the async runtime (tests, tools): waits
+/// for the exec report on this thread.
+pub fn spawn_blocking(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
+    let started = start(spec, tree)?;
+    let mut buf = [0u8; 8];
+    let n = read_report(&started.report, &mut buf);
+    finish(started.spawned, started.program, &buf[..n])
+}
+
+fn finish(spawned: Spawned, program: PathBuf, report: &[u8]) -> Result<Spawned, SpawnError> {
+    let Some((step, errno)) = clone::parse_report(report) else {
+        return Ok(spawned);
+    };
+    // It exits with 127 right after reporting; nobody waits for that.
+    reaper::lock().forget(spawned.child.pid() as i32);
+    Err(SpawnError::Child {
+        step: Step::from_raw(step).unwrap_or(Step::Exec),
+        program,
+        source: io::Error::from_raw_os_error(errno),
+    })
+}
+
+fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     match std::fs::metadata(&spec.cwd) {
         Err(source) => {
             return Err(SpawnError::WorkingDirectory {
@@ -153,96 +270,159 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
         Ok(m) if !m.is_dir() => return Err(SpawnError::NotADirectory(spec.cwd)),
         Ok(_) => {}
     }
-    if let Some(dir) = tree.dir_fd().filter(|_| CLONE3.load(Ordering::Relaxed)) {
-        // Held from clone until the pid is registered: see `reaper`.
-        let mut table = reaper::lock();
-        match clone::spawn(&spec, dir.as_fd()) {
-            Ok(pending) => {
-                let pid = pending.pid;
-                let exit = table.register(pid as i32);
-                drop(table);
-                return match pending.wait_exec() {
-                    Ok(()) => Ok(Spawned { pid, exit }),
-                    Err(source) => {
-                        // It exits with 127 right after reporting; whoever
-                        // reaps it, nobody is waiting for that status.
-                        reaper::lock().forget(pid as i32);
-                        Err(SpawnError::Exec {
-                            program: spec.program,
-                            source,
-                        })
-                    }
-                };
-            }
-            Err(CloneError::Exec(source)) => {
-                return Err(SpawnError::Exec {
-                    program: spec.program,
-                    source,
-                })
-            }
-            Err(CloneError::Unsupported { error, permanent }) => {
-                if permanent {
-                    CLONE3.store(false, Ordering::Relaxed);
-                }
-                tracing::debug!(%error, "clone3 into a cgroup failed; using fork and exec");
-            }
+    let mode = reaper::mode().map_err(SpawnError::Reaper)?;
+    let prepare = |what: &'static str| move |source: io::Error| SpawnError::Prepare { what, source };
+    // Everything the child touches is built here, before the clone.
+    let program = cstring(spec.program.as_os_str().as_bytes(), "the program path")
+        .map_err(prepare("program"))?;
+    let mut argv = vec![program.clone()];
+    for a in &spec.args {
+        argv.push(cstring(a.as_bytes(), "an argument").map_err(prepare("arguments"))?);
+    }
+    let envp = environment(&spec.env).map_err(prepare("environment"))?;
+    let cwd = cstring(spec.cwd.as_os_str().as_bytes(), "the working directory")
+        .map_err(prepare("working directory"))?;
+    let argv_ptrs = null_terminated(&argv);
+    let envp_ptrs = null_terminated(&envp);
+    let devnull = OwnedFd::from(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(prepare("/dev/null"))?,
+    );
+    let (report_r, report_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)
+            .map_err(|e| SpawnError::Prepare {
+            what: "report pipe",
+            source: e.into(),
+        })?;
+    let cgroup_dir = tree.dir_fd();
+    let procs: Vec<OwnedFd> = tree.procs_fd().into_iter().collect();
+    let join: Vec<RawFd> = procs.iter().map(AsRawFd::as_raw_fd).collect();
+    let groups: Option<Vec<libc::gid_t>> = spec.groups.clone();
+    let raw = |s: &Stdio| match s {
+        Stdio::Inherit => None,
+        Stdio::Null => Some(devnull.as_raw_fd()),
+        Stdio::Fd(fd) => Some(fd.as_raw_fd()),
+    };
+    let child = clone::Child {
+        program: program.as_ptr(),
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+        cwd: cwd.as_ptr(),
+        stdin: devnull.as_raw_fd(),
+        stdout: raw(&spec.stdout),
+        stderr: raw(&spec.stderr),
+        report: report_w.as_raw_fd(),
+        join: join.as_ptr(),
+        join_len: join.len(),
+        nofile: spec.nofile,
+        groups: groups.as_ref().map(|g| (g.as_ptr(), g.len())),
+        gid: spec.gid,
+        uid: spec.uid,
+    };
+    // Held from the clone until the pid is registered: see `reaper`.
+    let mut table = reaper::lock();
+    let cloned = clone::clone(&child, cgroup_dir.as_ref().map(|d| d.as_fd()))
+        .map_err(|source| SpawnError::Fork { source })?;
+    let pid = cloned.pid;
+    // Without CLONE_PIDFD (old kernels) open one now: the child cannot have
+    // been reaped, since reaping needs this lock.
+    let pidfd = cloned.pidfd.or_else(|| child::open_own(pid));
+    let (reg, exit) = table.register(pid as i32, tree.owner(), spec.kill_group_on_exit);
+    if mode == Reaping::OwnChildren {
+        let watched = pidfd
+            .as_ref()
+            .ok_or_else(|| io::Error::other("this kernel has no pidfds (Linux 5.3+)"))
+            .and_then(|fd| fd.try_clone())
+            .and_then(|fd| reaper::watch(pid as i32, fd));
+        if let Err(e) = watched {
+            // Nothing will reap it: end it here, and say why.
+            drop(table);
+            let _ = super::signal::process(pid as i32, crate::outcome::Signal::KILL);
+            let _ = rustix::process::waitpid(
+                rustix::process::Pid::from_raw(pid as i32),
+                rustix::process::WaitOptions::empty(),
+            );
+            return Err(SpawnError::Reaper(e));
         }
     }
-    let mut cmd = std::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .stdout(spec.stdout)
-        .stderr(spec.stderr);
-    if let Some(gid) = spec.gid {
-        cmd.gid(gid);
-    }
-    if let Some(uid) = spec.uid {
-        cmd.uid(uid);
-    }
-    // Opened before the fork: nothing between fork and exec may allocate.
-    let procs: Option<OwnedFd> = tree.procs_fd();
-    let procs_raw = procs.as_ref().map(|fd| fd.as_raw_fd());
-    let nofile = spec.nofile;
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // makes async-signal-safe system calls (setsid, write) on values
-    // captured by copy; it neither allocates nor takes locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(fd) = procs_raw {
-                // "0" moves the writing process: this child, before exec.
-                if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            clone::mark_cloexec_from(3);
-            if let Some((soft, hard)) = nofile {
-                let lim = libc::rlimit {
-                    rlim_cur: soft,
-                    rlim_max: hard,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    // Held from fork until the pid is registered: see `reaper`.
-    let mut table = reaper::lock();
-    let child = cmd.spawn().map_err(|source| SpawnError::Exec {
-        program: spec.program.clone(),
-        source,
-    })?;
-    let pid = child.id();
-    let exit = table.register(pid as i32);
     drop(table);
-    // `std::process::Child` never waits on drop; the reaper owns the status.
-    drop(child);
-    drop(procs);
-    Ok(Spawned { pid, exit })
+    // Our copies of the child's ends: the child has its own now.
+    drop(report_w);
+    drop(spec.stdout);
+    drop(spec.stderr);
+    Ok(Started {
+        spawned: Spawned {
+            child: Child::new(reg, pidfd),
+            exit,
+        },
+        program: spec.program,
+        report: report_r,
+    })
+}
+
+/// The environment the child gets: ours, overridden by `overrides`.
+fn environment(overrides: &[(String, String)]) -> io::Result<Vec<std::ffi::CString>> {
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !overrides.iter().any(|(o, _)| std::ffi::OsStr::new(o) == k))
+        .collect();
+    vars.extend(overrides.iter().map(|(k, v)| (k.into(), v.into())));
+    vars.iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring(&kv, "an environment variable")
+        })
+        .collect()
+}
+
+/// Reads the report pipe until end of file (exec done) or a full report.
+/// The pipe is non-blocking (so that the runtime can wait on it): wait for
+/// it with `poll`.
+fn read_report(fd: &OwnedFd, buf: &mut [u8; 8]) -> usize {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut n = 0;
+    while n < buf.len() {
+        match rustix::io::read(fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let _ = poll(&mut fds, None);
+            }
+            Err(_) => break,
+        }
+    }
+    n
+}
+
+/// [`read_report`] without blocking a runtime thread: the child may take a
+/// while to reach its exec (a large environment, a slow disk).
+async fn read_report_async(fd: OwnedFd, buf: &mut [u8; 8]) -> usize {
+    let fd = match super::readable_fd(fd) {
+        Ok(fd) => fd,
+        Err((fd, error)) => {
+            // The reactor refused it: wait on this thread then.
+            tracing::debug!(%error, "waiting for the exec report on this thread");
+            return read_report(&fd, buf);
+        }
+    };
+    let mut n = 0;
+    while n < buf.len() {
+        let Ok(mut guard) = fd.readable().await else {
+            break;
+        };
+        match rustix::io::read(fd.get_ref(), &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => break,
+        }
+    }
+    n
 }

@@ -4,232 +4,382 @@
 //! root, or with a delegated subtree), every descendant is tracked by the
 //! kernel, whatever it does with sessions, groups or double forks. Without
 //! one, the tree is the child's process group plus its descendants found in
-//! `/proc`; a grandchild that both left the group and lost its parent before
-//! the stop escapes that fallback (the docs say so).
+//! `/proc`, each remembered by a pidfd once seen; a grandchild that both
+//! left the group and lost its parent before it was ever seen escapes that
+//! fallback (the docs say so), until the manager's shutdown stops every
+//! orphan it adopted ([`TreeRoot::stop_adopted`]).
+//!
+//! Nothing here signals a bare pid: the leader through its [`Child`], every
+//! other member through a [`Member`] opened and checked first (`child.rs`).
+//! The blocking parts (`/proc` walks, the cgroup's member list) run on the
+//! platform worker thread (`worker.rs`).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{cgroup, group_alive, process_alive, proctree, signal_group, signal_process};
+use super::child::{Child, Member};
+use super::reaper::{self, Registration};
+use super::{cgroup, proctree, worker};
 use crate::outcome::Signal;
+
+/// A cgroup v2 directory, and its path as `/proc/<pid>/cgroup` shows it.
+#[derive(Debug, Clone)]
+struct Cgroup {
+    dir: PathBuf,
+    rel: String,
+}
+
+impl Cgroup {
+    fn child(&self, name: &str) -> Cgroup {
+        let rel = if self.rel.ends_with('/') {
+            format!("{}{name}", self.rel)
+        } else {
+            format!("{}/{name}", self.rel)
+        };
+        Cgroup {
+            dir: self.dir.join(name),
+            rel,
+        }
+    }
+}
 
 /// Where the per-process trees of one manager live.
 #[derive(Debug, Clone)]
 pub struct TreeRoot {
-    dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+    /// Tags the children this root spawns in the reaper's table.
+    owner: u64,
+}
+
+fn next_owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl TreeRoot {
     /// Creates `<own cgroup v2>/<name>` for this manager's processes, or
     /// falls back to process groups and `/proc` (saying why, once).
     pub fn create(name: &str) -> TreeRoot {
-        let Some(own) = cgroup::own_cgroup() else {
+        let owner = next_owner();
+        let Some((dir, rel)) = cgroup::own_cgroup() else {
             tracing::info!("no cgroup v2 hierarchy mounted; tracking process trees through /proc");
-            return TreeRoot { dir: None };
+            return TreeRoot {
+                cgroup: None,
+                owner,
+            };
         };
-        let dir = own.join(name);
-        match std::fs::create_dir(&dir) {
+        let root = Cgroup { dir, rel }.child(name);
+        match std::fs::create_dir(&root.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                tracing::info!(dir = %dir.display(), error = %e,
+                tracing::info!(dir = %root.dir.display(), error = %e,
                     "cannot create a cgroup; tracking process trees through /proc");
-                return TreeRoot { dir: None };
+                return TreeRoot {
+                    cgroup: None,
+                    owner,
+                };
             }
         }
-        tracing::debug!(dir = %dir.display(), "process trees tracked in cgroup v2");
-        TreeRoot { dir: Some(dir) }
+        tracing::debug!(dir = %root.dir.display(), "process trees tracked in cgroup v2");
+        TreeRoot {
+            cgroup: Some(root),
+            owner,
+        }
     }
 
     /// A root that never uses cgroups (tests of the fallback, other OSes).
     pub fn without_cgroups() -> TreeRoot {
-        TreeRoot { dir: None }
+        TreeRoot {
+            cgroup: None,
+            owner: next_owner(),
+        }
     }
 
     /// The tree of process `id` (its cgroup is created now).
     pub fn tree(&self, id: &str) -> Tree {
-        let cgroup = self.dir.as_ref().and_then(|d| {
-            let dir = d.join(id);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => Some(dir),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(dir),
+        let cgroup = self.cgroup.as_ref().and_then(|root| {
+            let cg = root.child(id);
+            match std::fs::create_dir(&cg.dir) {
+                Ok(()) => Some(cg),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(cg),
                 Err(e) => {
-                    tracing::warn!(dir = %dir.display(), error = %e, "cannot create a cgroup");
+                    tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot create a cgroup");
                     None
                 }
             }
         });
         Tree {
             cgroup,
+            owner: self.owner,
             known: Vec::new(),
         }
     }
 
     pub fn uses_cgroups(&self) -> bool {
-        self.dir.is_some()
+        self.cgroup.is_some()
     }
 
-    /// SIGKILL to every process in every tree of this root, synchronously
-    /// (the last resort when a manager is dropped without a stop). Only
-    /// possible with cgroups; the fallback has nothing to enumerate here.
+    /// SIGKILL to every process of every tree of this root, synchronously
+    /// (the last resort when a manager is dropped without a stop): every
+    /// cgroup's `cgroup.kill`, and the group of every unreaped child.
     pub fn kill_everything(&self) {
-        let Some(dir) = &self.dir else { return };
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() && cgroup::populated(&path) && !cgroup::kill(&path) {
-                for pid in cgroup::members(&path) {
-                    let _ = signal_process(pid, Signal::KILL);
+        if let Some(root) = &self.cgroup {
+            for entry in std::fs::read_dir(&root.dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() && cgroup::populated(&path) {
+                    cgroup::kill(&path);
                 }
             }
+        }
+        reaper::kill_owned(self.owner);
+    }
+
+    /// Stops the orphans this process adopted as a subreaper that are not
+    /// in any tree (without cgroups: a grandchild that left its group and
+    /// whose parent died before it was seen): `sig`, then SIGKILL to what is
+    /// left at `deadline`. Only for a manager that reaps every child
+    /// ([`reaper::Reaping::All`]): then every child of the process that is
+    /// not a registered spawn is such an orphan.
+    pub async fn stop_adopted(&self, sig: Signal, deadline: Instant) {
+        if reaper::mode().ok() != Some(reaper::Reaping::All) {
+            return;
+        }
+        let mut left = adopted().await;
+        if left.is_empty() {
+            return;
+        }
+        tracing::info!(count = left.len(), "stopping orphaned descendants the manager adopted");
+        for m in &left {
+            let _ = m.signal(sig);
+        }
+        loop {
+            left.retain(|m| !m.has_exited());
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                for m in &left {
+                    let _ = m.signal(Signal::KILL);
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Removes the (empty) cgroup directories. Trees must have been removed.
     pub fn remove(&self) {
-        if let Some(dir) = &self.dir {
-            if let Err(e) = std::fs::remove_dir(dir) {
-                tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
+        if let Some(root) = &self.cgroup {
+            if let Err(e) = std::fs::remove_dir(&root.dir) {
+                tracing::debug!(dir = %root.dir.display(), error = %e, "cgroup not removed");
             }
         }
     }
+}
+
+/// The children of this process that no spawn registered, with their
+/// descendants, as members.
+async fn adopted() -> Vec<Member> {
+    worker::run(|| {
+        let me = std::process::id();
+        let table = reaper::lock();
+        let orphans: Vec<Member> = proctree::children(me)
+            .into_iter()
+            .filter(|&pid| !table.is_registered(pid as i32))
+            .filter_map(|pid| Member::open(pid, |_, s| s.ppid == me))
+            .collect();
+        drop(table);
+        let roots: Vec<u32> = orphans.iter().map(Member::pid).collect();
+        let mut all = orphans;
+        all.extend(open_descendants(&roots, None, &all));
+        all
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// One supervised process's tree of processes.
 #[derive(Debug)]
 pub struct Tree {
-    cgroup: Option<PathBuf>,
-    /// Fallback only: descendants seen while their ancestor was alive.
-    known: Vec<u32>,
+    cgroup: Option<Cgroup>,
+    owner: u64,
+    /// Fallback only: descendants seen while their ancestors were alive.
+    known: Vec<Member>,
 }
 
 impl Tree {
     pub fn cgroup(&self) -> Option<&Path> {
-        self.cgroup.as_deref()
+        self.cgroup.as_ref().map(|c| c.dir.as_path())
+    }
+
+    pub(crate) fn owner(&self) -> u64 {
+        self.owner
     }
 
     /// The cgroup directory, opened for `clone3(CLONE_INTO_CGROUP)`.
     pub(crate) fn dir_fd(&self) -> Option<OwnedFd> {
-        let dir = self.cgroup.as_ref()?;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY)
-            .open(dir)
-            .map(OwnedFd::from)
-            .ok()
+        let cg = self.cgroup.as_ref()?;
+        rustix::fs::open(
+            &cg.dir,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
     }
 
-    /// `cgroup.procs`, opened for the spawner to join the child before exec.
+    /// `cgroup.procs`, opened for a child to join before exec when the
+    /// clone cannot place it.
     pub(crate) fn procs_fd(&self) -> Option<OwnedFd> {
-        let dir = self.cgroup.as_ref()?;
-        match cgroup::open_procs(dir) {
+        let cg = self.cgroup.as_ref()?;
+        match cgroup::open_procs(&cg.dir) {
             Ok(fd) => Some(fd),
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot open cgroup.procs");
+                tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot open cgroup.procs");
                 None
             }
         }
     }
 
-    /// Every process of the tree now, `leader` included while it lives.
-    pub fn members(&mut self, leader: Option<u32>) -> Vec<u32> {
-        if let Some(dir) = &self.cgroup {
-            return cgroup::members(dir);
+    /// Looks for descendants of the leader and of the members already known
+    /// (fallback only) and remembers them.
+    async fn refresh(&mut self, leader: Option<&Child>) {
+        if self.cgroup.is_some() {
+            return;
         }
-        // Fallback: remember descendants while the leader can still be
-        // walked from, so that they are still ours after it dies.
-        if let Some(l) = leader.filter(|&l| process_alive(l)) {
-            for p in proctree::descendants(l) {
-                if !self.known.contains(&p) {
-                    self.known.push(p);
+        let mut known = std::mem::take(&mut self.known);
+        known.retain(|m| !m.has_exited());
+        let leader_reg = leader
+            .filter(|l| !l.has_exited())
+            .map(Child::registration);
+        let result = worker::run(move || {
+            let mut roots: Vec<u32> = known.iter().map(Member::pid).collect();
+            roots.extend(leader_reg.map(|r| r.pid as u32));
+            let mut parents = std::mem::take(&mut known);
+            let fresh: Vec<Member> = open_descendants(&roots, leader_reg, &parents);
+            for m in fresh {
+                if !parents.iter().any(|k| k.pid() == m.pid()) {
+                    parents.push(m);
                 }
             }
-        }
-        self.known.retain(|&p| process_alive(p));
-        let mut all: Vec<u32> = leader.filter(|&l| process_alive(l)).into_iter().collect();
-        all.extend(self.known.iter().copied());
-        all
+            parents
+        })
+        .await;
+        self.known = result.unwrap_or_default();
     }
 
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
-    pub fn signal_all(&mut self, leader: Option<u32>, sig: Signal) {
-        // The `/proc` fallback must list the members first: once the leader
-        // dies its children are re-parented and cannot be found from it. A
-        // cgroup keeps them, so there the group is signalled at once.
-        let early = if self.cgroup.is_some() {
-            Vec::new()
-        } else {
-            self.members(leader)
-        };
+    pub async fn signal_all(&mut self, leader: Option<&Child>, sig: Signal) {
+        // The fallback lists the members first: once the leader dies its
+        // children are re-parented and cannot be found from it.
+        self.refresh(leader).await;
         if let Some(l) = leader {
-            let _ = signal_group(l, sig);
+            let _ = l.signal_group(sig);
+            let _ = l.signal(sig);
         }
-        let members = if self.cgroup.is_some() {
-            self.members(leader)
-        } else {
-            early
-        };
-        for pid in members {
-            let _ = signal_process(pid, sig);
+        match &self.cgroup {
+            Some(cg) => {
+                let cg = cg.clone();
+                worker::run(move || signal_cgroup(&cg, sig)).await;
+            }
+            None => {
+                for m in &self.known {
+                    let _ = m.signal(sig);
+                }
+            }
         }
     }
 
     /// SIGKILL to everything in the tree.
-    pub fn kill_all(&mut self, leader: Option<u32>) {
-        if let Some(dir) = &self.cgroup {
-            if cgroup::kill(dir) {
+    pub async fn kill_all(&mut self, leader: Option<&Child>) {
+        if let Some(cg) = &self.cgroup {
+            if cgroup::kill(&cg.dir) {
                 return;
             }
         }
-        self.signal_all(leader, Signal::KILL);
+        self.signal_all(leader, Signal::KILL).await;
     }
 
     /// True when nothing of the tree is left (zombies not yet reaped count
-    /// as gone in the fallback, as they hold no resources but a pid).
-    pub fn is_empty(&mut self, leader: Option<u32>) -> bool {
-        if let Some(dir) = &self.cgroup {
-            return !cgroup::populated(dir);
+    /// as gone: they hold no resources but a pid).
+    pub async fn is_empty(&mut self, leader: Option<&Child>) -> bool {
+        if let Some(cg) = &self.cgroup {
+            return !cgroup::populated(&cg.dir);
         }
-        let group = leader.is_some_and(group_alive);
-        !group && self.members(leader).iter().all(|&p| is_zombie(p))
+        self.refresh(leader).await;
+        leader.is_none_or(Child::has_exited)
+            && !leader.is_some_and(Child::group_alive)
+            && self.known.iter().all(Member::has_exited)
     }
 
     /// Waits until the tree is empty or `deadline` passes; true if empty.
-    pub async fn wait_empty(&mut self, leader: Option<u32>, deadline: Instant) -> bool {
-        if let Some(dir) = self.cgroup.clone() {
-            return cgroup::wait_empty(&dir, deadline).await;
+    pub async fn wait_empty(&mut self, leader: Option<&Child>, deadline: Instant) -> bool {
+        if let Some(cg) = &self.cgroup {
+            return cgroup::wait_empty(&cg.dir, deadline).await;
         }
         // No kernel event exists for "these pids are gone" without a cgroup:
         // check at a short, bounded interval, only while a stop is pending.
         loop {
-            if self.is_empty(leader) {
+            if self.is_empty(leader).await {
                 return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Deletes the cgroup directory (it must be empty).
     pub fn remove(&self) {
-        if let Some(dir) = &self.cgroup {
-            if let Err(e) = std::fs::remove_dir(dir) {
-                tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = std::fs::remove_dir(&cg.dir) {
+                tracing::debug!(dir = %cg.dir.display(), error = %e, "cgroup not removed");
             }
         }
     }
 }
 
-fn is_zombie(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_ascii_whitespace().next())
-            .is_some_and(|s| s == "Z" || s == "X"),
+/// Opens every descendant of `roots`, checking after the open that each
+/// still has the parent it was seen under, and that this parent is still
+/// that process: the `leader` (a child of ours) while it is unreaped, any
+/// other parent while its pidfd (in `parents`, or found here) has not
+/// exited.
+fn open_descendants(
+    roots: &[u32],
+    leader: Option<Registration>,
+    parents: &[Member],
+) -> Vec<Member> {
+    let mut found: Vec<Member> = Vec::new();
+    for (pid, parent) in proctree::descendants(roots) {
+        let Some(m) = Member::open(pid, |_, s| s.ppid == parent) else {
+            continue;
+        };
+        let parent_alive = if let Some(l) = leader.filter(|l| l.pid as u32 == parent) {
+            reaper::lock().is_current(l)
+        } else {
+            parents
+                .iter()
+                .chain(found.iter())
+                .find(|k| k.pid() == parent)
+                .is_some_and(|k| !k.has_exited())
+        };
+        if parent_alive {
+            found.push(m);
+        }
+    }
+    found
+}
+
+/// Signals every member of the cgroup, each opened as a pidfd and checked
+/// to be in the cgroup after the open.
+fn signal_cgroup(cg: &Cgroup, sig: Signal) {
+    for pid in cgroup::members(&cg.dir) {
+        if let Some(m) = Member::open(pid, |pid, _| cgroup::contains(&cg.rel, pid)) {
+            let _ = m.signal(sig);
+        }
     }
 }

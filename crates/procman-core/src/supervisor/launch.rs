@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Control, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind};
 use crate::health::probe::ProbeTarget;
-use crate::platform::{resolve_program, SpawnSpec, Stdio};
+use crate::platform::{resolve_program, ChildId, SpawnSpec, Stdio};
 
 /// The port an `integrated_managed` process is given: `control.port`, or
 /// a free one on the loopback interface. `None` for the other types.
@@ -45,12 +45,12 @@ pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
 pub(crate) fn probe_target(
     cfg: &ProcessConfig,
     config_dir: &Path,
-    pid: u32,
+    process: ChildId,
     port: Option<u16>,
     env: Vec<(String, String)>,
 ) -> ProbeTarget {
     ProbeTarget {
-        pid: Some(pid),
+        process: Some(process),
         port,
         cwd: working_directory(&cfg.control, config_dir),
         env,
@@ -103,7 +103,11 @@ pub(crate) fn spec(
         stderr: Stdio::Inherit,
         uid: uid.map(|(uid, _)| uid),
         gid,
+        // Running as a user means with that user's group only, until the
+        // user's own supplementary groups are looked up.
+        groups: gid.map(|g| vec![g]),
         nofile: crate::platform::child_nofile(),
+        kill_group_on_exit: false,
     })
 }
 

@@ -7,6 +7,7 @@
 mod handle;
 mod launch;
 mod messages;
+mod ending;
 mod run;
 mod state;
 mod task;

@@ -11,19 +11,48 @@ use crate::config::HealthCheck;
 use crate::health::probe::{Probe, ProbeOutcome, ProbeTarget};
 use crate::health::verdict::{Change, Verdict};
 use crate::outcome::ProcessEnd;
+use crate::platform::Child;
 
 /// One run of the process: the child, how to hear of its end, the pumps
 /// reading its output, and its health watch.
 pub(super) struct Run {
-    pub(super) pid: u32,
+    pub(super) child: Child,
+    /// Which run of the process this is (1 for the first).
+    pub(super) number: u32,
     pub(super) exit: oneshot::Receiver<ProcessEnd>,
     pub(super) started: Instant,
     pub(super) pumps: Vec<JoinHandle<()>>,
     pub(super) health: Option<HealthWatch>,
 }
 
-/// What is left of a run once its child is gone: pid, start, pumps.
-pub(super) type Ended = (u32, Instant, Vec<JoinHandle<()>>);
+/// What is left of a run once its child is gone.
+pub(super) struct Ended {
+    pub(super) pid: u32,
+    pub(super) number: u32,
+    pub(super) started: Instant,
+    pub(super) pumps: Vec<JoinHandle<()>>,
+}
+
+impl Run {
+    pub(super) fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Takes what outlives the child: its pid, number, start and pumps.
+    pub(super) fn ended(&mut self) -> Ended {
+        Ended {
+            pid: self.child.pid(),
+            number: self.number,
+            started: self.started,
+            pumps: std::mem::take(&mut self.pumps),
+        }
+    }
+
+    /// What the last health check saw, if any check ran.
+    pub(super) fn last_check(&self) -> Option<&str> {
+        self.health.as_ref()?.last_detail.as_deref()
+    }
+}
 
 /// The longest wait between checks before the first success.
 const STARTING_INTERVAL: Duration = Duration::from_secs(1);
@@ -85,6 +114,7 @@ pub(super) struct HealthWatch {
     failure_threshold: u32,
     success_threshold: u32,
     last_check: Option<SystemTime>,
+    last_detail: Option<String>,
 }
 
 impl HealthWatch {
@@ -126,11 +156,13 @@ impl HealthWatch {
             failure_threshold: hc.failure_threshold,
             success_threshold: hc.success_threshold,
             last_check: None,
+            last_detail: None,
         })
     }
 
     pub(super) fn record(&mut self, outcome: &ProbeOutcome) -> Change {
         self.last_check = Some(SystemTime::now());
+        self.last_detail = Some(outcome.detail.clone());
         self.verdict.record(
             outcome.healthy,
             self.failure_threshold,

@@ -85,6 +85,9 @@ impl Phase {
                 | (Starting, Running)
                 | (Starting | Running, Stopping)
                 | (Starting | Running, Backoff | Failed | Exited)
+                // A spawn that failed for a passing reason (a process or
+                // descriptor limit) is a failed run without a process.
+                | (Registered | Stopped | Failed | Exited | Backoff, Backoff)
                 | (Stopping, Stopped)
         )
     }
@@ -131,7 +134,8 @@ pub enum Cause {
     /// The run ended on its own.
     Exit(ProcessEnd),
     SpawnFailed(String),
-    StartupTimeout,
+    /// `startup_timeout` expired; what the last health check saw, if one ran.
+    StartupTimeout(Option<String>),
     /// `failure_threshold` consecutive failed checks; the last one's result.
     HealthCheck(String),
     StopRequested,
@@ -147,11 +151,32 @@ impl std::fmt::Display for Cause {
             Cause::Ready => f.write_str("ready"),
             Cause::Exit(end) => write!(f, "{end}"),
             Cause::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
-            Cause::StartupTimeout => f.write_str("startup_timeout"),
+            Cause::StartupTimeout(None) => f.write_str("startup_timeout expired before any check"),
+            Cause::StartupTimeout(Some(last)) => {
+                write!(f, "startup_timeout expired; last check: {last}")
+            }
             Cause::HealthCheck(last) => write!(f, "health_check failed ({last})"),
             Cause::StopRequested => f.write_str("stop requested"),
             Cause::RestartRequested => f.write_str("restart requested"),
             Cause::BreakerOpen => f.write_str("circuit breaker open"),
+        }
+    }
+}
+
+impl Cause {
+    /// A stable name for the kind of cause (for logs and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::StartRequested => "start_requested",
+            Cause::PolicyRestart => "policy_restart",
+            Cause::Ready => "ready",
+            Cause::Exit(_) => "exit",
+            Cause::SpawnFailed(_) => "spawn_failed",
+            Cause::StartupTimeout(_) => "startup_timeout",
+            Cause::HealthCheck(_) => "health_check",
+            Cause::StopRequested => "stop_requested",
+            Cause::RestartRequested => "restart_requested",
+            Cause::BreakerOpen => "breaker_open",
         }
     }
 }
@@ -247,6 +272,8 @@ mod tests {
             (Exited, Starting),
             (Starting, Failed),
             (Registered, Failed),
+            (Registered, Backoff),
+            (Backoff, Backoff),
         ];
         let illegal = [
             (Registered, Running),

@@ -13,7 +13,10 @@ async fn stop_leaves_nothing(extra_args: &str) {
     let args = format!("grandchildren {extra_args}");
     let yaml =
         t.header() + &child_entry_to_file("tree", &args, &out, "        shutdown_timeout: 1s\n");
-    let m = Manager::with_options(t.config(&yaml), Options { cgroups: false }).expect("manager");
+    let m = Manager::with_options(t.config(&yaml), Options {
+            cgroups: false,
+            ..Options::default()
+        }).expect("manager");
     assert!(!m.uses_cgroups());
     m.start().await;
     let text = wait_file(&out, "ready", Duration::from_secs(20)).await;

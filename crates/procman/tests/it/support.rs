@@ -295,11 +295,13 @@ pub fn start(
         stderr: Stdio::Fd(err.into()),
         uid: None,
         gid: None,
+        groups: None,
         nofile: None,
+        kill_group_on_exit: false,
     };
     let tree = TreeRoot::without_cgroups().tree("test");
-    let spawned = platform::spawn(spec, &tree).expect("spawn");
-    (spawned.pid, spawned.exit, out)
+    let spawned = platform::spawn_blocking(spec, &tree).expect("spawn");
+    (spawned.child.pid(), spawned.exit, out)
 }
 
 /// Extra keys under `control:` for the entry helpers, which end at

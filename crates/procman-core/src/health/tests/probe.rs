@@ -14,7 +14,7 @@ fn hc(kind: HealthCheckKind) -> HealthCheck {
 
 fn target() -> ProbeTarget {
     ProbeTarget {
-        pid: Some(4242),
+        process: Some(ChildId::unregistered(4242)),
         port: Some(50123),
         cwd: PathBuf::from("/srv/app"),
         env: vec![("A".into(), "1".into())],
@@ -100,47 +100,59 @@ fn tcp_exec_and_process_probes_take_the_target() {
 
     assert_eq!(
         Probe::from_config(&hc(HealthCheckKind::Process), &target()),
-        Ok(Probe::Process { pid: 4242 })
+        Ok(Probe::Process {
+            child: ChildId::unregistered(4242)
+        })
     );
     let no_pid = ProbeTarget {
-        pid: None,
+        process: None,
         ..target()
     };
     assert!(Probe::from_config(&hc(HealthCheckKind::Process), &no_pid).is_err());
 }
 
-#[tokio::test]
-async fn own_process_is_alive() {
-    let pid = std::process::id();
-    let out = Probe::Process { pid }.check(Duration::from_secs(1)).await;
-    assert!(out.healthy, "{out:?}");
-    assert_eq!(out.detail, format!("process {pid} is running"));
-}
-
-#[tokio::test]
-async fn a_reaped_child_is_gone() {
-    let spec = SpawnSpec {
+fn sh(script: &str) -> SpawnSpec {
+    SpawnSpec {
         program: PathBuf::from("/bin/sh"),
-        args: vec!["-c".into(), "exit 0".into()],
+        args: vec!["-c".into(), script.into()],
         cwd: PathBuf::from("/"),
         env: Vec::new(),
         stdout: Stdio::Null,
         stderr: Stdio::Null,
         uid: None,
         gid: None,
+        groups: None,
         nofile: None,
-    };
+        kill_group_on_exit: false,
+    }
+}
+
+#[tokio::test]
+async fn a_running_child_is_alive_and_a_reaped_one_is_gone() {
     let tree = TreeRoot::without_cgroups().tree("probe-test");
-    let child = platform::spawn(spec, &tree).expect("spawn sh");
-    let pid = child.pid;
-    let end = tokio::time::timeout(WATCHDOG, child.exit)
+    let spawned = platform::spawn(sh("exec sleep 30"), &tree).await.expect("spawn sh");
+    let (pid, child) = (spawned.child.pid(), spawned.child.id());
+    let out = Probe::Process { child }.check(Duration::from_secs(1)).await;
+    assert!(out.healthy, "{out:?}");
+    assert_eq!(out.detail, format!("process {pid} is running"));
+    spawned.child.signal(crate::outcome::Signal::KILL).expect("kill");
+    let end = tokio::time::timeout(WATCHDOG, spawned.exit)
         .await
         .expect("the child exits")
         .expect("the reaper reports it");
-    assert_eq!(end.code(), Some(0));
-    let out = Probe::Process { pid }.check(Duration::from_secs(1)).await;
+    assert_eq!(end.signal(), Some(crate::outcome::Signal::KILL));
+    let out = Probe::Process { child }.check(Duration::from_secs(1)).await;
     assert!(!out.healthy, "{out:?}");
-    assert_eq!(out.detail, format!("process {pid} is gone"));
+    assert_eq!(out.detail, format!("process {pid} has ended"));
+}
+
+#[tokio::test]
+async fn a_pid_that_is_not_our_child_is_never_called_alive() {
+    // Our own pid exists, but it is not a child the reaper knows: a
+    // liveness check must not vouch for a number it does not own.
+    let child = ChildId::unregistered(std::process::id());
+    let out = Probe::Process { child }.check(Duration::from_secs(1)).await;
+    assert!(!out.healthy, "{out:?}");
 }
 
 #[test]

@@ -1,0 +1,120 @@
+//! The one reader of `/proc/<pid>/stat`.
+//!
+//! Every question the engine asks `/proc` about a process (is it a zombie,
+//! who is its parent, which group and session is it in, when did it start)
+//! goes through [`Stat::read`], so there is one answer to "what does an
+//! unreadable file mean": `Ok(None)` when the process does not exist (it
+//! ended and was reaped, or never existed), `Err` for anything else (no
+//! `/proc` mounted, a permission problem), which callers must not take for
+//! either "alive" or "gone" without saying so.
+//!
+//! A pid read here is only a name: it may belong to another process by the
+//! time it is used. Code that acts on a process (signals it) first opens a
+//! pidfd and then re-reads this file, see `child.rs`.
+
+use std::io;
+
+/// The fields of `/proc/<pid>/stat` the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: u32,
+    /// `R`, `S`, `D`, `Z`, `T`, `X`, …
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub session: u32,
+    /// Field 22: clock ticks after boot at which the process started. With
+    /// the pid, it names one process for the life of the system.
+    pub start_time: u64,
+}
+
+impl Stat {
+    /// The process's stat, `Ok(None)` when no process has this pid.
+    pub fn read(pid: u32) -> io::Result<Option<Stat>> {
+        match std::fs::read(format!("/proc/{pid}/stat")) {
+            Ok(bytes) => parse(pid, &bytes).map(Some).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("cannot parse /proc/{pid}/stat"),
+                )
+            }),
+            // ENOENT: no such process; ESRCH: it ended while we read.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Exited but not yet reaped (`Z`), or being torn down (`X`).
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Whether `pid` names a live process (not a zombie). An unreadable
+/// `/proc` counts as alive: the caller then waits for a real event instead
+/// of acting on a guess.
+pub fn alive(pid: u32) -> bool {
+    match Stat::read(pid) {
+        Ok(Some(stat)) => !stat.is_zombie(),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
+/// `pid (comm) S ppid pgrp session …`: the command name may hold spaces
+/// and parentheses, so the fields are counted from the last `)`.
+fn parse(pid: u32, bytes: &[u8]) -> Option<Stat> {
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&bytes[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    // Fields 7..=21 (tty_nr … itrealvalue), then 22: starttime.
+    let start_time = fields.nth(15)?.parse().ok()?;
+    Some(Stat {
+        pid,
+        state,
+        ppid,
+        pgrp,
+        session,
+        start_time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_command_name_with_spaces_and_parentheses() {
+        let line = b"4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615\n";
+        let s = parse(4242, line).expect("parses");
+        assert_eq!(
+            s,
+            Stat {
+                pid: 4242,
+                state: 'S',
+                ppid: 1,
+                pgrp: 4242,
+                session: 4242,
+                start_time: 987_654,
+            }
+        );
+        assert!(!s.is_zombie());
+        assert!(parse(1, b"1 (x) Z").is_none(), "truncated");
+    }
+
+    #[test]
+    fn own_stat_is_read_and_a_missing_pid_is_none() {
+        let me = Stat::read(std::process::id()).unwrap().expect("self");
+        assert_eq!(me.ppid, std::os::unix::process::parent_id());
+        assert!(me.start_time > 0);
+        assert!(alive(std::process::id()));
+        // Above the largest pid_max the kernel allows (2^22).
+        assert_eq!(Stat::read(4_194_304 + 7).unwrap(), None);
+        assert!(!alive(4_194_304 + 7));
+    }
+}

@@ -1,0 +1,279 @@
+//! How a run ends: on its own (an exit), because its health check or
+//! `startup_timeout` says so, or because it was asked to stop; what is left
+//! of its tree is stopped, everything it wrote is read, and the restart
+//! policy decides what comes next.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::messages::Command;
+use super::run::{drain, exit_of, Ended, Run};
+use super::state::{Cause, Lifecycle};
+use super::task::{until, Task};
+use crate::config::RestartStrategy;
+use crate::health::probe::ProbeOutcome;
+use crate::health::verdict::Change;
+use crate::outcome::ProcessEnd;
+use crate::policy::{self, RunEnd};
+
+/// How long processes may survive a SIGKILL (uninterruptible sleep) before
+/// the supervisor reports them and moves on.
+const AFTER_KILL: Duration = Duration::from_secs(5);
+
+impl Task {
+    /// The run ended on its own: clean up what it left, then ask the policy.
+    pub(super) async fn on_exit(&mut self, end: ProcessEnd) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+        let ended = run.ended();
+        drop(run);
+        self.conclude(ended, Some(end), Cause::Exit(end), outcome)
+            .await;
+    }
+
+    /// The run must end for `cause` (a failed health check, a startup
+    /// timeout): stop its tree, then ask the policy, as for a failure.
+    pub(super) async fn fail_run(&mut self, cause: Cause) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        tracing::warn!(process = %self.id(), pid = run.pid(), %cause, "ending the run");
+        let ended = run.ended();
+        let end = self.terminate(Some(run)).await;
+        self.conclude(ended, end, cause, policy::Outcome::Failure)
+            .await;
+    }
+
+    /// After a run: stop what it left, read all it wrote, say how it ended,
+    /// then apply the restart policy to `outcome`.
+    async fn conclude(
+        &mut self,
+        ended: Ended,
+        end: Option<ProcessEnd>,
+        cause: Cause,
+        outcome: policy::Outcome,
+    ) {
+        self.startup_deadline = None;
+        let uptime = ended.started.elapsed();
+        if end.is_some() {
+            self.status.send_modify(|s| s.last_exit = end);
+        }
+        if !self.tree.is_empty(None).await {
+            tracing::info!(process = %self.id(), pid = ended.pid,
+                "the process exited and left descendants; stopping them");
+            self.terminate(None).await;
+        }
+        drain(&self.cfg.id, ended.pumps).await;
+        self.record_end(ended.pid, ended.number, end, &cause, uptime);
+        if !self.pending_stop.is_empty() {
+            // A stop arrived while we cleaned up: it wins over any restart.
+            self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
+            self.finish_stop();
+            return;
+        }
+        self.apply_policy(end, cause, outcome, uptime).await;
+        if !self.pending_start.is_empty() {
+            self.start_pending(Cause::StartRequested).await;
+        }
+    }
+
+    /// Says how a run ended, with its duration, in the manager's log.
+    fn record_end(
+        &self,
+        pid: u32,
+        number: u32,
+        end: Option<ProcessEnd>,
+        cause: &Cause,
+        uptime: Duration,
+    ) {
+        let how = match (end, cause) {
+            (Some(end), Cause::Exit(_)) => end.to_string(),
+            (Some(end), cause) => format!("{end} ({cause})"),
+            (None, cause) => cause.to_string(),
+        };
+        let after = humantime::format_duration(round_ms(uptime));
+        tracing::info!(process = %self.id(), pid, run = number, %after, "run ended: {how}");
+    }
+
+    /// The restart policy's verdict on a run that ended (or a spawn that
+    /// failed for a passing reason): `exited`, `failed` or `backoff`. A
+    /// restart is only ever scheduled here (on the backoff timer, at once
+    /// for a zero delay), never started, so this never recurses into a
+    /// spawn.
+    pub(super) async fn apply_policy(
+        &mut self,
+        end: Option<ProcessEnd>,
+        cause: Cause,
+        outcome: policy::Outcome,
+        uptime: Duration,
+    ) {
+        let restart_cfg = &self.cfg.restart;
+        let what = cause.to_string();
+        if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
+            match (outcome, end) {
+                (policy::Outcome::Success, Some(end)) => {
+                    self.go(Lifecycle::Exited { end }, cause);
+                }
+                _ => {
+                    let reason = format!("{what} (restart strategy never)");
+                    self.go(Lifecycle::Failed { reason }, cause);
+                }
+            }
+            return;
+        }
+        match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
+            RunEnd::Open { restarts, window } => {
+                let reason = format!(
+                    "{what}; {restarts} restarts within {}: circuit breaker open",
+                    humantime::format_duration(window)
+                );
+                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
+            }
+            RunEnd::Restart { attempt } => {
+                let delay = policy::delay(restart_cfg, attempt, fastrand::f64());
+                let until = SystemTime::now() + delay;
+                self.go(Lifecycle::Backoff { until }, cause);
+                if !delay.is_zero() {
+                    tracing::info!(process = %self.id(), attempt = attempt + 1,
+                        delay = %humantime::format_duration(round_ms(delay)), "restarting after a delay");
+                }
+                self.backoff = Some(Instant::now() + delay);
+            }
+        }
+    }
+
+    /// A health check finished: update the diagnostics, then act on what
+    /// the verdict says.
+    pub(super) async fn on_health(&mut self, outcome: ProbeOutcome) {
+        let Some(run) = self.run.as_mut() else { return };
+        let pid = run.pid();
+        let Some(watch) = run.health.as_mut() else {
+            return;
+        };
+        let change = watch.record(&outcome);
+        let diag = watch.diagnostics(&outcome);
+        self.status.send_modify(|s| s.health = Some(diag));
+        match change {
+            Change::Ready => {
+                self.startup_deadline = None;
+                self.go(Lifecycle::Running { pid }, Cause::Ready);
+            }
+            // Strategy `never` restarts nothing: the process keeps running,
+            // marked unhealthy, and `success_threshold` passes recover it.
+            Change::BecameUnhealthy if self.cfg.restart.strategy == RestartStrategy::Never => {
+                tracing::warn!(process = %self.id(), pid, detail = %outcome.detail,
+                    "unhealthy; restart strategy never: left running");
+            }
+            Change::BecameUnhealthy => {
+                self.fail_run(Cause::HealthCheck(outcome.detail)).await;
+            }
+            Change::Recovered => {
+                tracing::info!(process = %self.id(), pid, "healthy again");
+            }
+            Change::None => {}
+        }
+    }
+
+    /// Stops the current run for good: signal, grace, SIGKILL, whole tree.
+    pub(super) async fn stop(&mut self, cause: Cause) {
+        self.backoff = None;
+        self.startup_deadline = None;
+        let mut run = self.run.take();
+        let ended = run.as_mut().map(Run::ended);
+        self.go(
+            Lifecycle::Stopping {
+                pid: ended.as_ref().map(|e| e.pid),
+            },
+            cause,
+        );
+        let end = self.terminate(run).await;
+        if let Some(end) = end {
+            self.status.send_modify(|s| s.last_exit = Some(end));
+        }
+        if let Some(ended) = ended {
+            let uptime = ended.started.elapsed();
+            // Every line the tree wrote is read, written, and on disk.
+            drain(&self.cfg.id, ended.pumps).await;
+            self.record_end(ended.pid, ended.number, end, &Cause::StopRequested, uptime);
+        }
+        self.log.sync();
+        self.finish_stop();
+        self.start_pending(Cause::StartRequested).await;
+    }
+
+    pub(super) fn finish_stop(&mut self) {
+        self.go(Lifecycle::Stopped, Cause::StopRequested);
+        for reply in self.pending_stop.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Ends every process of the tree: `shutdown_signal` to the group and
+    /// every member, SIGKILL to all that is left after `shutdown_timeout`.
+    /// A second stop (or a kill) during the grace period kills at once.
+    /// Returns how the leader (`run`) ended, if it was still running.
+    pub(super) async fn terminate(&mut self, mut run: Option<Run>) -> Option<ProcessEnd> {
+        let pid = run.as_ref().map(Run::pid);
+        let ctl = &self.cfg.control;
+        let (signal, grace) = (ctl.shutdown_signal, ctl.shutdown_timeout);
+        self.tree
+            .signal_all(run.as_ref().map(|r| &r.child), signal)
+            .await;
+        let mut deadline = Instant::now() + grace;
+        let mut killed = false;
+        let mut end = None;
+        loop {
+            if run.is_none() && self.tree.is_empty(None).await {
+                break;
+            }
+            let leader_gone = run.is_none();
+            let kill_now = tokio::select! {
+                e = exit_of(&mut run) => {
+                    end = Some(e);
+                    run = None;
+                    false
+                }
+                _ = self.tree.wait_empty(None, deadline), if leader_gone => false,
+                () = until(Some(deadline)) => {
+                    if killed {
+                        tracing::error!(process = %self.cfg.id, pid,
+                            "processes survived SIGKILL; giving up on them");
+                        break;
+                    }
+                    tracing::warn!(process = %self.cfg.id, pid,
+                        timeout = %humantime::format_duration(grace),
+                        "still running after shutdown_timeout; sending SIGKILL");
+                    true
+                }
+                cmd = self.rx.recv(), if !self.closed => match cmd {
+                    Some(Command::Stop(reply)) => { self.pending_stop.push(reply); true }
+                    Some(Command::Kill) => true,
+                    Some(Command::Start(reply) | Command::Restart(reply)) => {
+                        self.pending_start.push(reply);
+                        false
+                    }
+                    None => { self.closed = true; false }
+                },
+            };
+            if kill_now && !killed {
+                if !deadline_passed(deadline) {
+                    tracing::info!(process = %self.cfg.id, pid, "second stop: killing now");
+                }
+                self.tree.kill_all(run.as_ref().map(|r| &r.child)).await;
+                killed = true;
+                deadline = Instant::now() + AFTER_KILL;
+            }
+        }
+        end
+    }
+}
+
+fn deadline_passed(deadline: Instant) -> bool {
+    Instant::now() >= deadline
+}
+
+/// Durations in logs: milliseconds are enough.
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
