@@ -273,7 +273,10 @@ impl Manager {
         let force = Instant::now() + self.config.manager.force_shutdown_timeout;
         self.stop_until(force).await;
         let hard = force.max(Instant::now()) + SHUTDOWN_MARGIN;
-        self.procs.clear();
+        // Every supervisor ends now, whoever else still holds its handle.
+        for h in self.procs.drain(..) {
+            h.exit();
+        }
         for t in self.tasks.drain(..) {
             let abort = t.abort_handle();
             if tokio::time::timeout_at(hard.into(), t).await.is_err() {

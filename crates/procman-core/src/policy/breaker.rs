@@ -4,11 +4,19 @@
 //! would need one more opens the breaker. A run that stayed up for
 //! `reset_after` forgives everything before it. A manual start closes the
 //! breaker again.
+//!
+//! Memory is constant whatever the restart rate and window: restarts are
+//! counted in [`BUCKETS`] slices of the window rather than remembered one
+//! by one (a process restarting hundreds of times a second for ten minutes
+//! would otherwise hold every instant). The price is resolution: a restart
+//! leaves the count up to `window / BUCKETS` early.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::RestartPolicy;
+
+/// Slices of the window the restarts are counted in.
+pub const BUCKETS: usize = 64;
 
 /// What the breaker says after a failed run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +33,67 @@ pub enum BreakerState {
     Open,
 }
 
+/// Restarts counted per slice of the window, in a ring.
+#[derive(Debug, Clone)]
+struct Counts {
+    /// When slice 0 began (the first restart counted).
+    origin: Option<Instant>,
+    /// The newest slice seen, as a number since `origin`.
+    latest: u64,
+    ring: [u32; BUCKETS],
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            origin: None,
+            latest: 0,
+            ring: [0; BUCKETS],
+        }
+    }
+}
+
+impl Counts {
+    fn slice(&self, now: Instant, width: Duration) -> u64 {
+        let origin = self.origin.unwrap_or(now);
+        let nanos = now.saturating_duration_since(origin).as_nanos();
+        (nanos / width.as_nanos().max(1)).min(u128::from(u64::MAX)) as u64
+    }
+
+    /// Forgets the slices that are now out of the window.
+    fn advance(&mut self, now: Instant, width: Duration) {
+        if self.origin.is_none() {
+            return;
+        }
+        let slice = self.slice(now, width);
+        if slice > self.latest {
+            let stale = (slice - self.latest).min(BUCKETS as u64);
+            for k in 1..=stale {
+                self.ring[((self.latest + k) % BUCKETS as u64) as usize] = 0;
+            }
+            self.latest = slice;
+        }
+    }
+
+    fn add(&mut self, now: Instant, width: Duration) {
+        if self.origin.is_none() {
+            self.origin = Some(now);
+            self.latest = 0;
+        }
+        self.advance(now, width);
+        let at = (self.latest % BUCKETS as u64) as usize;
+        self.ring[at] = self.ring[at].saturating_add(1);
+    }
+
+    fn total(&self) -> u32 {
+        self.ring.iter().fold(0u32, |a, &c| a.saturating_add(c))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Breaker {
-    /// When each restart within the window was granted.
-    recent: VecDeque<Instant>,
+    /// Restarts granted within the window.
+    recent: Counts,
     /// Consecutive failures since the last forgiveness: the backoff exponent.
     attempt: u32,
     open: bool,
@@ -45,7 +110,7 @@ impl Breaker {
 
     /// Restarts granted within the window as of the last decision.
     pub fn recent_restarts(&self) -> u32 {
-        self.recent.len() as u32
+        self.recent.total()
     }
 
     /// A manual start: forget everything.
@@ -56,26 +121,27 @@ impl Breaker {
     /// A run that needs a restart ended at `now` after `uptime`.
     pub fn on_failure(&mut self, policy: &RestartPolicy, uptime: Duration, now: Instant) -> RunEnd {
         if uptime >= policy.reset_after {
-            self.recent.clear();
+            self.recent = Counts::default();
             self.attempt = 0;
         }
-        while let Some(&t) = self.recent.front() {
-            if now.saturating_duration_since(t) >= policy.window {
-                self.recent.pop_front();
-            } else {
-                break;
-            }
+        let width = policy.window / BUCKETS as u32;
+        let attempt = self.attempt;
+        self.attempt = self.attempt.saturating_add(1);
+        // No limit: nothing to count.
+        if policy.max_attempts == 0 {
+            return RunEnd::Restart { attempt };
         }
-        if policy.max_attempts > 0 && self.recent.len() as u32 >= policy.max_attempts {
+        self.recent.advance(now, width);
+        let restarts = self.recent.total();
+        if restarts >= policy.max_attempts {
+            self.attempt = attempt;
             self.open = true;
             return RunEnd::Open {
-                restarts: self.recent.len() as u32,
+                restarts,
                 window: policy.window,
             };
         }
-        self.recent.push_back(now);
-        let attempt = self.attempt;
-        self.attempt = self.attempt.saturating_add(1);
+        self.recent.add(now, width);
         RunEnd::Restart { attempt }
     }
 }
@@ -149,6 +215,28 @@ mod tests {
         assert!(run(&p, &failures)
             .iter()
             .all(|d| matches!(d, RunEnd::Restart { .. })));
+    }
+
+    #[test]
+    fn memory_is_constant_whatever_the_restart_rate() {
+        let p = policy(0, 600, 600);
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for i in 0..200_000u64 {
+            b.on_failure(&p, Duration::ZERO, t0 + Duration::from_micros(i));
+        }
+        assert_eq!(b.recent_restarts(), 0, "no limit: nothing counted");
+        let p = policy(1_000_000, 600, 600);
+        let mut b = Breaker::default();
+        for i in 0..200_000u64 {
+            assert!(matches!(
+                b.on_failure(&p, Duration::ZERO, t0 + Duration::from_micros(i)),
+                RunEnd::Restart { .. }
+            ));
+        }
+        assert_eq!(b.recent_restarts(), 200_000);
+        // The whole state is a fixed-size value: nothing grew per restart.
+        assert!(std::mem::size_of::<Breaker>() < 400);
     }
 
     #[test]

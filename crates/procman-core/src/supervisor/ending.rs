@@ -249,6 +249,7 @@ impl Task {
                 cmd = self.rx.recv(), if !self.closed => match cmd {
                     Some(Command::Stop(reply)) => { self.pending_stop.push(reply); true }
                     Some(Command::Kill) => true,
+                    Some(Command::Exit) => { self.exiting = true; false }
                     Some(Command::Start(reply) | Command::Restart(reply)) => {
                         self.pending_start.push(reply);
                         false

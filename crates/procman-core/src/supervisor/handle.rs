@@ -58,6 +58,11 @@ impl Handle {
         let _ = self.tx.send(Command::Kill);
     }
 
+    /// Ends the supervisor task, after stopping what runs.
+    pub(crate) fn exit(&self) {
+        let _ = self.tx.send(Command::Exit);
+    }
+
     /// The current state with diagnostics.
     pub fn status(&self) -> ProcessStatus {
         let mut s = self.status.borrow().clone();

@@ -25,4 +25,7 @@ pub(crate) enum Command {
     Restart(Reply),
     /// SIGKILL the whole tree now (the manager's second signal).
     Kill,
+    /// Stop what runs and end the task (the manager's shutdown), whoever
+    /// still holds a handle.
+    Exit,
 }

@@ -17,3 +17,11 @@ pub use messages::CommandError;
 pub use state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, Transition};
 pub(crate) use task::spawn;
 pub use task::Context;
+
+#[cfg(test)]
+#[path = "tests/pressure.rs"]
+mod pressure_tests;
+
+#[cfg(test)]
+#[path = "tests/orphaned.rs"]
+mod orphaned_tests;

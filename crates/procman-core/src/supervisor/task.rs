@@ -55,6 +55,7 @@ pub(crate) fn spawn(
         pending_stop: Vec::new(),
         pending_start: Vec::new(),
         closed: false,
+        exiting: false,
     };
     let inner = tokio::spawn(task.main());
     // A panic in a supervisor is a bug; it must be seen, not lost with the
@@ -97,6 +98,8 @@ pub(super) struct Task {
     pub(super) pending_start: Vec<Reply>,
     /// Every handle is gone: nothing more will arrive on `rx`.
     pub(super) closed: bool,
+    /// Asked to end (while it was busy stopping a tree).
+    pub(super) exiting: bool,
 }
 
 pub(super) async fn until(deadline: Option<Instant>) {
@@ -108,14 +111,11 @@ pub(super) async fn until(deadline: Option<Instant>) {
 
 impl Task {
     async fn main(mut self) {
-        loop {
+        while !self.exiting {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
+                    Some(Command::Exit) | None => break,
                     Some(cmd) => self.on_command(cmd).await,
-                    None => {
-                        self.closed = true;
-                        break;
-                    }
                 },
                 event = next_event(&mut self.run) => match event {
                     RunEvent::Exit(end) => self.on_exit(end).await,
@@ -134,7 +134,8 @@ impl Task {
                 }
             }
         }
-        // Every handle is gone: the manager is done with this process.
+        // Asked to end, or every handle is gone: the manager is done with
+        // this process.
         if self.run.is_some() {
             self.stop(Cause::StopRequested).await;
         }
@@ -226,6 +227,7 @@ impl Task {
                     self.tree.kill_all(Some(&run.child)).await;
                 }
             }
+            Command::Exit => self.exiting = true,
         }
     }
 
