@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,9 @@ impl Options {
     }
 }
 
+/// Managers alive in this process (a program runs one; tests run many).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
 /// A running manager. Create it inside a tokio runtime.
 pub struct Manager {
     config: Arc<Config>,
@@ -170,6 +174,7 @@ impl Manager {
             .zip(logs)
             .map(|(p, log)| supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log))
             .unzip();
+        LIVE.fetch_add(1, Ordering::Relaxed);
         Ok(Manager {
             config,
             state_dir,
@@ -249,8 +254,9 @@ impl Manager {
             }
         }
         // Without cgroups, orphans adopted as a subreaper that no tree knew
-        // of go too (with cgroups they were in a tree).
-        if !self.trees.uses_cgroups() {
+        // of go too (with cgroups they were in a tree). Only when this is
+        // the process's one manager: all its adopted orphans are then ours.
+        if !self.trees.uses_cgroups() && LIVE.load(Ordering::Relaxed) == 1 {
             let grace = Instant::now() + std::time::Duration::from_secs(2);
             self.trees.stop_adopted(crate::outcome::Signal::TERM, grace.min(force.max(Instant::now()))).await;
         }
@@ -339,6 +345,7 @@ impl Drop for Manager {
     /// through the cgroups and the groups of the children not yet reaped
     /// (never by a pid remembered from an old status).
     fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
         if self.tasks.is_empty() {
             return; // `shutdown` ran.
         }

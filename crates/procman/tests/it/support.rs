@@ -407,3 +407,44 @@ pub fn other_pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
         .filter(move |&pid| pid != me)
 }
+
+/// `nobody`'s uid and gid (Debian's `nobody` / `nogroup`).
+pub const NOBODY: (u32, u32) = (65534, 65534);
+
+/// Whether CI asked for every test to run: then a test that cannot run
+/// here fails rather than skips.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("this test cannot run here, and CI is set: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+/// Whether every directory above `path` lets others in, and the file lets
+/// others run it.
+fn others_can_run(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode()).unwrap_or(0);
+    mode(path) & 0o005 == 0o005 && path.ancestors().skip(1).all(|d| mode(d) & 0o001 != 0)
+}
+
+/// `program` as a path `nobody` can run: itself, or a copy in `t`'s
+/// directory (a checkout under `/root` is closed to others).
+pub fn runnable_by_nobody(t: &Scratch, program: &Path) -> PathBuf {
+    if others_can_run(program) {
+        return program.to_path_buf();
+    }
+    let name = program.file_name().expect("a file name");
+    let copy = t.path(&name.to_string_lossy());
+    std::fs::copy(program, &copy).expect("copy the binary");
+    copy
+}
+
+/// Hands `t`'s directory to `nobody` (and makes it reachable), so that a
+/// process running as `nobody` can keep its state there.
+pub fn give_to_nobody(t: &Scratch) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = t.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::chown(dir, Some(NOBODY.0), Some(NOBODY.1)).expect("chown");
+}
