@@ -25,3 +25,6 @@ pub mod platform;
 pub mod policy;
 pub mod state;
 pub mod supervisor;
+
+#[cfg(test)]
+mod testing;

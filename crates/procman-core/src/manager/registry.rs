@@ -258,7 +258,12 @@ impl Manager {
         // the process's one manager: all its adopted orphans are then ours.
         if !self.trees.uses_cgroups() && LIVE.load(Ordering::Relaxed) == 1 {
             let grace = Instant::now() + std::time::Duration::from_secs(2);
-            self.trees.stop_adopted(crate::outcome::Signal::TERM, grace.min(force.max(Instant::now()))).await;
+            self.trees
+                .stop_adopted(
+                    crate::outcome::Signal::TERM,
+                    grace.min(force.max(Instant::now())),
+                )
+                .await;
         }
         self.state.send_replace(ManagerState::Stopped);
     }

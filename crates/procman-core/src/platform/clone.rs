@@ -93,7 +93,10 @@ pub(crate) fn clone(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result
             Err(e) => {
                 // ENOSYS, EPERM (seccomp), E2BIG: never; anything else (a
                 // cgroup that refuses CLONE_INTO_CGROUP): this time only.
-                if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::E2BIG)) {
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EPERM | libc::E2BIG)
+                ) {
                     CLONE3.store(false, Ordering::Relaxed);
                 }
                 tracing::debug!(error = %e, "clone3 refused; using clone");

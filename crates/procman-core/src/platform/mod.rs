@@ -108,10 +108,8 @@ pub(crate) fn readable_fd(
     // SAFETY: an OwnedFd is a valid open descriptor, returns the same raw
     // descriptor for as long as it lives, and closes it only when dropped,
     // which the AsyncFd that owns it does after deregistering it.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| e.into_parts())
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts())
 }
 
 #[cfg(test)]

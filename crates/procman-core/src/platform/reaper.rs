@@ -192,7 +192,9 @@ pub fn start(mode: Reaping) -> io::Result<()> {
             .name("procman-reaper".into())
             .stack_size(64 * 1024)
             .spawn(run)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start the reaper thread: {e}")))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start the reaper thread: {e}"))
+            })?;
         *started = true;
     }
     let _ = state().mode.set(mode);

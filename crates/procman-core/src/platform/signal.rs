@@ -55,7 +55,10 @@ pub(crate) fn process(raw: i32, sig: Signal) -> io::Result<bool> {
 
 /// `kill(-pgid, sig)`.
 pub(crate) fn group(raw: i32, sig: Signal) -> io::Result<bool> {
-    delivered(rustix::process::kill_process_group(pid(raw)?, convert(sig)?))
+    delivered(rustix::process::kill_process_group(
+        pid(raw)?,
+        convert(sig)?,
+    ))
 }
 
 /// `pidfd_send_signal(fd, sig)`.

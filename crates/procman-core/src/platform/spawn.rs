@@ -116,7 +116,10 @@ pub enum SpawnError {
     NotADirectory(PathBuf),
     /// Before the process exists: a pipe, `/dev/null`, an argument.
     #[error("cannot prepare the spawn ({what}): {}", brief(.source))]
-    Prepare { what: &'static str, source: io::Error },
+    Prepare {
+        what: &'static str,
+        source: io::Error,
+    },
     /// The process could not be created (a limit, memory).
     #[error("cannot create a process (fork): {}", brief(.source))]
     Fork { source: io::Error },
@@ -271,7 +274,8 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         Ok(_) => {}
     }
     let mode = reaper::mode().map_err(SpawnError::Reaper)?;
-    let prepare = |what: &'static str| move |source: io::Error| SpawnError::Prepare { what, source };
+    let prepare =
+        |what: &'static str| move |source: io::Error| SpawnError::Prepare { what, source };
     // Everything the child touches is built here, before the clone.
     let program = cstring(spec.program.as_os_str().as_bytes(), "the program path")
         .map_err(prepare("program"))?;
@@ -291,12 +295,13 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
             .open("/dev/null")
             .map_err(prepare("/dev/null"))?,
     );
-    let (report_r, report_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)
-            .map_err(|e| SpawnError::Prepare {
-            what: "report pipe",
-            source: e.into(),
-        })?;
+    let (report_r, report_w) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )
+    .map_err(|e| SpawnError::Prepare {
+        what: "report pipe",
+        source: e.into(),
+    })?;
     let cgroup_dir = tree.dir_fd();
     let procs: Vec<OwnedFd> = tree.procs_fd().into_iter().collect();
     let join: Vec<RawFd> = procs.iter().map(AsRawFd::as_raw_fd).collect();

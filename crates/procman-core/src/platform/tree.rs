@@ -151,7 +151,10 @@ impl TreeRoot {
         if left.is_empty() {
             return;
         }
-        tracing::info!(count = left.len(), "stopping orphaned descendants the manager adopted");
+        tracing::info!(
+            count = left.len(),
+            "stopping orphaned descendants the manager adopted"
+        );
         for m in &left {
             let _ = m.signal(sig);
         }
@@ -224,7 +227,9 @@ impl Tree {
         let cg = self.cgroup.as_ref()?;
         rustix::fs::open(
             &cg.dir,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
         .ok()
@@ -251,9 +256,7 @@ impl Tree {
         }
         let mut known = std::mem::take(&mut self.known);
         known.retain(|m| !m.has_exited());
-        let leader_reg = leader
-            .filter(|l| !l.has_exited())
-            .map(Child::registration);
+        let leader_reg = leader.filter(|l| !l.has_exited()).map(Child::registration);
         let result = worker::run(move || {
             let mut roots: Vec<u32> = known.iter().map(Member::pid).collect();
             roots.extend(leader_reg.map(|r| r.pid as u32));

@@ -61,10 +61,7 @@ where
     let job: Job = Box::new(move || {
         let _ = tx.send(f());
     });
-    let sent = sender
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(job);
+    let sent = sender.lock().unwrap_or_else(|p| p.into_inner()).send(job);
     if let Err(mpsc::SendError(job)) = sent {
         // The thread is gone: run the job here.
         job();

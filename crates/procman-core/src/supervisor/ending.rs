@@ -124,8 +124,9 @@ impl Task {
         }
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
             RunEnd::Open { restarts, window } => {
+                let plural = if restarts == 1 { "" } else { "s" };
                 let reason = format!(
-                    "{what}; {restarts} restarts within {}: circuit breaker open",
+                    "{what}; {restarts} restart{plural} within {}: circuit breaker open",
                     humantime::format_duration(window)
                 );
                 self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);

@@ -4,10 +4,10 @@
 //! it commands and read its [`ProcessStatus`] from a `watch` channel. The
 //! restart decisions themselves are pure functions in [`crate::policy`].
 
+mod ending;
 mod handle;
 mod launch;
 mod messages;
-mod ending;
 mod run;
 mod state;
 mod task;

@@ -276,8 +276,7 @@ impl Task {
         self.log.run_started(pid, number).await;
         let pumps = capture::start(&self.log, pipes.readers, pid, number);
         let health = launch::health_check(&self.cfg).and_then(|hc| {
-            let target =
-                launch::probe_target(&self.cfg, &self.ctx.config_dir, id, port, child_env);
+            let target = launch::probe_target(&self.cfg, &self.ctx.config_dir, id, port, child_env);
             HealthWatch::start(&self.cfg.id, hc, &target)
         });
         let gated = health.is_some();
@@ -307,8 +306,13 @@ impl Task {
         let cause = Cause::SpawnFailed(reason.clone());
         if transient {
             tracing::warn!(process = %self.id(), %reason, "spawn failed for a passing reason");
-            self.apply_policy(None, cause, policy::Outcome::Failure, std::time::Duration::ZERO)
-                .await;
+            self.apply_policy(
+                None,
+                cause,
+                policy::Outcome::Failure,
+                std::time::Duration::ZERO,
+            )
+            .await;
         } else {
             self.go(
                 Lifecycle::Failed {

@@ -8,6 +8,7 @@ mod fallback;
 mod health;
 mod logs;
 mod pid1;
+mod reasons;
 mod restart;
 mod spawn;
 mod stop;

@@ -1,7 +1,8 @@
 //! procman as PID 1 of a new pid namespace (as in a container): orphans are
 //! reparented to it, SIGTERM stops every process gracefully and it exits 0.
 //!
-//! Needs root and `unshare` (util-linux); skipped, saying why, otherwise.
+//! Needs root and `unshare` (util-linux); skipped, saying why, otherwise
+//! (and failing when `CI` is set).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -89,7 +90,7 @@ async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
         let unshare = match unshare_or_skip_reason().await {
             Ok(u) => u,
             Err(why) => {
-                eprintln!("pid1: skipped: {why}");
+                skip_or_fail(&format!("pid1: {why}"));
                 return;
             }
         };

@@ -130,12 +130,17 @@ fn sh(script: &str) -> SpawnSpec {
 #[tokio::test]
 async fn a_running_child_is_alive_and_a_reaped_one_is_gone() {
     let tree = TreeRoot::without_cgroups().tree("probe-test");
-    let spawned = platform::spawn(sh("exec sleep 30"), &tree).await.expect("spawn sh");
+    let spawned = platform::spawn(sh("exec sleep 30"), &tree)
+        .await
+        .expect("spawn sh");
     let (pid, child) = (spawned.child.pid(), spawned.child.id());
     let out = Probe::Process { child }.check(Duration::from_secs(1)).await;
     assert!(out.healthy, "{out:?}");
     assert_eq!(out.detail, format!("process {pid} is running"));
-    spawned.child.signal(crate::outcome::Signal::KILL).expect("kill");
+    spawned
+        .child
+        .signal(crate::outcome::Signal::KILL)
+        .expect("kill");
     let end = tokio::time::timeout(WATCHDOG, spawned.exit)
         .await
         .expect("the child exits")

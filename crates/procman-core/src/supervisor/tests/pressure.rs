@@ -39,8 +39,12 @@ fn become_nobody(dir: &std::path::Path) {
     }
     // nobody / nogroup on Debian.
     let (uid, gid) = (65534, 65534);
-    rustix::fs::chown(dir, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
-        .expect("chown the test dir");
+    rustix::fs::chown(
+        dir,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    )
+    .expect("chown the test dir");
     // SAFETY: plain libc calls; glibc applies them to every thread.
     unsafe {
         assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
