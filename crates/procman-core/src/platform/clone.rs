@@ -286,23 +286,40 @@ impl Child {
 /// exec (a manager started with `&` by a script passes SIGINT and SIGQUIT
 /// ignored), and the mask is inherited as it is.
 ///
+/// Raw system calls rather than glibc's `sigaction`, which refuses the two
+/// real-time signals it reserves for itself (32 and 33): a program may
+/// have left those ignored too (seen here: a test harness ignoring 32).
+///
 /// # Safety
 /// Only in the child of a clone (it changes the whole process's handlers).
 unsafe fn reset_signals() {
-    // SAFETY: sigaction and sigprocmask are async-signal-safe; a zeroed
-    // sigaction is SIG_DFL with an empty mask and no flags. glibc refuses
-    // the two signals it reserves for itself (EINVAL), which is harmless.
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, an
+    // empty mask. 32 bytes cover its layout on x86_64 and aarch64.
+    let default = [0u64; 4];
+    let empty: u64 = 0;
+    // Size of the kernel's signal set: 64 signals.
+    const SIGSET_SIZE: usize = 8;
+    // SAFETY: rt_sigaction and rt_sigprocmask are single system calls on
+    // valid memory; no allocation, no locks. 64 is _NSIG - 1 on Linux.
     unsafe {
-        let default: libc::sigaction = std::mem::zeroed();
-        // 64 is _NSIG - 1 on Linux (SIGRTMAX() is a libc call: avoided here).
         for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &default, std::ptr::null_mut());
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    SIGSET_SIZE,
+                );
             }
         }
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            SIGSET_SIZE,
+        );
     }
 }
 

@@ -324,11 +324,13 @@ fn reap(r: &State, pid: i32) {
     let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
         return;
     };
-    match rustix::process::waitpid(Some(rpid), rustix::process::WaitOptions::NOHANG) {
-        Ok(Some((_, status))) => table.deliver(pid, decode(status), &r.orphans),
-        // Not ours to reap after all (only possible if something else in
-        // the process waits for children, which the docs forbid).
-        _ => {}
+    // `None` or an error: not ours to reap after all (only possible if
+    // something else in the process waits for children, which the docs
+    // forbid).
+    if let Ok(Some((_, status))) =
+        rustix::process::waitpid(Some(rpid), rustix::process::WaitOptions::NOHANG)
+    {
+        table.deliver(pid, decode(status), &r.orphans);
     }
 }
 

@@ -3,6 +3,7 @@
 //! events with generous deadlines.
 
 mod cli;
+mod dispositions;
 mod environment;
 mod fallback;
 mod health;
