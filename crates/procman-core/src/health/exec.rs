@@ -2,7 +2,9 @@
 //!
 //! The command is spawned through [`platform::spawn`] like every child (the
 //! reaper owns every exit status), as the leader of a new session and so of
-//! its own process group, with output to `/dev/null`. When it overruns the
+//! its own process group, with output to `/dev/null`, as the process's
+//! user and groups with its environment: a check as root would see files
+//! and sockets the service cannot, and pass where the service fails. When it overruns the
 //! timeout the whole group is SIGKILLed and the leader's exit awaited, so
 //! that no probe ever leaves a process or a zombie behind. Whatever the
 //! command left running in its group after exiting is killed too: a check
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::outcome::{ProcessEnd, Signal};
-use crate::platform::{self, SpawnSpec, Stdio, TreeRoot};
+use crate::platform::{self, Credentials, SpawnSpec, Stdio, TreeRoot};
 
 /// How long to wait for a SIGKILLed group leader to be reaped. A process
 /// in uninterruptible sleep can outlast it; the reaper still reaps it later.
@@ -22,6 +24,7 @@ pub(super) async fn check(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
+    run_as: &Credentials,
     timeout: Duration,
 ) -> (bool, String) {
     let Some((program, args)) = argv.split_first() else {
@@ -39,8 +42,9 @@ pub(super) async fn check(
         env: env.to_vec(),
         stdout: Stdio::Null,
         stderr: Stdio::Null,
-        uid: None,
-        gid: None,
+        uid: run_as.uid,
+        gid: run_as.gid,
+        groups: run_as.groups.clone(),
         nofile: platform::child_nofile(),
     };
     // Every spawn leads its own session and group already; a cgroup per

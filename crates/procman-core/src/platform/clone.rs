@@ -15,6 +15,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
+use super::account;
 use super::spawn::{SpawnSpec, Stdio};
 
 /// `struct clone_args` of the kernel ABI (version 2, 88 bytes).
@@ -133,6 +134,7 @@ pub(crate) fn spawn(spec: &SpawnSpec, cgroup: BorrowedFd<'_>) -> Result<Pending,
         err: err_w.as_raw_fd(),
         uid: spec.uid,
         gid: spec.gid,
+        groups: spec.groups.as_deref(),
         nofile: spec.nofile,
     };
     let args = CloneArgs {
@@ -193,7 +195,7 @@ fn read_errno(fd: &OwnedFd) -> Option<i32> {
 
 /// Everything the child needs, as raw pointers into memory the parent
 /// prepared (and keeps alive until the clone returns).
-struct Child {
+struct Child<'a> {
     program: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -204,10 +206,11 @@ struct Child {
     err: RawFd,
     uid: Option<u32>,
     gid: Option<u32>,
+    groups: Option<&'a [u32]>,
     nofile: Option<(u64, u64)>,
 }
 
-impl Child {
+impl Child<'_> {
     /// # Safety
     /// Only in the child of `clone3`, with all pointers valid.
     unsafe fn exec(&self) -> ! {
@@ -243,25 +246,8 @@ impl Child {
                     self.fail()
                 }
             }
-            // Raw system calls, not glibc's setgroups/setgid/setuid: those
-            // broadcast the change to every thread glibc knows of, and after
-            // a raw clone3 it still lists the parent's threads, so it would
-            // wait for them forever.
-            if let Some(gid) = self.gid {
-                let groups = [gid];
-                if libc::syscall(libc::SYS_setgroups, 1usize, groups.as_ptr()) < 0
-                    && *libc::__errno_location() != libc::EPERM
-                {
-                    self.fail()
-                }
-                if libc::syscall(libc::SYS_setresgid, gid, gid, gid) < 0 {
-                    self.fail()
-                }
-            }
-            if let Some(uid) = self.uid {
-                if libc::syscall(libc::SYS_setresuid, uid, uid, uid) < 0 {
-                    self.fail()
-                }
+            if let Err(code) = account::switch(self.groups, self.gid, self.uid) {
+                self.report(code)
             }
             if libc::chdir(self.cwd) < 0 {
                 self.fail()
@@ -285,9 +271,15 @@ impl Child {
 
     unsafe fn fail(&self) -> ! {
         // SAFETY: see `exec`.
+        unsafe { self.report(*libc::__errno_location()) }
+    }
+
+    /// Sends `code` (an errno, maybe tagged by [`account::switch`]) to
+    /// the parent and exits.
+    unsafe fn report(&self, code: i32) -> ! {
+        // SAFETY: see `exec`.
         unsafe {
-            let errno = *libc::__errno_location();
-            libc::write(self.err, (&errno as *const i32).cast(), 4);
+            libc::write(self.err, (&code as *const i32).cast(), 4);
             libc::_exit(127)
         }
     }

@@ -21,6 +21,7 @@
 //!
 //! [`ProcessEnd`]: crate::outcome::ProcessEnd
 
+mod account;
 mod cgroup;
 mod clone;
 mod proctree;
@@ -28,6 +29,7 @@ pub mod reaper;
 mod spawn;
 mod tree;
 
+pub use account::{AccountError, Credentials, Group, IdentityStep, User};
 pub use spawn::{child_path, resolve_program, spawn, SpawnError, SpawnSpec, Spawned, Stdio};
 pub use tree::{Tree, TreeRoot};
 

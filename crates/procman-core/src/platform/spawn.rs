@@ -3,12 +3,14 @@
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
+use super::account::{self, IdentityStep};
 use super::clone::{self, CloneError};
 use super::reaper;
 use super::tree::Tree;
@@ -51,6 +53,9 @@ pub struct SpawnSpec {
     pub stderr: Stdio,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The supplementary groups, set before `gid` and `uid`; `None` keeps
+    /// the manager's (see [`Credentials::resolve`](super::Credentials::resolve)).
+    pub groups: Option<Vec<u32>>,
     /// `RLIMIT_NOFILE` (soft, hard) to set in the child.
     pub nofile: Option<(u64, u64)>,
 }
@@ -83,6 +88,25 @@ pub enum SpawnError {
         program: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot execute {}: {step} failed: {source}", .program.display())]
+    Identity {
+        program: PathBuf,
+        step: IdentityStep,
+        source: std::io::Error,
+    },
+}
+
+/// The error of a child that could not exec: a refused identity step
+/// when the child tagged its errno, else the exec failure itself.
+fn exec_error(program: PathBuf, source: std::io::Error) -> SpawnError {
+    match source.raw_os_error().and_then(IdentityStep::untag) {
+        Some((step, errno)) => SpawnError::Identity {
+            program,
+            step,
+            source: std::io::Error::from_raw_os_error(errno),
+        },
+        None => SpawnError::Exec { program, source },
+    }
 }
 
 /// The `PATH` a child will see: the last `PATH` among its environment
@@ -167,19 +191,11 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
                         // It exits with 127 right after reporting; whoever
                         // reaps it, nobody is waiting for that status.
                         reaper::lock().forget(pid as i32);
-                        Err(SpawnError::Exec {
-                            program: spec.program,
-                            source,
-                        })
+                        Err(exec_error(spec.program, source))
                     }
                 };
             }
-            Err(CloneError::Exec(source)) => {
-                return Err(SpawnError::Exec {
-                    program: spec.program,
-                    source,
-                })
-            }
+            Err(CloneError::Exec(source)) => return Err(exec_error(spec.program, source)),
             Err(CloneError::Unsupported { error, permanent }) => {
                 if permanent {
                     CLONE3.store(false, Ordering::Relaxed);
@@ -195,19 +211,27 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
         .stdin(std::process::Stdio::null())
         .stdout(spec.stdout)
         .stderr(spec.stderr);
-    if let Some(gid) = spec.gid {
-        cmd.gid(gid);
-    }
-    if let Some(uid) = spec.uid {
-        cmd.uid(uid);
-    }
     // Opened before the fork: nothing between fork and exec may allocate.
     let procs: Option<OwnedFd> = tree.procs_fd();
     let procs_raw = procs.as_ref().map(|fd| fd.as_raw_fd());
     let nofile = spec.nofile;
+    // The user and groups are switched here, not with `CommandExt::uid`
+    // and `gid`: std applies those before this hook and, without its
+    // unstable `groups`, clears the supplementary groups first. Prepared
+    // before the fork, like the directory entered again once switched
+    // (std enters it as root, before this hook).
+    let (uid, gid, groups) = (spec.uid, spec.gid, spec.groups.clone());
+    let switching = uid.is_some() || gid.is_some() || groups.is_some();
+    let cwd = std::ffi::CString::new(spec.cwd.as_os_str().as_bytes()).map_err(|_| {
+        SpawnError::WorkingDirectory {
+            path: spec.cwd.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL byte in the path"),
+        }
+    })?;
     // SAFETY: the closure runs in the child between fork and exec and only
-    // makes async-signal-safe system calls (setsid, write) on values
-    // captured by copy; it neither allocates nor takes locks.
+    // makes async-signal-safe system calls (setsid, write, setgroups,
+    // setres*id, chdir) on values prepared before the fork; it neither
+    // allocates nor takes locks.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
@@ -229,15 +253,21 @@ pub fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            if switching {
+                account::switch(groups.as_deref(), gid, uid)
+                    .map_err(std::io::Error::from_raw_os_error)?;
+                if libc::chdir(cwd.as_ptr()) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
     // Held from fork until the pid is registered: see `reaper`.
     let mut table = reaper::lock();
-    let child = cmd.spawn().map_err(|source| SpawnError::Exec {
-        program: spec.program.clone(),
-        source,
-    })?;
+    let child = cmd
+        .spawn()
+        .map_err(|source| exec_error(spec.program.clone(), source))?;
     let pid = child.id();
     let exit = table.register(pid as i32);
     drop(table);

@@ -295,6 +295,7 @@ pub fn start(
         stderr: Stdio::Fd(err.into()),
         uid: None,
         gid: None,
+        groups: None,
         nofile: None,
     };
     let tree = TreeRoot::without_cgroups().tree("test");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::health::probe::{Probe, ProbeOutcome};
+use crate::platform::Credentials;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -18,6 +19,7 @@ async fn run(argv: Vec<String>, cwd: &Path, timeout: Duration) -> ProbeOutcome {
         argv,
         cwd: cwd.to_path_buf(),
         env: Vec::new(),
+        credentials: Ok(Credentials::default()),
     };
     tokio::time::timeout(WATCHDOG, probe.check(timeout))
         .await
@@ -104,6 +106,7 @@ async fn cwd_and_env_are_the_process_s() {
         argv: vec!["./check.sh".into()],
         cwd: dir.path().to_path_buf(),
         env,
+        credentials: Ok(Credentials::default()),
     };
     let ready = vec![("HC_MODE".to_string(), "ready".to_string())];
     let out = probe(ready.clone()).check(TIMEOUT).await;
@@ -189,6 +192,7 @@ async fn a_check_dropped_half_way_kills_its_command() {
         argv: sh("echo $$ > sleep.pid; exec sleep 30"),
         cwd: dir.path().to_path_buf(),
         env: Vec::new(),
+        credentials: Ok(Credentials::default()),
     };
     let pid_file = dir.path().join("sleep.pid");
     let mut check = Box::pin(probe.check(Duration::from_secs(30)));
