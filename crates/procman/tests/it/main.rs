@@ -3,6 +3,7 @@
 //! events with generous deadlines.
 
 mod cli;
+mod credentials;
 mod environment;
 mod fallback;
 mod health;
@@ -12,3 +13,4 @@ mod restart;
 mod spawn;
 mod stop;
 mod support;
+mod users;
