@@ -241,11 +241,11 @@ async fn where_setgroups_is_denied_the_process_fails_instead_of_keeping_root_gro
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let config = t.path("procman.yaml");
         let control = control_keys("user: nobody\nworking_directory: /");
-        std::fs::write(
-            &config,
-            t.header() + &child_entry("svc", &["run"], &control),
-        )
-        .expect("config");
+        // The temp dir in its arguments: should it start (the bug), the
+        // child is found and killed with the manager when the test fails.
+        let scratch = t.dir.path().display().to_string();
+        let args = ["env", "--stay", "--", &scratch];
+        std::fs::write(&config, t.header() + &child_entry("svc", &args, &control)).expect("config");
         let (_, exit, out) = match run_where_setgroups_is_denied(&t, &config).await {
             Ok(started) => started,
             Err(why) => {
