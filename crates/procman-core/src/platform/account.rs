@@ -1,5 +1,7 @@
 //! The account database: users and groups by name or number, the groups
-//! a user belongs to, and the [`Credentials`] a process runs with.
+//! a user belongs to, and the [`Credentials`] a process runs with; and
+//! [`switch`], which applies them in a child between fork and exec and
+//! says which [`IdentityStep`] the kernel refused.
 //!
 //! `rustix` has no passwd API, so these are libc's reentrant calls
 //! (`getpwnam_r`, `getpwuid_r`, `getgrnam_r`, `getgrgid_r`,

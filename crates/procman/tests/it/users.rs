@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use procman_core::manager::{Manager, Options};
 use procman_core::outcome::ProcessEnd;
+use procman_core::platform;
 use procman_core::supervisor::Phase;
 
 use crate::support::*;
@@ -336,6 +337,76 @@ async fn user_runs_the_process_as_that_user_with_its_primary_group() {
             "no supplementary group of root is kept"
         );
         m.shutdown().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_that_is_not_root_runs_a_process_as_itself_with_its_login_environment() {
+    let test = "a_manager_that_is_not_root_runs_a_process_as_itself";
+    if !root_or_skip(test) {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        use std::os::unix::fs::{chown, PermissionsExt};
+        let t = Scratch::new();
+        let scratch = t.dir.path().display().to_string();
+        let _cleanup = KillOnDrop(scratch.clone());
+        // A directory of nobody's own inside the private temp dir.
+        std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let home = t.path("nobody");
+        std::fs::create_dir(&home).expect("mkdir");
+        chown(&home, Some(65534), Some(65534)).expect("chown");
+        let config = home.join("procman.yaml");
+        let state = home.join("state");
+        // The temp dir among the arguments, for `KillOnDrop`.
+        let control = control_keys("user: nobody\ngroup: \"65534\"\nworking_directory: /");
+        let yaml = format!(
+            "process_manager:\n  port: 0\n  state_dir: {:?}\nmanaged_processes:\n",
+            state.display().to_string()
+        ) + &child_entry("svc", &["env", "--stay", "--", &scratch], &control)
+            + "      logging:\n        format: raw\n";
+        std::fs::write(&config, yaml).expect("config");
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let config = config.display().to_string();
+        let args = [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            procman(),
+            "run",
+            "-c",
+            &config,
+        ];
+        let (manager, exit, out) = start(Path::new("/usr/bin/setpriv"), &args, &[]);
+        let log = state.join("logs").join("svc.log");
+        let text = wait_file(&log, "ready pid=", Duration::from_secs(30)).await;
+        let pid = pids_in(&text, "ready")[0];
+        let env = env_lines(&text);
+        let passwd = std::fs::read_to_string("/etc/passwd").expect("passwd");
+        let nobody_home = passwd
+            .lines()
+            .find_map(|l| l.strip_prefix("nobody:"))
+            .and_then(|rest| rest.split(':').nth(4))
+            .expect("nobody in /etc/passwd");
+        assert_eq!(env.get("HOME").map(String::as_str), Some(nobody_home));
+        assert_eq!(env.get("USER").map(String::as_str), Some("nobody"));
+        assert_eq!(status_ids(pid, "Uid"), [65534; 4]);
+        assert_eq!(status_ids(pid, "Gid"), [65534; 4]);
+        assert_eq!(
+            status_ids(pid, "Groups"),
+            Vec::<u32>::new(),
+            "the manager's own (none), untouched: only root may set them"
+        );
+        platform::signal_process(manager, procman_core::outcome::Signal::TERM).expect("SIGTERM");
+        let end = tokio::time::timeout(Duration::from_secs(30), exit)
+            .await
+            .expect("procman stops")
+            .expect("exit status");
+        let output = std::fs::read_to_string(out.path()).unwrap_or_default();
+        assert_eq!(end, ProcessEnd::Exited(0), "{output}");
     })
     .await
     .expect("watchdog");

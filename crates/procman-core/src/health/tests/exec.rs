@@ -256,3 +256,22 @@ async fn two_hundred_checks_leave_no_zombie() {
         "no {comm} process, zombie or not, is left"
     );
 }
+
+#[tokio::test]
+async fn a_check_whose_user_cannot_be_found_fails_without_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let probe = Probe::Exec {
+        argv: sh(&format!("touch {}", marker.display())),
+        cwd: dir.path().to_path_buf(),
+        env: Vec::new(),
+        credentials: Err("user `gone` does not exist".to_string()),
+    };
+    let out = probe.check(TIMEOUT).await;
+    assert!(!out.healthy, "{out:?}");
+    assert_eq!(
+        out.detail,
+        "cannot run the check: user `gone` does not exist"
+    );
+    assert!(!marker.exists(), "the check ran as the manager instead");
+}

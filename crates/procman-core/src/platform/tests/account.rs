@@ -134,3 +134,22 @@ fn credentials_follow_su_and_systemd() {
         "none of the manager's groups is kept"
     );
 }
+
+#[test]
+fn a_refused_step_survives_the_trip_through_an_errno() {
+    for step in [
+        IdentityStep::Groups,
+        IdentityStep::Group,
+        IdentityStep::User,
+    ] {
+        assert_eq!(
+            IdentityStep::untag(step.tag(libc::EPERM)),
+            Some((step, libc::EPERM))
+        );
+    }
+    assert_eq!(IdentityStep::untag(libc::ENOENT), None, "a plain errno");
+    assert_eq!(
+        IdentityStep::Groups.to_string(),
+        "setting the supplementary groups (setgroups)"
+    );
+}
