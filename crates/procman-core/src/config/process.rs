@@ -13,6 +13,8 @@ use super::schema::{
 };
 use super::validate;
 use crate::outcome::Signal;
+use crate::platform::{AccountError, Group, User};
+use rustix::process::{getegid, geteuid, getgid};
 
 const PROCESS_KEYS: &[&str] = &[
     "id",
@@ -169,8 +171,8 @@ fn control(
             .field(&s, "shutdown_timeout", Decoder::duration)
             .or(Duration::from_secs(10)),
         shutdown_signal: d.field(&s, "shutdown_signal", signal).or(Signal::TERM),
-        user: d.field(&s, "user", Decoder::nonempty).value(),
-        group: d.field(&s, "group", Decoder::nonempty).value(),
+        user: d.field(&s, "user", user).value(),
+        group: d.field(&s, "group", group).value(),
         success_exit_codes: d
             .field(&s, "success_exit_codes", |d, i| codes(d, i, 0, 255))
             .value()
@@ -183,6 +185,53 @@ fn control(
             .unwrap_or_else(|| vec![0]),
         port: port.and_then(|p| u16::try_from(p).ok()),
     }
+}
+
+/// `user`: an account that exists and that this manager can run a
+/// process as (see [`switchable`]).
+fn user(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<String> {
+    let name = d.nonempty(item)?;
+    let own = User::lookup(&name).map(|u| u.uid == geteuid().as_raw());
+    switchable(d, item, "user", name, own)
+}
+
+/// `group`: a group that exists and that this manager can run a process
+/// with (see [`switchable`]).
+fn group(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<String> {
+    let name = d.nonempty(item)?;
+    let own =
+        Group::lookup(&name).map(|g| g.gid == getegid().as_raw() || g.gid == getgid().as_raw());
+    switchable(d, item, "group", name, own)
+}
+
+/// Root can switch to any account; another user only to itself and its
+/// own group (changing either needs CAP_SETUID or CAP_SETGID), so a
+/// config it cannot honour is refused before anything starts. `own` says
+/// whether the account is the manager's own, or why it was not found.
+fn switchable(
+    d: &mut Decoder<'_>,
+    item: &Item<'_>,
+    key: &str,
+    name: String,
+    own: Result<bool, AccountError>,
+) -> Option<String> {
+    let euid = geteuid().as_raw();
+    let problem = match own {
+        Err(e) => e.to_string(),
+        Ok(own) if own || euid == 0 => return Some(name),
+        Ok(_) => {
+            let me = match User::by_uid(euid) {
+                Ok(Some(u)) => format!("uid {euid} ({})", u.name),
+                _ => format!("uid {euid}"),
+            };
+            format!(
+                "procman runs as {me}, not as root, so it cannot switch to {key} `{name}`; \
+                 run procman as root, or remove `{key}`"
+            )
+        }
+    };
+    d.invalid(item, problem);
+    None
 }
 
 fn signal(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Signal> {

@@ -2,8 +2,10 @@
 //!
 //! The command is spawned through [`platform::spawn`] like every child (the
 //! reaper owns every exit status), as the leader of a new session and so of
-//! its own process group, with output to `/dev/null`. When it overruns the
-//! timeout the whole group is SIGKILLed and the leader's exit awaited, so
+//! its own process group, with output to `/dev/null`, as the process's
+//! user and groups with its environment: a check as root would see files
+//! and sockets the service cannot, and pass where the service fails. When
+//! it overruns the timeout the whole group is SIGKILLed and the leader's exit awaited, so
 //! that no probe ever leaves a process or a zombie behind. Whatever the
 //! command left running in its group when it exits is killed too, by the
 //! reaper just before it reaps the leader (while the group's number is
@@ -14,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::outcome::{ProcessEnd, Signal};
-use crate::platform::{self, Child, SpawnSpec, Stdio, TreeRoot};
+use crate::platform::{self, Child, Credentials, SpawnSpec, Stdio, TreeRoot};
 
 /// How long to wait for a SIGKILLed group leader to be reaped. A process
 /// in uninterruptible sleep can outlast it; the reaper still reaps it later.
@@ -24,6 +26,7 @@ pub(super) async fn check(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
+    run_as: &Credentials,
     timeout: Duration,
 ) -> (bool, String) {
     let Some((program, args)) = argv.split_first() else {
@@ -41,9 +44,9 @@ pub(super) async fn check(
         env: env.to_vec(),
         stdout: Stdio::Null,
         stderr: Stdio::Null,
-        uid: None,
-        gid: None,
-        groups: None,
+        uid: run_as.uid,
+        gid: run_as.gid,
+        groups: run_as.groups.clone(),
         nofile: platform::child_nofile(),
         kill_group_on_exit: true,
     };

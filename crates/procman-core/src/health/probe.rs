@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::schema::{HealthCheck, HealthCheckKind};
-use crate::platform::ChildId;
+use crate::platform::{ChildId, Credentials};
 
 use super::{exec, grpc, http, tcp};
 
 /// What the probe of one process run may need to know about it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProbeTarget {
     /// The running child (for a `process` check).
     pub process: Option<ChildId>,
@@ -26,6 +26,11 @@ pub struct ProbeTarget {
     /// The process's environment (on top of the manager's): an exec check
     /// gets it too.
     pub env: Vec<(String, String)>,
+    /// The process's user, group and supplementary groups: an exec check
+    /// runs as them. An error (the user is gone from the database) makes
+    /// every exec check fail with it: a check never runs as the manager
+    /// in the process's place.
+    pub credentials: Result<Credentials, String>,
 }
 
 /// One configured check, ready to run.
@@ -37,11 +42,13 @@ pub enum Probe {
     Grpc { endpoint: String, service: String },
     /// A TCP connection to `host:port`.
     Tcp { addr: String },
-    /// A command in its own process group; healthy on exit 0.
+    /// A command in its own process group, as the process's user;
+    /// healthy on exit 0.
     Exec {
         argv: Vec<String>,
         cwd: PathBuf,
         env: Vec<(String, String)>,
+        credentials: Result<Credentials, String>,
     },
     /// The run's own process is running (not reaped, not a zombie).
     Process { child: ChildId },
@@ -110,6 +117,7 @@ impl Probe {
                     argv: hc.command.clone(),
                     cwd: target.cwd.clone(),
                     env: target.env.clone(),
+                    credentials: target.credentials.clone(),
                 })
             }
             HealthCheckKind::Process => match target.process {
@@ -129,7 +137,16 @@ impl Probe {
                 bounded(timeout, grpc::check(endpoint, service, timeout)).await
             }
             Probe::Tcp { addr } => bounded(timeout, tcp::check(addr)).await,
-            Probe::Exec { argv, cwd, env } => exec::check(argv, cwd, env, timeout).await,
+            Probe::Exec {
+                credentials: Err(why),
+                ..
+            } => (false, format!("cannot run the check: {why}")),
+            Probe::Exec {
+                argv,
+                cwd,
+                env,
+                credentials: Ok(run_as),
+            } => exec::check(argv, cwd, env, run_as, timeout).await,
             Probe::Process { child } => process_check(*child),
         };
         ProbeOutcome {

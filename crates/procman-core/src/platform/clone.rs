@@ -26,6 +26,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::account::{self, IdentityStep};
 use super::spawn::Step;
 
 /// `struct clone_args` of the kernel ABI (version 2, 88 bytes).
@@ -231,24 +232,16 @@ impl Child {
                     self.fail(Step::Rlimit)
                 }
             }
-            // Raw system calls, not glibc's setgroups/setgid/setuid: those
-            // broadcast the change to every thread glibc knows of, and after
-            // a raw clone it still lists the parent's threads, so it would
-            // wait for them forever.
-            if let Some((list, len)) = self.groups {
-                if libc::syscall(libc::SYS_setgroups, len, list) < 0 {
-                    self.fail(Step::Groups)
-                }
-            }
-            if let Some(gid) = self.gid {
-                if libc::syscall(libc::SYS_setresgid, gid, gid, gid) < 0 {
-                    self.fail(Step::Group)
-                }
-            }
-            if let Some(uid) = self.uid {
-                if libc::syscall(libc::SYS_setresuid, uid, uid, uid) < 0 {
-                    self.fail(Step::User)
-                }
+            let groups = self
+                .groups
+                .map(|(list, len)| std::slice::from_raw_parts(list, len));
+            if let Err((step, errno)) = account::switch(groups, self.gid, self.uid) {
+                let step = match step {
+                    IdentityStep::Groups => Step::Groups,
+                    IdentityStep::Group => Step::Group,
+                    IdentityStep::User => Step::User,
+                };
+                self.report(step, errno)
             }
             if libc::chdir(self.cwd) < 0 {
                 self.fail(Step::Chdir)
@@ -272,8 +265,13 @@ impl Child {
 
     unsafe fn fail(&self, step: Step) -> ! {
         // SAFETY: see `exec`.
+        unsafe { self.report(step, *libc::__errno_location()) }
+    }
+
+    /// Sends the failed step and its errno to the parent, and exits.
+    unsafe fn report(&self, step: Step, errno: i32) -> ! {
+        // SAFETY: see `exec`.
         unsafe {
-            let errno = *libc::__errno_location();
             let report = [step as i32, errno];
             libc::write(self.report, report.as_ptr().cast(), 8);
             libc::_exit(127)

@@ -25,6 +25,7 @@
 //!
 //! [`ProcessEnd`]: crate::outcome::ProcessEnd
 
+mod account;
 mod cgroup;
 mod child;
 mod clone;
@@ -36,6 +37,7 @@ mod spawn;
 mod tree;
 pub mod worker;
 
+pub use account::{AccountError, Credentials, Group, User};
 pub use child::{Child, ChildId, Member};
 pub use reaper::Reaping;
 pub use signal::signal_process;

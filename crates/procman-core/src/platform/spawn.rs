@@ -93,9 +93,9 @@ impl fmt::Display for Step {
             Step::Stdio => "redirecting stdin/stdout/stderr",
             Step::Cgroup => "joining the cgroup",
             Step::Rlimit => "setting RLIMIT_NOFILE",
-            Step::Groups => "setting supplementary groups",
-            Step::Group => "switching group",
-            Step::User => "switching user",
+            Step::Groups => "setting the supplementary groups (setgroups)",
+            Step::Group => "setting the group (setresgid)",
+            Step::User => "setting the user (setresuid)",
             Step::Chdir => "changing to the working directory",
             Step::Exec => "exec",
         })

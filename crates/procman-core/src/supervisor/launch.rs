@@ -1,12 +1,15 @@
 //! Turning a process's `control` config into a [`SpawnSpec`]: working
-//! directory, environment (`env_file`, then `environment`), the program
-//! looked up in the child's `PATH`, and the user and group to run as.
+//! directory, the user and groups to run as, the environment (the user's
+//! login variables, `env_file`, then `environment`), and the program
+//! looked up in the child's `PATH`.
 
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Control, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind};
 use crate::health::probe::ProbeTarget;
-use crate::platform::{resolve_program, ChildId, SpawnSpec, Stdio};
+use crate::platform::{resolve_program, ChildId, Credentials, SpawnSpec, Stdio, User};
 
 /// The port an `integrated_managed` process is given: `control.port`, or
 /// a free one on the loopback interface. `None` for the other types.
@@ -40,8 +43,9 @@ pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
 }
 
 /// What a probe needs to know about the run it checks. An exec check runs
-/// with the process's own environment (`env_file`, `environment`,
-/// `PROCMAN_PORT`) and working directory.
+/// with the process's own environment (`env` is the run's: login
+/// variables, `env_file`, `environment`, `PROCMAN_PORT`), working
+/// directory, user and groups.
 pub(crate) fn probe_target(
     cfg: &ProcessConfig,
     config_dir: &Path,
@@ -49,12 +53,47 @@ pub(crate) fn probe_target(
     port: Option<u16>,
     env: Vec<(String, String)>,
 ) -> ProbeTarget {
+    // Looked up again rather than carried from the spawn a moment ago:
+    // should the database have changed since, the check fails with the
+    // reason instead of running as the manager.
     ProbeTarget {
         process: Some(process),
         port,
         cwd: working_directory(&cfg.control, config_dir),
         env,
+        credentials: credentials(&cfg.control).map(|(c, _)| c),
     }
+}
+
+/// The user, group and supplementary groups of `user`/`group`, and the
+/// user's entry.
+fn credentials(control: &Control) -> Result<(Credentials, Option<User>), String> {
+    Credentials::resolve(control.user.as_deref(), control.group.as_deref())
+        .map_err(|e| e.to_string())
+}
+
+/// What `su -` and systemd's `User=` give a process: the user's `HOME`,
+/// `USER`, `LOGNAME` and `SHELL`, not the manager's.
+fn login_environment(user: &User) -> Vec<(String, String)> {
+    let home = user.home.to_string_lossy().into_owned();
+    let shell = user.shell.to_string_lossy().into_owned();
+    vec![
+        ("HOME".to_string(), home),
+        ("USER".to_string(), user.name.clone()),
+        ("LOGNAME".to_string(), user.name.clone()),
+        ("SHELL".to_string(), shell),
+    ]
+}
+
+/// One value per variable, the last one given: an environment with two
+/// `HOME=` entries would give whichever a program's `getenv` finds first.
+fn last_wins(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(vars.len());
+    for (k, v) in vars {
+        out.retain(|(seen, _)| *seen != k);
+        out.push((k, v));
+    }
+    out
 }
 
 fn working_directory(control: &Control, config_dir: &Path) -> PathBuf {
@@ -74,9 +113,12 @@ pub(crate) fn spec(
 ) -> Result<SpawnSpec, String> {
     let control = &cfg.control;
     let cwd = working_directory(control, config_dir);
-    let mut env = Vec::new();
+    // Resolved here, before the spawn: nothing between fork and exec may
+    // read the account database.
+    let (credentials, user) = credentials(control)?;
+    let mut env = user.as_ref().map(login_environment).unwrap_or_default();
     if let Some(file) = &control.env_file {
-        env.extend(read_env_file(file)?);
+        env.extend(read_env_file(file, credentials.uid)?);
     }
     env.extend(control.environment.iter().cloned());
     let mut args = control.arguments.clone();
@@ -84,15 +126,10 @@ pub(crate) fn spec(
         env.push(("PROCMAN_PORT".to_string(), p.to_string()));
         args.extend(["--port".to_string(), p.to_string()]);
     }
+    let env = last_wins(env);
     let path_var = crate::platform::child_path(&env);
     let program =
         resolve_program(&control.executable, &cwd, path_var.as_ref()).map_err(|e| e.to_string())?;
-    let uid = control.user.as_deref().map(lookup_user).transpose()?;
-    let gid = match control.group.as_deref() {
-        Some(g) => Some(lookup_group(g)?),
-        // Running as a user means running with that user's primary group.
-        None => uid.map(|(_, gid)| gid),
-    };
     Ok(SpawnSpec {
         program,
         args,
@@ -101,23 +138,63 @@ pub(crate) fn spec(
         // The supervisor replaces these with its capture pipes.
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
-        uid: uid.map(|(uid, _)| uid),
-        gid,
-        // Running as a user means with that user's group only, until the
-        // user's own supplementary groups are looked up.
-        groups: gid.map(|g| vec![g]),
+        uid: credentials.uid,
+        gid: credentials.gid,
+        groups: credentials.groups,
         nofile: crate::platform::child_nofile(),
         kill_group_on_exit: false,
     })
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments skipped; an optional
-/// `export ` prefix and matching surrounding quotes removed.
-fn read_env_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("env_file {}: {e}", path.display()))?;
+/// `export ` prefix and matching surrounding quotes removed. As root, the
+/// file must be safe to trust (see [`check_env_file`]); `user` is the uid
+/// the process runs as.
+fn read_env_file(path: &Path, user: Option<u32>) -> Result<Vec<(String, String)>, String> {
+    let failed = |e: std::io::Error| format!("env_file {}: {e}", path.display());
+    // Followed if it is a symlink: what is checked and read is the file it
+    // leads to, through the one descriptor (no swap in between). Opened
+    // non-blocking so that a FIFO cannot stall the supervisor.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if !meta.is_file() {
+        return Err(format!("env_file {} is not a regular file", path.display()));
+    }
+    if rustix::process::geteuid().is_root() {
+        check_env_file(path, &meta, user)?;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(failed)?;
     parse_env_file(&text)
         .map_err(|(line, why)| format!("env_file {}:{line}: {why}", path.display()))
+}
+
+/// Refuses, when the manager is root, an env_file that someone other than
+/// root (or the process's own user) could write: whoever writes it
+/// chooses `LD_PRELOAD` and `PATH` for a process root starts. A manager
+/// that is not root can only give away its own rights, so it trusts its
+/// files as any program does.
+fn check_env_file(path: &Path, meta: &std::fs::Metadata, user: Option<u32>) -> Result<(), String> {
+    let shown = path.display();
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "env_file {shown} is writable by group or others (mode {mode:04o}), so anyone \
+             who can write it could inject variables such as LD_PRELOAD; fix: chmod go-w {shown}"
+        ));
+    }
+    let owner = meta.uid();
+    if owner != 0 && Some(owner) != user {
+        return Err(format!(
+            "env_file {shown} is owned by uid {owner}, neither root nor the process's user, \
+             who could inject variables such as LD_PRELOAD; fix: chown root {shown}"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
@@ -141,56 +218,6 @@ fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, &'static 
         out.push((k.to_string(), v.to_string()));
     }
     Ok(out)
-}
-
-/// A user name or numeric uid → (uid, primary gid).
-fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    let c = std::ffi::CString::new(name).map_err(|_| format!("bad user name {name:?}"))?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: passwd is plain data; zeroed is valid before getpwnam_r fills it.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the given sizes for this call.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        return Ok((pwd.pw_uid, pwd.pw_gid));
-    }
-    match name.parse::<u32>() {
-        Ok(uid) => Ok((uid, uid)),
-        Err(_) => Err(format!("user {name:?} does not exist")),
-    }
-}
-
-/// A group name or numeric gid.
-fn lookup_group(name: &str) -> Result<u32, String> {
-    let c = std::ffi::CString::new(name).map_err(|_| format!("bad group name {name:?}"))?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: group is plain data; zeroed is valid before getgrnam_r fills it.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the given sizes for this call.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        return Ok(grp.gr_gid);
-    }
-    name.parse::<u32>()
-        .map_err(|_| format!("group {name:?} does not exist"))
 }
 
 #[cfg(test)]
@@ -218,10 +245,18 @@ mod tests {
     }
 
     #[test]
-    fn users_and_groups_resolve() {
-        assert_eq!(lookup_user("root"), Ok((0, 0)));
-        assert_eq!(lookup_user("0"), Ok((0, 0)));
-        assert!(lookup_user("no-such-user-procman").is_err());
-        assert_eq!(lookup_group("0"), Ok(0));
+    fn a_variable_given_twice_keeps_its_last_value_only() {
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let got = last_wins(vars(&[
+            ("HOME", "/from/passwd"),
+            ("A", "1"),
+            ("HOME", "/from/environment"),
+        ]));
+        assert_eq!(got, vars(&[("A", "1"), ("HOME", "/from/environment")]));
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use procman_core::manager::Manager;
+use procman_core::supervisor::{Lifecycle, Phase};
 
 use crate::support::*;
 
@@ -389,39 +390,88 @@ async fn arguments_arrive_verbatim_without_a_shell() {
     .expect("watchdog");
 }
 
+/// Waits for `id` to fail and returns the reason.
+async fn failure_of(m: &Manager, id: &str) -> String {
+    let h = m.handle(id).expect("configured");
+    let s = wait_status(h, Duration::from_secs(20), "failed", |s| {
+        s.phase() != Phase::Registered && s.phase() != Phase::Starting
+    })
+    .await;
+    match s.lifecycle {
+        Lifecycle::Failed { reason } => reason,
+        other => panic!("{id}: not refused: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_runs_the_process_as_that_user_with_its_primary_group() {
-    if !is_root() {
-        eprintln!("skipped: switching users needs root");
+async fn as_root_an_env_file_others_could_write_is_refused_naming_the_file_mode_and_fix() {
+    if !crate::users::root_or_skip("as_root_an_env_file_others_could_write_is_refused") {
         return;
     }
     tokio::time::timeout(WATCHDOG, async {
+        use std::os::unix::fs::{chown, symlink, PermissionsExt};
         let t = Scratch::new();
-        // `/`: the private temp dir is not readable by `nobody`.
-        let extra = control_keys("user: nobody\nworking_directory: /");
-        let yaml = t.header() + &child_entry("svc", &["run"], &extra);
+        // Modes set explicitly: the umask of whoever runs the tests varies.
+        let file = |name: &str, mode: u32, owner: u32| {
+            let path = t.path(name);
+            std::fs::write(&path, "PROCMAN_IT_FROM_FILE=1\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            chown(&path, Some(owner), None).unwrap();
+            path
+        };
+        let world = file("world.env", 0o666, 0);
+        let group = file("group.env", 0o620, 0);
+        let foreign = file("foreign.env", 0o600, 65534);
+        file("own.env", 0o600, 65534);
+        file("safe.env", 0o600, 0);
+        symlink(&world, t.path("to-world.env")).unwrap();
+        symlink(t.path("safe.env"), t.path("to-safe.env")).unwrap();
+        let entry = |id: &str, control: &str| {
+            child_entry(
+                id,
+                &["run"],
+                &control_keys(&format!("working_directory: /\n{control}")),
+            )
+        };
+        let env_file = |name: &str| format!("env_file: {:?}", t.path(name).display().to_string());
+        let yaml = t.header()
+            + &entry("world", &env_file("world.env"))
+            + &entry("group", &env_file("group.env"))
+            + &entry("foreign", &env_file("foreign.env"))
+            + &entry("own", &(env_file("own.env") + "\nuser: nobody"))
+            + &entry("to_world", &env_file("to-world.env"))
+            + &entry("to_safe", &env_file("to-safe.env"));
         let m = t.manager(&yaml);
         m.start().await;
-        let h = m.handle("svc").unwrap();
-        let s = wait_status(h, Duration::from_secs(20), "running", |s| s.pid().is_some()).await;
-        let pid = s.pid().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let ids = |key: &str| -> Vec<String> {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect()
+        let writable = |path: &Path, mode: &str| {
+            format!(
+                "env_file {0} is writable by group or others (mode {mode}), so anyone who can \
+                 write it could inject variables such as LD_PRELOAD; fix: chmod go-w {0}",
+                path.display()
+            )
         };
-        assert_eq!(ids("Uid:"), ["65534"; 4], "{status}");
-        assert_eq!(ids("Gid:"), ["65534"; 4], "{status}");
+        assert_eq!(failure_of(&m, "world").await, writable(&world, "0666"));
+        assert_eq!(failure_of(&m, "group").await, writable(&group, "0620"));
         assert_eq!(
-            ids("Groups:"),
-            ["65534"],
-            "no supplementary group of root is kept"
+            failure_of(&m, "to_world").await,
+            writable(&t.path("to-world.env"), "0666"),
+            "a symlink is followed, and what it leads to is checked"
         );
+        assert_eq!(
+            failure_of(&m, "foreign").await,
+            format!(
+                "env_file {0} is owned by uid 65534, neither root nor the process's user, who \
+                 could inject variables such as LD_PRELOAD; fix: chown root {0}",
+                foreign.display()
+            )
+        );
+        for id in ["own", "to_safe"] {
+            let h = m.handle(id).expect("configured");
+            wait_status(h, Duration::from_secs(20), "running", |s| {
+                s.phase() == Phase::Running
+            })
+            .await;
+        }
         m.shutdown().await;
     })
     .await

@@ -3,6 +3,7 @@
 //! events with generous deadlines.
 
 mod cli;
+mod credentials;
 mod dispositions;
 mod environment;
 mod fallback;
@@ -14,3 +15,4 @@ mod restart;
 mod spawn;
 mod stop;
 mod support;
+mod users;

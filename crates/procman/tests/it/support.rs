@@ -283,8 +283,15 @@ pub fn start(
     let out = tempfile::NamedTempFile::new().expect("temp file");
     let file = out.reopen().expect("reopen");
     let err = file.try_clone().expect("clone");
+    // A bare name is looked up in PATH, as a shell would.
+    let program = platform::resolve_program(
+        &program.to_string_lossy(),
+        Path::new("/"),
+        std::env::var_os("PATH").as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let spec = SpawnSpec {
-        program: program.to_path_buf(),
+        program,
         args: args.iter().map(|a| a.to_string()).collect(),
         cwd: std::env::current_dir().expect("cwd"),
         env: env

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::health::probe::{Probe, ProbeOutcome};
+use crate::platform::Credentials;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -18,6 +19,7 @@ async fn run(argv: Vec<String>, cwd: &Path, timeout: Duration) -> ProbeOutcome {
         argv,
         cwd: cwd.to_path_buf(),
         env: Vec::new(),
+        credentials: Ok(Credentials::default()),
     };
     tokio::time::timeout(WATCHDOG, probe.check(timeout))
         .await
@@ -104,6 +106,7 @@ async fn cwd_and_env_are_the_process_s() {
         argv: vec!["./check.sh".into()],
         cwd: dir.path().to_path_buf(),
         env,
+        credentials: Ok(Credentials::default()),
     };
     let ready = vec![("HC_MODE".to_string(), "ready".to_string())];
     let out = probe(ready.clone()).check(TIMEOUT).await;
@@ -189,6 +192,7 @@ async fn a_check_dropped_half_way_kills_its_command() {
         argv: sh("echo $$ > sleep.pid; exec sleep 30"),
         cwd: dir.path().to_path_buf(),
         env: Vec::new(),
+        credentials: Ok(Credentials::default()),
     };
     let pid_file = dir.path().join("sleep.pid");
     let mut check = Box::pin(probe.check(Duration::from_secs(30)));
@@ -251,4 +255,23 @@ async fn two_hundred_checks_leave_no_zombie() {
         Vec::new(),
         "no {comm} process, zombie or not, is left"
     );
+}
+
+#[tokio::test]
+async fn a_check_whose_user_cannot_be_found_fails_without_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let probe = Probe::Exec {
+        argv: sh(&format!("touch {}", marker.display())),
+        cwd: dir.path().to_path_buf(),
+        env: Vec::new(),
+        credentials: Err("user `gone` does not exist".to_string()),
+    };
+    let out = probe.check(TIMEOUT).await;
+    assert!(!out.healthy, "{out:?}");
+    assert_eq!(
+        out.detail,
+        "cannot run the check: user `gone` does not exist"
+    );
+    assert!(!marker.exists(), "the check ran as the manager instead");
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::platform::{self, SpawnSpec, Stdio, TreeRoot};
+use crate::platform::{self, Credentials, SpawnSpec, Stdio, TreeRoot};
 
 const WATCHDOG: Duration = Duration::from_secs(10);
 
@@ -18,6 +18,11 @@ fn target() -> ProbeTarget {
         port: Some(50123),
         cwd: PathBuf::from("/srv/app"),
         env: vec![("A".into(), "1".into())],
+        credentials: Ok(Credentials {
+            uid: Some(65534),
+            gid: Some(65534),
+            groups: Some(vec![65534]),
+        }),
     }
 }
 
@@ -94,6 +99,7 @@ fn tcp_exec_and_process_probes_take_the_target() {
             argv: vec!["./check".into(), "--quick".into()],
             cwd: PathBuf::from("/srv/app"),
             env: vec![("A".into(), "1".into())],
+            credentials: target().credentials,
         })
     );
     assert!(Probe::from_config(&hc(HealthCheckKind::Exec), &target()).is_err());
