@@ -229,7 +229,10 @@ fn tls_skip_verify_on_a_plaintext_endpoint_is_an_error_at_its_line() {
 #[test]
 fn tls_skip_verify_on_a_check_without_tls_is_an_error() {
     for (health, kind) in [
-        ("tcp_endpoint: localhost:5432\ntls_skip_verify: false", "tcp"),
+        (
+            "tcp_endpoint: localhost:5432\ntls_skip_verify: false",
+            "tcp",
+        ),
         ("command: [\"true\"]\ntls_skip_verify: true", "exec"),
         ("type: process\ntls_skip_verify: true", "process"),
     ] {
@@ -242,10 +245,16 @@ fn tls_skip_verify_on_a_check_without_tls_is_an_error() {
             "{health}"
         );
     }
-    let errors = load_health("standard_managed", "http_endpoint: https://h/\ntls_skip_verify: yes")
-        .expect_err("not a boolean");
+    let errors = load_health(
+        "standard_managed",
+        "http_endpoint: https://h/\ntls_skip_verify: yes",
+    )
+    .expect_err("not a boolean");
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with(&format!("8:26: {KEY_PATH}: ")), "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("8:26: {KEY_PATH}: ")),
+        "{errors:?}"
+    );
 }
 
 // ------------------------------------------ what validation lets through
@@ -276,7 +285,11 @@ fn endpoints_validation_accepts_build_a_probe_or_say_why_not() {
     for &(key, endpoint, refused) in endpoints {
         let hc = loaded_check("standard_managed", &format!("{key}: \"{endpoint}\""));
         let built = Probe::from_config(&hc, &target());
-        assert_eq!(built.as_ref().err().map(String::as_str), refused, "{endpoint}");
+        assert_eq!(
+            built.as_ref().err().map(String::as_str),
+            refused,
+            "{endpoint}"
+        );
     }
 }
 
