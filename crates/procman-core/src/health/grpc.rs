@@ -68,11 +68,11 @@ pub(super) async fn check(
         Ok(a) => a,
         Err(e) => return (false, e),
     };
-    let plain = Endpoint::from(address.uri.clone())
+    let endpoint_cfg = Endpoint::from(address.uri.clone())
         .connect_timeout(timeout)
         .timeout(timeout);
     let connected = match (&address.tls_host, tls) {
-        (None, _) => plain.connect().await,
+        (None, _) => endpoint_cfg.connect().await,
         (Some(_), Some(tls)) => {
             // tonic connects to `http://host:port` through our connector
             // and writes `https` into its requests as their origin: given
@@ -83,7 +83,7 @@ pub(super) async fn check(
                 Ok(o) => o,
                 Err(e) => return (false, format!("grpc endpoint `{endpoint}`: {e}")),
             };
-            plain
+            endpoint_cfg
                 .origin(origin)
                 .connect_with_connector(TlsConnect(tls.clone()))
                 .await

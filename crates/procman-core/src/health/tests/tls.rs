@@ -211,7 +211,7 @@ async fn a_handshake_that_never_ends_times_out() {
     let out = probe.check(timeout).await;
     assert!(!out.healthy, "{out:?}");
     assert_eq!(out.detail, "timed out after 400ms");
-    assert!(start.elapsed() < timeout + Duration::from_millis(500));
+    assert!(start.elapsed() < timeout + Duration::from_secs(2));
 }
 
 #[tokio::test]
