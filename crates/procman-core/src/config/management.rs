@@ -27,6 +27,7 @@ const HEALTH_KEYS: &[&str] = &[
     "tcp_endpoint",
     "command",
     "expected_status",
+    "tls_skip_verify",
 ];
 const LIMIT_KEYS: &[&str] = &[
     "max_memory_mb",
@@ -61,12 +62,12 @@ const KIND_KEYS: &[(HealthCheckKind, &str, &[&str])] = &[
     (
         HealthCheckKind::Http,
         "http",
-        &["http_endpoint", "expected_status"],
+        &["http_endpoint", "expected_status", "tls_skip_verify"],
     ),
     (
         HealthCheckKind::Grpc,
         "grpc",
-        &["grpc_endpoint", "grpc_service"],
+        &["grpc_endpoint", "grpc_service", "tls_skip_verify"],
     ),
     (HealthCheckKind::Tcp, "tcp", &["tcp_endpoint"]),
     (HealthCheckKind::Exec, "exec", &["command"]),
@@ -104,6 +105,7 @@ pub(super) fn health_check(
     let tcp_endpoint = d.field(&s, "tcp_endpoint", |d, i| d.checked(i, scalar::host_port));
     let command = d.field(&s, "command", command);
     let expected_status = d.field(&s, "expected_status", |d, i| codes(d, i, 100, 599));
+    let tls_skip_verify = d.field(&s, "tls_skip_verify", Decoder::boolean);
 
     // A timeout longer than the interval would overlap probes. Without a
     // `timeout`, a short interval shortens the default timeout to match.
@@ -148,6 +150,7 @@ pub(super) fn health_check(
         "grpc_service",
         "tcp_endpoint",
         "command",
+        "tls_skip_verify",
     ] {
         if let (Some(item), false) = (s.get(key), used.contains(&key)) {
             d.invalid(
@@ -172,6 +175,21 @@ pub(super) fn health_check(
         );
     }
 
+    // Skipping verification where there is no TLS would do nothing, and
+    // would read as if the endpoint were protected.
+    if let (Field::Given(true), Some(item)) = (tls_skip_verify, s.get("tls_skip_verify")) {
+        let plaintext = match (kind, &http_endpoint, &grpc_endpoint) {
+            (HealthCheckKind::Http, Field::Given(url), _) => !is_https(url),
+            (HealthCheckKind::Grpc, _, Field::Given(endpoint)) => !is_https(endpoint),
+            // The port of an integrated_managed process is plaintext.
+            (HealthCheckKind::Grpc, _, Field::Absent) => true,
+            _ => false,
+        };
+        if plaintext {
+            d.invalid(&item, "tls_skip_verify only applies to https:// endpoints");
+        }
+    }
+
     Some(HealthCheck {
         kind,
         interval: interval_value,
@@ -189,7 +207,15 @@ pub(super) fn health_check(
             .into_iter()
             .filter_map(|c| u16::try_from(c).ok())
             .collect(),
+        tls_skip_verify: tls_skip_verify.or(false),
     })
+}
+
+fn is_https(endpoint: &str) -> bool {
+    endpoint
+        .trim()
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// The check's kind from the endpoint it names.

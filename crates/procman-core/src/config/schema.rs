@@ -161,6 +161,9 @@ pub struct HealthCheck {
     pub tcp_endpoint: Option<String>,
     pub command: Vec<String>,
     pub expected_status: Vec<u16>,
+    /// `https://` endpoints only: accept any certificate for any name.
+    /// Default false.
+    pub tls_skip_verify: bool,
 }
 
 impl HealthCheck {
@@ -179,6 +182,7 @@ impl HealthCheck {
             tcp_endpoint: None,
             command: Vec::new(),
             expected_status: Vec::new(),
+            tls_skip_verify: false,
         }
     }
 }

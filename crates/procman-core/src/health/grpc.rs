@@ -1,50 +1,101 @@
-//! gRPC check: `grpc.health.v1.Health/Check` over a fresh plaintext HTTP/2
-//! connection. SERVING is healthy; NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN
+//! gRPC check: `grpc.health.v1.Health/Check` over a fresh HTTP/2
+//! connection, plaintext for `host:port` and `http://`, TLS for
+//! `https://`. SERVING is healthy; NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN
 //! (which servers such as tonic-health answer as the gRPC status
 //! `NOT_FOUND`) and every transport error are not.
+//!
+//! TLS is done by our own connector with the probe's [`Tls`] (the same
+//! rustls setup as the HTTP check, offering ALPN `h2`), not by tonic's TLS
+//! features, which cannot skip verification and would bring a second copy
+//! of the roots.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tonic::transport::{Endpoint, Uri};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use super::probe::{describe, timed_out};
+use super::tls::Tls;
 
-/// The URI of `host:port` or `http://host:port`. There is no TLS in this
-/// build, so `https://` is refused up front rather than failing every check.
-pub(super) fn uri(endpoint: &str) -> Result<Uri, String> {
+/// Where a gRPC check goes.
+#[derive(Debug)]
+pub(super) struct Address {
+    /// `http://host:port/`: what the connection is made to.
+    pub(super) uri: Uri,
+    /// For an `https://` endpoint, the host the certificate must name.
+    pub(super) tls_host: Option<String>,
+}
+
+/// The address of `host:port`, `http://host:port` or `https://host:port`.
+pub(super) fn address(endpoint: &str) -> Result<Address, String> {
     let e = endpoint.trim().trim_end_matches('/');
     let lower = e.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Err(format!(
-            "grpc endpoint `{e}`: https is not supported by the health probe (plaintext only)"
-        ));
-    }
-    let text = if lower.starts_with("http://") {
-        e.to_string()
+    let (rest, tls) = if lower.starts_with("https://") {
+        (&e[8..], true)
+    } else if lower.starts_with("http://") {
+        (&e[7..], false)
     } else {
-        format!("http://{e}")
+        (e, false)
     };
-    text.parse::<Uri>()
-        .map_err(|err| format!("grpc endpoint `{e}`: {err}"))
+    let uri = format!("http://{rest}")
+        .parse::<Uri>()
+        .map_err(|err| format!("grpc endpoint `{e}`: {err}"))?;
+    let tls_host = match (tls, uri.host()) {
+        (false, _) => None,
+        (true, Some(host)) => Some(host.to_string()),
+        (true, None) => return Err(format!("grpc endpoint `{e}`: no host")),
+    };
+    Ok(Address { uri, tls_host })
 }
 
 /// One `Check` call; the caller bounds it by `timeout` as a whole, and the
 /// connection and the call carry the same deadline (the call sends it to
 /// the server as `grpc-timeout`).
-pub(super) async fn check(endpoint: &str, service: &str, timeout: Duration) -> (bool, String) {
-    let uri = match uri(endpoint) {
-        Ok(uri) => uri,
+pub(super) async fn check(
+    endpoint: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> (bool, String) {
+    let address = match address(endpoint) {
+        Ok(a) => a,
         Err(e) => return (false, e),
     };
-    let channel = match Endpoint::from(uri)
+    let endpoint_cfg = Endpoint::from(address.uri.clone())
         .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
-        .await
-    {
+        .timeout(timeout);
+    let connected = match (&address.tls_host, tls) {
+        (None, _) => endpoint_cfg.connect().await,
+        (Some(_), Some(tls)) => {
+            // tonic connects to `http://host:port` through our connector
+            // and writes `https` into its requests as their origin: given
+            // an https:// address, a tonic built with its own TLS features
+            // (by any crate of the build) would refuse a custom connector.
+            let authority = address.uri.authority().map_or("", |a| a.as_str());
+            let origin = match format!("https://{authority}").parse::<Uri>() {
+                Ok(o) => o,
+                Err(e) => return (false, format!("grpc endpoint `{endpoint}`: {e}")),
+            };
+            endpoint_cfg
+                .origin(origin)
+                .connect_with_connector(TlsConnect(tls.clone()))
+                .await
+        }
+        (Some(_), None) => {
+            return (
+                false,
+                format!("https endpoint `{endpoint}` without TLS settings"),
+            )
+        }
+    };
+    let channel = match connected {
         Ok(channel) => channel,
         Err(e) => return (false, explain(&e, timeout)),
     };
@@ -64,6 +115,37 @@ pub(super) async fn check(endpoint: &str, service: &str, timeout: Duration) -> (
             (false, "SERVICE_UNKNOWN".to_string())
         }
         Err(status) => (false, describe_status(&status, timeout)),
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type TlsIo = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// The connector of a TLS check: TCP to the URI's host and port, then the
+/// handshake of its [`Tls`].
+struct TlsConnect(Tls);
+
+impl tower::Service<Uri> for TlsConnect {
+    type Response = TlsIo;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<TlsIo, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let tls = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let tcp = TcpStream::connect((host, uri.port_u16().unwrap_or(443))).await?;
+            let stream = tls.connect(tcp).await?;
+            Ok(TokioIo::new(stream))
+        })
     }
 }
 

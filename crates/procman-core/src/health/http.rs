@@ -4,8 +4,10 @@
 //! is not read.
 //!
 //! This is a bare hyper connection rather than a full client: one request
-//! per connection needs no pool, no redirect policy and no TLS stack (there
-//! is no TLS in this build: `https://` is refused when the probe is built).
+//! per connection needs no pool and no redirect policy. For `https://` the
+//! TLS handshake ([`Tls`], built once per process run) runs on the TCP
+//! stream before the request, with the URL's host as the name the
+//! certificate must carry.
 
 use std::future::{poll_fn, Future as _};
 use std::pin::pin;
@@ -20,12 +22,17 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::probe::describe;
+use super::tls::Tls;
 
 /// Where a GET goes: the address to connect to and what to ask for.
 #[derive(Debug)]
 pub(super) struct Target {
     /// `host:port`, ready for a connect (brackets kept around IPv6).
     addr: String,
+    /// The host alone, as the TLS server name (brackets kept around IPv6).
+    pub(super) hostname: String,
+    /// `https`: the request goes over TLS.
+    pub(super) tls: bool,
     /// The `Host` header: the authority without user info.
     host: String,
     path: String,
@@ -37,15 +44,11 @@ impl Target {
     pub(super) fn parse(url: &str) -> Result<Target, String> {
         let bad = |why: String| format!("http endpoint `{url}`: {why}");
         let uri: Uri = url.trim().parse().map_err(|e| bad(format!("{e}")))?;
-        match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad(
-                    "https is not supported by the health probe (plaintext only)".into(),
-                ))
-            }
-            _ => return Err(bad("expected an http:// URL".into())),
-        }
+        let tls = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad("expected an http:// or https:// URL".into())),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| bad("no host".into()))?
@@ -54,7 +57,7 @@ impl Target {
             Some((user, host)) => (Some(user.to_string()), host.to_string()),
             None => (None, authority.to_string()),
         };
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let bare_host = uri.host().ok_or_else(|| bad("no host".into()))?;
         let addr = format!("{bare_host}:{port}");
         let path = uri
@@ -62,6 +65,8 @@ impl Target {
             .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
         Ok(Target {
             addr,
+            hostname: bare_host.to_string(),
+            tls,
             host,
             path: if path.is_empty() { "/".into() } else { path },
             userinfo,
@@ -83,11 +88,22 @@ impl Target {
     }
 }
 
-/// One GET; the caller bounds it, connection included, by the timeout.
-pub(super) async fn check(url: &str, expected: &[u16]) -> (bool, String) {
+/// One GET, over TLS for `https://` (with `tls`, which the probe built for
+/// this URL); the caller bounds it, connection included, by the timeout.
+pub(super) async fn check(url: &str, expected: &[u16], tls: Option<&Tls>) -> (bool, String) {
     let target = match Target::parse(url) {
         Ok(t) => t,
         Err(e) => return (false, e),
+    };
+    let tls = match (target.tls, tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
+            return (
+                false,
+                format!("https endpoint `{url}` without TLS settings"),
+            )
+        }
     };
     let request = match target.request() {
         Ok(r) => r,
@@ -97,8 +113,21 @@ pub(super) async fn check(url: &str, expected: &[u16]) -> (bool, String) {
         Ok(s) => s,
         Err(e) => return (false, describe(&e)),
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    {
+    match tls {
+        None => exchange(TokioIo::new(stream), request, expected).await,
+        Some(tls) => match tls.connect(stream).await {
+            Ok(stream) => exchange(TokioIo::new(stream), request, expected).await,
+            Err(e) => (false, e.to_string()),
+        },
+    }
+}
+
+/// The request and its response on an open connection, plain or TLS.
+async fn exchange<I>(io: I, request: Request<Empty<Bytes>>, expected: &[u16]) -> (bool, String)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+{
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(io).await {
         Ok(pair) => pair,
         Err(e) => return (false, describe(&e)),
     };

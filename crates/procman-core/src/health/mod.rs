@@ -6,6 +6,9 @@
 //!   happened in a [`probe::ProbeOutcome`] whose `detail` names it for the
 //!   diagnostics (`HTTP 500 (expected 2xx/3xx)`, `NOT_SERVING`,
 //!   `connection refused`, `killed after timeout`, ...).
+//! - [`tls`]: the rustls client config of `https://` HTTP and TLS gRPC
+//!   checks (ring, the system's certificate store, `tls_skip_verify`), and
+//!   `certificate`, which words a failed handshake for the diagnostics.
 //! - [`verdict`]: a pure state machine over those results (no I/O, no
 //!   clock): readiness on the first success, `failure_threshold`
 //!   consecutive failures after it make a process unhealthy (once),
@@ -17,9 +20,15 @@
 //! on each [`verdict::Change`].
 
 pub mod probe;
+pub mod tls;
 pub mod verdict;
 
+mod certificate;
 mod exec;
 mod grpc;
 mod http;
 mod tcp;
+
+#[cfg(test)]
+#[path = "tests/pki.rs"]
+pub(crate) mod pki;

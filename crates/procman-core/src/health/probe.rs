@@ -1,9 +1,10 @@
 //! What one health check looks at, and what one check found.
 //!
 //! A [`Probe`] is built once per process run from the validated config
-//! ([`Probe::from_config`]); [`Probe::check`] runs one check. Each check is
-//! independent: a fresh connection or process every time, which is the most
-//! honest probe and cheap at health-check rates.
+//! ([`Probe::from_config`]), TLS settings included; [`Probe::check`] runs
+//! one check. Each check is independent: a fresh connection (and full TLS
+//! handshake) or process every time, which is the most honest probe and
+//! cheap at health-check rates.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 use crate::config::schema::{HealthCheck, HealthCheckKind};
 use crate::platform::{ChildId, Credentials};
 
+use super::certificate::HandshakeError;
+use super::tls::{Alpn, Roots, Tls};
 use super::{exec, grpc, http, tcp};
 
 /// What the probe of one process run may need to know about it.
@@ -37,9 +40,19 @@ pub struct ProbeTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
     /// `GET url`; healthy on a status in `expected`, or 2xx/3xx when empty.
-    Http { url: String, expected: Vec<u16> },
+    /// `tls` is set for an `https://` URL.
+    Http {
+        url: String,
+        expected: Vec<u16>,
+        tls: Option<Tls>,
+    },
     /// `grpc.health.v1.Health/Check` for `service` ("" = the whole server).
-    Grpc { endpoint: String, service: String },
+    /// `tls` is set for an `https://` endpoint.
+    Grpc {
+        endpoint: String,
+        service: String,
+        tls: Option<Tls>,
+    },
     /// A TCP connection to `host:port`.
     Tcp { addr: String },
     /// A command in its own process group, as the process's user;
@@ -52,6 +65,10 @@ pub enum Probe {
     },
     /// The run's own process is running (not reaped, not a zombie).
     Process { child: ChildId },
+    /// A check that could not be built from its config: every check fails
+    /// with `reason`, so that the process is judged by `startup_timeout`
+    /// and the reason shows in its diagnostics, never left unchecked.
+    Invalid { reason: String },
 }
 
 /// What one check found.
@@ -68,8 +85,19 @@ pub struct ProbeOutcome {
 impl Probe {
     /// The probe for `hc` (already validated) on `target`. A `grpc` check
     /// with no `grpc_endpoint` asks `127.0.0.1:<port>`; a `process` check
-    /// watches `target.pid`.
+    /// watches `target.pid`. An `https://` endpoint trusts the system's
+    /// certificate store (read on first use, once per manager process).
     pub fn from_config(hc: &HealthCheck, target: &ProbeTarget) -> Result<Probe, String> {
+        Probe::with_roots(hc, target, Roots::system)
+    }
+
+    /// [`Probe::from_config`] trusting the CAs `roots` gives, asked only
+    /// when the endpoint is `https://`.
+    pub(crate) fn with_roots(
+        hc: &HealthCheck,
+        target: &ProbeTarget,
+        roots: impl FnOnce() -> Roots,
+    ) -> Result<Probe, String> {
         match hc.kind {
             HealthCheckKind::Http => {
                 let url = hc
@@ -77,10 +105,18 @@ impl Probe {
                     .as_deref()
                     .map(str::trim)
                     .ok_or("an http check needs `http_endpoint`")?;
-                http::Target::parse(url)?;
+                let parsed = http::Target::parse(url)?;
+                let tls = match parsed.tls {
+                    false => None,
+                    true => Some(
+                        Tls::new(&parsed.hostname, hc.tls_skip_verify, Alpn::Http1, &roots())
+                            .map_err(|e| format!("http endpoint `{url}`: {e}"))?,
+                    ),
+                };
                 Ok(Probe::Http {
                     url: url.to_string(),
                     expected: hc.expected_status.clone(),
+                    tls,
                 })
             }
             HealthCheckKind::Grpc => {
@@ -93,10 +129,18 @@ impl Probe {
                             .to_string())
                     }
                 };
-                grpc::uri(&endpoint)?;
+                let address = grpc::address(&endpoint)?;
+                let tls = match &address.tls_host {
+                    None => None,
+                    Some(host) => Some(
+                        Tls::new(host, hc.tls_skip_verify, Alpn::H2, &roots())
+                            .map_err(|e| format!("grpc endpoint `{endpoint}`: {e}"))?,
+                    ),
+                };
                 Ok(Probe::Grpc {
                     endpoint,
                     service: hc.grpc_service.clone().unwrap_or_default(),
+                    tls,
                 })
             }
             HealthCheckKind::Tcp => {
@@ -132,9 +176,19 @@ impl Probe {
     pub async fn check(&self, timeout: Duration) -> ProbeOutcome {
         let start = Instant::now();
         let (healthy, detail) = match self {
-            Probe::Http { url, expected } => bounded(timeout, http::check(url, expected)).await,
-            Probe::Grpc { endpoint, service } => {
-                bounded(timeout, grpc::check(endpoint, service, timeout)).await
+            Probe::Http { url, expected, tls } => {
+                bounded(timeout, http::check(url, expected, tls.as_ref())).await
+            }
+            Probe::Grpc {
+                endpoint,
+                service,
+                tls,
+            } => {
+                bounded(
+                    timeout,
+                    grpc::check(endpoint, service, timeout, tls.as_ref()),
+                )
+                .await
             }
             Probe::Tcp { addr } => bounded(timeout, tcp::check(addr)).await,
             Probe::Exec {
@@ -148,6 +202,7 @@ impl Probe {
                 credentials: Ok(run_as),
             } => exec::check(argv, cwd, env, run_as, timeout).await,
             Probe::Process { child } => process_check(*child),
+            Probe::Invalid { reason } => (false, reason.clone()),
         };
         ProbeOutcome {
             healthy,
@@ -174,12 +229,15 @@ pub(super) fn timed_out(timeout: Duration) -> String {
 }
 
 /// An error and its causes, `outer: inner: root`, with the repeats that
-/// layered errors tend to have left out; a refused connection is named
-/// plainly whatever wraps it.
+/// layered errors tend to have left out; a refused connection and a failed
+/// TLS handshake are named plainly whatever wraps them.
 pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<HandshakeError>() {
+            return tls.to_string();
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::ConnectionRefused {
                 return "connection refused".to_string();

@@ -119,16 +119,20 @@ pub(super) struct HealthWatch {
 
 impl HealthWatch {
     /// Starts probing: first after `initial_delay`, then every `interval`,
-    /// each check bounded by `timeout`. `None` (logged) if the probe
-    /// cannot be built.
+    /// each check bounded by `timeout`.
+    ///
+    /// Always `Some`: a probe that cannot be built (a TLS setup that
+    /// fails, an endpoint the probe cannot use although validation let it
+    /// through) still runs, as a check that fails every time with the
+    /// reason. The process then stays `starting` and is ended by
+    /// `startup_timeout` with the reason in its diagnostics, rather than
+    /// running as if it were checked.
     pub(super) fn start(id: &str, hc: HealthCheck, target: &ProbeTarget) -> Option<HealthWatch> {
-        let probe = match Probe::from_config(&hc, target) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(process = %id, error = %e, "cannot build the health check");
-                return None;
-            }
-        };
+        let probe = Probe::from_config(&hc, target).unwrap_or_else(|reason| {
+            tracing::error!(process = %id, error = %reason,
+                "cannot build the health check; every check fails until this is fixed");
+            Probe::Invalid { reason }
+        });
         let (tx, rx) = mpsc::channel(1);
         let (interval, timeout, delay) = (hc.interval, hc.timeout, hc.initial_delay);
         // Until the first success, check at most every STARTING_INTERVAL: a

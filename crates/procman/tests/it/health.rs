@@ -683,3 +683,5 @@ async fn integrated_managed_uses_control_port_for_its_arguments_env_and_check() 
     .await
     .expect("watchdog");
 }
+
+mod tls;

@@ -31,6 +31,7 @@ async fn check(endpoint: &str, service: &str) -> (bool, String) {
     let out = Probe::Grpc {
         endpoint: endpoint.to_string(),
         service: service.to_string(),
+        tls: None,
     }
     .check(TIMEOUT)
     .await;
@@ -128,6 +129,7 @@ async fn a_peer_that_never_speaks_http2_times_out() {
     let out = Probe::Grpc {
         endpoint: addr.to_string(),
         service: String::new(),
+        tls: None,
     }
     .check(timeout)
     .await;
@@ -145,8 +147,23 @@ fn endpoints_with_and_without_a_scheme() {
         ("HTTP://localhost:7/", "http://localhost:7/"),
         ("[::1]:50051", "http://[::1]:50051/"),
     ] {
-        let parsed = super::uri(text).map(|u| u.to_string());
-        assert_eq!(parsed.as_deref(), Ok(uri), "{text}");
+        let parsed = super::address(text).map(|a| (a.uri.to_string(), a.tls_host));
+        assert_eq!(parsed, Ok((uri.to_string(), None)), "{text}");
     }
-    assert!(super::uri("https://127.0.0.1:1").is_err());
+    for (text, uri, host) in [
+        ("https://127.0.0.1:1", "http://127.0.0.1:1/", "127.0.0.1"),
+        (
+            "HTTPS://svc.internal:443/",
+            "http://svc.internal:443/",
+            "svc.internal",
+        ),
+        ("https://[::1]:50051", "http://[::1]:50051/", "[::1]"),
+    ] {
+        let parsed = super::address(text).map(|a| (a.uri.to_string(), a.tls_host));
+        assert_eq!(
+            parsed,
+            Ok((uri.to_string(), Some(host.to_string()))),
+            "{text}"
+        );
+    }
 }

@@ -62,6 +62,7 @@ impl Server {
         Probe::Http {
             url: self.url.clone(),
             expected: expected.to_vec(),
+            tls: None,
         }
     }
 
@@ -151,6 +152,7 @@ async fn a_server_that_never_answers_times_out() {
     let out = Probe::Http {
         url: format!("http://{addr}/"),
         expected: Vec::new(),
+        tls: None,
     }
     .check(timeout)
     .await;
@@ -175,6 +177,7 @@ async fn a_server_that_hangs_up_is_unhealthy() {
     let out = Probe::Http {
         url: format!("http://{addr}/"),
         expected: Vec::new(),
+        tls: None,
     }
     .check(TIMEOUT)
     .await;
@@ -191,6 +194,7 @@ async fn nothing_listening_is_refused() {
     let out = Probe::Http {
         url: format!("http://{addr}/"),
         expected: Vec::new(),
+        tls: None,
     }
     .check(TIMEOUT)
     .await;
@@ -227,11 +231,19 @@ fn urls_become_an_address_a_host_and_a_path() {
     );
     assert_eq!(t.userinfo.as_deref(), Some("admin:s3cret"));
 
-    for bad in [
-        "https://127.0.0.1/",
-        "ftp://127.0.0.1/",
-        "127.0.0.1:80/health",
-    ] {
+    let t = Target::parse("https://localhost/ready").expect("parse");
+    assert_eq!(
+        (t.addr.as_str(), t.hostname.as_str(), t.tls),
+        ("localhost:443", "localhost", true)
+    );
+    let t = Target::parse("HTTPS://[::1]:8443/").expect("parse");
+    assert_eq!(
+        (t.addr.as_str(), t.hostname.as_str(), t.tls),
+        ("[::1]:8443", "[::1]", true)
+    );
+    assert!(!Target::parse("http://localhost/").expect("parse").tls);
+
+    for bad in ["ftp://127.0.0.1/", "127.0.0.1:80/health"] {
         assert!(Target::parse(bad).is_err(), "{bad}");
     }
 }
