@@ -7,6 +7,7 @@ mod environment;
 mod fallback;
 mod health;
 mod logs;
+mod manager;
 mod pid1;
 mod restart;
 mod spawn;
