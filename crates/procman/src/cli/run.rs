@@ -63,8 +63,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             // Whatever still runs in the runtime is abandoned, not awaited.
             runtime.shutdown_background();
             Err(Failure::Runtime(anyhow::anyhow!(
-                "exited at once on a third shutdown signal ({}): every process was killed, \
-                 their cgroups were not removed",
+                "exited at once on a third shutdown signal ({}), without finishing the shutdown",
                 got.name()
             )))
         }
