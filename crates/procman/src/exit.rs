@@ -2,12 +2,18 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success |
-//! | 1 | failure at run time (e.g. the state directory is locked) |
+//! | 0 | success; for `run`: stopped by SIGINT, SIGTERM or SIGQUIT (a second one, which kills every process at once, still ends in an orderly shutdown) |
+//! | 1 | failure at run time: the state directory is locked, a thread or the async runtime cannot be created, or `run` was ended by a third shutdown signal (every process killed, nothing cleaned up) |
 //! | 2 | invalid configuration or usage (clap also exits 2 on bad usage) |
 //! | 3 | no manager running (for the client subcommands of later releases) |
+//! | 101 | never on purpose: a panic in the main thread (Rust's code for it) |
+//!
+//! The message goes through [`console`], so a closed or stuck stderr
+//! cannot turn exit code 1 or 2 into a panic (101) or a hang.
 
 use std::process::ExitCode;
+
+use crate::console;
 
 /// What a subcommand can end with, besides success.
 #[derive(Debug)]
@@ -21,15 +27,15 @@ pub enum Failure {
 pub fn report(outcome: Result<(), Failure>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(msg)) => {
-            eprint!("{msg}");
+        Err(Failure::Config(mut msg)) => {
             if !msg.ends_with('\n') {
-                eprintln!();
+                msg.push('\n');
             }
+            console::write(msg.as_bytes());
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("procman: {e:#}");
+            console::write(format!("procman: {e:#}\n").as_bytes());
             ExitCode::from(1)
         }
     }

@@ -3,13 +3,25 @@
 //! one place (`exit.rs`).
 
 mod cli;
+mod console;
 mod exit;
+mod runtime;
+mod signals;
 mod telemetry;
+
+use std::time::Duration;
 
 use clap::Parser;
 
+/// How long the last messages may take to reach a slow stderr at exit; a
+/// stuck one loses them rather than keeping the process alive.
+const FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
+
 fn main() -> std::process::ExitCode {
+    telemetry::install_panic_hook();
     let args = cli::Args::parse();
     let outcome = cli::dispatch(args);
-    exit::report(outcome)
+    let code = exit::report(outcome);
+    console::flush(FLUSH_AT_EXIT);
+    code
 }

@@ -10,16 +10,17 @@ use rustix::process::{Pid, Signal as Sig};
 
 use crate::outcome::Signal;
 
-/// Our signal as rustix's: named signals by name; the real-time ones
-/// (which rustix only builds unchecked) after checking the range.
+/// Our signal as rustix's: named signals by name; the others (real-time
+/// ones, which rustix only builds unchecked) after checking the range.
 fn convert(sig: Signal) -> io::Result<Sig> {
     if let Some(named) = Sig::from_named_raw(sig.0) {
         return Ok(named);
     }
-    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig.0) {
-        // SAFETY: a valid, non-zero signal number in the range the libc
-        // leaves to applications; it is only ever sent to another process,
-        // never used to change this process's handlers or mask.
+    if (1..=64).contains(&sig.0) {
+        // SAFETY: a valid, non-zero signal number (Linux has 64). It is only
+        // ever sent to another process, never used to change this
+        // process's handlers or mask, so the libc's own use of 32 and 33
+        // here is not disturbed.
         return Ok(unsafe { Sig::from_raw_unchecked(sig.0) });
     }
     Err(io::Error::new(

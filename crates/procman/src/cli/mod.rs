@@ -24,7 +24,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run the manager in the foreground: start every enabled process of
-    /// the config and keep it alive until SIGINT or SIGTERM.
+    /// the config and keep it alive until SIGINT, SIGTERM or SIGQUIT.
     Run(run::RunArgs),
     /// Check a config file and report every error at once.
     Validate(ConfigArg),

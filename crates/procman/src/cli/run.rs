@@ -1,16 +1,26 @@
 //! `procman run -c FILE`: the manager in the foreground (also as PID 1).
 //!
-//! SIGINT or SIGTERM stops every process gracefully and exits 0; a second
-//! one kills them all at once. SIGHUP is reserved for reload (a later
-//! release) and is logged and ignored rather than ending the manager.
+//! Signals (the table is in `signals.rs`): SIGINT, SIGTERM or SIGQUIT stop
+//! every process gracefully and exit 0; a second one kills every process
+//! at once (the shutdown still ends in order, exit 0); a third kills
+//! whatever is left, synchronously, and exits 1 at once without cleaning
+//! up. SIGHUP is reserved for reload, SIGUSR1 reopens the log files,
+//! SIGUSR2 logs every process's state; no other catchable signal ends the
+//! manager.
+
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use procman_core::config::Config;
 use procman_core::manager::Manager;
-use tokio::signal::unix::{signal, SignalKind};
 
 use super::ConfigArg;
 use crate::exit::Failure;
-use crate::telemetry;
+use crate::signals::{Disposition, Received, Signals};
+use crate::{console, runtime, telemetry};
+
+/// How long the runtime waits for its threads once the manager is done.
+const RUNTIME_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -18,24 +28,66 @@ pub struct RunArgs {
     config: ConfigArg,
 }
 
-pub fn run(args: RunArgs) -> Result<(), Failure> {
-    let config = super::load(&args.config.config)?;
-    telemetry::init(config.manager.log_level, config.manager.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
-    runtime.block_on(serve(config)).map_err(Failure::Runtime)
+/// How a run ended (errors aside).
+enum Ending {
+    /// Everything stopped and cleaned up.
+    Stopped,
+    /// A third shutdown signal: everything killed, nothing cleaned up.
+    Forced(Received),
 }
 
-async fn serve(config: procman_core::config::Config) -> anyhow::Result<()> {
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    // Before anything else: a signal during start-up waits for its handler.
+    let held = crate::signals::hold();
+    let config = super::load(&args.config.config)?;
+    console::start()
+        .with_context(|| {
+            format!(
+                "cannot create the thread that writes the manager's log ({})",
+                runtime::nproc_limit()
+            )
+        })
+        .map_err(Failure::Runtime)?;
+    telemetry::init(config.manager.log_level, config.manager.log_format);
+    if let Err(e) = held {
+        tracing::warn!(error = %e, "cannot hold signals during start-up");
+    }
+    let runtime = runtime::build(log_targets(&config)).map_err(Failure::Runtime)?;
+    let ending = runtime.block_on(serve(config));
+    match ending {
+        Ok(Ending::Stopped) => {
+            runtime.shutdown_timeout(RUNTIME_GRACE);
+            Ok(())
+        }
+        Ok(Ending::Forced(got)) => {
+            // Whatever still runs in the runtime is abandoned, not awaited.
+            runtime.shutdown_background();
+            Err(Failure::Runtime(anyhow::anyhow!(
+                "exited at once on a third shutdown signal ({}), without finishing the shutdown",
+                got.name()
+            )))
+        }
+        Err(e) => {
+            runtime.shutdown_timeout(RUNTIME_GRACE);
+            Err(Failure::Runtime(e))
+        }
+    }
+}
+
+/// Threads the engine creates for `log_collection`: one per target.
+fn log_targets(config: &Config) -> usize {
+    let c = &config.log_collection;
+    if c.enabled && c.aggregation_enabled {
+        c.targets.len()
+    } else {
+        0
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<Ending> {
     // Signal handlers first: a signal that arrives while processes start
     // must not kill the manager with its default action.
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut signals = Signals::install()?;
 
     let source = config.source.clone();
     let manager = Manager::new(config)?;
@@ -44,34 +96,130 @@ async fn serve(config: procman_core::config::Config) -> anyhow::Result<()> {
     procman_core::platform::release_free_memory();
     tracing::info!(config = %source.display(), state_dir = %manager.state_dir().display(),
         pid = std::process::id(), cgroups = manager.uses_cgroups(), "procman started");
-    manager.start().await;
-    // Start-up's garbage (the YAML tree, spawn buffers) is not needed again.
-    procman_core::platform::release_free_memory();
 
-    let first = loop {
-        tokio::select! {
-            _ = term.recv() => break "SIGTERM",
-            _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => tracing::warn!("SIGHUP: reload is not available yet; ignored"),
-        }
-    };
-    tracing::info!(
-        signal = first,
-        "shutting down; a second signal kills every process at once"
-    );
-    {
-        let shutdown = manager.stop();
-        tokio::pin!(shutdown);
+    // A shutdown signal during start-up ends the start (the tickets of
+    // processes not yet up are dropped) and stops what did start.
+    let first = {
+        let start = manager.start();
+        tokio::pin!(start);
+        let mut starting = true;
         loop {
             tokio::select! {
-                () = &mut shutdown => break,
-                _ = term.recv() => manager.kill_all(),
-                _ = int.recv() => manager.kill_all(),
-                _ = hup.recv() => {}
+                () = &mut start, if starting => {
+                    starting = false;
+                    // Start-up's garbage (spawn buffers) is not needed again.
+                    procman_core::platform::release_free_memory();
+                }
+                got = signals.next() => match got.disposition {
+                    Disposition::Shutdown => break got,
+                    _ => act(&manager, got),
+                },
             }
         }
+    };
+    tracing::info!(signal = %first.name(),
+        "shutting down; a second signal kills every process at once, a third exits at once");
+
+    let mut extra = 0;
+    let forced = {
+        let stop = manager.stop();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break None,
+                got = signals.next() => match got.disposition {
+                    Disposition::Shutdown => {
+                        extra += 1;
+                        if extra >= 2 {
+                            break Some(got);
+                        }
+                        tracing::warn!(signal = %got.name(),
+                            "second shutdown signal: killing every process at once");
+                        manager.kill_all();
+                    }
+                    _ => act(&manager, got),
+                },
+            }
+        }
+    };
+    if let Some(got) = forced {
+        return Ok(exit_at_once(manager, got));
     }
-    manager.shutdown().await;
-    tracing::info!("procman stopped");
-    Ok(())
+
+    // Every process has stopped; what is left (ending the supervisors,
+    // removing the cgroups, draining the log targets) is bounded by the
+    // engine, but a third signal still ends it.
+    let shutdown = manager.shutdown();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            got = signals.next() => match got.disposition {
+                Disposition::Shutdown => {
+                    extra += 1;
+                    if extra >= 2 {
+                        tracing::error!(signal = %got.name(),
+                            "third shutdown signal: exiting at once");
+                        return Ok(Ending::Forced(got));
+                    }
+                    tracing::warn!(signal = %got.name(),
+                        "second shutdown signal: every process has already stopped");
+                }
+                _ => tracing::debug!(signal = %got.name(), "signal ignored while shutting down"),
+            },
+        }
+    }
+    tracing::info!(lost_log_events = console::lost(), "procman stopped");
+    Ok(Ending::Stopped)
+}
+
+/// The third shutdown signal: SIGKILL to everything now (the manager's
+/// `Drop` kills every process tree synchronously, by `cgroup.kill` or by
+/// process group), and no more waiting.
+fn exit_at_once(manager: Manager, got: Received) -> Ending {
+    tracing::error!(signal = %got.name(),
+        "third shutdown signal: killing every process and exiting at once");
+    drop(manager);
+    Ending::Forced(got)
+}
+
+/// A signal that is not a shutdown request.
+fn act(manager: &Manager, got: Received) {
+    match got.disposition {
+        Disposition::Reload => tracing::warn!("SIGHUP: reload is not supported yet"),
+        Disposition::ReopenLogs => {
+            tracing::info!("SIGUSR1: reopening the log files");
+            // MERGE: call `manager.reopen_logs();` here (Manager::reopen_logs comes from another branch).
+        }
+        Disposition::DumpStates => dump_states(manager),
+        Disposition::Harmless => tracing::debug!(signal = %got.name(), "signal ignored"),
+        Disposition::Shutdown | Disposition::Default => {}
+    }
+}
+
+/// SIGUSR2: one info line per process, in config order.
+fn dump_states(manager: &Manager) {
+    let now = SystemTime::now();
+    let states = manager.process_states();
+    tracing::info!(
+        processes = states.len(),
+        lost_log_events = console::lost(),
+        "SIGUSR2: the state of every process"
+    );
+    for s in states {
+        let pid = s.pid().map_or_else(|| "-".to_string(), |p| p.to_string());
+        let uptime = match s.started_at {
+            Some(at) if s.phase().is_active() => format!(
+                "{:.1}s",
+                now.duration_since(at).unwrap_or_default().as_secs_f64()
+            ),
+            _ => "-".to_string(),
+        };
+        let last_exit = s
+            .last_exit
+            .map_or_else(|| "-".to_string(), |e| e.to_string());
+        let last_error = s.last_error.as_deref().unwrap_or("-");
+        tracing::info!(process = %s.id, state = %s.phase(), pid = %pid, uptime = %uptime, runs = s.runs,
+            restarts = s.restarts, last_exit, last_error, "process state");
+    }
 }

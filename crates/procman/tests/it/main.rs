@@ -9,6 +9,7 @@ mod environment;
 mod fallback;
 mod health;
 mod logs;
+mod manager;
 mod pid1;
 mod reasons;
 mod restart;

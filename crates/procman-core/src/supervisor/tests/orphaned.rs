@@ -19,7 +19,8 @@ fn thread_cpu() -> Duration {
 fn process(dir: &std::path::Path) -> ProcessConfig {
     // Ignores SIGTERM: the stop waits out its whole shutdown_timeout.
     let yaml = format!(
-        "process_manager:\n  port: 0\n  state_dir: \"{}/state\"\nmanaged_processes:\n  - id: stubborn\n    management:\n      control:\n        executable: /bin/sh\n        arguments: [\"-c\", \"trap '' TERM; while :; do sleep 1; done\"]\n        shutdown_timeout: 3s\n",
+        "process_manager:\n  port: 0\n  state_dir: \"{}/state\"\nmanaged_processes:\n  - id: stubborn\n    management:\n      control:\n        executable: /bin/sh\n        arguments: [\"-c\", \"trap '' TERM; touch ready; while :; do sleep 1; done\"]\n        working_directory: \"{}\"\n        shutdown_timeout: 3s\n",
+        dir.display(),
         dir.display()
     );
     let file = dir.join("procman.yaml");
@@ -44,6 +45,13 @@ async fn a_stop_with_every_handle_gone_waits_without_spinning() {
     });
     let (handle, task) = supervisor::spawn(cfg, ctx, log);
     handle.start().await.expect("started");
+    // Once it ignores SIGTERM (a file appears: no event to wait on).
+    let ready = dir.path().join("ready");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the child never got ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut status = handle.subscribe();
     let stop = handle.stop();
     // Stopping: the tree ignores SIGTERM, so the supervisor waits.
