@@ -354,6 +354,7 @@ impl Drop for Manager {
         if self.tasks.is_empty() {
             return; // `shutdown` ran.
         }
-        self.trees.kill_everything();
+        self.trees
+            .kill_and_remove(std::time::Duration::from_secs(1));
     }
 }

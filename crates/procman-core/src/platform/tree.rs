@@ -137,6 +137,30 @@ impl TreeRoot {
         reaper::kill_owned(self.owner);
     }
 
+    /// [`TreeRoot::kill_everything`], then removes the cgroups as they
+    /// empty, for at most `within` (a last resort that exits leaves no
+    /// empty cgroup behind). Blocking: for `Drop` and exit paths.
+    pub fn kill_and_remove(&self, within: Duration) {
+        self.kill_everything();
+        let Some(root) = &self.cgroup else { return };
+        let deadline = Instant::now() + within;
+        loop {
+            let mut left = 0;
+            for entry in std::fs::read_dir(&root.dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() && std::fs::remove_dir(&path).is_err() {
+                    left += 1;
+                }
+            }
+            if left == 0 || Instant::now() >= deadline {
+                break;
+            }
+            // The kill is asynchronous in the kernel; this wait has a bound.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.remove();
+    }
+
     /// Stops the orphans this process adopted as a subreaper that are not
     /// in any tree (without cgroups: a grandchild that left its group and
     /// whose parent died before it was seen): `sig`, then SIGKILL to what is
