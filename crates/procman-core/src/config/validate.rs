@@ -1,24 +1,30 @@
 //! Checks across processes: ids (form and uniqueness) and the
 //! `depends_on` graph (known ids, no self-dependency, no cycle).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::decode::Decoder;
-use super::error::{Hint, Problem};
+use super::error::{cut, Hint, Problem};
 use super::process::Draft;
 use super::schema::DependencyCondition;
+
+/// Above this many processes, an unknown `depends_on` id gets no "did you
+/// mean" hint.
+const MAX_HINTED_IDS: usize = 1_000;
 
 /// `[A-Za-z0-9_-]{1,64}`: ids appear in file names, URLs and metrics.
 pub(super) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 {
-        return Err(format!("id `{id}` must be 1 to 64 characters long"));
+        return Err(format!("id `{}` must be 1 to 64 characters long", cut(id)));
     }
     match id
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         Some(c) => Err(format!(
-            "id `{id}` contains `{c}`; use only letters, digits, `_` and `-`"
+            "id `{}` contains `{}`; use only letters, digits, `_` and `-`",
+            cut(id),
+            cut(c.encode_utf8(&mut [0; 4]))
         )),
         None => Ok(()),
     }
@@ -42,7 +48,7 @@ fn unique_ids(d: &mut Decoder<'_>, drafts: &[Draft]) -> HashMap<String, usize> {
         match index.get(id) {
             Some(&first) => {
                 let line = drafts[first].id_at.as_ref().map_or(0, |(p, _)| p.line);
-                let message = format!("duplicate id `{id}` (first used at line {line})");
+                let message = format!("duplicate id `{}` (first used at line {line})", cut(id));
                 d.report(*pos, path, Problem::Invalid(message));
             }
             None => {
@@ -63,11 +69,18 @@ fn dependencies(
     let mut edges = vec![Vec::new(); drafts.len()];
     for (n, draft) in drafts.iter().enumerate() {
         let deps = draft.config.depends_on.iter().zip(&draft.depends_on);
+        let mut listed = HashSet::new();
         for (entry, (dep, (pos, path))) in deps.enumerate() {
             let problem = |message: String| Problem::Invalid(message);
             let Some(&target) = index.get(&dep.id) else {
-                let hint = Hint::closest(&dep.id, index.keys().map(String::as_str));
-                let message = format!("unknown process id `{}`{hint}", dep.id);
+                // Among thousands of ids a hint costs more than it helps:
+                // each unknown id would be compared with every one.
+                let hint = if index.len() <= MAX_HINTED_IDS {
+                    Hint::closest(&dep.id, index.keys().map(String::as_str))
+                } else {
+                    Hint::None
+                };
+                let message = format!("unknown process id `{}`{hint}", cut(&dep.id));
                 d.report(*pos, path, problem(message));
                 continue;
             };
@@ -79,8 +92,8 @@ fn dependencies(
                 );
                 continue;
             }
-            if edges[n].iter().any(|&(t, _)| t == target) {
-                let message = format!("`{}` is listed twice", dep.id);
+            if !listed.insert(target) {
+                let message = format!("`{}` is listed twice", cut(&dep.id));
                 d.report(*pos, path, problem(message));
                 continue;
             }
@@ -89,7 +102,7 @@ fn dependencies(
             {
                 let message = format!(
                     "condition healthy needs a health check on `{}`, which has none",
-                    dep.id
+                    cut(&dep.id)
                 );
                 d.report(*pos, path, problem(message));
             }
@@ -146,10 +159,10 @@ fn cycles(d: &mut Decoder<'_>, drafts: &[Draft], edges: &[Vec<(usize, usize)>]) 
         }
     }
     for cycle in found {
-        let names: Vec<&str> = cycle
+        let names: Vec<_> = cycle
             .iter()
             .chain(cycle.first())
-            .map(|&n| drafts[n].config.id.as_str())
+            .map(|&n| cut(&drafts[n].config.id))
             .collect();
         let (head, next) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let entry = edges[head]
