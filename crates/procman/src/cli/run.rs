@@ -21,6 +21,9 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let config = super::load(&args.config.config)?;
     telemetry::init(config.manager.log_level, config.manager.log_format);
+    for warning in &config.warnings {
+        tracing::warn!("{}", warning.display(&args.config.config));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
