@@ -1,11 +1,11 @@
 //! The YAML text → a tree with positions.
 //!
-//! The tree is built here from the parser's events rather than by
-//! `marked-yaml`'s own loader, which cannot be made safe for hostile input:
-//! it parses by recursion (a file nested 50,000 levels deep overflows the
-//! stack and aborts the process), it stops at the first duplicate key (so
-//! that one hides every other error), and it treats a NUL byte as the end
-//! of the file. Here:
+//! The tree is built here from the parser's (`yaml-rust2`) events rather
+//! than by `marked-yaml`'s own loader, which cannot be made safe for
+//! hostile input: it loads by recursion (a file nested 50,000 levels deep
+//! overflows the stack and aborts the process), and it stops at the first
+//! duplicate key (so that one hides every other error). The parser itself
+//! takes a NUL byte for the end of the file. Here:
 //!
 //! - nesting is counted and refused past [`MAX_DEPTH`] before it is built,
 //!   so nothing that walks or drops the tree can recurse deeply;
@@ -23,9 +23,9 @@ use yaml_rust2::scanner::{Marker as YamlMarker, TScalarStyle};
 use super::error::{cut, Diagnostic, Severity};
 use super::node::{join, Pos};
 
-/// Deepest nesting of mappings and lists: a real config needs about 8
-/// (`managed_processes[0].management.health_check.command[0]` is 5), so 64
-/// refuses nothing written by hand.
+/// Deepest nesting of mappings and lists. A real config nests 6 levels at
+/// most (the file, `managed_processes`, a process, `management`,
+/// `health_check`, `command`), so 64 refuses nothing written by hand.
 pub(super) const MAX_DEPTH: usize = 64;
 
 /// A parsed file: the tree (a mapping), and the problems that did not stop
