@@ -12,6 +12,12 @@ use super::schema::DependencyCondition;
 /// mean" hint.
 const MAX_HINTED_IDS: usize = 1_000;
 
+/// Dependency cycles reported at most (each is an error of its own).
+const MAX_CYCLES: usize = 100;
+
+/// Processes named in the message of one cycle.
+const MAX_CYCLE_NAMES: usize = 8;
+
 /// `[A-Za-z0-9_-]{1,64}`: ids appear in file names, URLs and metrics.
 pub(super) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 {
@@ -122,7 +128,11 @@ fn cycles(d: &mut Decoder<'_>, drafts: &[Draft], edges: &[Vec<(usize, usize)>]) 
         Done,
     }
     let mut marks = vec![Mark::New; drafts.len()];
+    // Where each open process is on the stack: a cycle is cut out of the
+    // stack without searching it.
+    let mut at = vec![0usize; drafts.len()];
     let mut found: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashSet<Vec<usize>> = HashSet::new();
     for start in 0..drafts.len() {
         if marks[start] != Mark::New {
             continue;
@@ -141,29 +151,37 @@ fn cycles(d: &mut Decoder<'_>, drafts: &[Draft], edges: &[Vec<(usize, usize)>]) 
             match marks[target] {
                 Mark::New => {
                     marks[target] = Mark::Open;
+                    at[target] = stack.len();
                     stack.push((target, 0));
                 }
-                Mark::Open => {
-                    let from = stack.iter().position(|&(n, _)| n == target).unwrap_or(0);
-                    let mut cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                // Past MAX_CYCLES the walk goes on (it is linear) but
+                // collects no more: a hostile graph has quadratically many.
+                Mark::Open if found.len() < MAX_CYCLES => {
+                    let mut cycle: Vec<usize> =
+                        stack[at[target]..].iter().map(|&(n, _)| n).collect();
                     // Start at the process written first, so each cycle
                     // has one name however it was reached.
                     let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
                     cycle.rotate_left(first);
-                    if !found.contains(&cycle) {
+                    if seen.insert(cycle.clone()) {
                         found.push(cycle);
                     }
                 }
-                Mark::Done => {}
+                Mark::Open | Mark::Done => {}
             }
         }
     }
     for cycle in found {
-        let names: Vec<_> = cycle
+        // A long cycle is named by its first processes and its length.
+        let shown = cycle.len().min(MAX_CYCLE_NAMES);
+        let mut names: Vec<_> = cycle[..shown]
             .iter()
-            .chain(cycle.first())
             .map(|&n| cut(&drafts[n].config.id))
             .collect();
+        if shown < cycle.len() {
+            names.push(format!("... ({} processes)", cycle.len()).into());
+        }
+        names.push(cut(&drafts[cycle[0]].config.id));
         let (head, next) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let entry = edges[head]
             .iter()

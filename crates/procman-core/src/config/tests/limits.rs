@@ -208,3 +208,52 @@ fn long_lists_are_checked_in_linear_time() {
     assert_eq!(config.processes[0].control.environment.len(), 200_000);
     assert_eq!(config.processes[1].depends_on.len(), 20_000);
 }
+
+#[test]
+fn dependency_cycles_are_reported_briefly_and_in_linear_time() {
+    // A chain p0 -> p1 -> ... -> p29999 where every process also depends
+    // on p0: 30,000 cycles, of every length up to 30,000.
+    let n = 30_000;
+    let mut yaml = String::from("managed_processes:\n");
+    for i in 0..n {
+        let next = if i + 1 < n {
+            format!(", p{}", i + 1)
+        } else {
+            String::new()
+        };
+        yaml.push_str(&format!(
+            "  - {{id: p{i}, management: {{control: {{executable: x}}}}, depends_on: [p0{next}]}}\n"
+        ));
+    }
+    let lines = within(
+        Duration::from_secs(120),
+        move || match crate::config::load_str(&yaml, std::path::Path::new(super::SOURCE), &|_| None)
+        {
+            Ok(_) => panic!("expected cycles"),
+            Err(e) => e
+                .to_string()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        },
+    );
+    let cycles: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("dependency cycle"))
+        .collect();
+    // p0 -> p0 is a self-dependency, reported as such; then at most 100.
+    assert_eq!(cycles.len(), 100, "{}", lines.len());
+    assert!(lines.iter().all(|l| l.len() < 300), "{lines:#?}");
+    assert!(
+        cycles[0].ends_with("dependency cycle: p0 -> p1 -> p0"),
+        "{}",
+        cycles[0]
+    );
+    assert!(
+        cycles[99].ends_with(
+            "dependency cycle: p0 -> p1 -> p2 -> p3 -> p4 -> p5 -> p6 -> p7 -> ... (101 processes) -> p0"
+        ),
+        "{}",
+        cycles[99]
+    );
+}
