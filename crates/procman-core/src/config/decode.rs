@@ -11,7 +11,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{Diagnostic, Hint, Problem};
+use super::error::{sort, Diagnostic, Hint, Problem, Severity};
 use super::expand::expand;
 use super::node::{Item, Pos, Section};
 use super::scalar;
@@ -43,6 +43,9 @@ impl<T> Field<T> {
     }
 }
 
+/// Problems reported before "did you mean" hints stop being worked out.
+const MAX_HINTED: usize = 100;
+
 pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
 pub(super) struct Decoder<'e> {
@@ -50,14 +53,17 @@ pub(super) struct Decoder<'e> {
     /// Relative paths in the file resolve against this (absolute) directory.
     base_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl<'e> Decoder<'e> {
-    pub(super) fn new(env: Env<'e>, base_dir: PathBuf) -> Decoder<'e> {
+    /// A decoder that starts with the problems the parse already found.
+    pub(super) fn new(env: Env<'e>, base_dir: PathBuf, found: Vec<Diagnostic>) -> Decoder<'e> {
         Decoder {
             env,
             base_dir,
-            diagnostics: Vec::new(),
+            diagnostics: found,
+            warnings: Vec::new(),
         }
     }
 
@@ -67,6 +73,18 @@ impl<'e> Decoder<'e> {
             column: pos.column,
             path: path.to_string(),
             message: problem.to_string(),
+            severity: Severity::Error,
+        });
+    }
+
+    /// Records a warning: the file still loads.
+    pub(super) fn warn(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            line: pos.line,
+            column: pos.column,
+            path: path.to_string(),
+            message: message.into(),
+            severity: Severity::Warning,
         });
     }
 
@@ -85,8 +103,12 @@ impl<'e> Decoder<'e> {
         self.diagnostics.truncate(mark);
     }
 
-    pub(super) fn into_diagnostics(self) -> Vec<Diagnostic> {
-        self.diagnostics
+    /// The errors and the warnings, each sorted by position.
+    pub(super) fn into_diagnostics(self) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+        let (mut errors, mut warnings) = (self.diagnostics, self.warnings);
+        sort(&mut errors);
+        sort(&mut warnings);
+        (errors, warnings)
     }
 
     /// Opens the mapping at `item` and reports each key not in `known`;
@@ -99,14 +121,20 @@ impl<'e> Decoder<'e> {
         elsewhere: &[(&str, &'static str)],
     ) -> Section<'n> {
         let section = self.open_any(item);
-        for (key, entry) in section.entries() {
-            let key = key.as_str();
-            if known.contains(&key) {
+        let keys = section.map.into_iter().flat_map(|map| map.keys());
+        for key in keys.filter(|key| !known.contains(&key.as_str())) {
+            let Some(entry) = section.written(key.as_str()) else {
                 continue;
-            }
+            };
+            let key = key.as_str();
             let hint = match elsewhere.iter().find(|(k, _)| *k == key) {
                 Some((_, place)) => Hint::BelongsUnder(place),
-                None => Hint::closest(key, known.iter().copied()),
+                // Past a hundred unknown keys nobody reads the hints, and
+                // each costs a string comparison with every known key.
+                None if self.diagnostics.len() < MAX_HINTED => {
+                    Hint::closest(key, known.iter().copied())
+                }
+                None => Hint::None,
             };
             let problem = Problem::UnknownKey {
                 key: key.to_string(),
@@ -174,9 +202,8 @@ impl<'e> Decoder<'e> {
         let item = section.get(key);
         if item.is_none() {
             // `key:` with nothing after it is there, but empty.
-            let written = section.entries().find(|(k, _)| k.as_str() == key);
-            match written {
-                Some((_, empty)) => self.report(empty.key_pos, &empty.path, Problem::Empty),
+            match section.written(key) {
+                Some(empty) => self.report(empty.key_pos, &empty.path, Problem::Empty),
                 None => self.report(section.pos, &section.child(key), Problem::Missing),
             }
         }

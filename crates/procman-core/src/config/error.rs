@@ -1,10 +1,12 @@
 //! What the loader reports: one [`Diagnostic`] per problem, all of them
-//! gathered in one [`ConfigErrors`] for the file.
+//! gathered in one [`ConfigErrors`] for the file; warnings travel with the
+//! loaded [`Config`](super::Config).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// One problem in a config file.
+/// One problem in a config file, or one warning about it.
 ///
 /// `line` and `column` are 1-based; both are 0 for a problem that belongs
 /// to the file as a whole (it could not be read). `path` is the key path
@@ -16,6 +18,79 @@ pub struct Diagnostic {
     pub column: usize,
     pub path: String,
     pub message: String,
+    pub severity: Severity,
+}
+
+/// Whether a [`Diagnostic`] stops the file from loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The file is refused.
+    Error,
+    /// The file loads; the setting is legal but very likely not meant.
+    Warning,
+}
+
+impl Diagnostic {
+    /// The diagnostic as one line, `FILE:LINE:COL: key.path: message`
+    /// (with `warning: ` before the message of a warning), `file` named as
+    /// the caller wants it shown.
+    pub fn display<'a>(&'a self, file: &'a Path) -> impl fmt::Display + 'a {
+        Located {
+            file,
+            diagnostic: self,
+        }
+    }
+}
+
+struct Located<'a> {
+    file: &'a Path,
+    diagnostic: &'a Diagnostic,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.diagnostic;
+        write!(f, "{}", self.file.display())?;
+        if d.line > 0 {
+            write!(f, ":{}:{}", d.line, d.column)?;
+        }
+        f.write_str(": ")?;
+        if !d.path.is_empty() {
+            write!(f, "{}: ", d.path)?;
+        }
+        if d.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        f.write_str(&d.message)
+    }
+}
+
+/// How many characters of a user's text a message echoes.
+pub(super) const ECHO_CHARS: usize = 64;
+
+/// `text` as a message may echo it: at most [`ECHO_CHARS`] characters
+/// (then `...`), control characters escaped, so that a 10,000-character id
+/// or a value with a newline still makes one readable line.
+pub(super) fn cut(text: &str) -> Cow<'_, str> {
+    // Every key path is made with this: the common case (short, printable
+    // ASCII) must cost a byte scan, even in a debug build.
+    let plain = text.len() <= ECHO_CHARS && text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if plain {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == ECHO_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Every problem found in one config file, sorted by position.
@@ -32,7 +107,7 @@ impl ConfigErrors {
     /// Sorts by line and column; problems at the same spot keep the order
     /// in which they were found.
     pub(super) fn new(file: PathBuf, mut errors: Vec<Diagnostic>) -> ConfigErrors {
-        errors.sort_by_key(|d| (d.line, d.column));
+        sort(&mut errors);
         ConfigErrors { file, errors }
     }
 }
@@ -43,15 +118,7 @@ impl fmt::Display for ConfigErrors {
             if n > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{}", self.file.display())?;
-            if d.line > 0 {
-                write!(f, ":{}:{}", d.line, d.column)?;
-            }
-            f.write_str(": ")?;
-            if !d.path.is_empty() {
-                write!(f, "{}: ", d.path)?;
-            }
-            f.write_str(&d.message)?;
+            write!(f, "{}", d.display(&self.file))?;
         }
         Ok(())
     }
@@ -59,10 +126,16 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// By line and column; diagnostics at the same spot keep the order in
+/// which they were found.
+pub(super) fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+}
+
 /// The problems that recur all over the file, worded once.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Problem {
-    #[error("unknown key `{key}`{hint}")]
+    #[error("unknown key `{}`{hint}", cut(.key))]
     UnknownKey { key: String, hint: Hint },
     #[error("required key is missing")]
     Missing,
@@ -73,7 +146,7 @@ pub(super) enum Problem {
     },
     #[error("must not be empty")]
     Empty,
-    #[error("unknown {what} `{value}`; expected one of {choices}{hint}")]
+    #[error("unknown {what} `{}`; expected one of {choices}{hint}", cut(.value))]
     UnknownChoice {
         what: &'static str,
         value: String,
@@ -99,6 +172,11 @@ impl Hint {
     /// The candidate closest to `word`, if it is close enough to be the
     /// likely intent.
     pub(super) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Hint {
+        // A word longer than anything we would echo is no typo of a known
+        // name, and comparing it costs its length times each candidate's.
+        if word.len() > 4 * ECHO_CHARS {
+            return Hint::None;
+        }
         candidates
             .into_iter()
             .map(|c| (strsim::jaro_winkler(word, c), c))

@@ -1,19 +1,22 @@
 //! The entry points, and the top of the file: `process_manager` and
 //! `log_collection`. Processes are in `process.rs` and `management.rs`;
-//! checks across processes are in `validate.rs`.
+//! checks across processes are in `validate.rs` and `log_files.rs`,
+//! warnings in `warning.rs`.
 
+use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::decode::Decoder;
-use super::error::{ConfigErrors, Diagnostic};
+use super::error::{cut, ConfigErrors, Diagnostic, Severity};
 use super::management::rotation;
-use super::node::{self, Item, Section};
+use super::node::{Item, Section};
+use super::process::Draft;
 use super::schema::{
     Config, LogCollection, LogFormat, LogLevel, LogTarget, ManagerConfig, TargetFormat,
 };
-use super::{process, validate};
+use super::{document, log_files, process, validate, warning};
 
 const TOP_KEYS: &[&str] = &["process_manager", "managed_processes", "log_collection"];
 const MANAGER_KEYS: &[&str] = &[
@@ -31,21 +34,36 @@ const COLLECTION_KEYS: &[&str] = &["enabled", "global_aggregation"];
 const AGGREGATION_KEYS: &[&str] = &["enabled", "targets"];
 const TARGET_KEYS: &[&str] = &["type", "path", "format", "rotation"];
 
+/// Largest config file read: ten times what a config of thousands of
+/// processes needs, and a bound on what `-c /dev/zero` can cost.
+const MAX_FILE: u64 = 64 << 20;
+
 /// Loads and validates the config file at `path`, expanding `${VAR}` from
 /// the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, path, &|name| std::env::var(name).ok()),
-        Err(e) => {
-            let unreadable = Diagnostic {
-                line: 0,
-                column: 0,
-                path: String::new(),
-                message: format!("cannot read the config file: {e}"),
-            };
-            Err(ConfigErrors::new(path.to_path_buf(), vec![unreadable]))
-        }
+    let whole_file = |message: String| {
+        let problem = Diagnostic {
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message,
+            severity: Severity::Error,
+        };
+        ConfigErrors::new(path.to_path_buf(), vec![problem])
+    };
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(path).and_then(|file| file.take(MAX_FILE + 1).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        return Err(whole_file(format!("cannot read the config file: {e}")));
     }
+    if bytes.len() as u64 > MAX_FILE {
+        let message = format!("the config file is larger than {} MiB", MAX_FILE >> 20);
+        return Err(whole_file(message));
+    }
+    let text = document::decode(&bytes)
+        .map_err(|problem| ConfigErrors::new(path.to_path_buf(), vec![problem]))?;
+    load_str(text, path, &|name| std::env::var(name).ok())
 }
 
 /// Loads and validates config `text` as if read from `source`: relative
@@ -59,15 +77,15 @@ pub fn load_str(
     // line); the config keeps it absolute.
     let shown = source;
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
-    let root = node::parse(text).map_err(|d| ConfigErrors::new(shown.to_path_buf(), vec![d]))?;
+    let doc = document::parse(text).map_err(|all| ConfigErrors::new(shown.to_path_buf(), all))?;
     let base_dir = source
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    let mut d = Decoder::new(env, base_dir);
-    let config = decode(&mut d, &Item::root(&root), source);
-    let errors = d.into_diagnostics();
+    let mut d = Decoder::new(env, base_dir, doc.problems);
+    let config = decode(&mut d, &Item::root(&doc.root), source);
+    let (errors, warnings) = d.into_diagnostics();
     if errors.is_empty() {
-        Ok(config)
+        Ok(Config { warnings, ..config })
     } else {
         Err(ConfigErrors::new(shown.to_path_buf(), errors))
     }
@@ -81,20 +99,29 @@ fn decode(d: &mut Decoder<'_>, root: &Item<'_>, source: PathBuf) -> Config {
     let top = d.open(root, TOP_KEYS, &elsewhere);
     let manager_section = d.child(&top, "process_manager", MANAGER_KEYS);
     let manager = manager(d, &manager_section);
-    let mut drafts = Vec::new();
-    if let Some(list) = top.get("managed_processes") {
-        for item in d.list(&list).unwrap_or_default() {
-            drafts.push(process::process(d, &item));
-        }
-    }
+    let items = match top.get("managed_processes") {
+        Some(list) => d.list(&list).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let drafts: Vec<Draft> = items.iter().map(|item| process::process(d, item)).collect();
     validate::processes(d, &drafts);
-    let log_collection = log_collection(d, &top);
-    Config {
+    let ids_at: Vec<_> = drafts.iter().map(|draft| draft.id_at.clone()).collect();
+    let (log_collection, target_paths) = log_collection(d, &top);
+    let config = Config {
         source,
         manager,
         processes: drafts.into_iter().map(|draft| draft.config).collect(),
         log_collection,
-    }
+        warnings: Vec::new(),
+    };
+    let writers = log_files::Writers {
+        items: &items,
+        ids_at: &ids_at,
+        targets: &target_paths,
+    };
+    log_files::check(d, &config, &writers);
+    warning::check(d, &config, &top, &items);
+    config
 }
 
 fn manager(d: &mut Decoder<'_>, s: &Section<'_>) -> ManagerConfig {
@@ -147,29 +174,38 @@ fn check_bind(text: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{t}` is not an IP address or a host name (write the port under `port`)"
+            "`{}` is not an IP address or a host name (write the port under `port`)",
+            cut(t)
         ))
     }
 }
 
-fn log_collection(d: &mut Decoder<'_>, top: &Section<'_>) -> LogCollection {
+/// `log_collection`, and where the path of each target is written (for
+/// the check that no two writers share a file).
+fn log_collection<'n>(
+    d: &mut Decoder<'_>,
+    top: &Section<'n>,
+) -> (LogCollection, Vec<Option<Item<'n>>>) {
     let s = d.child(top, "log_collection", COLLECTION_KEYS);
     let agg = d.child(&s, "global_aggregation", AGGREGATION_KEYS);
     let mut targets = Vec::new();
+    let mut paths = Vec::new();
     if let Some(list) = agg.get("targets") {
         for item in d.list(&list).unwrap_or_default() {
             if let Some(target) = target(d, &item) {
                 targets.push(target);
+                paths.push(item.at(&["path"]));
             }
         }
     }
-    LogCollection {
+    let collection = LogCollection {
         // Writing the section at all means wanting it; `enabled: false`
         // turns it off without deleting it.
         enabled: d.field(&s, "enabled", Decoder::boolean).or(s.present()),
         aggregation_enabled: d.field(&agg, "enabled", Decoder::boolean).or(agg.present()),
         targets,
-    }
+    };
+    (collection, paths)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::decode::{Decoder, Field};
-use super::error::Problem;
+use super::error::{cut, Problem};
 use super::node::{Item, Section};
 use super::process::codes;
 use super::scalar;
@@ -259,7 +259,8 @@ fn command(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Vec<String>> {
     Some(argv)
 }
 
-fn positive_duration(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Duration> {
+/// A duration where zero means nothing useful (an interval, a timeout).
+pub(super) fn positive_duration(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Duration> {
     let value = d.duration(item)?;
     if value.is_zero() {
         d.invalid(item, "must be greater than 0");
@@ -282,7 +283,10 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
             .field(&s, "max_cpu_percent", |d, i| {
                 let pct = d.percent(i)?;
                 if pct <= 0.0 {
-                    d.invalid(i, format!("must be greater than 0, found {pct}"));
+                    d.invalid(
+                        i,
+                        format!("must be greater than 0, found {}", cut(&pct.to_string())),
+                    );
                     return None;
                 }
                 Some(pct)
@@ -339,7 +343,10 @@ pub(super) fn restart_policy(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Restart
             .field(&s, "backoff_multiplier", |d, i| {
                 let x = d.float(i)?;
                 if x < 1.0 {
-                    d.invalid(i, format!("must be at least 1.0, found {x}"));
+                    d.invalid(
+                        i,
+                        format!("must be at least 1.0, found {}", cut(&x.to_string())),
+                    );
                     return None;
                 }
                 Some(x)
@@ -354,15 +361,20 @@ pub(super) fn restart_policy(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Restart
                 if !(0.0..=1.0).contains(&x) {
                     d.invalid(
                         i,
-                        format!("must be between 0 and 1 (0% and 100%), found {x}"),
+                        format!(
+                            "must be between 0 and 1 (0% and 100%), found {}",
+                            cut(&x.to_string())
+                        ),
                     );
                     return None;
                 }
                 Some(x)
             })
             .or(defaults.jitter),
+        // Zero would forgive every failure at once: no backoff growth and a
+        // breaker that never opens, a safety limit silently off.
         reset_after: d
-            .field(&s, "reset_after", Decoder::duration)
+            .field(&s, "reset_after", positive_duration)
             .or(defaults.reset_after),
         window: d.field(&s, "window", positive_duration).or(defaults.window),
     }

@@ -1,13 +1,14 @@
 //! The YAML tree with positions, and the key path that names each value.
 //!
-//! `marked-yaml` keeps every scalar as a string with its position, which is
-//! what we want: the text is `${VAR}`-expanded first and parsed by type
-//! later, and every node can be pointed at.
+//! The tree (built in `document`) is made of `marked-yaml` nodes, which
+//! keep every scalar as a string with its position: that is what we want,
+//! the text is `${VAR}`-expanded first and parsed by type later, and every
+//! node can be pointed at.
 
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{LoadError, LoaderOptions, Node};
+use marked_yaml::Node;
 
-use super::error::Diagnostic;
+use super::error::cut;
 
 /// A 1-based position in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,87 +42,13 @@ impl Pos {
     }
 }
 
-/// Parses the text into a tree whose top level is a mapping, or says where
-/// the YAML is broken. Duplicate keys are a parse error here: the loader
-/// would otherwise keep only the last one, silently.
-pub(super) fn parse(text: &str) -> Result<Node, Diagnostic> {
-    let options = LoaderOptions::default()
-        .error_on_duplicate_keys(true)
-        .prevent_coercion(true);
-    let root = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| {
-        let at = |m: &marked_yaml::Marker, message: String| Diagnostic {
-            line: m.line(),
-            column: m.column(),
-            path: String::new(),
-            message,
-        };
-        match e {
-            LoadError::ScanError(m, scan) => at(&m, format!("invalid YAML: {}", scan.info())),
-            LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => at(
-                &m,
-                "the file must be a mapping with keys like process_manager and managed_processes"
-                    .into(),
-            ),
-            LoadError::UnexpectedAnchor(m) => {
-                at(&m, "YAML anchors and aliases are not supported".into())
-            }
-            LoadError::UnexpectedTag(m) => at(&m, "YAML tags (`!name`) are not supported".into()),
-            LoadError::MappingKeyMustBeScalar(m) => {
-                at(&m, "a mapping key must be a plain string".into())
-            }
-            LoadError::DuplicateKey(dup) => {
-                let first = Pos::of_key(&dup.prev_key);
-                let second = Pos::of_key(&dup.key);
-                Diagnostic {
-                    line: second.line,
-                    column: second.column,
-                    path: String::new(),
-                    message: format!(
-                        "duplicate key `{}` (first at line {})",
-                        dup.key.as_str(),
-                        first.line
-                    ),
-                }
-            }
-        }
-    })?;
-    // The loader reads the first document only; a second one would be
-    // ignored without a word.
-    match second_document(text) {
-        Some(line) => Err(Diagnostic {
-            line,
-            column: 1,
-            path: String::new(),
-            message: "a second YAML document (`---`) is not supported: \
-                      a config file holds one"
-                .into(),
-        }),
-        None => Ok(root),
-    }
-}
-
-/// The line of a `---` that starts a document after one with content.
-/// A `---` in column 1 always ends what came before it, inside block
-/// scalars too, so looking at lines is exact enough.
-fn second_document(text: &str) -> Option<usize> {
-    let mut content = false;
-    for (n, line) in text.lines().enumerate() {
-        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
-        if marker && content {
-            return Some(n + 1);
-        }
-        let t = line.trim_start();
-        content |= !marker && !t.is_empty() && !t.starts_with('#') && !line.starts_with('%');
-    }
-    None
-}
-
-/// `parent.key`, or `key` at the top level.
+/// `parent.key`, or `key` at the top level; a long key is cut, as
+/// everything a message echoes.
 pub(super) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
-        key.to_string()
+        cut(key).into_owned()
     } else {
-        format!("{parent}.{key}")
+        format!("{parent}.{}", cut(key))
     }
 }
 
@@ -178,16 +105,26 @@ impl<'n> Item<'n> {
             return "an empty value".to_string();
         }
         match self.node {
-            Node::Scalar(s) => {
-                let text = s.as_str();
-                match text.char_indices().nth(40) {
-                    Some((cut, _)) => format!("`{}...`", &text[..cut]),
-                    None => format!("`{text}`"),
-                }
-            }
+            Node::Scalar(s) => format!("`{}`", cut(s.as_str())),
             Node::Mapping(_) => "a mapping".to_string(),
             Node::Sequence(_) => "a list".to_string(),
         }
+    }
+
+    /// The value at `keys` below this one (`["management", "logging",
+    /// "file"]`), for checks that point back at a key after the walk;
+    /// `None` when any of them is absent or empty.
+    pub(super) fn at(&self, keys: &[&str]) -> Option<Item<'n>> {
+        let mut item = self.clone();
+        for key in keys {
+            let section = Section {
+                map: Some(item.node.as_mapping()?),
+                path: item.path,
+                pos: item.key_pos,
+            };
+            item = section.get(key)?;
+        }
+        Some(item)
     }
 
     /// The elements of a list, each named `path[i]`; `None` for a non-list.
@@ -234,15 +171,23 @@ impl<'n> Section<'n> {
 
     /// The value of `key`; `None` when it is absent or null.
     pub(super) fn get(&self, key: &str) -> Option<Item<'n>> {
-        self.entries()
-            .find(|(k, _)| k.as_str() == key)
-            .map(|(_, item)| item)
-            .filter(|item| !item.is_null())
+        self.written(key).filter(|item| !item.is_null())
+    }
+
+    /// The value of `key`, even an empty one; `None` when it is absent.
+    /// A lookup, not a scan: a mapping may hold a million keys.
+    pub(super) fn written(&self, key: &str) -> Option<Item<'n>> {
+        let (k, node) = self.map?.get_key_value(key)?;
+        Some(Item {
+            node,
+            path: join(&self.path, k.as_str()),
+            key_pos: Pos::of_key(k),
+        })
     }
 
     /// Whether `key` is written, even with an empty value.
     pub(super) fn has(&self, key: &str) -> bool {
-        self.entries().any(|(k, _)| k.as_str() == key)
+        self.map.is_some_and(|map| map.contains_key(key))
     }
 
     /// Every key with its value, in file order.

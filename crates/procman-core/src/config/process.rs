@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::decode::{Decoder, Field};
-use super::error::Problem;
+use super::error::{cut, Problem};
 use super::management;
 use super::node::{Item, Pos, Section};
 use super::schema::{
@@ -164,8 +164,9 @@ fn control(
         working_directory: d.field(&s, "working_directory", Decoder::path).value(),
         environment: d.field(&s, "environment", environment).or(Vec::new()),
         env_file: d.field(&s, "env_file", Decoder::path).value(),
+        // Zero would fail every start before the process could run.
         startup_timeout: d
-            .field(&s, "startup_timeout", Decoder::duration)
+            .field(&s, "startup_timeout", management::positive_duration)
             .or(Duration::from_secs(60)),
         shutdown_timeout: d
             .field(&s, "shutdown_timeout", Decoder::duration)
@@ -238,8 +239,10 @@ fn signal(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Signal> {
     let text = d.nonempty(item)?;
     let signal = Signal::parse(&text);
     if signal.is_none() {
-        let message =
-            format!("unknown signal `{text}`; expected a name like SIGTERM or TERM, or a number");
+        let message = format!(
+            "unknown signal `{}`; expected a name like SIGTERM or TERM, or a number",
+            cut(&text)
+        );
         d.invalid(item, message);
     }
     signal
@@ -280,18 +283,20 @@ fn environment(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Vec<(String, Stri
         d.wrong_type(item, "a mapping or a list of K=V strings");
         return None;
     };
+    // A set, not a scan of `vars`: the list may be long.
+    let mut names = std::collections::HashSet::new();
     for element in elements {
         let Some(text) = d.string(&element) else {
             continue;
         };
         let Some((name, value)) = text.split_once('=') else {
-            d.invalid(&element, format!("expected K=V, found `{text}`"));
+            d.invalid(&element, format!("expected K=V, found `{}`", cut(&text)));
             continue;
         };
         if let Err(message) = check_var_name(name) {
             d.invalid(&element, message);
-        } else if vars.iter().any(|(n, _)| n == name) {
-            d.invalid(&element, format!("variable {name} is set twice"));
+        } else if !names.insert(name.to_string()) {
+            d.invalid(&element, format!("variable {} is set twice", cut(name)));
         } else {
             vars.push((name.to_string(), value.to_string()));
         }
@@ -301,7 +306,10 @@ fn environment(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Vec<(String, Stri
 
 fn check_var_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains(['=', '\0']) {
-        Err(format!("`{name}` is not a valid environment variable name"))
+        Err(format!(
+            "`{}` is not a valid environment variable name",
+            cut(name)
+        ))
     } else {
         Ok(())
     }

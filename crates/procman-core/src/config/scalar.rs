@@ -4,21 +4,30 @@
 
 use std::time::Duration;
 
+use super::error::cut;
+
 const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// The longest duration accepted: 100 years of 365 days. Far beyond any
+/// real timeout, and small enough that nothing downstream can overflow
+/// (an `Instant` plus it, a backoff delay grown from it).
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// A duration: `300ms`, `1.5s`, `2m`, `1h30m`, `1h 30m`; a bare number is
 /// seconds (`5`, `0.25`). Decimals are allowed in every segment (humantime
-/// rejects `1.5s`, so this is our own parser).
+/// rejects `1.5s`, so this is our own parser). At most [`MAX_DURATION`].
 pub(super) fn duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    let shown = cut(t);
     if t.starts_with('-') {
-        return Err(format!("duration `{t}` must not be negative"));
+        return Err(format!("duration `{shown}` must not be negative"));
     }
     let bad = || {
         format!(
-            "invalid duration `{t}`; expected a number with a unit, like 300ms, 1.5s, 2m or 1h30m"
+            "invalid duration `{shown}`; expected a number with a unit, like 300ms, 1.5s, 2m or 1h30m"
         )
     };
+    let too_long = || format!("duration `{shown}` is too long (at most 100 years, 36500d)");
     if t.is_empty() {
         return Err(bad());
     }
@@ -26,7 +35,7 @@ pub(super) fn duration(text: &str) -> Result<Duration, String> {
         return secs
             .nanos(NANOS_PER_SEC)
             .and_then(to_duration)
-            .ok_or_else(bad);
+            .ok_or_else(too_long);
     }
     let mut total: u128 = 0;
     let mut rest = t;
@@ -42,28 +51,31 @@ pub(super) fn duration(text: &str) -> Result<Duration, String> {
         let unit = &rest[..letters];
         if unit.is_empty() {
             return Err(format!(
-                "missing unit after `{}` in duration `{t}`",
-                number.text
+                "missing unit after `{}` in duration `{shown}`",
+                cut(number.text)
             ));
         }
         let per_unit = unit_nanos(unit).ok_or_else(|| {
-            format!("unknown unit `{unit}` in duration `{t}`; use ns, us, ms, s, m, h or d")
+            format!(
+                "unknown unit `{}` in duration `{shown}`; use ns, us, ms, s, m, h or d",
+                cut(unit)
+            )
         })?;
         total = number
             .nanos(per_unit)
             .and_then(|n| total.checked_add(n))
-            .ok_or_else(bad)?;
+            .ok_or_else(too_long)?;
         rest = rest[letters..].trim_start();
     }
-    to_duration(total).ok_or_else(bad)
+    to_duration(total).ok_or_else(too_long)
 }
 
-/// `None` past `u64::MAX` seconds.
+/// `None` past [`MAX_DURATION`].
 fn to_duration(nanos: u128) -> Option<Duration> {
     let secs = u64::try_from(nanos / NANOS_PER_SEC).ok()?;
     // The remainder is below 10^9, so it fits.
     let sub = u32::try_from(nanos % NANOS_PER_SEC).ok()?;
-    Some(Duration::new(secs, sub))
+    Some(Duration::new(secs, sub)).filter(|d| *d <= MAX_DURATION)
 }
 
 fn unit_nanos(unit: &str) -> Option<u128> {
@@ -107,10 +119,12 @@ fn decimal(text: &str) -> Option<Decimal<'_>> {
     let frac = &frac[..frac.len().min(15)];
     Some(Decimal {
         text,
+        // Only digits, so a failed parse is an overflow: too long, which
+        // the caller reports as such.
         whole: if whole.is_empty() {
             0
         } else {
-            whole.parse().ok()?
+            whole.parse().unwrap_or(u128::MAX)
         },
         frac: if frac.is_empty() {
             0
@@ -124,15 +138,16 @@ fn decimal(text: &str) -> Option<Decimal<'_>> {
 /// A whole number in `min..=max`.
 pub(super) fn uint(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let t = text.trim();
+    let shown = cut(t);
     let n: u64 = match t.strip_prefix('+').unwrap_or(t).parse() {
         Ok(n) => n,
         Err(_) if t.starts_with('-') && t[1..].bytes().all(|b| b.is_ascii_digit()) => {
-            return Err(format!("`{t}` must not be negative"));
+            return Err(format!("`{shown}` must not be negative"));
         }
         Err(_) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
-            return Err(format!("`{t}` is too large (at most {max})"));
+            return Err(format!("`{shown}` is too large (at most {max})"));
         }
-        Err(_) => return Err(format!("expected a whole number, found `{t}`")),
+        Err(_) => return Err(format!("expected a whole number, found `{shown}`")),
     };
     if n < min {
         return Err(format!("must be at least {min}, found {n}"));
@@ -148,7 +163,7 @@ pub(super) fn float(text: &str) -> Result<f64, String> {
     let t = text.trim();
     match t.parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
-        _ => Err(format!("expected a number, found `{t}`")),
+        _ => Err(format!("expected a number, found `{}`", cut(t))),
     }
 }
 
@@ -158,7 +173,7 @@ pub(super) fn fraction(text: &str) -> Result<f64, String> {
     match t.strip_suffix('%') {
         Some(pct) => float(pct)
             .map(|x| x / 100.0)
-            .map_err(|_| format!("expected a number or a percentage, found `{t}`")),
+            .map_err(|_| format!("expected a number or a percentage, found `{}`", cut(t))),
         None => float(t),
     }
 }
@@ -175,14 +190,14 @@ pub(super) fn boolean(text: &str) -> Result<bool, String> {
     match text.trim() {
         "true" | "True" | "TRUE" => Ok(true),
         "false" | "False" | "FALSE" => Ok(false),
-        t => Err(format!("expected true or false, found `{t}`")),
+        t => Err(format!("expected true or false, found `{}`", cut(t))),
     }
 }
 
 /// `host:port`, with IPv6 hosts in brackets (`[::1]:8080`), port 1–65535.
 pub(super) fn host_port(text: &str) -> Result<(), String> {
     let t = text.trim();
-    let bad = |why: &str| format!("invalid endpoint `{t}`: {why}; expected host:port");
+    let bad = |why: &str| format!("invalid endpoint `{}`: {why}; expected host:port", cut(t));
     let (host, port) = t.rsplit_once(':').ok_or_else(|| bad("no port"))?;
     let host = host
         .strip_prefix('[')
@@ -203,7 +218,7 @@ pub(super) fn host_port(text: &str) -> Result<(), String> {
 /// An `http://` or `https://` URL with a host.
 pub(super) fn http_url(text: &str) -> Result<(), String> {
     let t = text.trim();
-    let bad = |why: &str| format!("invalid URL `{t}`: {why}");
+    let bad = |why: &str| format!("invalid URL `{}`: {why}", cut(t));
     let lower = t.to_ascii_lowercase();
     let rest = if lower.starts_with("http://") {
         &t[7..]

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::error::Diagnostic;
 use crate::outcome::Signal;
 
 /// A whole, valid configuration file.
@@ -18,6 +19,9 @@ pub struct Config {
     /// In file order.
     pub processes: Vec<ProcessConfig>,
     pub log_collection: LogCollection,
+    /// Settings that load but are likely mistakes, sorted by position
+    /// (each a [`Diagnostic`] of [`Severity::Warning`](super::Severity::Warning)).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Config {

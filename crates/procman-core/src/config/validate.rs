@@ -1,24 +1,36 @@
 //! Checks across processes: ids (form and uniqueness) and the
 //! `depends_on` graph (known ids, no self-dependency, no cycle).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::decode::Decoder;
-use super::error::{Hint, Problem};
+use super::error::{cut, Hint, Problem};
 use super::process::Draft;
 use super::schema::DependencyCondition;
+
+/// Above this many processes, an unknown `depends_on` id gets no "did you
+/// mean" hint.
+const MAX_HINTED_IDS: usize = 1_000;
+
+/// Dependency cycles reported at most (each is an error of its own).
+const MAX_CYCLES: usize = 100;
+
+/// Processes named in the message of one cycle.
+const MAX_CYCLE_NAMES: usize = 8;
 
 /// `[A-Za-z0-9_-]{1,64}`: ids appear in file names, URLs and metrics.
 pub(super) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 {
-        return Err(format!("id `{id}` must be 1 to 64 characters long"));
+        return Err(format!("id `{}` must be 1 to 64 characters long", cut(id)));
     }
     match id
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         Some(c) => Err(format!(
-            "id `{id}` contains `{c}`; use only letters, digits, `_` and `-`"
+            "id `{}` contains `{}`; use only letters, digits, `_` and `-`",
+            cut(id),
+            cut(c.encode_utf8(&mut [0; 4]))
         )),
         None => Ok(()),
     }
@@ -42,7 +54,7 @@ fn unique_ids(d: &mut Decoder<'_>, drafts: &[Draft]) -> HashMap<String, usize> {
         match index.get(id) {
             Some(&first) => {
                 let line = drafts[first].id_at.as_ref().map_or(0, |(p, _)| p.line);
-                let message = format!("duplicate id `{id}` (first used at line {line})");
+                let message = format!("duplicate id `{}` (first used at line {line})", cut(id));
                 d.report(*pos, path, Problem::Invalid(message));
             }
             None => {
@@ -63,11 +75,18 @@ fn dependencies(
     let mut edges = vec![Vec::new(); drafts.len()];
     for (n, draft) in drafts.iter().enumerate() {
         let deps = draft.config.depends_on.iter().zip(&draft.depends_on);
+        let mut listed = HashSet::new();
         for (entry, (dep, (pos, path))) in deps.enumerate() {
             let problem = |message: String| Problem::Invalid(message);
             let Some(&target) = index.get(&dep.id) else {
-                let hint = Hint::closest(&dep.id, index.keys().map(String::as_str));
-                let message = format!("unknown process id `{}`{hint}", dep.id);
+                // Among thousands of ids a hint costs more than it helps:
+                // each unknown id would be compared with every one.
+                let hint = if index.len() <= MAX_HINTED_IDS {
+                    Hint::closest(&dep.id, index.keys().map(String::as_str))
+                } else {
+                    Hint::None
+                };
+                let message = format!("unknown process id `{}`{hint}", cut(&dep.id));
                 d.report(*pos, path, problem(message));
                 continue;
             };
@@ -79,8 +98,8 @@ fn dependencies(
                 );
                 continue;
             }
-            if edges[n].iter().any(|&(t, _)| t == target) {
-                let message = format!("`{}` is listed twice", dep.id);
+            if !listed.insert(target) {
+                let message = format!("`{}` is listed twice", cut(&dep.id));
                 d.report(*pos, path, problem(message));
                 continue;
             }
@@ -89,7 +108,7 @@ fn dependencies(
             {
                 let message = format!(
                     "condition healthy needs a health check on `{}`, which has none",
-                    dep.id
+                    cut(&dep.id)
                 );
                 d.report(*pos, path, problem(message));
             }
@@ -109,7 +128,11 @@ fn cycles(d: &mut Decoder<'_>, drafts: &[Draft], edges: &[Vec<(usize, usize)>]) 
         Done,
     }
     let mut marks = vec![Mark::New; drafts.len()];
+    // Where each open process is on the stack: a cycle is cut out of the
+    // stack without searching it.
+    let mut at = vec![0usize; drafts.len()];
     let mut found: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashSet<Vec<usize>> = HashSet::new();
     for start in 0..drafts.len() {
         if marks[start] != Mark::New {
             continue;
@@ -128,29 +151,37 @@ fn cycles(d: &mut Decoder<'_>, drafts: &[Draft], edges: &[Vec<(usize, usize)>]) 
             match marks[target] {
                 Mark::New => {
                     marks[target] = Mark::Open;
+                    at[target] = stack.len();
                     stack.push((target, 0));
                 }
-                Mark::Open => {
-                    let from = stack.iter().position(|&(n, _)| n == target).unwrap_or(0);
-                    let mut cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                // Past MAX_CYCLES the walk goes on (it is linear) but
+                // collects no more: a hostile graph has quadratically many.
+                Mark::Open if found.len() < MAX_CYCLES => {
+                    let mut cycle: Vec<usize> =
+                        stack[at[target]..].iter().map(|&(n, _)| n).collect();
                     // Start at the process written first, so each cycle
                     // has one name however it was reached.
                     let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
                     cycle.rotate_left(first);
-                    if !found.contains(&cycle) {
+                    if seen.insert(cycle.clone()) {
                         found.push(cycle);
                     }
                 }
-                Mark::Done => {}
+                Mark::Open | Mark::Done => {}
             }
         }
     }
     for cycle in found {
-        let names: Vec<&str> = cycle
+        // A long cycle is named by its first processes and its length.
+        let shown = cycle.len().min(MAX_CYCLE_NAMES);
+        let mut names: Vec<_> = cycle[..shown]
             .iter()
-            .chain(cycle.first())
-            .map(|&n| drafts[n].config.id.as_str())
+            .map(|&n| cut(&drafts[n].config.id))
             .collect();
+        if shown < cycle.len() {
+            names.push(format!("... ({} processes)", cycle.len()).into());
+        }
+        names.push(cut(&drafts[cycle[0]].config.id));
         let (head, next) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let entry = edges[head]
             .iter()

@@ -49,6 +49,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         })
         .map_err(Failure::Runtime)?;
     telemetry::init(config.manager.log_level, config.manager.log_format);
+    for warning in &config.warnings {
+        tracing::warn!("{}", warning.display(&args.config.config));
+    }
     if let Err(e) = held {
         tracing::warn!(error = %e, "cannot hold signals during start-up");
     }

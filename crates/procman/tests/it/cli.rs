@@ -317,3 +317,93 @@ async fn sigint_stops_the_manager_with_exit_0_and_no_child_left() {
     .await
     .expect("watchdog");
 }
+
+/// A config that loads with one warning: a process restarted at once and
+/// without limit. Returns the text and the warning's line.
+fn config_with_a_warning(t: &Scratch, pidfile: &Path) -> (String, usize) {
+    let extra = "      restart_policy:\n        max_attempts: 0\n        restart_delay: 0s\n";
+    let pidfile = pidfile.display().to_string();
+    let yaml = t.header() + &child_entry("svc", &["--pidfile", &pidfile, "run"], extra);
+    let line = yaml
+        .lines()
+        .position(|l| l.contains("restart_delay"))
+        .expect("restart_delay line")
+        + 1;
+    (yaml, line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_prints_warnings_on_stderr_exits_0_and_counts_them() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (yaml, line) = config_with_a_warning(&t, &t.path("svc.pid"));
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let err_file = t.path("stderr.txt");
+        let (file_s, err_s) = (file.display().to_string(), err_file.display().to_string());
+        // Through sh, to tell stderr from stdout.
+        let script = "exec \"$0\" validate -c \"$1\" 2>\"$2\"";
+        let args = ["-c", script, procman(), file_s.as_str(), err_s.as_str()];
+        let (end, out) = run(Path::new("/bin/sh"), &args, &[]).await;
+        let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+        assert_eq!(end, ProcessEnd::Exited(0), "stdout:\n{out}\nstderr:\n{err}");
+        assert_eq!(
+            out.trim(),
+            format!("{file_s}: valid (1 process, 1 enabled, 1 warning)")
+        );
+        let want = format!(
+            "{file_s}:{line}:24: managed_processes[0].management.restart_policy.restart_delay: \
+             warning: restart_delay 0s with max_attempts 0"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&want), "want {want:?}\ngot {err:?}");
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_refuses_a_file_of_nul_bytes_naming_the_place() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, [0u8; 10]).unwrap();
+        let file_s = file.display().to_string();
+        let (end, out) = run(procman_path(), &["validate", "-c", &file_s], &[]).await;
+        assert_eq!(end, ProcessEnd::Exited(2), "{out}");
+        assert_eq!(
+            out.trim(),
+            format!("{file_s}:1:1: a NUL byte in the file: a config file is text")
+        );
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_logs_each_warning_at_start_and_runs_anyway() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let pidfile = t.path("svc.pid");
+        let (yaml, line) = config_with_a_warning(&t, &pidfile);
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let file_s = file.display().to_string();
+
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
+        let (mpid, exit, log) = start(procman_path(), &["run", "-c", &file_s], &[]);
+        let svc = wait_pidfile(&pidfile, Duration::from_secs(30), |_| true).await;
+        let needle = format!("{file_s}:{line}:24: managed_processes[0]");
+        let text = wait_file(log.path(), &needle, Duration::from_secs(30)).await;
+        let warning = text.lines().find(|l| l.contains(&needle)).unwrap_or("");
+        assert!(warning.contains("WARN"), "at warn level: {warning}");
+        assert!(warning.contains("restart_delay 0s"), "{warning}");
+
+        signal_process(mpid, Signal::INT).unwrap();
+        let end = ended(mpid, exit, Duration::from_secs(30), &log).await;
+        assert_eq!(end, ProcessEnd::Exited(0), "{}", output_of(&log));
+        wait_gone(&[svc], Duration::from_secs(5)).await;
+    })
+    .await
+    .expect("watchdog");
+}

@@ -183,7 +183,7 @@ const CASES: &[Case] = &[
         line: 5,
         column: 21,
         path: "managed_processes[0].management.control.executable",
-        message: "environment variable APP_BIN is not set; use ${APP_BIN:-default}",
+        message: "environment variable APP_BIN is not set and has no default",
     },
     Case {
         name: "bad signal name",
@@ -470,7 +470,7 @@ const CASES: &[Case] = &[
             ",
         line: 3,
         column: 3,
-        path: "",
+        path: "process_manager.port",
         message: "duplicate key `port` (first at line 2)",
     },
 ];

@@ -1,11 +1,18 @@
-//! Tests of the config loader: the spec's example, each feature, and each
-//! kind of error with its exact position, key path and message.
+//! Tests of the config loader: the spec's example, each feature, each
+//! kind of error with its exact position, key path and message, warnings,
+//! and hostile input (bytes, depth, size, length).
 
+mod depth;
+mod duplicates;
 mod errors;
 mod features;
+mod limits;
+mod log_files;
 mod report;
 mod scalars;
 mod spec_example;
+mod text;
+mod warnings;
 
 use std::collections::HashMap;
 use std::path::Path;

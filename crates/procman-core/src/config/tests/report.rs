@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{dedent, load_err, SOURCE};
-use crate::config::{load_file, load_str, ConfigErrors, Diagnostic};
+use crate::config::{load_file, load_str, ConfigErrors, Diagnostic, Severity};
 
 #[test]
 fn every_error_in_a_file_is_reported_at_once_in_order() {
@@ -73,6 +73,7 @@ fn an_unreadable_file_is_one_error_without_a_position() {
         column: 0,
         path,
         message,
+        severity: Severity::Error,
     }] = err.errors.as_slice()
     else {
         panic!("{err:?}");

@@ -1,0 +1,161 @@
+//! Warnings: located like errors, kept in `Config::warnings`, and never
+//! a reason to refuse the file.
+
+use std::path::Path;
+
+use super::{load_err, load_ok, SOURCE};
+use crate::config::{Diagnostic, Severity};
+
+fn warnings(yaml: &str) -> Vec<Diagnostic> {
+    let config = load_ok(yaml);
+    assert!(
+        config
+            .warnings
+            .iter()
+            .all(|w| w.severity == Severity::Warning),
+        "{:#?}",
+        config.warnings
+    );
+    config.warnings
+}
+
+fn at(w: &Diagnostic) -> (usize, usize, &str) {
+    (w.line, w.column, w.path.as_str())
+}
+
+#[test]
+fn a_grace_longer_than_the_whole_shutdown_is_a_warning_at_the_grace() {
+    let w = warnings(
+        "
+        process_manager:
+          force_shutdown_timeout: 10s
+        managed_processes:
+          - id: db
+            management:
+              control:
+                executable: postgres
+                shutdown_timeout: 1m
+          - id: web
+            management:
+              control: {executable: web, shutdown_timeout: 10s}
+        ",
+    );
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(
+        at(&w[0]),
+        (
+            8,
+            27,
+            "managed_processes[0].management.control.shutdown_timeout"
+        )
+    );
+    assert_eq!(
+        w[0].message,
+        "shutdown_timeout of `db` (1m) is longer than process_manager.force_shutdown_timeout \
+         (10s): when the manager shuts down, the process is killed before its grace period ends"
+    );
+    let shown = w[0].display(Path::new("procman.yaml")).to_string();
+    assert!(
+        shown.starts_with(
+            "procman.yaml:8:27: managed_processes[0].management.control.shutdown_timeout: \
+             warning: shutdown_timeout of `db`"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_deadline_shorter_than_a_default_grace_is_a_warning_at_the_deadline() {
+    let w = warnings(
+        "
+        process_manager: {force_shutdown_timeout: 5s}
+        managed_processes:
+          - id: a
+            management: {control: {executable: a}}
+          - id: ext
+            type: unmanaged
+            management: {discovery: {pid: 1}}
+        ",
+    );
+    // Once, for the managed process: an unmanaged one is never stopped.
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(at(&w[0]), (1, 43, "process_manager.force_shutdown_timeout"));
+    assert!(w[0].message.contains("(10s, the default)"), "{w:#?}");
+}
+
+#[test]
+fn restarting_at_once_without_limit_is_a_warning_at_the_delay() {
+    let w = warnings(
+        "
+        managed_processes:
+          - id: loop
+            management:
+              control: {executable: a}
+              restart_policy:
+                max_attempts: 0
+                restart_delay: 0s
+          - id: limited
+            management:
+              control: {executable: a}
+              restart_policy: {max_attempts: 3, restart_delay: 0s}
+          - id: slow
+            management:
+              control: {executable: a}
+              restart_policy: {max_attempts: 0, restart_delay: 100ms}
+          - id: never
+            management:
+              control: {executable: a}
+              restart_policy: {strategy: never, max_attempts: 0, restart_delay: 0s}
+        ",
+    );
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(
+        at(&w[0]),
+        (
+            7,
+            24,
+            "managed_processes[0].management.restart_policy.restart_delay"
+        )
+    );
+    assert!(w[0]
+        .message
+        .starts_with("restart_delay 0s with max_attempts 0"));
+}
+
+#[test]
+fn a_config_without_processes_is_a_warning() {
+    let w = warnings("managed_processes: []");
+    assert_eq!(at(&w[0]), (1, 1, "managed_processes"));
+    let w = warnings("process_manager: {port: 0}");
+    assert_eq!(at(&w[0]), (0, 0, "managed_processes"), "the whole file");
+    assert_eq!(
+        w[0].message,
+        "no process is configured: the manager would have nothing to run"
+    );
+    let shown = w[0].display(Path::new(SOURCE)).to_string();
+    assert_eq!(
+        shown,
+        "/etc/procman/procman.yaml: managed_processes: warning: no process is configured: \
+         the manager would have nothing to run"
+    );
+}
+
+#[test]
+fn warnings_are_sorted_and_errors_are_not_warnings() {
+    let config = load_ok(
+        "
+        process_manager: {force_shutdown_timeout: 1s}
+        managed_processes:
+          - id: b
+            management:
+              control: {executable: b, shutdown_timeout: 2s}
+              restart_policy: {max_attempts: 0, restart_delay: 0s}
+        ",
+    );
+    let places: Vec<usize> = config.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(places, [5, 6], "{:#?}", config.warnings);
+    // A file with errors has no config, so no warnings either; the
+    // errors are errors.
+    let errors = load_err("process_manager: {port: x}");
+    assert!(errors.iter().all(|e| e.severity == Severity::Error));
+}
