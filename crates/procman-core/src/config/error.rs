@@ -71,7 +71,7 @@ pub(super) const ECHO_CHARS: usize = 64;
 /// `text` as a message may echo it: at most [`ECHO_CHARS`] characters
 /// (then `...`), control characters escaped, so that a 10,000-character id
 /// or a value with a newline still makes one readable line.
-pub(super) fn cut(text: &str) -> Cow<'_, str> {
+pub(crate) fn cut(text: &str) -> Cow<'_, str> {
     // Every key path is made with this: the common case (short, printable
     // ASCII) must cost a byte scan, even in a debug build.
     let plain = text.len() <= ECHO_CHARS && text.bytes().all(|b| (0x20..0x7f).contains(&b));

@@ -36,6 +36,7 @@ mod warning;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use error::cut;
 pub use error::{ConfigErrors, Diagnostic, Severity};
 pub use load::{load_file, load_str};
 pub use schema::*;

@@ -202,17 +202,9 @@ pub fn resolve_program(
         }
     }
     Err(SpawnError::NotInPath {
-        name: short(executable),
-        path: short(&search.to_string_lossy()),
+        name: crate::config::cut(executable).into_owned(),
+        path: crate::config::cut(&search.to_string_lossy()).into_owned(),
     })
-}
-
-/// At most 120 characters of `text`, for error messages.
-fn short(text: &str) -> String {
-    match text.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 fn is_executable_file(p: &Path) -> bool {
