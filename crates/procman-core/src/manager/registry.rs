@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
-use crate::logs::{self, LogError, LogSetup, Targets};
+use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, TreeRoot};
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
@@ -15,6 +15,8 @@ use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Tick
 /// How long stops may take after everything was SIGKILLed at the
 /// `force_shutdown_timeout` deadline.
 const AFTER_FORCE: Duration = Duration::from_secs(10);
+/// How long the log targets may take to write what they hold at shutdown.
+const LOG_TARGETS_FINISH: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagerState {
@@ -71,9 +73,8 @@ pub struct Manager {
     procs: Vec<Handle>,
     tasks: Vec<JoinHandle<()>>,
     state: watch::Sender<ManagerState>,
-    /// The aggregation targets; dropped at shutdown so their threads end.
-    targets: Option<Arc<Targets>>,
-    target_threads: Vec<std::thread::JoinHandle<()>>,
+    /// The log directory, aggregation targets and reopen requests.
+    logs: LogSetup,
     _lock: StateLock,
 }
 
@@ -86,25 +87,20 @@ impl Manager {
 
     /// [`Manager::new`] with explicit [`Options`].
     pub fn with_options(config: Config, options: Options) -> Result<Manager, ManagerError> {
-        let state_dir = state::dir(config.manager.state_dir.as_deref());
+        let state_dir = state::dir(config.manager.state_dir.as_deref(), &config.source)?;
         let lock = StateLock::acquire(&state_dir)?;
         platform::raise_fd_limit();
         if let Err(e) = platform::become_subreaper() {
             tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
         }
         // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above.
-        let log_dir = logs::log_dir(&config);
-        let (targets, target_threads) = Targets::start(&config.log_collection)?;
-        let setup = LogSetup {
-            log_dir,
-            targets: targets.clone(),
-        };
-        // Every log file opens now: an unwritable one is an error before
-        // anything starts, naming the path.
+        let setup = LogSetup::start(&config)?;
+        // Every log file is checked now (and opened only when its process
+        // runs): an unwritable one is an error before anything starts.
         let logs = config
             .processes
             .iter()
-            .map(|p| ProcessLog::open(p, &setup).map(Arc::new))
+            .map(|p| ProcessLog::new(p, &setup).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let trees = if options.cgroups {
             TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)))
@@ -134,8 +130,7 @@ impl Manager {
             procs,
             tasks,
             state: watch::channel(ManagerState::Created).0,
-            targets: Some(targets),
-            target_threads,
+            logs: setup,
             _lock: lock,
         })
     }
@@ -217,16 +212,18 @@ impl Manager {
             let _ = t.await;
         }
         self.trees.remove();
-        // The supervisors (and their logs) are gone: once the targets go
-        // too, their threads write what is queued and end.
-        self.targets = None;
-        let threads = std::mem::take(&mut self.target_threads);
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        })
-        .await;
+        // The supervisors (and their pumps) are gone: the targets write
+        // what they hold, within a bound whatever their readers do.
+        let deadline = Instant::now() + LOG_TARGETS_FINISH;
+        self.logs.targets.finish(deadline).await;
+    }
+
+    /// Every log file (per process, and file targets) reopens its path
+    /// before its next write, creating it anew: for an external
+    /// `logrotate` that renamed it (SIGUSR1). What was written before stays
+    /// in the renamed file; no line is split between the two.
+    pub fn reopen_logs(&self) {
+        self.logs.reopen();
     }
 
     pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {

@@ -328,6 +328,7 @@ impl Task {
             self.terminate(None, pid).await;
         }
         drain(&self.cfg.id, pumps).await;
+        self.log.run_ended(false).await;
         if !self.pending_stop.is_empty() {
             // A stop arrived while we cleaned up: it wins over any restart.
             self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
@@ -421,7 +422,7 @@ impl Task {
         }
         // Every line the tree wrote is read, written, and on disk.
         drain(&self.cfg.id, pumps).await;
-        self.log.sync();
+        self.log.run_ended(true).await;
         self.finish_stop();
         self.start_pending(Cause::StartRequested).await;
     }

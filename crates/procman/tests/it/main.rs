@@ -5,6 +5,7 @@
 mod cli;
 mod environment;
 mod fallback;
+mod files;
 mod health;
 mod logs;
 mod pid1;
