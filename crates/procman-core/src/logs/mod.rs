@@ -19,6 +19,7 @@ pub(crate) mod capture;
 pub mod follow;
 pub(crate) mod format;
 mod paths;
+mod queue;
 pub mod reader;
 pub(crate) mod record;
 pub(crate) mod rotate;
