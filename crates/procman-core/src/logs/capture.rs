@@ -365,3 +365,7 @@ fn consume_raw(log: &ProcessLog, splitter: &mut LineSplitter, feed: Feed<'_>, pi
     }
     log.targets.push_all(bufs, records);
 }
+
+#[cfg(test)]
+#[path = "tests/capture.rs"]
+mod tests;

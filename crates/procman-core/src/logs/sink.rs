@@ -271,6 +271,14 @@ impl ProcessLog {
     }
 }
 
+#[cfg(test)]
+impl ProcessLog {
+    /// Holds the file's lock, as a write that hangs (a stuck disk) would.
+    pub(crate) fn hold_file(&self) -> Option<MutexGuard<'_, Option<RotatingFile>>> {
+        self.file.as_ref().map(LogFile::lock)
+    }
+}
+
 /// Runs `f` on a blocking thread, at most [`FILE_OPS`] at once.
 async fn off_runtime(f: impl FnOnce() + Send + 'static) {
     // The semaphore is never closed, so `acquire` cannot fail; if it did,
