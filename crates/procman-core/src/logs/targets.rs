@@ -184,6 +184,12 @@ impl Targets {
             tracing::warn!(log_target = %w.queue.name, lost_bytes = bytes,
                 "log target still blocked in a write at shutdown; leaving it behind");
         }
+        // What each target lost over the whole run, said once at the end
+        // (an episode of drops that never ended had no info line).
+        for s in self.stats().iter().filter(|s| s.dropped_records > 0) {
+            tracing::info!(log_target = %s.name, dropped_records = s.dropped_records,
+                dropped_bytes = s.dropped_bytes, "log target lost lines during this run");
+        }
         lost
     }
 

@@ -1215,6 +1215,10 @@ async fn a_stuck_stdout_target_loses_only_its_own_lines() {
             text.contains("still blocked in a write at shutdown") && text.contains("lost_bytes="),
             "the bytes left behind are reported:\n{text}"
         );
+        assert!(
+            text.contains("log target lost lines during this run"),
+            "the run's drops are summed up:\n{text}"
+        );
         drop(held);
     })
     .await
