@@ -11,7 +11,8 @@
 //! replace invalid UTF-8 with U+FFFD in `line` and carry the exact bytes in
 //! `line_base64`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
@@ -25,25 +26,27 @@ pub struct Timestamp([u8; Timestamp::LEN]);
 impl Timestamp {
     pub const LEN: usize = 27;
 
+    /// Formatted by `humantime`: ≈ 150 ns a call (measured here, release
+    /// build), against ≈ 25 ns for the hand-written calendar it replaced.
+    /// That is once per chunk read, beside the chunk's read and write system
+    /// calls (microseconds each), so it does not show in capture speed.
+    ///
     /// Times before 1970 are written as the epoch and times after year 9999
-    /// as its last microsecond, so that the text always has the same shape.
+    /// as its last microsecond, so that the text always has the same shape
+    /// (and `humantime`, which refuses both, always has a time it formats).
     pub fn new(t: SystemTime) -> Timestamp {
-        const MAX_SECS: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-        let (secs, micros) = match t.duration_since(UNIX_EPOCH) {
-            Ok(d) if d.as_secs() > MAX_SECS => (MAX_SECS, 999_999),
-            Ok(d) => (d.as_secs(), d.subsec_micros()),
-            Err(_) => (0, 0),
+        // 9999-12-31T23:59:59.999999Z
+        const MAX: Duration = Duration::new(253_402_300_799, 999_999_000);
+        let t = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) if d > MAX => UNIX_EPOCH + MAX,
+            Ok(_) => t,
+            Err(_) => UNIX_EPOCH,
         };
-        let (year, month, day) = civil_from_days(secs / 86_400);
-        let tod = secs % 86_400;
-        let mut b = *b"0000-00-00T00:00:00.000000Z";
-        put_digits(&mut b[0..4], u64::from(year));
-        put_digits(&mut b[5..7], u64::from(month));
-        put_digits(&mut b[8..10], u64::from(day));
-        put_digits(&mut b[11..13], tod / 3600);
-        put_digits(&mut b[14..16], tod / 60 % 60);
-        put_digits(&mut b[17..19], tod % 60);
-        put_digits(&mut b[20..26], u64::from(micros));
+        let mut b = *b"1970-01-01T00:00:00.000000Z";
+        // In that range humantime writes exactly these 27 bytes; should it
+        // ever fail, the epoch above keeps the shape.
+        let mut out = &mut b[..];
+        let _ = write!(out, "{}", humantime::format_rfc3339_micros(t));
         Timestamp(b)
     }
 
@@ -61,30 +64,6 @@ impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Writes `n` as decimal digits filling `out`, zero-padded on the left.
-fn put_digits(out: &mut [u8], mut n: u64) {
-    for d in out.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-}
-
-/// (year, month, day) of the day `days` after 1970-01-01, in the proleptic
-/// Gregorian calendar (Howard Hinnant's `civil_from_days`, for days ≥ 0).
-fn civil_from_days(days: u64) -> (u32, u32, u32) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z / 146_097;
-    let doe = z % 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    // The caller caps `days` at year 9999, so these fit.
-    (year as u32, month as u32, day as u32)
 }
 
 /// `<ts> <stream> <bytes>\n`, with `stdout+` / `stderr+` for a record that

@@ -1,21 +1,25 @@
 //! Log collection: every line a process writes, to its own file and to the
 //! aggregation targets, with nothing lost and memory bounded.
 //!
-//! - [`capture`]: one pump task per captured stream reads the pipe while the
-//!   process runs (and after, until every holder of the pipe is gone),
-//!   splits the bytes into records ([`splitter`]), formats them ([`format`])
-//!   and writes them straight through to the OS, so a crash of the manager
-//!   loses nothing already read.
-//! - [`sink`]: a process's log: its file ([`rotate`]), its format, its
-//!   counters (records it could not write, e.g. on a full disk).
+//! - [`capture`]: one pump task per captured stream waits on the pipe while
+//!   the process runs (and after, until every holder of the pipe is gone);
+//!   on a blocking thread it reads, splits the bytes into records
+//!   ([`splitter`]), formats them ([`format`]) and writes them straight
+//!   through to the OS, so a crash of the manager loses nothing already
+//!   read, and the async workers never block on a file.
+//! - [`sink`]: a process's log: its file ([`rotate`]), open only while the
+//!   process runs, its format, its counters (records it could not write,
+//!   e.g. on a full disk).
 //! - [`targets`]: the global aggregation targets of `log_collection`, each
-//!   a writer task behind a bounded channel.
+//!   a writer thread behind a queue bounded in bytes that nobody waits for:
+//!   a stuck target loses its own lines, nothing else.
 //! - [`reader`] and [`follow`]: what `procman logs` uses to read the files.
 
 pub(crate) mod capture;
 pub mod follow;
 pub(crate) mod format;
 mod paths;
+mod queue;
 pub mod reader;
 pub(crate) mod record;
 pub(crate) mod rotate;
@@ -29,6 +33,6 @@ mod support;
 
 pub use paths::{file_path, log_dir};
 pub use record::Stream;
-pub use rotate::rotated_paths;
+pub use rotate::{rotated_paths, Reopen};
 pub use sink::{LogCounters, LogError, LogSetup};
-pub use targets::Targets;
+pub use targets::{TargetStats, Targets, QUEUE_BYTES};

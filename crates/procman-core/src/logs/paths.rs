@@ -9,16 +9,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, LogFile, ProcessConfig};
+use crate::state::{self, StateError};
 
 /// The directory of the default log files: the config's `log_dir`, else
 /// `<state_dir>/logs` (the state directory as [`crate::state::dir`] finds
-/// it).
-pub fn log_dir(config: &Config) -> PathBuf {
-    config
-        .manager
-        .log_dir
-        .clone()
-        .unwrap_or_else(|| crate::state::dir(config.manager.state_dir.as_deref()).join("logs"))
+/// it for this config file).
+pub fn log_dir(config: &Config) -> Result<PathBuf, StateError> {
+    match &config.manager.log_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(state::dir(config.manager.state_dir.as_deref(), &config.source)?.join("logs")),
+    }
 }
 
 /// The path of a process's (live) log file: `<log_dir>/<id>.log` by

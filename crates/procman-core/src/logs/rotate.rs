@@ -17,15 +17,26 @@
 //!   rotation keeps writing the live file past `max_bytes` (and warns)
 //!   rather than lose records.
 //!
+//! - A [`Reopen`] request (SIGUSR1, after an external `logrotate` renamed
+//!   the file) is seen before the next write: the buffer goes to the old
+//!   file, then the path is opened anew, so no record is split between the
+//!   two files and none is lost.
+//! - Files are created `0640` and never through a symbolic link (see
+//!   [`crate::state::files`]).
+//!
 //! Pitfall: the size is counted, not asked from the file system, so a
 //! second writer to the same file makes rotation come early or late (never
 //! lose or split records).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use memchr::{memchr, memrchr};
+
+use crate::state::files::{self, Access};
 
 /// The default size of the write buffer.
 pub const DEFAULT_BUFFER: usize = 64 * 1024;
@@ -60,7 +71,7 @@ pub struct LogFileError {
     pub source: io::Error,
 }
 
-fn error(op: LogFileOp, path: &Path, source: io::Error) -> io::Error {
+pub(crate) fn error(op: LogFileOp, path: &Path, source: io::Error) -> io::Error {
     io::Error::new(
         source.kind(),
         LogFileError {
@@ -69,6 +80,23 @@ fn error(op: LogFileOp, path: &Path, source: io::Error) -> io::Error {
             source,
         },
     )
+}
+
+/// A request to reopen log files by their path: a generation number
+/// shared by the files of one manager, which each compare with the one
+/// they were opened at before every write.
+#[derive(Debug, Clone, Default)]
+pub struct Reopen(Arc<AtomicU64>);
+
+impl Reopen {
+    /// Every file sharing this reopens its path before its next write.
+    pub fn request(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn generation(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +119,8 @@ pub struct RotatingFile {
     rotate_retry_at: Option<u64>,
     buf: Vec<u8>,
     buf_cap: usize,
+    /// Reopen requests, and the generation this file was opened at.
+    reopen: Option<(Reopen, u64)>,
 }
 
 impl RotatingFile {
@@ -99,11 +129,18 @@ impl RotatingFile {
     /// and its size counts towards `rotation`: `(max_bytes, max_files)`.
     /// A `max_files` of 0 keeps no old file: rotation starts afresh.
     pub fn open(path: &Path, rotation: Option<(u64, u32)>) -> io::Result<RotatingFile> {
-        let (file, size) = open_append(path)?;
-        Ok(RotatingFile {
+        let mut f = RotatingFile::lazy(path, rotation);
+        f.open_again()?;
+        Ok(f)
+    }
+
+    /// Like [`open`](RotatingFile::open), but the path is only opened at
+    /// the first write (and an error to open it is that write's error).
+    pub fn lazy(path: &Path, rotation: Option<(u64, u32)>) -> RotatingFile {
+        RotatingFile {
             path: path.to_path_buf(),
-            file: Some(file),
-            size,
+            file: None,
+            size: 0,
             rotation: rotation.map(|(max_bytes, max_files)| Rotation {
                 max_bytes: max_bytes.max(1),
                 max_files,
@@ -111,7 +148,23 @@ impl RotatingFile {
             rotate_retry_at: None,
             buf: Vec::new(),
             buf_cap: DEFAULT_BUFFER,
-        })
+            reopen: None,
+        }
+    }
+
+    /// A file already open as `file` (a device in tests), with `path` to
+    /// reopen after a failure.
+    #[cfg(test)]
+    fn with_file(path: &Path, file: File) -> RotatingFile {
+        let mut f = RotatingFile::lazy(path, None);
+        f.file = Some(file);
+        f
+    }
+
+    /// Follows `reopen`'s requests from now on.
+    pub fn with_reopen(mut self, reopen: &Reopen) -> RotatingFile {
+        self.reopen = Some((reopen.clone(), reopen.generation()));
+        self
     }
 
     /// Appends `bytes`, one or more complete records each ending in `\n`.
@@ -126,9 +179,21 @@ impl RotatingFile {
     ///
     /// [`flush`]: RotatingFile::flush
     pub fn write_records(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some((reopen, opened_at)) = &mut self.reopen {
+            let now = reopen.generation();
+            if now != *opened_at {
+                *opened_at = now;
+                // What was written before the request stays in the old
+                // file; the path is opened anew below.
+                let flushed = self.flush();
+                self.file = None;
+                flushed?;
+            }
+        }
         if self.file.is_none() {
-            // After a failed write: the path again, and its real size.
-            self.reopen()?;
+            // First write, after a failed one, or a reopen request: the
+            // path again, and its real size.
+            self.open_again()?;
         }
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -197,7 +262,7 @@ impl RotatingFile {
 
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
-            self.reopen()?;
+            self.open_again()?;
         }
         if self.buf.len() + bytes.len() > self.buf_cap {
             self.flush()?;
@@ -241,7 +306,7 @@ impl RotatingFile {
         Ok(())
     }
 
-    fn reopen(&mut self) -> io::Result<()> {
+    fn open_again(&mut self) -> io::Result<()> {
         let (file, size) = open_append(&self.path)?;
         self.file = Some(file);
         self.size = size + self.buf.len() as u64;
@@ -281,7 +346,7 @@ impl RotatingFile {
         if self.rotate_retry_at.take().is_some() {
             tracing::info!(path = %self.path.display(), "log file rotates again");
         }
-        self.reopen()
+        self.open_again()
     }
 
     fn rotation_failed(&mut self, e: &io::Error) {
@@ -319,11 +384,9 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 }
 
 fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| error(LogFileOp::Open, path, e))?;
+    let file = files::open(path, Access::Append)
+        .map_err(|e| error(LogFileOp::Open, path, e))?
+        .file;
     let size = file
         .metadata()
         .map_err(|e| error(LogFileOp::Open, path, e))?

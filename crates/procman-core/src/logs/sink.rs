@@ -1,39 +1,80 @@
 //! One process's log: where its records go, in which format, and what
-//! could not be written.
+//! could not be written; and what every process's log shares
+//! ([`LogSetup`]).
+//!
+//! The file is open only while the process runs: [`ProcessLog::run_started`]
+//! opens it (at its first write) and [`ProcessLog::run_ended`] closes it,
+//! so ten thousand configured processes that do not run hold no
+//! descriptor. Whether it can be written is checked when the manager is
+//! created, without keeping it open.
+//!
+//! Every call that touches the file runs on a blocking thread, never on
+//! the async workers: the mutex around the file is held across the write,
+//! and a slow disk (or an fsync) must not stall supervision.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::format::{self, Timestamp};
-use super::paths::file_path;
-use super::record::Origin;
-use super::rotate::RotatingFile;
-use super::targets::Targets;
-use crate::config::{ProcessConfig, ProcessLogFormat};
+use tokio::sync::Semaphore;
 
-/// What every process's log shares: the directory of the default files and
-/// the aggregation targets.
+use super::format::{self, Timestamp};
+use super::paths::{file_path, log_dir};
+use super::record::Origin;
+use super::rotate::{self, LogFileOp, Reopen, RotatingFile};
+use super::targets::Targets;
+use crate::config::{Config, ProcessConfig, ProcessLogFormat};
+use crate::state::files::{self, Access, DirError, DirKind};
+use crate::state::StateError;
+
+/// How many opens, separators and fsyncs may run at once on blocking
+/// threads (10,000 processes stopping together must not make 10,000
+/// threads).
+static FILE_OPS: Semaphore = Semaphore::const_new(16);
+
+/// What every process's log shares: the directory of the default files,
+/// the aggregation targets, and the reopen requests.
 #[derive(Debug, Clone)]
 pub struct LogSetup {
     pub log_dir: PathBuf,
     pub targets: Arc<Targets>,
+    reopen: Reopen,
+}
+
+impl LogSetup {
+    /// Finds the log directory and starts the aggregation targets (opening
+    /// their files: an unwritable one is an error now).
+    pub fn start(config: &Config) -> Result<LogSetup, LogError> {
+        let reopen = Reopen::default();
+        Ok(LogSetup {
+            log_dir: log_dir(config)?,
+            targets: Arc::new(Targets::start(&config.log_collection, &reopen)?),
+            reopen,
+        })
+    }
+
+    /// Every log file (per process and file targets) reopens its path
+    /// before its next write: for an external `logrotate` that renamed it.
+    pub fn reopen(&self) {
+        self.reopen.request();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("log directory {}: {source}", .path.display())]
-    Directory {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    #[error(transparent)]
+    State(#[from] StateError),
     /// `source` names the path already (see `rotate::LogFileError`).
     #[error("{source}")]
     File {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start a log target: {0}")]
+    Target(#[source] std::io::Error),
 }
 
 /// Counters a process's log keeps, readable at any time.
@@ -53,6 +94,26 @@ impl LogCounters {
     }
 }
 
+/// A process's log file: its path, and the file while a run is open.
+#[derive(Debug)]
+struct LogFile {
+    path: PathBuf,
+    rotation: Option<(u64, u32)>,
+    reopen: Reopen,
+    /// `Some` from the start of a run to its end (opened at the first
+    /// write), `None` in between.
+    open: Mutex<Option<RotatingFile>>,
+}
+
+impl LogFile {
+    /// Held across file I/O, on blocking threads only. A panic while it
+    /// was held leaves at worst a partly written record, which the next
+    /// write follows: the log goes on.
+    fn lock(&self) -> MutexGuard<'_, Option<RotatingFile>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// A process's log. Shared by the pumps of its two streams.
 #[derive(Debug)]
 pub(crate) struct ProcessLog {
@@ -61,34 +122,35 @@ pub(crate) struct ProcessLog {
     pub(crate) max_line: usize,
     pub(crate) capture_stdout: bool,
     pub(crate) capture_stderr: bool,
-    file: Option<(PathBuf, Mutex<RotatingFile>)>,
+    file: Option<LogFile>,
     rotates: bool,
     pub(crate) targets: Arc<Targets>,
     pub(crate) counters: Arc<LogCounters>,
 }
 
 impl ProcessLog {
-    /// Opens (creating if needed) the process's log file. Fails, naming the
-    /// path, when the directory or the file cannot be written.
-    pub(crate) fn open(cfg: &ProcessConfig, setup: &LogSetup) -> Result<ProcessLog, LogError> {
+    /// The log of `cfg`. Creates its directory, and checks that the file
+    /// can be written (naming the path if not) without keeping it open.
+    pub(crate) fn new(cfg: &ProcessConfig, setup: &LogSetup) -> Result<ProcessLog, LogError> {
         let file = match file_path(cfg, &setup.log_dir) {
             None => None,
             Some(path) => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|source| LogError::Directory {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
+                    files::ensure_dir(dir, DirKind::Log)?;
                 }
-                let rotation = cfg
-                    .logging
-                    .rotation
-                    .map(|r| (r.max_size_mb.saturating_mul(1024 * 1024), r.max_files));
-                let f = RotatingFile::open(&path, rotation).map_err(|source| LogError::File {
+                check_writable(&path).map_err(|source| LogError::File {
                     path: path.clone(),
                     source,
                 })?;
-                Some((path, Mutex::new(f)))
+                Some(LogFile {
+                    path,
+                    rotation: cfg
+                        .logging
+                        .rotation
+                        .map(|r| (r.max_size_mb.saturating_mul(1024 * 1024), r.max_files)),
+                    reopen: setup.reopen.clone(),
+                    open: Mutex::new(None),
+                })
             }
         };
         Ok(ProcessLog {
@@ -115,17 +177,26 @@ impl ProcessLog {
 
     /// Writes complete formatted records to the file, straight through to
     /// the OS. `records` is how many they are, for the dropped count.
+    /// Blocking: call it from a blocking thread.
     pub(crate) fn write_file(&self, bytes: &[u8], records: u64) {
-        let Some((path, file)) = &self.file else {
+        let Some(file) = &self.file else {
             return;
         };
         if bytes.is_empty() {
             return;
         }
-        let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-        let result = f.write_records(bytes).and_then(|()| f.flush());
-        drop(f);
-        self.note_result(path, result.map_err(|e| e.to_string()), records);
+        let mut open = file.lock();
+        let result = match open.as_mut() {
+            Some(f) => f.write_records(bytes).and_then(|()| f.flush()),
+            // Only a pump the drain gave up on (and aborted) can get here.
+            None => Err(std::io::Error::other(rotate::LogFileError {
+                op: LogFileOp::Write,
+                path: file.path.clone(),
+                source: std::io::Error::other("the run ended; the file is closed"),
+            })),
+        };
+        drop(open);
+        self.note_result(&file.path, result.map_err(|e| e.to_string()), records);
     }
 
     fn note_result(&self, path: &Path, result: Result<(), String>, records: u64) {
@@ -147,15 +218,18 @@ impl ProcessLog {
         }
     }
 
-    /// The separator at the start of each run, in the file and the targets.
-    pub(crate) async fn run_started(&self, pid: u32, run: u32) {
-        let ts = Timestamp::new(SystemTime::now());
+    /// A run starts: the file opens (at its first write), and the run's
+    /// separator goes to it and to the targets. The pumps start after.
+    pub(crate) async fn run_started(self: &Arc<Self>, pid: u32, run: u32) {
+        let now = SystemTime::now();
+        let ts = Timestamp::new(now);
         let origin = Origin {
             id: &self.id,
             pid,
             run,
-            ts: SystemTime::now(),
+            ts: now,
         };
+        self.targets.separator(&ts, &origin);
         let mut buf = Vec::with_capacity(128);
         match self.format {
             ProcessLogFormat::Plain => format::plain_separator(&mut buf, &ts, &origin),
@@ -163,19 +237,78 @@ impl ProcessLog {
             // Raw keeps exactly the child's bytes: no separator.
             ProcessLogFormat::Raw => {}
         }
-        self.write_file(&buf, 1);
-        self.targets.separator(&ts, &origin).await;
+        let log = self.clone();
+        off_runtime(move || {
+            if let Some(file) = &log.file {
+                let mut open = file.lock();
+                if open.is_none() {
+                    *open = Some(
+                        RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen),
+                    );
+                }
+            }
+            log.write_file(&buf, 1);
+        })
+        .await;
     }
 
-    /// Flushes and fsyncs the file (at a stop, so that every line is on
-    /// disk before the manager exits).
-    pub(crate) fn sync(&self) {
-        if let Some((path, file)) = &self.file {
-            let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = f.sync() {
-                tracing::warn!(process = %self.id, path = %path.display(), error = %e,
-                    "cannot sync the log file");
+    /// A run's pumps are done: the file is closed, after an fsync with
+    /// `sync` (a stop: every line is on disk when the stop completes).
+    pub(crate) async fn run_ended(self: &Arc<Self>, sync: bool) {
+        let log = self.clone();
+        off_runtime(move || {
+            let Some(file) = &log.file else { return };
+            let Some(mut f) = file.lock().take() else {
+                return;
+            };
+            let result = if sync { f.sync() } else { f.flush() };
+            if let Err(e) = result {
+                tracing::warn!(process = %log.id, path = %file.path.display(), error = %e,
+                    "cannot flush the log file at the end of the run");
             }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+impl ProcessLog {
+    /// Holds the file's lock, as a write that hangs (a stuck disk) would.
+    pub(crate) fn hold_file(&self) -> Option<MutexGuard<'_, Option<RotatingFile>>> {
+        self.file.as_ref().map(LogFile::lock)
+    }
+}
+
+/// Runs `f` on a blocking thread, at most [`FILE_OPS`] at once.
+async fn off_runtime(f: impl FnOnce() + Send + 'static) {
+    // The semaphore is never closed, so `acquire` cannot fail; if it did,
+    // running unbounded is better than not running.
+    let permit = FILE_OPS.acquire().await.ok();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f();
+    })
+    .await;
+}
+
+/// Whether `path` can be opened for appending, without keeping it open or
+/// creating it: an existing file is opened (no link, a regular file) and
+/// closed; for a missing one, its directory must be writable.
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    let fail = |e| rotate::error(LogFileOp::Open, path, e);
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => files::open(path, Access::Append).map(drop).map_err(fail),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            rustix::fs::access(
+                dir,
+                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            )
+            .map_err(|e| fail(e.into()))
         }
+        Err(e) => Err(fail(e)),
     }
 }

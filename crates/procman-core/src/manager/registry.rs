@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
-use crate::logs::{self, LogError, LogSetup, Targets};
+use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, Reaping, TreeRoot};
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
@@ -19,6 +19,9 @@ use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Tick
 /// them: [`Manager::shutdown`] never takes longer than
 /// `force_shutdown_timeout` plus this.
 pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+/// How long the log targets may take to write what they hold at shutdown
+/// (within [`SHUTDOWN_MARGIN`]).
+const LOG_TARGETS_FINISH: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagerState {
@@ -107,9 +110,8 @@ pub struct Manager {
     procs: Vec<Handle>,
     tasks: Vec<JoinHandle<()>>,
     state: watch::Sender<ManagerState>,
-    /// The aggregation targets; dropped at shutdown so their threads end.
-    targets: Option<Arc<Targets>>,
-    target_threads: Vec<std::thread::JoinHandle<()>>,
+    /// The log directory, aggregation targets and reopen requests.
+    logs: LogSetup,
     _lock: StateLock,
 }
 
@@ -131,7 +133,7 @@ impl Manager {
         // not a panic later.
         platform::reaper::start(options.reaping).map_err(ManagerError::Platform)?;
         platform::worker::start().map_err(ManagerError::Platform)?;
-        let state_dir = state::dir(config.manager.state_dir.as_deref());
+        let state_dir = state::dir(config.manager.state_dir.as_deref(), &config.source)?;
         let lock = StateLock::acquire(&state_dir)?;
         platform::raise_fd_limit();
         if options.subreaper {
@@ -140,18 +142,13 @@ impl Manager {
             }
         }
         // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above.
-        let log_dir = logs::log_dir(&config);
-        let (targets, target_threads) = Targets::start(&config.log_collection)?;
-        let setup = LogSetup {
-            log_dir,
-            targets: targets.clone(),
-        };
-        // Every log file opens now: an unwritable one is an error before
-        // anything starts, naming the path.
+        let setup = LogSetup::start(&config)?;
+        // Every log file is checked now (and opened only when its process
+        // runs): an unwritable one is an error before anything starts.
         let logs = config
             .processes
             .iter()
-            .map(|p| ProcessLog::open(p, &setup).map(Arc::new))
+            .map(|p| ProcessLog::new(p, &setup).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let trees = if options.cgroups {
             TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)))
@@ -182,8 +179,7 @@ impl Manager {
             procs,
             tasks,
             state: watch::channel(ManagerState::Created).0,
-            targets: Some(targets),
-            target_threads,
+            logs: setup,
             _lock: lock,
         })
     }
@@ -296,18 +292,23 @@ impl Manager {
             }
         }
         self.trees.remove();
-        // The supervisors (and their logs) are gone: once the targets go
-        // too, their threads write what is queued and end.
-        self.targets = None;
-        let threads = std::mem::take(&mut self.target_threads);
-        let join = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        });
-        if tokio::time::timeout_at(hard.into(), join).await.is_err() {
-            tracing::error!("a log target is still writing; leaving it behind");
-        }
+        // The supervisors (and their pumps) are gone: the targets write
+        // what they hold, within a bound whatever their readers do.
+        // Within the margin, but never less than a moment to write what is
+        // queued.
+        let now = Instant::now();
+        let deadline = (now + LOG_TARGETS_FINISH)
+            .min(hard)
+            .max(now + Duration::from_millis(500));
+        self.logs.targets.finish(deadline).await;
+    }
+
+    /// Every log file (per process, and file targets) reopens its path
+    /// before its next write, creating it anew: for an external
+    /// `logrotate` that renamed it (SIGUSR1). What was written before stays
+    /// in the renamed file; no line is split between the two.
+    pub fn reopen_logs(&self) {
+        self.logs.reopen();
     }
 
     pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {

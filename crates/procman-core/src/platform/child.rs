@@ -128,6 +128,15 @@ impl ChildId {
         table.is_current(self.reg) && super::procstat::alive(self.pid())
     }
 
+    /// SIGKILL to the child and its group, while it is unreaped.
+    pub(crate) fn kill(&self) {
+        let table = reaper::lock();
+        if table.is_current(self.reg) {
+            let _ = signal::group(self.reg.pid, Signal::KILL);
+            let _ = signal::process(self.reg.pid, Signal::KILL);
+        }
+    }
+
     /// An id that names no child (tests of code that only carries ids).
     #[cfg(test)]
     pub(crate) fn unregistered(pid: u32) -> ChildId {

@@ -225,11 +225,27 @@ struct Started {
 /// inside `tree`, and returns once it has exec'd its program (or failed
 /// to: then the error names the step). Its exit arrives on
 /// [`Spawned::exit`].
+///
+/// Cancelling it (dropping the future before it is done) kills the child:
+/// nobody would hold it otherwise.
 pub async fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
     let started = start(spec, tree)?;
+    let mut guard = KillOnCancel(Some(started.spawned.child.id()));
     let mut buf = [0u8; 8];
     let n = read_report_async(started.report, &mut buf).await;
+    guard.0 = None;
     finish(started.spawned, started.program, &buf[..n])
+}
+
+/// Kills (group and all) a child whose spawn was cancelled half-way.
+struct KillOnCancel(Option<super::ChildId>);
+
+impl Drop for KillOnCancel {
+    fn drop(&mut self) {
+        if let Some(id) = self.0.take() {
+            id.kill();
+        }
+    }
 }
 
 /// [`spawn`] for callers outside the async runtime (tests, tools): waits

@@ -65,6 +65,7 @@ impl Task {
             self.terminate(None).await;
         }
         drain(&self.cfg.id, ended.pumps).await;
+        self.log.run_ended(false).await;
         self.record_end(ended.pid, ended.number, end, &cause, uptime);
         if !self.pending_stop.is_empty() {
             // A stop arrived while we cleaned up: it wins over any restart.
@@ -198,7 +199,7 @@ impl Task {
             drain(&self.cfg.id, ended.pumps).await;
             self.record_end(ended.pid, ended.number, end, &Cause::StopRequested, uptime);
         }
-        self.log.sync();
+        self.log.run_ended(true).await;
         self.finish_stop();
         self.start_pending(Cause::StartRequested).await;
     }

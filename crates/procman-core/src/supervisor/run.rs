@@ -61,16 +61,20 @@ const STARTING_INTERVAL: Duration = Duration::from_secs(1);
 /// tree is gone (only a process outside the tree can hold a pipe longer).
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Waits until the pumps have read everything the run wrote.
-pub(super) async fn drain(id: &str, pumps: Vec<JoinHandle<()>>) {
+/// Waits until the pumps have read everything the run wrote. Pumps still
+/// reading after [`DRAIN`] (a process outside the tree holds the pipe) are
+/// aborted: their pipes close, and that process gets EPIPE from then on.
+pub(super) async fn drain(id: &str, mut pumps: Vec<JoinHandle<()>>) {
     let all = async {
-        for p in pumps {
+        for p in pumps.iter_mut() {
             let _ = p.await;
         }
     };
     if tokio::time::timeout(DRAIN, all).await.is_err() {
-        tracing::warn!(process = %id,
-            "output pipes still open after the process tree ended; reading on in the background");
+        let open = pumps.iter().filter(|p| !p.is_finished()).count();
+        pumps.iter().for_each(JoinHandle::abort);
+        tracing::warn!(process = %id, pipes = open, waited = ?DRAIN,
+            "output pipes still held open after the process tree ended (by a process outside it); stopped reading them");
     }
 }
 

@@ -87,11 +87,13 @@ fn log_of(config: &Config, id: &str, args: &LogsArgs) -> Result<LogSet, Failure>
             },
         )));
     };
-    LogSet::of(config, process).ok_or_else(|| {
-        Failure::Runtime(anyhow::anyhow!(
-            "process `{id}` has no log file (`logging.file: false`)"
-        ))
-    })
+    LogSet::of(config, process)
+        .map_err(|e| Failure::Runtime(e.into()))?
+        .ok_or_else(|| {
+            Failure::Runtime(anyhow::anyhow!(
+                "process `{id}` has no log file (`logging.file: false`)"
+            ))
+        })
 }
 
 /// One process: its records as stored, byte for byte (or as JSON).
@@ -126,11 +128,10 @@ fn all(
     cancel: Option<&Cancel>,
     out: &mut dyn Write,
 ) -> Result<(), ReadError> {
-    let sets: Vec<LogSet> = config
-        .processes
-        .iter()
-        .filter_map(|p| LogSet::of(config, p))
-        .collect();
+    let mut sets: Vec<LogSet> = Vec::new();
+    for p in &config.processes {
+        sets.extend(LogSet::of(config, p)?);
+    }
     let (raw, timed): (Vec<LogSet>, Vec<LogSet>) = sets
         .iter()
         .cloned()

@@ -192,7 +192,7 @@ fn act(manager: &Manager, got: Received) {
         Disposition::Reload => tracing::warn!("SIGHUP: reload is not supported yet"),
         Disposition::ReopenLogs => {
             tracing::info!("SIGUSR1: reopening the log files");
-            // MERGE: call `manager.reopen_logs();` here (Manager::reopen_logs comes from another branch).
+            manager.reopen_logs();
         }
         Disposition::DumpStates => dump_states(manager),
         Disposition::Harmless => tracing::debug!(signal = %got.name(), "signal ignored"),

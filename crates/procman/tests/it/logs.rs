@@ -868,7 +868,9 @@ async fn an_unwritable_log_dir_is_an_error_naming_the_path() {
 /// Mounts a 2 MiB tmpfs on `dir` (created). None, with the reason
 /// printed, when that is impossible here (not root, no `mount`).
 async fn tiny_disk(dir: &Path) -> Option<Unmount> {
+    let ci = std::env::var_os("CI").is_some();
     if !is_root() {
+        assert!(!ci, "CI runs as root: mounting a small tmpfs needs it");
         println!("skipped: mounting a small tmpfs needs root");
         return None;
     }
@@ -881,6 +883,7 @@ async fn tiny_disk(dir: &Path) -> Option<Unmount> {
     )
     .await;
     if end != ProcessEnd::Exited(0) {
+        assert!(!ci, "CI must be able to mount a tmpfs ({end}): {out}");
         println!("skipped: cannot mount a tmpfs ({end}): {out}");
         return None;
     }
@@ -1085,4 +1088,227 @@ async fn wait_path(path: &Path, within: Duration) {
         // A file made by another process has no event to await.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ------------------------------------------- stuck targets, drain, reopen
+
+/// `procman run -c procman.yaml` with its stdout on `stdout` and its stderr
+/// (the manager's log) in a temp file: (pid, exit, stderr file).
+fn run_procman_with_stdout(
+    t: &Scratch,
+    stdout: std::os::fd::OwnedFd,
+) -> (
+    u32,
+    tokio::sync::oneshot::Receiver<ProcessEnd>,
+    tempfile::NamedTempFile,
+) {
+    use procman_core::platform::Stdio;
+    let err = tempfile::NamedTempFile::new().expect("temp file");
+    let config = t.path("procman.yaml").display().to_string();
+    let (pid, exit) = start_with(
+        Path::new(procman()),
+        &["run", "-c", &config],
+        &[],
+        Stdio::Fd(stdout),
+        Stdio::Fd(err.reopen().expect("reopen").into()),
+    );
+    (pid, exit, err)
+}
+
+/// Waits until `file` is at least `size` bytes long.
+async fn wait_size(file: &Path, size: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        if now >= size {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} stayed at {now} of {size} bytes for {within:?}",
+            file.display()
+        );
+        // A file another process writes has no event to await.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_stdout_target_loses_only_its_own_lines() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let fifo = t.path("stdout.fifo");
+        let (end, out) = run(Path::new("mkfifo"), &[&fifo.display().to_string()], &[]).await;
+        assert_eq!(end, ProcessEnd::Exited(0), "mkfifo: {out}");
+        // Opened read-write, the fifo always has a reader (this test, which
+        // never reads): the manager's writes block once its 64 KiB are full
+        // rather than fail with EPIPE, as with a paused terminal.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .expect("open fifo");
+        const BYTES: u64 = 64 << 20;
+        let pidfile = t.path("svc.pid");
+        let pidfile_s = pidfile.display().to_string();
+        let yaml = t
+            .header()
+            .replace("force_shutdown_timeout: \"30s\"", "force_shutdown_timeout: \"5s\"")
+            + &child_entry("flood", &["flood", &BYTES.to_string()], NEVER)
+            + &child_entry(
+                "svc",
+                &["--pidfile", &pidfile_s, "run"],
+                "      restart_policy:\n        strategy: always\n        restart_delay: 100ms\n",
+            )
+            + "log_collection:\n  enabled: true\n  global_aggregation:\n    enabled: true\n    targets:\n      - type: process_manager_stdout\n        format: plain\n";
+        std::fs::write(t.path("procman.yaml"), &yaml).unwrap();
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
+        let (pid, exit, err) = run_procman_with_stdout(&t, held.try_clone().unwrap().into());
+
+        // The flood's own file gets every line: 671088 whole lines of
+        // `<ts> stdout <99 bytes>` (135 bytes each), while the target took
+        // 64 KiB and stopped.
+        let file = log_file(&t, "flood");
+        wait_size(&file, (BYTES / 100) * 135, FLOOD).await;
+        let seen = check_flood(&[file], Layout::Plain, BYTES, 100);
+        assert_eq!(seen.lines, BYTES.div_ceil(100));
+
+        // Supervision goes on: a killed process is restarted.
+        let first = wait_pidfile(&pidfile, SHORT, |_| true).await;
+        procman_core::platform::signal_process(first, procman_core::outcome::Signal::KILL)
+            .expect("kill svc");
+        let second = wait_pidfile(&pidfile, SHORT, |p| p != first).await;
+        assert!(alive(second));
+
+        let manager_log = || std::fs::read_to_string(err.path()).unwrap_or_default();
+        let dropping = "log target falls behind";
+        let deadline = Instant::now() + SHORT;
+        while !manager_log().contains(dropping) {
+            assert!(Instant::now() < deadline, "no drop reported:\n{}", manager_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // Shutdown is bounded: the stop (5 s at most here), then 3 s for
+        // the targets, whatever the fifo's reader does.
+        let began = Instant::now();
+        procman_core::platform::signal_process(pid, procman_core::outcome::Signal::TERM)
+            .expect("SIGTERM");
+        let end = tokio::time::timeout(Duration::from_secs(40), exit)
+            .await
+            .expect("procman exits although its stdout is stuck")
+            .expect("exit status");
+        let took = began.elapsed();
+        let text = manager_log();
+        assert_eq!(end, ProcessEnd::Exited(0), "{text}");
+        assert!(took < Duration::from_secs(20), "shutdown took {took:?}");
+        assert_eq!(text.matches(dropping).count(), 1, "one warning:\n{text}");
+        assert!(
+            text.contains("still blocked in a write at shutdown") && text.contains("lost_bytes="),
+            "the bytes left behind are reported:\n{text}"
+        );
+        assert!(
+            text.contains("log target lost lines during this run"),
+            "the run's drops are summed up:\n{text}"
+        );
+        drop(held);
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_held_outside_the_tree_is_closed_once_the_drain_gives_up() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let pidfile = t.path("svc.pid");
+        let yaml = t.header()
+            + &child_entry(
+                "svc",
+                &["--pidfile", &pidfile.display().to_string(), "run"],
+                NEVER,
+            );
+        let m = t.manager(&yaml);
+        m.start().await;
+        let pid = wait_pidfile(&pidfile, SHORT, |_| true).await;
+        // This test process takes the child's stdout: a writer the process
+        // tree does not contain, like a daemon that escaped it.
+        let mut escaped = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/fd/1"))
+            .expect("open the child's stdout");
+        use std::io::Write;
+        escaped.write_all(b"from outside the tree\n").unwrap();
+        let began = Instant::now();
+        m.stop_process("svc").await.expect("stop");
+        let took = began.elapsed();
+        assert!(took < Duration::from_secs(20), "the stop took {took:?}");
+        // The pumps were aborted: the pipe has no reader any more.
+        let deadline = Instant::now() + SHORT;
+        loop {
+            match escaped.write_all(b"still there?\n") {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => panic!("unexpected error: {e}"),
+                Ok(()) => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pipe is still read {took:?} after the stop began"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let text = std::fs::read_to_string(log_file(&t, "svc")).unwrap();
+        assert!(text.contains("from outside the tree"), "{text}");
+        m.shutdown().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_logs_sends_new_lines_to_a_new_file_after_an_external_rename() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        const BYTES: u64 = 20 << 20;
+        let c = child_s();
+        // 200 lines, then a flood that waits for SIGUSR1.
+        let script = format!("{c} lines 200; exec {c} flood {BYTES} --wait-usr1");
+        let yaml = t.header() + &sh_entry("svc", &script, NEVER);
+        let m = t.manager(&yaml);
+        m.start().await;
+        let live = log_file(&t, "svc");
+        let text = wait_file(&live, "ready pid=", SHORT).await;
+        let pid: u32 = text
+            .lines()
+            .find_map(|l| l.split_once(" stdout ready pid=")?.1.trim().parse().ok())
+            .expect("the flood's pid");
+        // What logrotate does: rename, then ask the writer to reopen.
+        let renamed = t.path("state/logs/svc.log.1");
+        std::fs::rename(&live, &renamed).unwrap();
+        m.reopen_logs();
+        procman_core::platform::signal_process(
+            pid,
+            procman_core::outcome::Signal::parse("USR1").expect("SIGUSR1"),
+        )
+        .expect("SIGUSR1");
+        wait_exited_ok(m.handle("svc").unwrap(), FLOOD).await;
+        m.shutdown().await;
+
+        let before = plain_file(&renamed);
+        let mut want: Vec<String> = (1..=200).map(|n| format!("line {n}")).collect();
+        want.push(format!("ready pid={pid}"));
+        assert_eq!(
+            records(&before, "stdout"),
+            want,
+            "every line before the reopen"
+        );
+        assert!(matches!(before[0], Plain::Sep { run: 1, .. }));
+        // The new file at the original path: the whole flood, no line cut.
+        let seen = check_flood(std::slice::from_ref(&live), Layout::Plain, BYTES, 100);
+        assert_eq!((seen.separators, seen.lines), (0, BYTES.div_ceil(100)));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&live).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    })
+    .await
+    .expect("watchdog");
 }

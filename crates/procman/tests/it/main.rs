@@ -7,6 +7,7 @@ mod credentials;
 mod dispositions;
 mod environment;
 mod fallback;
+mod files;
 mod health;
 mod logs;
 mod manager;

@@ -283,7 +283,26 @@ pub fn start(
     let out = tempfile::NamedTempFile::new().expect("temp file");
     let file = out.reopen().expect("reopen");
     let err = file.try_clone().expect("clone");
-    // A bare name is looked up in PATH, as a shell would.
+    let (pid, exit) = start_with(
+        program,
+        args,
+        env,
+        Stdio::Fd(file.into()),
+        Stdio::Fd(err.into()),
+    );
+    (pid, exit, out)
+}
+
+/// Starts a program with the given stdout and stderr, in the current
+/// directory, without waiting: its pid and its exit. A bare name is looked
+/// up in PATH, as a shell would.
+pub fn start_with(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdout: Stdio,
+    stderr: Stdio,
+) -> (u32, tokio::sync::oneshot::Receiver<ProcessEnd>) {
     let program = platform::resolve_program(
         &program.to_string_lossy(),
         Path::new("/"),
@@ -298,8 +317,8 @@ pub fn start(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        stdout: Stdio::Fd(file.into()),
-        stderr: Stdio::Fd(err.into()),
+        stdout,
+        stderr,
         uid: None,
         gid: None,
         groups: None,
@@ -308,7 +327,7 @@ pub fn start(
     };
     let tree = TreeRoot::without_cgroups().tree("test");
     let spawned = platform::spawn_blocking(spec, &tree).expect("spawn");
-    (spawned.child.pid(), spawned.exit, out)
+    (spawned.child.pid(), spawned.exit)
 }
 
 /// Extra keys under `control:` for the entry helpers, which end at

@@ -31,6 +31,10 @@ pub enum ReadError {
     Watch { path: PathBuf, source: io::Error },
     #[error("write the output: {0}")]
     Output(#[source] io::Error),
+    /// Where the logs are depends on a state directory that cannot be
+    /// chosen (no `HOME`).
+    #[error(transparent)]
+    StateDir(#[from] crate::state::StateError),
 }
 
 impl ReadError {
@@ -59,12 +63,15 @@ pub struct LogSet {
 
 impl LogSet {
     /// The log of `process`, or `None` when it has no file (`file: false`).
-    pub fn of(config: &Config, process: &ProcessConfig) -> Option<LogSet> {
-        Some(LogSet {
+    pub fn of(config: &Config, process: &ProcessConfig) -> Result<Option<LogSet>, ReadError> {
+        let Some(path) = paths::file_path(process, &paths::log_dir(config)?) else {
+            return Ok(None);
+        };
+        Ok(Some(LogSet {
             id: process.id.clone(),
-            path: paths::file_path(process, &paths::log_dir(config))?,
+            path,
             format: process.logging.format,
-        })
+        }))
     }
 
     /// `<path>.k`: the k-th rotated file, 1 being the newest.

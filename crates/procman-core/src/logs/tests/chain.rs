@@ -101,7 +101,7 @@ fn log_sets_follow_the_config() -> anyhow::Result<()> {
         .processes
         .iter()
         .map(|p| LogSet::of(&config, p))
-        .collect();
+        .collect::<Result<_, _>>()?;
     assert_eq!(
         sets[0].as_ref().map(|s| s.path.clone()),
         Some(PathBuf::from("/var/log/pm/a.log"))
@@ -112,7 +112,7 @@ fn log_sets_follow_the_config() -> anyhow::Result<()> {
     );
     assert_eq!(sets[2], None);
     assert_eq!(
-        LogSet::of(&config, &config.processes[0]).map(|s| s.rotated(2)),
+        LogSet::of(&config, &config.processes[0])?.map(|s| s.rotated(2)),
         Some(PathBuf::from("/var/log/pm/a.log.2"))
     );
     Ok(())

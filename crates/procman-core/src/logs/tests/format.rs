@@ -85,11 +85,25 @@ fn timestamp_drops_nanoseconds_without_rounding() {
 
 proptest! {
     #[test]
-    fn timestamps_agree_with_humantime(secs in 0u64..253_402_300_800, nanos in 0u32..1_000_000_000) {
-        let t = UNIX_EPOCH + Duration::new(secs, nanos);
-        let want = humantime::format_rfc3339_micros(t).to_string();
+    fn timestamps_keep_their_shape_whatever_the_time(secs in 0u64..400_000_000_000, nanos in 0u32..1_000_000_000, before in any::<bool>()) {
+        let d = Duration::new(secs, nanos);
+        let t = if before { UNIX_EPOCH - d } else { UNIX_EPOCH + d };
         let got = Timestamp::new(t);
-        prop_assert_eq!(got.as_str(), want);
+        let shape = got.as_bytes().iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            26 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+        prop_assert!(shape, "{}", got);
+        // Never earlier than the epoch, never later than year 9999, and
+        // the same instant as humantime reads it back.
+        let back = humantime::parse_rfc3339(got.as_str()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let want = t.clamp(UNIX_EPOCH, UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_000));
+        let micros = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        prop_assert_eq!(micros(back), micros(want));
     }
 
     #[test]

@@ -203,8 +203,14 @@ fn full_disk_drops_that_write_and_recovers() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("full.log");
-    std::os::unix::fs::symlink("/dev/full", &path).expect("symlink");
-    let mut f = RotatingFile::open(&path, None).expect("open");
+    // The path itself would refuse a device: hand the file in.
+    let full = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .expect("/dev/full")
+    };
+    let mut f = RotatingFile::with_file(&path, full());
     f.write_records(b"lost\n").expect("buffered");
     let e = f.flush().expect_err("ENOSPC");
     assert_eq!(e.kind(), ErrorKind::StorageFull);
@@ -223,12 +229,11 @@ fn full_disk_drops_that_write_and_recovers() {
     );
 
     // Unbuffered, the error comes from the call itself.
-    let mut g = unbuffered(RotatingFile::open(&path, None).expect("open"));
+    let mut g = unbuffered(RotatingFile::with_file(&path, full()));
     assert!(g.write_records(b"lost too\n").is_err());
 
-    // Space returns: the path now names a real file, and the next call
+    // Space returns: the path names a real file, and the next call
     // (which reopens the path) works; the lost records are not replayed.
-    std::fs::remove_file(&path).expect("unlink");
     std::fs::write(&path, b"").expect("real file");
     f.write_records(b"kept\n").expect("works again");
     f.flush().expect("flush");
@@ -315,6 +320,69 @@ fn short_writes_are_retried_and_a_failure_says_how_much_got_through() {
     let (n, r) = write_whole(&mut w, b"abcdefgh");
     assert_eq!(n, 4);
     assert_eq!(r.expect_err("full").kind(), ErrorKind::StorageFull);
+}
+
+#[test]
+fn a_reopen_request_sends_later_records_to_a_new_file_at_the_path() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.log");
+    let moved = dir.path().join("x.log.old");
+    let reopen = Reopen::default();
+    let recs = records(3000);
+    // The writer pauses after 1000 records (the file is renamed), and
+    // after 2000 (a reopen is requested): records 1000..2000 are written
+    // after the rename but before the request, so they still go to the
+    // renamed file, as an external logrotate expects.
+    let (paused_tx, paused) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let writer = {
+        let (path, reopen, recs) = (path.clone(), reopen.clone(), recs.clone());
+        std::thread::spawn(move || {
+            let mut f = RotatingFile::open(&path, None)
+                .unwrap()
+                .with_reopen(&reopen);
+            for part in recs.chunks(1000) {
+                write_batches(&mut f, part);
+                paused_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            }
+        })
+    };
+    paused.recv().unwrap();
+    std::fs::rename(&path, &moved).unwrap();
+    go.send(()).unwrap();
+    paused.recv().unwrap();
+    reopen.request();
+    go.send(()).unwrap();
+    paused.recv().unwrap();
+    go.send(()).unwrap();
+    writer.join().unwrap();
+
+    assert_eq!(
+        read(&moved),
+        recs[..2000].concat(),
+        "everything before the request"
+    );
+    assert_eq!(
+        read(&path),
+        recs[2000..].concat(),
+        "everything after, in a new file"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
+#[test]
+fn a_lazy_file_opens_at_its_first_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.log");
+    let mut f = RotatingFile::lazy(&path, None);
+    assert!(!path.exists(), "nothing opened yet");
+    f.write_records(b"one\n").unwrap();
+    f.flush().unwrap();
+    assert_eq!(read(&path), b"one\n");
 }
 
 /// 1 GiB of 100-byte lines, split, formatted plain and written through

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, ProcessConfig};
+use crate::config;
 use crate::logs::sink::ProcessLog;
-use crate::logs::{LogSetup, Targets};
+use crate::logs::LogSetup;
 use crate::platform::TreeRoot;
 use crate::supervisor::{self, Context, Phase};
 
@@ -16,7 +16,7 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-fn process(dir: &std::path::Path) -> ProcessConfig {
+fn config(dir: &std::path::Path) -> config::Config {
     // Ignores SIGTERM: the stop waits out its whole shutdown_timeout.
     let yaml = format!(
         "process_manager:\n  port: 0\n  state_dir: \"{}/state\"\nmanaged_processes:\n  - id: stubborn\n    management:\n      control:\n        executable: /bin/sh\n        arguments: [\"-c\", \"trap '' TERM; touch ready; while :; do sleep 1; done\"]\n        working_directory: \"{}\"\n        shutdown_timeout: 3s\n",
@@ -25,20 +25,16 @@ fn process(dir: &std::path::Path) -> ProcessConfig {
     );
     let file = dir.join("procman.yaml");
     std::fs::write(&file, yaml).expect("write config");
-    let config = config::load_file(&file).expect("valid config");
-    config.processes[0].clone()
+    config::load_file(&file).expect("valid config")
 }
 
 #[tokio::test]
 async fn a_stop_with_every_handle_gone_waits_without_spinning() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = Arc::new(process(dir.path()));
-    let setup = LogSetup {
-        log_dir: dir.path().join("logs"),
-        targets: Arc::new(Targets::none()),
-    };
-    std::fs::create_dir_all(&setup.log_dir).expect("log dir");
-    let log = Arc::new(ProcessLog::open(&cfg, &setup).expect("log"));
+    let config = config(dir.path());
+    let cfg = Arc::new(config.processes[0].clone());
+    let setup = LogSetup::start(&config).expect("log setup");
+    let log = Arc::new(ProcessLog::new(&cfg, &setup).expect("log"));
     let ctx = Arc::new(Context {
         config_dir: dir.path().to_path_buf(),
         trees: TreeRoot::without_cgroups(),

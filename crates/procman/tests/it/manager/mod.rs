@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use procman_core::outcome::{ProcessEnd, Signal};
-use procman_core::platform::{self, SpawnSpec, Stdio, TreeRoot};
+use procman_core::platform::{self, Stdio};
 use tokio::sync::oneshot;
 
 pub use crate::support::*;
@@ -40,27 +40,10 @@ impl Running {
         out: Stdio,
         err: Stdio,
     ) -> Running {
-        let spec = SpawnSpec {
-            program: program.to_path_buf(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            cwd: std::env::current_dir().expect("cwd"),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            stdout: out,
-            stderr: err,
-            uid: None,
-            gid: None,
-            groups: None,
-            nofile: None,
-            kill_group_on_exit: false,
-        };
-        let tree = TreeRoot::without_cgroups().tree("manager-under-test");
-        let spawned = platform::spawn_blocking(spec, &tree).expect("spawn procman");
+        let (pid, exit) = start_with(program, args, env, out, err);
         Running {
-            pid: spawned.child.pid(),
-            exit: Some(spawned.exit),
+            pid,
+            exit: Some(exit),
             ended_with: None,
             log: None,
         }
