@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
-use super::record::{Origin, Record};
+use super::record::{Ending, Origin, Record};
 
 /// An RFC 3339 UTC timestamp with microseconds, formatted once:
 /// `2026-11-30T07:37:15.123456Z`, always 27 bytes.
@@ -130,6 +130,56 @@ pub fn json_line(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>, r: &Rec
 pub fn json_separator(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>) {
     json_head(buf, ts, origin);
     buf.extend_from_slice(b",\"event\":\"start\"}\n");
+}
+
+/// `<ts> ----- run <run> pid <pid> ended: <how> after <duration> -----`:
+/// the record that closes a run in a plain file.
+pub fn plain_run_end(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>, end: &Ending<'_>) {
+    let mut n = itoa::Buffer::new();
+    buf.extend_from_slice(ts.as_bytes());
+    buf.extend_from_slice(b" ----- run ");
+    buf.extend_from_slice(n.format(origin.run).as_bytes());
+    buf.extend_from_slice(b" pid ");
+    buf.extend_from_slice(n.format(origin.pid).as_bytes());
+    buf.extend_from_slice(b" ended: ");
+    buf.extend_from_slice(end.how.as_bytes());
+    buf.extend_from_slice(b" after ");
+    buf.extend_from_slice(
+        humantime::format_duration(millis(end.after))
+            .to_string()
+            .as_bytes(),
+    );
+    buf.extend_from_slice(b" -----\n");
+}
+
+/// `{…,"event":"end","end":"exited with code 3","code":3,"duration_ms":N}`
+/// (`"signal":"SIGKILL"` in place of `"code"` for a signal death).
+pub fn json_run_end(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>, end: &Ending<'_>) {
+    let mut n = itoa::Buffer::new();
+    json_head(buf, ts, origin);
+    buf.extend_from_slice(b",\"event\":\"end\",\"end\":\"");
+    escape_bytes(buf, end.how.as_bytes());
+    buf.push(b'"');
+    if let Some(code) = end.code {
+        buf.extend_from_slice(b",\"code\":");
+        buf.extend_from_slice(n.format(code).as_bytes());
+    }
+    if let Some(signal) = end.signal {
+        buf.extend_from_slice(b",\"signal\":\"");
+        escape_bytes(buf, signal.as_bytes());
+        buf.push(b'"');
+    }
+    buf.extend_from_slice(b",\"duration_ms\":");
+    buf.extend_from_slice(
+        n.format(end.after.as_millis().min(u128::from(u64::MAX)) as u64)
+            .as_bytes(),
+    );
+    buf.extend_from_slice(b"}\n");
+}
+
+/// Durations in logs: milliseconds are enough.
+fn millis(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
 }
 
 /// `{"ts":"…","id":"…","pid":N,"run":N` — the fields every object starts with.

@@ -60,3 +60,15 @@ pub struct Origin<'a> {
     /// When the chunk was read.
     pub ts: SystemTime,
 }
+
+/// How a run ended, for the record that closes it in the log: what the
+/// supervisor says of it (`exited with code 3`, `killed by SIGKILL`), the
+/// code or the signal when there is one, and how long it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending<'a> {
+    pub how: &'a str,
+    pub code: Option<i32>,
+    /// `SIGKILL`, …
+    pub signal: Option<&'a str>,
+    pub after: std::time::Duration,
+}

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::format::{self, Timestamp};
 use super::paths::{file_path, log_dir};
-use super::record::Origin;
+use super::record::{Ending, Origin};
 use super::rotate::{self, LogFileOp, Reopen, RotatingFile};
 use super::targets::Targets;
 use crate::config::{Config, ProcessConfig, ProcessLogFormat};
@@ -252,12 +252,39 @@ impl ProcessLog {
         .await;
     }
 
-    /// A run's pumps are done: the file is closed, after an fsync with
-    /// `sync` (a stop: every line is on disk when the stop completes).
-    pub(crate) async fn run_ended(self: &Arc<Self>, sync: bool) {
+    /// A run's pumps are done: how it ended (when there was a run: its pid,
+    /// number and ending) goes to the file and the targets, then the file
+    /// is closed, after an fsync with `sync` (a stop: every line is on disk
+    /// when the stop completes).
+    pub(crate) async fn run_ended(
+        self: &Arc<Self>,
+        run: Option<(u32, u32, Ending<'_>)>,
+        sync: bool,
+    ) {
+        let mut buf = Vec::new();
+        if let Some((pid, run, end)) = run {
+            let now = SystemTime::now();
+            let ts = Timestamp::new(now);
+            let origin = Origin {
+                id: &self.id,
+                pid,
+                run,
+                ts: now,
+            };
+            self.targets.run_ended(&ts, &origin, &end);
+            match self.format {
+                ProcessLogFormat::Plain => format::plain_run_end(&mut buf, &ts, &origin, &end),
+                ProcessLogFormat::Json => format::json_run_end(&mut buf, &ts, &origin, &end),
+                // Raw keeps exactly the child's bytes: no record of ours.
+                ProcessLogFormat::Raw => {}
+            }
+        }
         let log = self.clone();
         off_runtime(move || {
             let Some(file) = &log.file else { return };
+            if !buf.is_empty() && file.lock().is_some() {
+                log.write_file(&buf, 1);
+            }
             let Some(mut f) = file.lock().take() else {
                 return;
             };

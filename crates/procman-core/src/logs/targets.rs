@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use super::format::{self, Timestamp};
 pub use super::queue::TargetStats;
 use super::queue::{write_queued, Batch, Queue};
-use super::record::{Origin, Record};
+use super::record::{Ending, Origin, Record};
 use super::rotate::{Reopen, RotatingFile};
 use super::sink::LogError;
 use crate::config::{LogCollection, LogTarget, TargetFormat};
@@ -233,19 +233,37 @@ impl Targets {
 
     /// The start-of-run separator, for the targets that carry one.
     pub(crate) fn separator(&self, ts: &Timestamp, origin: &Origin<'_>) {
+        self.event(ts, origin, None);
+    }
+
+    /// The record that closes a run, for the targets that carry one.
+    pub(crate) fn run_ended(&self, ts: &Timestamp, origin: &Origin<'_>, end: &Ending<'_>) {
+        self.event(ts, origin, Some(end));
+    }
+
+    /// A run's start (`end` is `None`) or end, in the plain and JSON
+    /// targets: the process's own file format, with its id after the
+    /// timestamp in the plain one.
+    fn event(&self, ts: &Timestamp, origin: &Origin<'_>, end: Option<&Ending<'_>>) {
         for t in &self.list {
             let mut buf = Vec::new();
-            match t.kind {
-                Kind::Plain => {
-                    buf.extend_from_slice(ts.as_bytes());
+            match (t.kind, end) {
+                (Kind::Plain, _) => {
+                    let mut line = Vec::new();
+                    match end {
+                        Some(end) => format::plain_run_end(&mut line, ts, origin, end),
+                        None => format::plain_separator(&mut line, ts, origin),
+                    }
+                    // `<ts> <id> ----- …`: the id goes after the timestamp.
+                    let (stamp, rest) = line.split_at(Timestamp::LEN.min(line.len()));
+                    buf.extend_from_slice(stamp);
                     buf.push(b' ');
                     buf.extend_from_slice(origin.id.as_bytes());
-                    buf.extend_from_slice(
-                        format!(" ----- run {} pid {} -----\n", origin.run, origin.pid).as_bytes(),
-                    );
+                    buf.extend_from_slice(rest);
                 }
-                Kind::Json => format::json_separator(&mut buf, ts, origin),
-                Kind::Prefixed { .. } => continue,
+                (Kind::Json, Some(end)) => format::json_run_end(&mut buf, ts, origin, end),
+                (Kind::Json, None) => format::json_separator(&mut buf, ts, origin),
+                (Kind::Prefixed { .. }, _) => continue,
             }
             t.queue.push(Batch {
                 bytes: buf,

@@ -12,6 +12,7 @@ use super::task::{until, Task};
 use crate::config::RestartStrategy;
 use crate::health::probe::ProbeOutcome;
 use crate::health::verdict::Change;
+use crate::logs::record::Ending;
 use crate::outcome::ProcessEnd;
 use crate::policy::{self, RunEnd};
 
@@ -65,8 +66,8 @@ impl Task {
             self.terminate(None).await;
         }
         drain(&self.cfg.id, ended.pumps).await;
-        self.log.run_ended(false).await;
-        self.record_end(ended.pid, ended.number, end, &cause, uptime);
+        self.record_end(ended.pid, ended.number, end, &cause, uptime, false)
+            .await;
         if !self.pending_stop.is_empty() {
             // A stop arrived while we cleaned up: it wins over any restart.
             self.go(Lifecycle::Stopping { pid: None }, Cause::StopRequested);
@@ -79,20 +80,31 @@ impl Task {
         }
     }
 
-    /// Says how a run ended, with its duration, in the manager's log.
-    fn record_end(
+    /// Says how a run ended, with its duration, in the process's log (and
+    /// the targets), which it then closes (after an fsync with `sync`), and
+    /// in the manager's log.
+    async fn record_end(
         &self,
         pid: u32,
         number: u32,
         end: Option<ProcessEnd>,
         cause: &Cause,
         uptime: Duration,
+        sync: bool,
     ) {
         let how = match (end, cause) {
             (Some(end), Cause::Exit(_)) => end.to_string(),
             (Some(end), cause) => format!("{end} ({cause})"),
             (None, cause) => cause.to_string(),
         };
+        let signal = end.and_then(ProcessEnd::signal).map(|s| s.name());
+        let ending = Ending {
+            how: &how,
+            code: end.and_then(ProcessEnd::code),
+            signal: signal.as_deref(),
+            after: uptime,
+        };
+        self.log.run_ended(Some((pid, number, ending)), sync).await;
         let after = humantime::format_duration(round_ms(uptime));
         tracing::info!(process = %self.id(), pid, run = number, %after, "run ended: {how}");
     }
@@ -193,13 +205,17 @@ impl Task {
         if let Some(end) = end {
             self.status.send_modify(|s| s.last_exit = Some(end));
         }
-        if let Some(ended) = ended {
-            let uptime = ended.started.elapsed();
-            // Every line the tree wrote is read, written, and on disk.
-            drain(&self.cfg.id, ended.pumps).await;
-            self.record_end(ended.pid, ended.number, end, &Cause::StopRequested, uptime);
+        match ended {
+            Some(ended) => {
+                let uptime = ended.started.elapsed();
+                // Every line the tree wrote is read, written, and on disk.
+                drain(&self.cfg.id, ended.pumps).await;
+                let cause = Cause::StopRequested;
+                self.record_end(ended.pid, ended.number, end, &cause, uptime, true)
+                    .await;
+            }
+            None => self.log.run_ended(None, true).await,
         }
-        self.log.run_ended(true).await;
         self.finish_stop();
         self.start_pending(Cause::StartRequested).await;
     }

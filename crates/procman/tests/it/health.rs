@@ -180,6 +180,10 @@ fn runs_in_log(file: &Path) -> Vec<Vec<String>> {
         let (_ts, rest) = line
             .split_once(' ')
             .unwrap_or_else(|| panic!("malformed line {line:?} in {}", file.display()));
+        if rest.starts_with("----- run ") && rest.contains(" ended: ") {
+            // The record that closes a run.
+            continue;
+        }
         if let Some(sep) = rest.strip_prefix("----- run ") {
             let n: usize = sep
                 .split_whitespace()

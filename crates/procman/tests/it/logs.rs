@@ -106,6 +106,8 @@ fn is_ts(b: &[u8]) -> bool {
 enum Plain {
     /// `<ts> ----- run N pid P -----`
     Sep { run: u32, pid: u32 },
+    /// `<ts> ----- run N pid P ended: <how> after <duration> -----`
+    End { run: u32, pid: u32, how: String },
     /// `<ts> stdout <bytes>`, `<ts> stderr+ <bytes>`, …
     Rec {
         stream: String,
@@ -145,15 +147,25 @@ fn parse_plain(line: &[u8]) -> Plain {
     }
 }
 
-/// `N pid P -----` (what follows `----- run `).
+/// `N pid P -----` or `N pid P ended: <how> -----` (what follows
+/// `----- run `).
 fn parse_sep(s: &[u8]) -> Option<Plain> {
     let s = std::str::from_utf8(s).ok()?;
-    let mut w = s.split(' ');
+    let mut w = s.splitn(4, ' ');
     let run = w.next()?.parse().ok()?;
     (w.next()? == "pid").then_some(())?;
     let pid = w.next()?.parse().ok()?;
-    (w.next()? == "-----" && w.next().is_none()).then_some(())?;
-    Some(Plain::Sep { run, pid })
+    match w.next()? {
+        "-----" => Some(Plain::Sep { run, pid }),
+        end => {
+            let how = end.strip_prefix("ended: ")?.strip_suffix(" -----")?;
+            Some(Plain::End {
+                run,
+                pid,
+                how: how.to_string(),
+            })
+        }
+    }
 }
 
 /// A small file's lines (without newlines) and whether it ended with one.
@@ -167,8 +179,16 @@ fn file_lines(path: &Path) -> (Vec<Vec<u8>>, bool) {
     (lines, ends_nl)
 }
 
-/// A small plain file, parsed.
+/// A small plain file, parsed, without the records that end each run.
 fn plain_file(path: &Path) -> Vec<Plain> {
+    plain_file_with_ends(path)
+        .into_iter()
+        .filter(|p| !matches!(p, Plain::End { .. }))
+        .collect()
+}
+
+/// A small plain file, parsed, every line.
+fn plain_file_with_ends(path: &Path) -> Vec<Plain> {
     let (lines, ends_nl) = file_lines(path);
     assert!(
         ends_nl || lines.is_empty(),
@@ -225,7 +245,7 @@ fn json_file(path: &Path) -> Vec<serde_json::Value> {
     lines
         .iter()
         .map(|l| {
-            serde_json::from_slice(l).unwrap_or_else(|e| {
+            serde_json::from_slice::<serde_json::Value>(l).unwrap_or_else(|e| {
                 panic!(
                     "not JSON ({e}) in {}: {:?}",
                     path.display(),
@@ -233,6 +253,9 @@ fn json_file(path: &Path) -> Vec<serde_json::Value> {
                 )
             })
         })
+        // Every object is valid JSON; the ones that end a run (their own
+        // test says what they hold) are left out here.
+        .filter(|o| o["event"] != "end")
         .collect()
 }
 
@@ -297,8 +320,11 @@ fn check_flood(files: &[PathBuf], layout: Layout, bytes: u64, line_len: usize) -
                     );
                     let rest = &line[28..];
                     if let Some(sep) = rest.strip_prefix(b"----- run ") {
-                        assert!(parse_sep(sep).is_some(), "bad separator at {}", where_());
-                        seen.separators += 1;
+                        match parse_sep(sep) {
+                            Some(Plain::Sep { .. }) => seen.separators += 1,
+                            Some(_) => {}
+                            None => panic!("bad separator at {}", where_()),
+                        }
                         continue;
                     }
                     rest.strip_prefix(b"stdout ").unwrap_or_else(|| {
@@ -672,11 +698,9 @@ async fn aggregation_targets_get_every_line_of_every_process() {
             let mut f = rest[1..].splitn(3, ' ');
             let (id, stream, line) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
             if stream == "-----" {
-                assert_eq!(
-                    line,
-                    format!("run 1 pid {} -----", pids[id]),
-                    "{l:?}"
-                );
+                let start = format!("run 1 pid {} -----", pids[id]);
+                let end = format!("run 1 pid {} ended: ", pids[id]);
+                assert!(line == start || line.starts_with(&end), "{l:?}");
                 continue;
             }
             let want_stream = match id {
@@ -755,10 +779,14 @@ async fn each_restart_gets_a_separator_with_its_run_and_pid() {
         assert_eq!(s.runs, 4, "{s:#?}");
         m.shutdown().await;
 
-        let parsed = plain_file(&log_file(&t, "crasher"));
-        assert_eq!(parsed.len(), 8, "a separator and a line per run: {parsed:#?}");
+        let parsed = plain_file_with_ends(&log_file(&t, "crasher"));
+        assert_eq!(
+            parsed.len(),
+            12,
+            "a separator, a line and an end per run: {parsed:#?}"
+        );
         let mut pids = Vec::new();
-        for (i, pair) in parsed.chunks(2).enumerate() {
+        for (i, pair) in parsed.chunks(3).enumerate() {
             let run = i as u32 + 1;
             let Plain::Sep { run: r, pid } = pair[0] else {
                 panic!("run {run}: no separator first: {pair:?}")
@@ -773,6 +801,13 @@ async fn each_restart_gets_a_separator_with_its_run_and_pid() {
                 },
                 "run {run}: its own line, from the pid of its separator"
             );
+            match &pair[2] {
+                Plain::End { run: r, pid: p, how } => {
+                    assert_eq!((*r, *p), (run, pid), "{pair:?}");
+                    assert!(how.starts_with("exited with code "), "{how}");
+                }
+                other => panic!("run {run}: no end record last: {other:?}"),
+            }
             pids.push(pid);
         }
         let mut distinct = pids.clone();

@@ -59,6 +59,21 @@ async fn every_ended_run_is_logged_with_its_code_or_signal_and_duration() {
                 .any(|l| l.contains("restarting after a delay") && l.contains("delay=")),
             "the backoff says its delay: {out}"
         );
+        // And each process's own log closes every run with how it ended.
+        for (id, how) in [
+            ("code", "exited with code 3"),
+            ("signal", "killed by SIGSEGV"),
+        ] {
+            let log = std::fs::read_to_string(t.path(&format!("state/logs/{id}.log"))).unwrap();
+            let ends: Vec<&str> = log.lines().filter(|l| l.contains(" ended: ")).collect();
+            assert!(!ends.is_empty(), "{id}: no run-end record in\n{log}");
+            for line in ends {
+                assert!(
+                    line.contains(&format!("ended: {how} after ")) && line.ends_with(" -----"),
+                    "{id}: {line}"
+                );
+            }
+        }
     })
     .await
     .expect("watchdog");

@@ -112,21 +112,39 @@ fn write_json(out: &mut dyn Write, set: &LogSet, p: &Piece) -> io::Result<()> {
 }
 
 /// Fills `rec` from a plain record: `<ts> <stream>[+] <bytes>` (returns
-/// the bytes) or `<ts> ----- run <run> pid <pid> -----` (returns `None`).
-/// A line of another shape is all text.
+/// the bytes), `<ts> ----- run <run> pid <pid> -----` (returns `None`) or
+/// `<ts> ----- run <run> pid <pid> ended: <how> -----` (returns how). A
+/// line of another shape is all text.
 fn parse_plain<'a>(line: &'a [u8], rec: &mut JsonRecord<'a>) -> Option<&'a [u8]> {
     let ts = line.get(..TS_LEN).and_then(|t| std::str::from_utf8(t).ok());
     let (Some(ts), Some(b' '), Some(rest)) = (ts, line.get(TS_LEN), line.get(TS_LEN + 1..)) else {
         return Some(line);
     };
     if let Some(sep) = rest.strip_prefix(b"----- run ") {
-        let words: Vec<&str> = std::str::from_utf8(sep).unwrap_or("").split(' ').collect();
-        if let [run, "pid", pid, "-----"] = words[..] {
-            if let (Ok(run), Ok(pid)) = (run.parse(), pid.parse()) {
-                (rec.ts, rec.run, rec.pid, rec.event) =
-                    (Some(ts), Some(run), Some(pid), Some("start"));
-                return None;
+        let text = std::str::from_utf8(sep).unwrap_or("");
+        let words: Vec<&str> = text.splitn(4, ' ').collect();
+        let numbers = |run: &str, pid: &str| Some((run.parse().ok()?, pid.parse().ok()?));
+        match words[..] {
+            [run, "pid", pid, "-----"] => {
+                if let Some((run, pid)) = numbers(run, pid) {
+                    (rec.ts, rec.run, rec.pid, rec.event) =
+                        (Some(ts), Some(run), Some(pid), Some("start"));
+                    return None;
+                }
             }
+            [run, "pid", pid, ended] => {
+                let how = ended
+                    .strip_prefix("ended: ")
+                    .and_then(|h| h.strip_suffix(" -----"));
+                if let (Some((run, pid)), Some(how)) = (numbers(run, pid), how) {
+                    (rec.ts, rec.run, rec.pid, rec.event) =
+                        (Some(ts), Some(run), Some(pid), Some("end"));
+                    // `how` is a suffix of `sep`, so of `line`.
+                    let start = line.len() - " -----".len() - how.len();
+                    return Some(&line[start..start + how.len()]);
+                }
+            }
+            _ => {}
         }
         return Some(line);
     }

@@ -415,3 +415,41 @@ fn bench_split_and_prefixed_line() {
         prefixed_line(out, &o, r, Some(3))
     });
 }
+
+#[test]
+fn run_end_formats_say_how_and_how_long() {
+    let killed = Ending {
+        how: "killed by SIGKILL (stop requested)",
+        code: None,
+        signal: Some("SIGKILL"),
+        after: Duration::from_micros(2_005_900),
+    };
+    let mut buf = Vec::new();
+    plain_run_end(&mut buf, &ts(), &origin(), &killed);
+    assert_eq!(
+        text(&buf),
+        "2026-11-30T07:37:15.123456Z ----- run 3 pid 4242 ended: killed by SIGKILL (stop requested) after 2s 5ms -----\n"
+    );
+    let mut buf = Vec::new();
+    json_run_end(&mut buf, &ts(), &origin(), &killed);
+    let v = parse(&buf);
+    assert_eq!(v["event"], "end");
+    assert_eq!(v["end"], "killed by SIGKILL (stop requested)");
+    assert_eq!(v["signal"], "SIGKILL");
+    assert_eq!(v["duration_ms"], 2005);
+    assert!(v.get("code").is_none(), "a signal death has no exit code");
+    let exited = Ending {
+        how: "exited with code 3",
+        code: Some(3),
+        signal: None,
+        after: Duration::ZERO,
+    };
+    let mut buf = Vec::new();
+    json_run_end(&mut buf, &ts(), &origin(), &exited);
+    let v = parse(&buf);
+    assert_eq!(
+        (v["code"].clone(), v["duration_ms"].clone()),
+        (3.into(), 0.into())
+    );
+    assert!(v.get("signal").is_none());
+}

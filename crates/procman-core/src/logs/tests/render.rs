@@ -77,3 +77,21 @@ fn invalid_utf8_is_carried_in_standard_base64_with_padding() -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[test]
+fn the_record_that_ends_a_run_becomes_an_end_event() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = set(dir.path(), "p", ProcessLogFormat::Plain);
+    fs::write(
+        &p.path,
+        "2026-11-30T07:37:15.000001Z ----- run 3 pid 1234 ended: killed by SIGKILL (stop requested) after 2s 5ms -----\n",
+    )?;
+    let out = merged(&[p], 0, Style::Json);
+    let object: serde_json::Value = serde_json::from_str(out.trim())?;
+    assert_eq!(
+        object,
+        serde_json::json!({"ts": "2026-11-30T07:37:15.000001Z", "id": "p", "pid": 1234, "run": 3,
+            "event": "end", "line": "killed by SIGKILL (stop requested) after 2s 5ms"})
+    );
+    Ok(())
+}
