@@ -8,3 +8,21 @@ pub(crate) fn skip_or_fail(why: &str) {
     }
     eprintln!("skipped: {why}");
 }
+
+/// `/bin/sh -c script` in `/`, output to `/dev/null`, as the manager's
+/// user: a spawn for tests that need a real child and nothing more.
+pub(crate) fn sh(script: &str) -> crate::platform::SpawnSpec {
+    crate::platform::SpawnSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        cwd: "/".into(),
+        env: Vec::new(),
+        stdout: crate::platform::Stdio::Null,
+        stderr: crate::platform::Stdio::Null,
+        uid: None,
+        gid: None,
+        groups: None,
+        nofile: None,
+        kill_group_on_exit: false,
+    }
+}

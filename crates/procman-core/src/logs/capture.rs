@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustix::io::Errno;
 use tokio::io::unix::AsyncFd;
@@ -30,8 +30,8 @@ use tokio::io::Interest;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::format::{self, Timestamp};
-use super::record::{Origin, Record, Stream};
+use super::format;
+use super::record::{Record, Stream};
 use super::sink::ProcessLog;
 use super::splitter::LineSplitter;
 use crate::config::ProcessLogFormat;
@@ -277,18 +277,6 @@ fn put_scratch(s: Scratch) {
     }
 }
 
-/// The time every record of this chunk carries, and who wrote it.
-fn stamp(log: &ProcessLog, pid: u32, run: u32) -> (Timestamp, Origin<'_>) {
-    let now = SystemTime::now();
-    let origin = Origin {
-        id: &log.id,
-        pid,
-        run,
-        ts: now,
-    };
-    (Timestamp::new(now), origin)
-}
-
 /// What a pump hands the splitter.
 enum Feed<'a> {
     Chunk(&'a [u8]),
@@ -309,7 +297,7 @@ fn consume(
     run: u32,
 ) {
     let at_end = matches!(feed, Feed::End);
-    let (ts, origin) = stamp(log, pid, run);
+    let (ts, origin) = log.stamp(pid, run);
     out.clear();
     let mut bufs = log.targets.buffers();
     let mut records = 0u64;
@@ -351,7 +339,7 @@ fn consume_raw(log: &ProcessLog, splitter: &mut LineSplitter, feed: Feed<'_>, pi
     if log.targets.is_empty() {
         return;
     }
-    let (ts, origin) = stamp(log, pid, run);
+    let (ts, origin) = log.stamp(pid, run);
     let mut bufs = log.targets.buffers();
     let mut records = 0u64;
     let mut emit = |r: Record<'_>| {

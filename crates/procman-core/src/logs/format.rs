@@ -83,13 +83,19 @@ pub fn plain_line(buf: &mut Vec<u8>, ts: &Timestamp, r: &Record<'_>) {
 
 /// `<ts> ----- run <run> pid <pid> -----\n`, at each start of a process.
 pub fn plain_separator(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>) {
+    plain_run_head(buf, ts, origin);
+    buf.extend_from_slice(b" -----\n");
+}
+
+/// `<ts> ----- run <run> pid <pid>`: how the plain records of a run's
+/// start and end begin.
+fn plain_run_head(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>) {
     let mut n = itoa::Buffer::new();
     buf.extend_from_slice(ts.as_bytes());
     buf.extend_from_slice(b" ----- run ");
     buf.extend_from_slice(n.format(origin.run).as_bytes());
     buf.extend_from_slice(b" pid ");
     buf.extend_from_slice(n.format(origin.pid).as_bytes());
-    buf.extend_from_slice(b" -----\n");
 }
 
 /// `{"ts":"…","id":"…","pid":N,"run":N,"stream":"stdout","line":"…"}\n`,
@@ -135,12 +141,7 @@ pub fn json_separator(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>) {
 /// `<ts> ----- run <run> pid <pid> ended: <how> after <duration> -----`:
 /// the record that closes a run in a plain file.
 pub fn plain_run_end(buf: &mut Vec<u8>, ts: &Timestamp, origin: &Origin<'_>, end: &Ending<'_>) {
-    let mut n = itoa::Buffer::new();
-    buf.extend_from_slice(ts.as_bytes());
-    buf.extend_from_slice(b" ----- run ");
-    buf.extend_from_slice(n.format(origin.run).as_bytes());
-    buf.extend_from_slice(b" pid ");
-    buf.extend_from_slice(n.format(origin.pid).as_bytes());
+    plain_run_head(buf, ts, origin);
     buf.extend_from_slice(b" ended: ");
     buf.extend_from_slice(end.how.as_bytes());
     buf.extend_from_slice(b" after ");

@@ -218,17 +218,23 @@ impl ProcessLog {
         }
     }
 
-    /// A run starts: the file opens (at its first write), and the run's
-    /// separator goes to it and to the targets. The pumps start after.
-    pub(crate) async fn run_started(self: &Arc<Self>, pid: u32, run: u32) {
+    /// Now, as the time of records (a chunk's lines, a run's start or
+    /// end), and who wrote them.
+    pub(crate) fn stamp(&self, pid: u32, run: u32) -> (Timestamp, Origin<'_>) {
         let now = SystemTime::now();
-        let ts = Timestamp::new(now);
         let origin = Origin {
             id: &self.id,
             pid,
             run,
             ts: now,
         };
+        (Timestamp::new(now), origin)
+    }
+
+    /// A run starts: the file opens (at its first write), and the run's
+    /// separator goes to it and to the targets. The pumps start after.
+    pub(crate) async fn run_started(self: &Arc<Self>, pid: u32, run: u32) {
+        let (ts, origin) = self.stamp(pid, run);
         self.targets.separator(&ts, &origin);
         let mut buf = Vec::with_capacity(128);
         match self.format {
@@ -263,14 +269,7 @@ impl ProcessLog {
     ) {
         let mut buf = Vec::new();
         if let Some((pid, run, end)) = run {
-            let now = SystemTime::now();
-            let ts = Timestamp::new(now);
-            let origin = Origin {
-                id: &self.id,
-                pid,
-                run,
-                ts: now,
-            };
+            let (ts, origin) = self.stamp(pid, run);
             self.targets.run_ended(&ts, &origin, &end);
             match self.format {
                 ProcessLogFormat::Plain => format::plain_run_end(&mut buf, &ts, &origin, &end),

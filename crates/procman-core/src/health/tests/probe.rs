@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::platform::{self, Credentials, SpawnSpec, Stdio, TreeRoot};
+use crate::platform::{self, Credentials, TreeRoot};
 
 const WATCHDOG: Duration = Duration::from_secs(10);
 
@@ -107,21 +107,7 @@ fn tcp_exec_and_process_probes_take_the_target() {
     assert!(Probe::from_config(&hc(HealthCheckKind::Process), &no_pid).is_err());
 }
 
-fn sh(script: &str) -> SpawnSpec {
-    SpawnSpec {
-        program: PathBuf::from("/bin/sh"),
-        args: vec!["-c".into(), script.into()],
-        cwd: PathBuf::from("/"),
-        env: Vec::new(),
-        stdout: Stdio::Null,
-        stderr: Stdio::Null,
-        uid: None,
-        gid: None,
-        groups: None,
-        nofile: None,
-        kill_group_on_exit: false,
-    }
-}
+use crate::testing::sh;
 
 #[tokio::test]
 async fn a_running_child_is_alive_and_a_reaped_one_is_gone() {

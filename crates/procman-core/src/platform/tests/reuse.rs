@@ -16,21 +16,7 @@ use crate::outcome::{ProcessEnd, Signal};
 use crate::platform::procstat::Stat;
 use crate::platform::{self, Member, Reaping, SpawnSpec, Spawned, Stdio, TreeRoot};
 
-fn sh(script: &str) -> SpawnSpec {
-    SpawnSpec {
-        program: PathBuf::from("/bin/sh"),
-        args: vec!["-c".into(), script.into()],
-        cwd: PathBuf::from("/"),
-        env: Vec::new(),
-        stdout: Stdio::Null,
-        stderr: Stdio::Null,
-        uid: None,
-        gid: None,
-        groups: None,
-        nofile: None,
-        kill_group_on_exit: false,
-    }
-}
+use crate::testing::sh;
 
 /// Spawns `script` so that it gets exactly `pid` (which must be free).
 fn spawn_at(pid: u32, script: &str) -> Spawned {

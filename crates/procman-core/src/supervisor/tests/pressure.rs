@@ -8,7 +8,6 @@
 //! only the inner test selected; as root, the inner test first becomes
 //! `nobody`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
@@ -131,15 +130,9 @@ fn a_transient_spawn_failure_goes_through_the_restart_policy() {
             "--nocapture".into(),
             "--test-threads=1".into(),
         ],
-        cwd: PathBuf::from("/"),
-        env: Vec::new(),
         stdout: Stdio::Fd(file.into()),
         stderr: Stdio::Fd(err.into()),
-        uid: None,
-        gid: None,
-        groups: None,
-        nofile: None,
-        kill_group_on_exit: false,
+        ..crate::testing::sh("")
     };
     let tree = TreeRoot::without_cgroups().tree("pressure");
     let s = platform::spawn_blocking(spec, &tree).expect("run the inner test");

@@ -141,6 +141,15 @@ pub fn stuck_pipe() -> (OwnedFd, OwnedFd) {
 }
 
 /// Writes `yaml` as the scratch dir's `procman.yaml`; returns its path.
+/// The `svc` entry every test here runs beside what it tests: a test
+/// child that writes its pid to the returned pidfile and runs.
+pub fn service(t: &Scratch) -> (String, PathBuf) {
+    let pidfile = t.path("svc.pid");
+    let pidfile_s = pidfile.display().to_string();
+    let entry = child_entry("svc", &["--pidfile", &pidfile_s, "run"], "");
+    (entry, pidfile)
+}
+
 pub fn config_file(t: &Scratch, yaml: &str) -> PathBuf {
     let file = t.path("procman.yaml");
     std::fs::write(&file, yaml).expect("write config");

@@ -23,11 +23,10 @@ async fn with_stdout_and_stderr_closed_a_crashing_child_is_restarted_and_sigint_
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let stamp = t.path("crash.stamps");
-        let pidfile = t.path("svc.pid");
-        let pidfile_s = pidfile.display().to_string();
+        let (svc_entry, pidfile) = service(&t);
         let yaml = t.header()
             + &crashing_entry("crash", &stamp, "100ms")
-            + &child_entry("svc", &["--pidfile", &pidfile_s, "run"], "")
+            + &svc_entry
             + &child_entry("chatty", &["lines", "1000000", "--interval", "5ms"], "")
             + TO_MANAGER_STREAMS;
         let config = config_file(&t, &yaml);
@@ -138,9 +137,8 @@ async fn a_locked_state_dir_exits_1_even_when_stderr_is_closed() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
-        let pidfile = t.path("svc.pid");
-        let pidfile_s = pidfile.display().to_string();
-        let yaml = t.header() + &child_entry("svc", &["--pidfile", &pidfile_s, "run"], "");
+        let (svc_entry, pidfile) = service(&t);
+        let yaml = t.header() + &svc_entry;
         let config = config_file(&t, &yaml);
         let mut first = Running::run_logged(&config, &t.path("first.log"), &[]);
         wait_pidfile(&pidfile, LONG, |_| true).await;

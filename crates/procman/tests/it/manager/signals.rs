@@ -44,11 +44,8 @@ async fn no_signal_but_a_shutdown_ends_the_manager_and_its_child_stays_supervise
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let stamp = t.path("crash.stamps");
-        let pidfile = t.path("svc.pid");
-        let pidfile_s = pidfile.display().to_string();
-        let yaml = t.header()
-            + &crashing_entry("crash", &stamp, "300ms")
-            + &child_entry("svc", &["--pidfile", &pidfile_s, "run"], "");
+        let (svc_entry, pidfile) = service(&t);
+        let yaml = t.header() + &crashing_entry("crash", &stamp, "300ms") + &svc_entry;
         let config = config_file(&t, &yaml);
         let log = t.path("manager.log");
         let mut m = Running::run_logged(&config, &log, &[("PROCMAN_LOG", "debug")]);
@@ -127,9 +124,8 @@ async fn signals_that_arrive_during_start_up_are_handled_once_it_is_done() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
-        let pidfile = t.path("svc.pid");
-        let pidfile_s = pidfile.display().to_string();
-        let yaml = t.header() + &child_entry("svc", &["--pidfile", &pidfile_s, "run"], "");
+        let (svc_entry, pidfile) = service(&t);
+        let yaml = t.header() + &svc_entry;
         let config = config_file(&t, &yaml);
         let log = t.path("manager.log");
         let mut m = Running::run_logged(&config, &log, &[]);
@@ -159,9 +155,8 @@ async fn sigquit_stops_every_process_gracefully_and_exits_0() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
-        let pidfile = t.path("svc.pid");
-        let pidfile_s = pidfile.display().to_string();
-        let yaml = t.header() + &child_entry("svc", &["--pidfile", &pidfile_s, "run"], "");
+        let (svc_entry, pidfile) = service(&t);
+        let yaml = t.header() + &svc_entry;
         let config = config_file(&t, &yaml);
         let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
         let svc = wait_pidfile(&pidfile, LONG, |_| true).await;
