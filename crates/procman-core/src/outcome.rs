@@ -47,6 +47,7 @@ impl Signal {
     pub const TERM: Signal = Signal(libc::SIGTERM);
     pub const KILL: Signal = Signal(libc::SIGKILL);
     pub const INT: Signal = Signal(libc::SIGINT);
+    pub const CONT: Signal = Signal(libc::SIGCONT);
 
     /// Parses `SIGTERM`, `TERM`, `term` or `15`.
     pub fn parse(s: &str) -> Option<Signal> {

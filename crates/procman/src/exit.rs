@@ -35,8 +35,44 @@ pub fn report(outcome: Result<(), Failure>) -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            console::write(format!("procman: {e:#}\n").as_bytes());
+            console::write(format!("procman: {}\n", chain(&e)).as_bytes());
             ExitCode::from(1)
         }
+    }
+}
+
+/// `outer: inner: root`, leaving out a cause whose text the message before
+/// it already says (errors that print their source and also return it
+/// would otherwise say it two or three times).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_said_is_not_said_again() {
+        let root = std::io::Error::from_raw_os_error(13);
+        let said = root.to_string();
+        let e = anyhow::Error::new(root)
+            .context(format!("cannot open log file /x: {said}"))
+            .context("cannot start the manager");
+        assert_eq!(
+            chain(&e),
+            format!("cannot start the manager: cannot open log file /x: {said}")
+        );
     }
 }

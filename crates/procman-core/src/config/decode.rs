@@ -237,6 +237,16 @@ impl<'e> Decoder<'e> {
             }
         };
         match expand(scalar.as_str(), self.env) {
+            // A NUL written as an escape ("\0", "\u0000"): no argument,
+            // path or variable of a process can hold one, so the value
+            // could never be used as written.
+            Ok(text) if text.contains('\0') => {
+                self.invalid(
+                    item,
+                    "contains a NUL character, which no argument, path or variable can hold",
+                );
+                None
+            }
             Ok(text) => Some(text),
             Err(e) => {
                 self.invalid(item, e.to_string());

@@ -160,11 +160,24 @@ enum Round {
 
 impl Pump {
     async fn run(mut self, ready: AsyncFd<Arc<OwnedFd>>) {
+        // Since when part of a line has been waiting for its end.
+        let mut pending_since: Option<tokio::time::Instant> = None;
         loop {
             // Part of a line that stays without its end for PARTIAL_AFTER is
-            // written as a piece to be continued: nothing waits unseen.
+            // written as a piece to be continued: nothing waits unseen. The
+            // wait counts from the first byte held, not from the last read,
+            // so a trickle (a progress bar's dots) is not held back forever.
             let partial = self.splitter.has_pending();
+            pending_since = match (partial, pending_since) {
+                (false, _) => None,
+                (true, None) => Some(tokio::time::Instant::now()),
+                (true, since) => since,
+            };
+            let flush_at = pending_since.map(|t| t + PARTIAL_AFTER);
             let mut guard = tokio::select! {
+                // Data waiting in the pipe goes first: it may well end the
+                // line held; only a pipe that stays quiet flushes a piece.
+                biased;
                 r = ready.readable() => match r {
                     Ok(guard) => guard,
                     Err(e) => {
@@ -172,7 +185,7 @@ impl Pump {
                         break;
                     }
                 },
-                () = tokio::time::sleep(PARTIAL_AFTER), if partial => {
+                () = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if partial => {
                     match work(self, |p, s| p.feed(Feed::Partial, &mut s.output)).await {
                         Some((back, ())) => self = back,
                         None => return,

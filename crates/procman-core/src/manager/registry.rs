@@ -249,10 +249,11 @@ impl Manager {
                 tracing::error!("some supervisors did not finish their stop; giving up on them");
             }
         }
-        // Without cgroups, orphans adopted as a subreaper that no tree knew
-        // of go too (with cgroups they were in a tree). Only when this is
+        // Orphans adopted as a subreaper that no tree held go too: without
+        // cgroups, a daemon that escaped before it was seen; with them, one
+        // that moved itself out of its cgroup (root can). Only when this is
         // the process's one manager: all its adopted orphans are then ours.
-        if !self.trees.uses_cgroups() && LIVE.load(Ordering::Relaxed) == 1 {
+        if LIVE.load(Ordering::Relaxed) == 1 {
             let grace = Instant::now() + std::time::Duration::from_secs(2);
             self.trees
                 .stop_adopted(

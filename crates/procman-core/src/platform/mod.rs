@@ -42,7 +42,8 @@ pub use child::{Child, ChildId, Member};
 pub use reaper::Reaping;
 pub use signal::signal_process;
 pub use spawn::{
-    child_path, resolve_program, spawn, spawn_blocking, SpawnError, SpawnSpec, Spawned, Stdio, Step,
+    check_working_directory, child_path, resolve_program, spawn, spawn_blocking, SpawnError,
+    SpawnSpec, Spawned, Stdio, Step,
 };
 pub use tree::{Tree, TreeRoot};
 
@@ -92,6 +93,19 @@ pub fn raise_fd_limit() {
         };
         // Failure keeps the limit, which is only less room.
         let _ = setrlimit(Resource::Nofile, raised);
+    }
+}
+
+/// `" (the manager may hold N descriptors: raise `ulimit -n`, or
+/// LimitNOFILE= under systemd)"`: what to add to a "too many open files"
+/// error of the manager's own.
+pub fn nofile_hint() -> String {
+    match getrlimit(Resource::Nofile).current {
+        Some(n) => format!(
+            " (the manager may hold {n} descriptors, about 4 per running process: \
+             raise `ulimit -n`, or LimitNOFILE= under systemd)"
+        ),
+        None => String::new(),
     }
 }
 

@@ -110,6 +110,8 @@ pub enum SpawnError {
     Missing(PathBuf),
     #[error("{} is not an executable file", .0.display())]
     NotExecutable(PathBuf),
+    #[error("executable {} is a directory", .0.display())]
+    IsADirectory(PathBuf),
     #[error("working directory {}: {}", .path.display(), brief(.source))]
     WorkingDirectory { path: PathBuf, source: io::Error },
     #[error("working directory {} is not a directory", .0.display())]
@@ -124,10 +126,13 @@ pub enum SpawnError {
     #[error("cannot create a process (fork): {}", brief(.source))]
     Fork { source: io::Error },
     /// The child was created, and a step before its program ran failed.
-    #[error("{step} failed for {}: {}", .program.display(), brief(.source))]
+    /// `context` says what the step was about, when the program is not
+    /// enough (the directory, the interpreter of a script).
+    #[error("{step} failed for {}{context}: {}", .program.display(), brief(.source))]
     Child {
         step: Step,
         program: PathBuf,
+        context: String,
         source: io::Error,
     },
     #[error("cannot reap children: {0}")]
@@ -177,6 +182,18 @@ pub fn child_path(env: &[(String, String)]) -> Option<OsString> {
         .or_else(|| std::env::var_os("PATH"))
 }
 
+/// The working directory exists and is a directory.
+pub fn check_working_directory(cwd: &Path) -> Result<(), SpawnError> {
+    match std::fs::metadata(cwd) {
+        Err(source) => Err(SpawnError::WorkingDirectory {
+            path: cwd.to_path_buf(),
+            source,
+        }),
+        Ok(m) if !m.is_dir() => Err(SpawnError::NotADirectory(cwd.to_path_buf())),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Finds the program to execute: a name with a slash is a path (relative to
 /// `cwd`); a bare name is looked up in `path_var` (the child's `PATH`).
 pub fn resolve_program(
@@ -185,9 +202,11 @@ pub fn resolve_program(
     path_var: Option<&OsString>,
 ) -> Result<PathBuf, SpawnError> {
     if executable.contains('/') {
-        let p = cwd.join(executable);
+        // `cwd/./bin/x` → `cwd/bin/x`: the path as a user would write it.
+        let p: PathBuf = cwd.join(executable).components().collect();
         return match std::fs::metadata(&p) {
             Err(_) => Err(SpawnError::Missing(p)),
+            Ok(m) if m.is_dir() => Err(SpawnError::IsADirectory(p)),
             Ok(_) if !is_executable_file(&p) => Err(SpawnError::NotExecutable(p)),
             Ok(_) => Ok(p),
         };
@@ -218,6 +237,7 @@ fn is_executable_file(p: &Path) -> bool {
 struct Started {
     spawned: Spawned,
     program: PathBuf,
+    cwd: PathBuf,
     report: OwnedFd,
 }
 
@@ -234,7 +254,7 @@ pub async fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> 
     let mut buf = [0u8; 8];
     let n = read_report_async(started.report, &mut buf).await;
     guard.0 = None;
-    finish(started.spawned, started.program, &buf[..n])
+    finish(started.spawned, started.program, &started.cwd, &buf[..n])
 }
 
 /// Kills (group and all) a child whose spawn was cancelled half-way.
@@ -254,33 +274,51 @@ pub fn spawn_blocking(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnErro
     let started = start(spec, tree)?;
     let mut buf = [0u8; 8];
     let n = read_report(&started.report, &mut buf);
-    finish(started.spawned, started.program, &buf[..n])
+    finish(started.spawned, started.program, &started.cwd, &buf[..n])
 }
 
-fn finish(spawned: Spawned, program: PathBuf, report: &[u8]) -> Result<Spawned, SpawnError> {
+fn finish(
+    spawned: Spawned,
+    program: PathBuf,
+    cwd: &Path,
+    report: &[u8],
+) -> Result<Spawned, SpawnError> {
     let Some((step, errno)) = clone::parse_report(report) else {
         return Ok(spawned);
     };
     // It exits with 127 right after reporting; nobody waits for that.
     reaper::lock().forget(spawned.child.pid() as i32);
+    let step = Step::from_raw(step).unwrap_or(Step::Exec);
+    let context = match step {
+        Step::Chdir => format!(" (directory {})", cwd.display()),
+        // The program is there (it was found): a script whose interpreter
+        // is not.
+        Step::Exec if errno == libc::ENOENT => interpreter(&program)
+            .map(|i| format!(" (its interpreter {i} was not found)"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     Err(SpawnError::Child {
-        step: Step::from_raw(step).unwrap_or(Step::Exec),
+        step,
         program,
+        context,
         source: io::Error::from_raw_os_error(errno),
     })
 }
 
+/// The interpreter a script names on its `#!` line.
+fn interpreter(program: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(program).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace().next().map(str::to_string)
+}
+
 fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
-    match std::fs::metadata(&spec.cwd) {
-        Err(source) => {
-            return Err(SpawnError::WorkingDirectory {
-                path: spec.cwd,
-                source,
-            })
-        }
-        Ok(m) if !m.is_dir() => return Err(SpawnError::NotADirectory(spec.cwd)),
-        Ok(_) => {}
-    }
+    check_working_directory(&spec.cwd)?;
     let mode = reaper::mode().map_err(SpawnError::Reaper)?;
     let prepare =
         |what: &'static str| move |source: io::Error| SpawnError::Prepare { what, source };
@@ -372,6 +410,7 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
             exit,
         },
         program: spec.program,
+        cwd: spec.cwd,
         report: report_r,
     })
 }

@@ -104,7 +104,14 @@ impl TreeRoot {
             let cg = root.child(id);
             match std::fs::create_dir(&cg.dir) {
                 Ok(()) => Some(cg),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(cg),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    stop_leftovers(id, &cg.dir);
+                    // A new, empty cgroup rather than a killed one (see
+                    // `Tree::dir_fd`); the killed one is left if it cannot go.
+                    let _ =
+                        std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
+                    Some(cg)
+                }
                 Err(e) => {
                     tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot create a cgroup");
                     None
@@ -115,6 +122,7 @@ impl TreeRoot {
             cgroup,
             owner: self.owner,
             known: Vec::new(),
+            killed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -207,6 +215,31 @@ impl TreeRoot {
     }
 }
 
+/// Processes still in a process's cgroup when a manager starts were left
+/// by an earlier manager on the same state directory that was killed or
+/// crashed: they are stopped, so that no second copy runs beside them.
+/// (Adopting them instead is a later release's.) Bounded: at most 2 s.
+fn stop_leftovers(id: &str, dir: &Path) {
+    if !cgroup::populated(dir) {
+        return;
+    }
+    let count = cgroup::members(dir).len();
+    tracing::warn!(process = %id, count, dir = %dir.display(),
+        "processes left by an earlier manager on this state directory; stopping them so that no second copy runs");
+    if !cgroup::kill(dir) {
+        for pid in cgroup::members(dir) {
+            if let Some(m) = Member::open(pid, |_, _| true) {
+                let _ = m.signal(Signal::KILL);
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while cgroup::populated(dir) && Instant::now() < deadline {
+        // At start-up, before any supervision: a short, bounded wait.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The children of this process that no spawn registered, with their
 /// descendants, as members.
 async fn adopted() -> Vec<Member> {
@@ -235,6 +268,8 @@ pub struct Tree {
     owner: u64,
     /// Fallback only: descendants seen while their ancestors were alive.
     known: Vec<Member>,
+    /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl Tree {
@@ -247,8 +282,27 @@ impl Tree {
     }
 
     /// The cgroup directory, opened for `clone3(CLONE_INTO_CGROUP)`.
+    ///
+    /// Pitfall (seen on Linux 6.18): a child created by `clone3` *into* a
+    /// cgroup that was once killed through `cgroup.kill` is SIGKILLed by
+    /// the kernel as soon as it exists (the kill's sequence number is read
+    /// from the parent's cgroup, not the child's, and never matches). So a
+    /// killed cgroup is replaced by a new, empty one of the same name
+    /// before the next spawn; where that is impossible the spawn joins the
+    /// cgroup by `cgroup.procs` instead, which is not affected.
     pub(crate) fn dir_fd(&self) -> Option<OwnedFd> {
         let cg = self.cgroup.as_ref()?;
+        if self.killed.load(Ordering::Relaxed) {
+            let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
+            match renewed {
+                Ok(()) => self.killed.store(false, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::debug!(dir = %cg.dir.display(), error = %e,
+                        "cannot renew a killed cgroup; the child joins it after the clone");
+                    return None;
+                }
+            }
+        }
         rustix::fs::open(
             &cg.dir,
             rustix::fs::OFlags::RDONLY
@@ -300,21 +354,41 @@ impl Tree {
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
     pub async fn signal_all(&mut self, leader: Option<&Child>, sig: Signal) {
+        self.signal_each(leader, &[sig]).await;
+    }
+
+    /// A stop: `sig` to the group and every member, then SIGCONT, as
+    /// systemd does, so that a stopped (`SIGSTOP`ped, or suspended by a
+    /// debugger) process gets to handle `sig` rather than wait for the
+    /// SIGKILL of the deadline.
+    pub async fn signal_stop(&mut self, leader: Option<&Child>, sig: Signal) {
+        if sig == Signal::KILL {
+            return self.signal_all(leader, sig).await;
+        }
+        self.signal_each(leader, &[sig, Signal::CONT]).await;
+    }
+
+    /// Each of `sigs`, in order, to the leader's group and to every member.
+    async fn signal_each(&mut self, leader: Option<&Child>, sigs: &[Signal]) {
         // The fallback lists the members first: once the leader dies its
         // children are re-parented and cannot be found from it.
         self.refresh(leader).await;
         if let Some(l) = leader {
-            let _ = l.signal_group(sig);
-            let _ = l.signal(sig);
+            for &sig in sigs {
+                let _ = l.signal_group(sig);
+                let _ = l.signal(sig);
+            }
         }
         match &self.cgroup {
             Some(cg) => {
-                let cg = cg.clone();
-                worker::run(move || signal_cgroup(&cg, sig)).await;
+                let (cg, sigs) = (cg.clone(), sigs.to_vec());
+                worker::run(move || signal_cgroup(&cg, &sigs)).await;
             }
             None => {
                 for m in &self.known {
-                    let _ = m.signal(sig);
+                    for &sig in sigs {
+                        let _ = m.signal(sig);
+                    }
                 }
             }
         }
@@ -324,6 +398,7 @@ impl Tree {
     pub async fn kill_all(&mut self, leader: Option<&Child>) {
         if let Some(cg) = &self.cgroup {
             if cgroup::kill(&cg.dir) {
+                self.killed.store(true, Ordering::Relaxed);
                 return;
             }
         }
@@ -403,10 +478,12 @@ fn open_descendants(
 
 /// Signals every member of the cgroup, each opened as a pidfd and checked
 /// to be in the cgroup after the open.
-fn signal_cgroup(cg: &Cgroup, sig: Signal) {
+fn signal_cgroup(cg: &Cgroup, sigs: &[Signal]) {
     for pid in cgroup::members(&cg.dir) {
         if let Some(m) = Member::open(pid, |pid, _| cgroup::contains(&cg.rel, pid)) {
-            let _ = m.signal(sig);
+            for &sig in sigs {
+                let _ = m.signal(sig);
+            }
         }
     }
 }

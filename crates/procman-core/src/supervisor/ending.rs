@@ -20,6 +20,10 @@ use crate::policy::{self, RunEnd};
 /// the supervisor reports them and moves on.
 const AFTER_KILL: Duration = Duration::from_secs(5);
 
+/// The shortest wait before retrying a spawn that failed (systemd's
+/// default `RestartSec`), whatever `restart_delay` says.
+const SPAWN_RETRY_MIN: Duration = Duration::from_millis(100);
+
 impl Task {
     /// The run ended on its own: clean up what it left, then ask the policy.
     pub(super) async fn on_exit(&mut self, end: ProcessEnd) {
@@ -92,8 +96,16 @@ impl Task {
         uptime: Duration,
         sync: bool,
     ) {
+        let ours = |s: crate::outcome::Signal| {
+            s == self.cfg.control.shutdown_signal || s == crate::outcome::Signal::KILL
+        };
         let how = match (end, cause) {
             (Some(end), Cause::Exit(_)) => end.to_string(),
+            // A death by a signal the stop did not send (a crash while
+            // stopping) is not the stop's doing.
+            (Some(end), Cause::StopRequested) if end.signal().is_some_and(|s| !ours(s)) => {
+                format!("{end} (while stopping)")
+            }
             (Some(end), cause) => format!("{end} ({cause})"),
             (None, cause) => cause.to_string(),
         };
@@ -145,7 +157,12 @@ impl Task {
                 self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
             }
             RunEnd::Restart { attempt } => {
-                let delay = policy::delay(restart_cfg, attempt, fastrand::f64());
+                let mut delay = policy::delay(restart_cfg, attempt, fastrand::f64());
+                // A spawn that failed made no process: retrying it with no
+                // delay at all would only spin.
+                if matches!(cause, Cause::SpawnFailed(_)) {
+                    delay = delay.max(SPAWN_RETRY_MIN);
+                }
                 let until = SystemTime::now() + delay;
                 self.go(Lifecycle::Backoff { until }, cause);
                 if !delay.is_zero() {
@@ -236,7 +253,7 @@ impl Task {
         let ctl = &self.cfg.control;
         let (signal, grace) = (ctl.shutdown_signal, ctl.shutdown_timeout);
         self.tree
-            .signal_all(run.as_ref().map(|r| &r.child), signal)
+            .signal_stop(run.as_ref().map(|r| &r.child), signal)
             .await;
         let mut deadline = Instant::now() + grace;
         let mut killed = false;

@@ -127,6 +127,9 @@ pub(crate) fn spec(
         args.extend(["--port".to_string(), p.to_string()]);
     }
     let env = last_wins(env);
+    // The directory first: a relative executable is looked up in it, and
+    // "no such executable" would blame the wrong thing.
+    crate::platform::check_working_directory(&cwd).map_err(|e| e.to_string())?;
     let path_var = crate::platform::child_path(&env);
     let program =
         resolve_program(&control.executable, &cwd, path_var.as_ref()).map_err(|e| e.to_string())?;

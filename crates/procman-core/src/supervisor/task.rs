@@ -112,6 +112,14 @@ pub(super) async fn until(deadline: Option<Instant>) {
 impl Task {
     async fn main(mut self) {
         while !self.exiting {
+            // A restart due now (`restart_delay: 0s`) starts here, not on
+            // the timer: tokio's timers have a 1 ms grain, most of an
+            // immediate restart's cost.
+            if self.backoff.is_some_and(|due| due <= Instant::now()) {
+                self.backoff = None;
+                let _ = self.launch(Cause::PolicyRestart).await;
+                continue;
+            }
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Exit) | None => break,
@@ -231,19 +239,25 @@ impl Task {
         }
     }
 
-    /// Spawns a run. A spawn that fails for a passing reason (a process or
-    /// descriptor limit reached) is a failed run, for the restart policy to
-    /// judge; any other failure to spawn is the state `failed`, with the
-    /// reason. Neither is an error of the manager.
+    /// Spawns a run. A spawn that fails is a failed run, for the restart
+    /// policy to judge, when it fails for a passing reason (a process or
+    /// descriptor limit reached) or when it is a restart of a process that
+    /// ran before (a deploy may be replacing its executable this very
+    /// moment, as systemd's `Restart=always` assumes too). Otherwise (a
+    /// first start, by the manager or a user, that cannot work as
+    /// configured: a missing executable, a bad directory) the process is
+    /// `failed` at once, with the reason. Neither is an error of the
+    /// manager.
     pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
+        let retry = |transient: bool| transient || cause == Cause::PolicyRestart;
         let port = match launch::port(&self.cfg) {
             Ok(p) => p,
-            Err(reason) => return self.spawn_failed(reason, false).await,
+            Err(reason) => return self.spawn_failed(reason, retry(false)).await,
         };
         let mut spec = match launch::spec(&self.cfg, &self.ctx.config_dir, port) {
             Ok(spec) => spec,
-            Err(reason) => return self.spawn_failed(reason, false).await,
+            Err(reason) => return self.spawn_failed(reason, retry(false)).await,
         };
         let child_env = spec.env.clone();
         let pipes = match capture::pipes(&self.log) {
@@ -253,16 +267,22 @@ impl Task {
                     e.raw_os_error(),
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
                 );
-                return self
-                    .spawn_failed(format!("cannot create output pipes: {e}"), transient)
-                    .await;
+                let mut reason = format!("cannot create output pipes: {e}");
+                if e.raw_os_error() == Some(libc::EMFILE) {
+                    reason.push_str(&platform::nofile_hint());
+                }
+                return self.spawn_failed(reason, retry(transient)).await;
             }
         };
         spec.stdout = pipes.stdout;
         spec.stderr = pipes.stderr;
         let spawned = match platform::spawn(spec, &self.tree).await {
             Ok(s) => s,
-            Err(e) => return self.spawn_failed(e.to_string(), e.is_transient()).await,
+            Err(e) => {
+                return self
+                    .spawn_failed(e.to_string(), retry(e.is_transient()))
+                    .await
+            }
         };
         let (pid, id) = (spawned.child.pid(), spawned.child.id());
         let restart = cause == Cause::PolicyRestart;
@@ -300,12 +320,12 @@ impl Task {
         Ok(())
     }
 
-    /// A spawn failed with `reason`: `failed` for good, or (`transient`) a
+    /// A spawn failed with `reason`: `failed` for good, or (`retry`) a
     /// failed run that the restart policy may retry.
-    async fn spawn_failed(&mut self, reason: String, transient: bool) -> Result<(), CommandError> {
+    async fn spawn_failed(&mut self, reason: String, retry: bool) -> Result<(), CommandError> {
         let cause = Cause::SpawnFailed(reason.clone());
-        if transient {
-            tracing::warn!(process = %self.id(), %reason, "spawn failed for a passing reason");
+        if retry {
+            tracing::warn!(process = %self.id(), %reason, "spawn failed; the restart policy decides");
             self.apply_policy(
                 None,
                 cause,

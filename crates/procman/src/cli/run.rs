@@ -172,7 +172,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
             },
         }
     }
-    tracing::info!(lost_log_events = console::lost(), "procman stopped");
+    tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
     Ok(Ending::Stopped)
 }
 
@@ -206,7 +206,7 @@ fn dump_states(manager: &Manager) {
     let states = manager.process_states();
     tracing::info!(
         processes = states.len(),
-        lost_log_events = console::lost(),
+        lost_manager_log_lines = console::lost(),
         "SIGUSR2: the state of every process"
     );
     for s in states {

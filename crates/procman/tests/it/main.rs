@@ -8,6 +8,7 @@ mod dispositions;
 mod environment;
 mod fallback;
 mod files;
+mod hardening;
 mod health;
 mod logs;
 mod manager;

@@ -162,9 +162,12 @@ fn long_ids_keys_and_values_are_cut_in_messages() {
         assert!(line.contains("a..."), "cut: {line}");
     }
     assert!(lines.iter().any(|l| l.contains(&cut)), "{lines:#?}");
-    // Control characters are escaped, so a message stays on its line.
+    // A NUL escape is refused where it is written, and the message stays
+    // on its line.
     assert!(
-        lines.iter().any(|l| l.contains("`A\\0B` is not a valid")),
+        lines
+            .iter()
+            .any(|l| l.contains("environment[2]: contains a NUL character")),
         "{lines:#?}"
     );
     assert!(

@@ -206,3 +206,21 @@ fn a_file_larger_than_64_mib_is_refused_before_it_is_parsed() {
     assert_eq!(e.errors[0].line, 0);
     assert_eq!(e.errors[0].message, "the config file is larger than 64 MiB");
 }
+
+#[test]
+fn a_nul_written_as_an_escape_is_an_error_where_it_is() {
+    let yaml = "managed_processes:\n  - id: a\n    management:\n      control:\n        executable: \"/bin/tr\\u0000ue\"\n        arguments: [\"x\\0y\"]\n        environment:\n          K: \"v\\0\"\n";
+    let errors = crate::config::load_str(yaml, std::path::Path::new("/t/p.yaml"), &|_| None)
+        .expect_err("NULs are refused");
+    let text = errors.to_string();
+    for at in [
+        "5:21: managed_processes[0].management.control.executable",
+        "6:21: managed_processes[0].management.control.arguments[0]",
+        "8:14: managed_processes[0].management.control.environment.K",
+    ] {
+        assert!(
+            text.contains(at) && text.contains("NUL character"),
+            "{at} in\n{text}"
+        );
+    }
+}
