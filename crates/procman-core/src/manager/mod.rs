@@ -10,3 +10,7 @@
 mod registry;
 
 pub use registry::{Manager, ManagerError, ManagerState, Options};
+
+#[cfg(test)]
+#[path = "tests/embedded.rs"]
+mod embedded_tests;

@@ -233,3 +233,42 @@ async fn a_process_killed_at_its_stop_deadline_runs_again_when_restarted() {
     .await
     .expect("watchdog");
 }
+
+/// `logrotate` without `copytruncate`: the log file is renamed, SIGUSR1
+/// makes the manager open a new one at the path; every line is in one of
+/// the two files, none in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_reopens_the_log_files_after_an_external_rename() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
+        let yaml =
+            t.header() + &child_entry("ticker", &["lines", "100000", "--interval", "20ms"], "");
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let file_s = file.display().to_string();
+        let (mpid, exit, log) = start(Path::new(procman()), &["run", "-c", &file_s], &[]);
+        let live = t.path("state/logs/ticker.log");
+        wait_file(&live, "stdout", Duration::from_secs(30)).await;
+        let rotated = t.path("state/logs/ticker.log.1");
+        std::fs::rename(&live, &rotated).unwrap();
+        signal_process(mpid, Signal::parse("USR1").unwrap()).unwrap();
+        let fresh = wait_file(&live, "stdout", Duration::from_secs(30)).await;
+        signal_process(mpid, Signal::TERM).unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(30), exit).await;
+        let manager = std::fs::read_to_string(log.path()).unwrap_or_default();
+        assert!(matches!(end, Ok(Ok(ProcessEnd::Exited(0)))), "{manager}");
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let fresh = std::fs::read_to_string(&live).unwrap_or(fresh);
+        let lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.split_once(" stdout ").map(|(_, r)| r.to_string()))
+                .collect()
+        };
+        let (a, b) = (lines(&old), lines(&fresh));
+        assert!(!a.is_empty() && !b.is_empty(), "both files have lines");
+        assert!(a.iter().all(|l| !b.contains(l)), "no line in both files");
+    })
+    .await
+    .expect("watchdog");
+}
