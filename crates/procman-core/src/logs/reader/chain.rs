@@ -19,6 +19,9 @@ pub(super) const BLOCK: usize = 64 * 1024;
 pub(super) const HEAD: usize = 256;
 /// Rotated files looked for at most (`max_files` is at most 1000).
 pub(super) const MAX_ROTATED: u32 = 10_000;
+/// Times [`open_chain`] looks at a chain before it gives up: only a writer
+/// that completes a rotation during every look makes them all fail.
+pub(super) const ATTEMPTS: usize = 64;
 
 /// The merge key of a record: its timestamp, zero-padded (zeros sort first).
 pub(super) type Key = [u8; TS_LEN];
@@ -29,6 +32,10 @@ pub enum ReadError {
     Read { path: PathBuf, source: io::Error },
     #[error("watch {}: {source}", .path.display())]
     Watch { path: PathBuf, source: io::Error },
+    /// The writer completed a rotation during every look at the files, so
+    /// their order could not be told for sure.
+    #[error("log file {} rotated during each of {attempts} attempts to open its files", .path.display())]
+    Rotating { path: PathBuf, attempts: usize },
     #[error("write the output: {0}")]
     Output(#[source] io::Error),
     /// Where the logs are depends on a state directory that cannot be
@@ -129,21 +136,149 @@ impl Segment {
     }
 }
 
-/// `(device, inode)` of the file at `path`, `None` if there is none.
-pub(super) fn id_at(path: &Path) -> Result<Option<FileId>, ReadError> {
-    match fs::metadata(path) {
-        Ok(m) => Ok(Some(FileId::of(&m))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(read_err(path, e)),
+/// A point where the reader looks at the file system. Tests hook the
+/// writer in there, to rename files exactly between two looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step<'a> {
+    /// About to look at (stat or open) this name of the chain.
+    Look(&'a Path),
+    /// At the end of the live file, before looking for a rotation.
+    Eof,
+}
+
+/// Looks at the names of a chain, calling the hook (tests only) before
+/// each look.
+pub(super) struct Probe<'h> {
+    hook: Option<&'h mut dyn FnMut(Step<'_>)>,
+}
+
+impl<'h> Probe<'h> {
+    pub(super) fn quiet() -> Probe<'h> {
+        Probe { hook: None }
+    }
+
+    #[cfg(test)]
+    pub(super) fn hooked(hook: &'h mut dyn FnMut(Step<'_>)) -> Probe<'h> {
+        Probe { hook: Some(hook) }
+    }
+
+    pub(super) fn step(&mut self, step: Step<'_>) {
+        if let Some(hook) = self.hook.as_mut() {
+            hook(step);
+        }
+    }
+
+    /// `(device, inode)` of the file at `path`, `None` if there is none.
+    pub(super) fn id_at(&mut self, path: &Path) -> Result<Option<FileId>, ReadError> {
+        self.step(Step::Look(path));
+        match fs::metadata(path) {
+            Ok(m) => Ok(Some(FileId::of(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(read_err(path, e)),
+        }
+    }
+
+    /// The file at `path`, `None` if there is none.
+    pub(super) fn open(&mut self, path: &Path) -> Result<Option<Segment>, ReadError> {
+        self.step(Step::Look(path));
+        match Segment::open(path) {
+            Ok(seg) => Ok(Some(seg)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(read_err(path, e)),
+        }
+    }
+
+    /// The files at the two names every rotation changes last.
+    pub(super) fn mark(&mut self, base: &Path) -> Result<Mark, ReadError> {
+        Ok(Mark {
+            live: self.open(base)?,
+            newest: self.open(&rotated(base, 1))?,
+        })
     }
 }
 
-/// Opens the files of a chain that exist, oldest first. The live file may
-/// be missing (a rotation under way); the rotated ones end at the second
-/// missing number in a row (a rotation renames one file at a time, so it
-/// opens at most one gap). With `whole_records`, the live file's length is
-/// taken to the end of its last complete record.
+/// The files at the live name and at `.1`. A look at the chain takes one
+/// name at a time while the writer renames, so it is trusted only when
+/// the mark taken before it holds still (the one taken after shows the same
+/// files): a rotation ends by moving `.1` on and the live file to `.1`, and
+/// a file only ever moves to a higher number (it never comes back to a name
+/// it left), so no rotation was completed during the look. At most one was
+/// under way then, and its one gap moves down the numbers while the look
+/// moves up: the look sees every file, each in its place in the order.
+/// Two rotations can instead show a file newer than one seen before it, or
+/// two gaps in a row that end the look before the end of the chain.
+///
+/// The mark keeps its files open: a file the writer drops (`max_files`)
+/// would otherwise free its inode number for the next new file, which
+/// would then pass for it.
+#[derive(Debug)]
+pub(super) struct Mark {
+    live: Option<Segment>,
+    newest: Option<Segment>,
+}
+
+impl Mark {
+    /// The file at the live name.
+    pub(super) fn live(&self) -> Option<FileId> {
+        self.live.as_ref().map(|s| s.id)
+    }
+
+    /// Whether `later` shows the same files at both names.
+    pub(super) fn holds_still(&self, later: &Mark) -> bool {
+        let id = |s: &Option<Segment>| s.as_ref().map(|s| s.id);
+        id(&self.live) == id(&later.live) && id(&self.newest) == id(&later.newest)
+    }
+}
+
+/// Opens the files of a chain that exist, oldest first (see [`scan`]),
+/// looking again while a rotation completes during the look; an error once
+/// that happened [`ATTEMPTS`] times.
 pub(super) fn open_chain(base: &Path, whole_records: bool) -> Result<Vec<Segment>, ReadError> {
+    open_chain_with(base, whole_records, &mut Probe::quiet())
+}
+
+/// [`open_chain`], looking through `probe`.
+fn open_chain_with(
+    base: &Path,
+    whole_records: bool,
+    probe: &mut Probe<'_>,
+) -> Result<Vec<Segment>, ReadError> {
+    settled_chain(base, whole_records, ATTEMPTS, probe)?.ok_or_else(|| ReadError::Rotating {
+        path: base.to_path_buf(),
+        attempts: ATTEMPTS,
+    })
+}
+
+/// [`open_chain`] with at most `attempts` looks; `None` when a rotation
+/// completed during each of them.
+pub(super) fn settled_chain(
+    base: &Path,
+    whole_records: bool,
+    attempts: usize,
+    probe: &mut Probe<'_>,
+) -> Result<Option<Vec<Segment>>, ReadError> {
+    for _ in 0..attempts {
+        let before = probe.mark(base)?;
+        let chain = scan(base, whole_records, probe)?;
+        if before.holds_still(&probe.mark(base)?) {
+            return Ok(Some(chain));
+        }
+    }
+    Ok(None)
+}
+
+/// One look at a chain: opens the files that exist, newest first, and
+/// returns them oldest first. The live file may be missing (a rotation
+/// under way); the rotated ones end at the second missing number in a row
+/// (a rotation renames one file at a time, so it opens at most one gap).
+/// A rotation under way may show a file twice (the second is skipped).
+/// With `whole_records`, the live file's length is taken to the end of its
+/// last complete record.
+fn scan(
+    base: &Path,
+    whole_records: bool,
+    probe: &mut Probe<'_>,
+) -> Result<Vec<Segment>, ReadError> {
     let mut newest_first: Vec<Segment> = Vec::new();
     let mut missing = 0;
     for k in 0..=MAX_ROTATED {
@@ -152,8 +287,8 @@ pub(super) fn open_chain(base: &Path, whole_records: bool) -> Result<Vec<Segment
         } else {
             rotated(base, k)
         };
-        match Segment::open(&path) {
-            Ok(mut seg) => {
+        match probe.open(&path)? {
+            Some(mut seg) => {
                 missing = 0;
                 if k == 0 && whole_records {
                     seg.len = records_end(&seg)?;
@@ -162,13 +297,12 @@ pub(super) fn open_chain(base: &Path, whole_records: bool) -> Result<Vec<Segment
                     newest_first.push(seg);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            None => {
                 missing += usize::from(k > 0);
                 if missing == 2 {
                     break;
                 }
             }
-            Err(e) => return Err(read_err(&path, e)),
         }
     }
     newest_first.reverse();

@@ -4,16 +4,17 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::chain::{
-    id_at, open_chain, read_err, rotated, whole_records, Backward, FileId, LogSet, ReadError,
-    Segment, BLOCK, MAX_ROTATED,
+    open_chain, read_err, rotated, settled_chain, whole_records, Backward, FileId, LogSet, Probe,
+    ReadError, Segment, Step, BLOCK, MAX_ROTATED,
 };
 use crate::config::ProcessLogFormat;
 
-/// Times the successor of a rotated file is looked for before waiting for
-/// the next change (only a rotation under way makes a look fail).
+/// Looks for the successor of a rotated file (or for the files of a log
+/// that had none) before waiting for the next change. Only renames during
+/// the look make one fail, and their events wake that wait at once.
 const RETRIES: usize = 16;
 
 /// Where reading starts in a chain.
@@ -87,18 +88,20 @@ impl Cursor {
     /// Reads what follows, from this file or the next; `Ok(0)` when
     /// everything written so far has been read.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        self.read_with(buf, &mut || {})
+        self.read_with(buf, &mut Probe::quiet())
     }
 
-    /// [`Cursor::read`], calling `at_eof` between reaching the end of the
-    /// live file and looking for a rotation (where tests put the writer).
-    fn read_with(&mut self, buf: &mut [u8], at_eof: &mut dyn FnMut()) -> Result<usize, ReadError> {
+    /// [`Cursor::read`], looking at the file system through `probe` (whose
+    /// hook is where tests put the writer).
+    fn read_with(&mut self, buf: &mut [u8], probe: &mut Probe<'_>) -> Result<usize, ReadError> {
         loop {
             let Some(front) = self.segs.front_mut() else {
                 // There was no file: whatever appeared since is all new.
-                self.segs = open_chain(&self.base, self.whole_records)?.into();
-                if self.segs.is_empty() {
-                    return Ok(0);
+                match settled_chain(&self.base, self.whole_records, RETRIES, probe)? {
+                    Some(segs) if !segs.is_empty() => self.segs = segs.into(),
+                    // Nothing yet, or renames during every look (whose
+                    // events wake the next wait).
+                    _ => return Ok(0),
                 }
                 continue;
             };
@@ -120,11 +123,11 @@ impl Cursor {
             if self.rewind_if_truncated()? {
                 continue;
             }
-            at_eof();
+            probe.step(Step::Eof);
             // The end of the live file, unless the writer has moved on. The
             // old file is then read again to its end (next turn) before the
             // new one: anything written to it came before the rename.
-            match self.successor()? {
+            match self.successor(probe)? {
                 Some(next) => self.segs.push_back(next),
                 None => return Ok(0),
             }
@@ -187,33 +190,39 @@ impl Cursor {
     }
 
     /// The file that follows the newest one we hold, once the writer has
-    /// moved on from it.
-    fn successor(&self) -> Result<Option<Segment>, ReadError> {
+    /// moved on from it; `None` while that cannot be told for sure.
+    fn successor(&self, probe: &mut Probe<'_>) -> Result<Option<Segment>, ReadError> {
         let Some(live) = self.segs.back() else {
             return Ok(None);
         };
         for _ in 0..RETRIES {
-            match id_at(&self.base)? {
+            let mark = probe.mark(&self.base)?;
+            match mark.live() {
                 Some(id) if id != live.id => {}
                 // Still ours, or renamed with no new file yet.
                 _ => return Ok(None),
             }
-            let Some(k) = self.find_rotated(live.id)? else {
-                // Removed (or moved out of the chain): the live file follows.
-                return self.open(&self.base);
+            let found = self.find_rotated(live.id, probe)?;
+            let next = match found {
+                Some(k) if k > 1 => rotated(&self.base, k - 1),
+                // At `.1`, or removed (or moved out of the chain): the live
+                // file follows.
+                _ => self.base.clone(),
             };
-            let next = if k == 1 {
-                self.base.clone()
-            } else {
-                rotated(&self.base, k - 1)
-            };
-            let Some(seg) = self.open(&next)? else {
+            let Some(seg) = probe.open(&next)? else {
                 // A rotation under way: its next rename wakes us again.
                 return Ok(None);
             };
-            // Ours still at `.k` means nothing moved since we looked, so
-            // `next` held its successor when we opened it.
-            if id_at(&rotated(&self.base, k))? == Some(live.id) {
+            let settled = match found {
+                // Ours still at `.k` means nothing moved since we looked, so
+                // `next` held its successor when we opened it.
+                Some(k) => probe.id_at(&rotated(&self.base, k))? == Some(live.id),
+                // Not found is trusted only if no rotation was completed
+                // during the look (two can carry ours past it, see `Mark`)
+                // and we opened the file that was live when it began.
+                None => Some(seg.id) == mark.live() && mark.holds_still(&probe.mark(&self.base)?),
+            };
+            if settled {
                 return Ok(Some(seg));
             }
         }
@@ -221,10 +230,10 @@ impl Cursor {
     }
 
     /// Where the file `id` sits among the rotated files, if it does.
-    fn find_rotated(&self, id: FileId) -> Result<Option<u32>, ReadError> {
+    fn find_rotated(&self, id: FileId, probe: &mut Probe<'_>) -> Result<Option<u32>, ReadError> {
         let mut missing = 0;
         for k in 1..=MAX_ROTATED {
-            match id_at(&rotated(&self.base, k))? {
+            match probe.id_at(&rotated(&self.base, k))? {
                 Some(found) if found == id => return Ok(Some(k)),
                 Some(_) => missing = 0,
                 None => {
@@ -236,14 +245,6 @@ impl Cursor {
             }
         }
         Ok(None)
-    }
-
-    fn open(&self, path: &Path) -> Result<Option<Segment>, ReadError> {
-        match Segment::open(path) {
-            Ok(seg) => Ok(Some(seg)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(read_err(path, e)),
-        }
     }
 }
 

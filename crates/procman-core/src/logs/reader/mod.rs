@@ -14,12 +14,25 @@
 //! - Bytes are never changed: invalid UTF-8 and raw output go out as they
 //!   are. Only [`Style::Json`] converts, and then losslessly (`line_base64`).
 //! - Files are known by (device, inode), never by name alone. A chain is
-//!   opened newest first, so a rotation between two opens shows a file
-//!   twice (the second is skipped) instead of hiding one. A [`Cursor`] at
-//!   the end of the live file checks whether the name now points elsewhere;
-//!   if so it reads the old file to its end *after* seeing the rename (the
-//!   writer is done with a file before it renames it), then goes on with its
+//!   opened newest first, so a rotation under way shows a file twice (the
+//!   second is skipped) instead of hiding one. A [`Cursor`] at the end of
+//!   the live file checks whether the name now points elsewhere; if so it
+//!   reads the old file to its end *after* seeing the rename (the writer is
+//!   done with a file before it renames it), then goes on with its
 //!   successor, found by where the old file now sits in the chain.
+//! - The names are looked at one at a time while the writer renames, so a
+//!   look over the chain (opening it, or finding where a file went) counts
+//!   only if no rotation was *completed* during it: the live name and `.1`
+//!   hold the same files before and after (a `Mark`, which keeps them open
+//!   so that their inode numbers cannot be handed to new files meanwhile).
+//!   Otherwise it is done again. Two rotations during one look could show a
+//!   newer file after an older one (records repeated, out of order) or two
+//!   gaps in a row, taken for the end of the chain (records lost).
+//!   A [`Cursor`] whose look was spoilt 16 times in a row reads nothing
+//!   more for now: the renames that spoilt it wake the next wait of
+//!   [`follow`](super::follow). Opening a chain to read its last records
+//!   fails after 64 ([`ReadError::Rotating`]), which only a writer that
+//!   never pauses between rotations can cause.
 //! - A record is a line ending in `\n`; a last line without one (a record
 //!   being written, or raw output without a newline) counts as a record.
 //!

@@ -117,3 +117,78 @@ fn log_sets_follow_the_config() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A whole rotation as the manager does it (`.k` → `.k+1` from the
+/// oldest, then the live file → `.1`), then `text` in a new live file.
+fn rotate(s: &LogSet, text: &str) {
+    let mut k = 1;
+    while s.rotated(k).exists() {
+        k += 1;
+    }
+    for j in (1..k).rev() {
+        fs::rename(s.rotated(j), s.rotated(j + 1)).expect("shift");
+    }
+    fs::rename(&s.path, s.rotated(1)).expect("rotate");
+    fs::write(&s.path, text).expect("write");
+}
+
+/// The bytes of `segs`, in their order, each up to its length.
+fn contents(segs: &[Segment]) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    for seg in segs {
+        let mut bytes = vec![0u8; usize::try_from(seg.len)?];
+        seg.file.read_exact_at(&mut bytes, 0)?;
+        out.extend_from_slice(&bytes);
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+#[test]
+fn a_chain_rotated_while_it_is_opened_comes_out_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = set(dir.path(), "web", ProcessLogFormat::Plain);
+    fs::write(&s.path, "a\n")?;
+    rotate(&s, "b\n");
+    rotate(&s, "c\n");
+    // Three rotations between the looks at `.1` ("b") and `.2`, which then
+    // holds "d": newer than "b", though found after it.
+    let mut writer = Some(|| ["d\n", "e\n", "f\n"].iter().for_each(|t| rotate(&s, t)));
+    let mut hook = |step: Step<'_>| {
+        if step == Step::Look(&s.rotated(2)) {
+            if let Some(w) = writer.take() {
+                w();
+            }
+        }
+    };
+    let segs = open_chain_with(&s.path, true, &mut Probe::hooked(&mut hook))?;
+    assert!(writer.is_none(), "the reader never looked at .2");
+    assert_eq!(contents(&segs)?, "a\nb\nc\nd\ne\nf\n");
+    Ok(())
+}
+
+#[test]
+fn a_chain_that_rotates_during_every_look_is_an_error_naming_it() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = set(dir.path(), "web", ProcessLogFormat::Plain);
+    fs::write(&s.path, "a\n")?;
+    // With `max_files: 1`: the live file replaces `.1` at each look there.
+    let mut hook = |step: Step<'_>| {
+        if step == Step::Look(&s.rotated(1)) {
+            fs::rename(&s.path, s.rotated(1)).expect("rotate");
+            fs::write(&s.path, "a\n").expect("write");
+        }
+    };
+    let err = open_chain_with(&s.path, true, &mut Probe::hooked(&mut hook))
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a chain that never settles was opened"))?;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "log file {} rotated during each of 64 attempts to open its files",
+            s.path.display()
+        )
+    );
+    // Once the writer pauses, the same chain opens.
+    assert_eq!(contents(&open_chain(&s.path, true)?)?, "a\na\n");
+    Ok(())
+}
