@@ -55,19 +55,7 @@ mod tests {
 
     #[test]
     fn a_spawned_sleep_is_a_descendant_and_a_child() {
-        let spec = crate::platform::SpawnSpec {
-            program: "/bin/sleep".into(),
-            args: vec!["30".into()],
-            cwd: "/".into(),
-            env: Vec::new(),
-            stdout: crate::platform::Stdio::Null,
-            stderr: crate::platform::Stdio::Null,
-            uid: None,
-            gid: None,
-            groups: None,
-            nofile: None,
-            kill_group_on_exit: false,
-        };
+        let spec = crate::testing::sh("exec /bin/sleep 30");
         let tree = crate::platform::TreeRoot::without_cgroups().tree("t");
         let spawned = crate::platform::spawn_blocking(spec, &tree).expect("spawn sleep");
         let pid = spawned.child.pid();
