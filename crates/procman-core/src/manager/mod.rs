@@ -7,8 +7,10 @@
 //! every enabled process concurrently and stops them all in parallel
 //! within `force_shutdown_timeout`.
 
+mod control;
 mod registry;
 
+pub use control::Control;
 pub use registry::{Manager, ManagerError, ManagerState, Options};
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::control::Control;
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
 use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, Reaping, TreeRoot};
 use crate::state::{self, LockError, StateLock};
-use crate::supervisor::{self, CommandError, Context, Handle, ProcessStatus, Ticket};
+use crate::supervisor::{self, CommandError, Context, Events, Handle, ProcessStatus, Ticket};
 
 /// How long everything left may take to end after `force_shutdown_timeout`
 /// (when whatever still ran was SIGKILLed): the supervisors finishing, the
@@ -104,10 +105,8 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running manager. Create it inside a tokio runtime.
 pub struct Manager {
-    config: Arc<Config>,
-    state_dir: PathBuf,
+    control: Control,
     trees: TreeRoot,
-    procs: Vec<Handle>,
     tasks: Vec<JoinHandle<()>>,
     state: watch::Sender<ManagerState>,
     /// The log directory, aggregation targets and reopen requests.
@@ -160,36 +159,51 @@ impl Manager {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
+        let events = Arc::new(Events::default());
         let ctx = Arc::new(Context {
             config_dir,
             trees: trees.clone(),
+            events: events.clone(),
         });
         let config = Arc::new(config);
-        let (procs, tasks) = config
+        let (procs, tasks): (Vec<Handle>, _) = config
             .processes
             .iter()
             .zip(logs)
             .map(|(p, log)| supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log))
             .unzip();
         LIVE.fetch_add(1, Ordering::Relaxed);
-        Ok(Manager {
+        let state = watch::channel(ManagerState::Created).0;
+        let control = Control {
             config,
-            state_dir,
+            state_dir: state_dir.into(),
+            procs: procs.into(),
+            state: state.subscribe(),
+            events,
+            started_at: SystemTime::now(),
+            uses_cgroups: trees.uses_cgroups(),
+        };
+        Ok(Manager {
+            control,
             trees,
-            procs,
             tasks,
-            state: watch::channel(ManagerState::Created).0,
+            state,
             logs: setup,
             _lock: lock,
         })
     }
 
+    /// A cloneable view of this manager for its clients.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.control.config
     }
 
     pub fn state_dir(&self) -> &Path {
-        &self.state_dir
+        &self.control.state_dir
     }
 
     /// Whether process trees are tracked by cgroup (else by `/proc`).
@@ -203,10 +217,11 @@ impl Manager {
     pub async fn start(&self) {
         self.state.send_replace(ManagerState::Starting);
         let tickets: Vec<(String, Ticket)> = self
+            .control
             .config
             .processes
             .iter()
-            .zip(&self.procs)
+            .zip(self.control.procs.iter())
             .filter(|(p, _)| p.enabled && p.kind != ProcessKind::Unmanaged)
             .map(|(p, h)| (p.id.clone(), h.start()))
             .collect();
@@ -222,13 +237,13 @@ impl Manager {
     /// `force_shutdown_timeout` expires is SIGKILLed, and the stop returns
     /// at most [`SHUTDOWN_MARGIN`] later whatever the supervisors do.
     pub async fn stop(&self) {
-        let force = Instant::now() + self.config.manager.force_shutdown_timeout;
+        let force = Instant::now() + self.config().manager.force_shutdown_timeout;
         self.stop_until(force).await;
     }
 
     async fn stop_until(&self, force: Instant) {
         self.state.send_replace(ManagerState::Stopping);
-        let tickets: Vec<Ticket> = self.procs.iter().map(Handle::stop).collect();
+        let tickets: Vec<Ticket> = self.control.procs.iter().map(Handle::stop).collect();
         let mut pending = tickets.into_iter();
         let all = async {
             for t in pending.by_ref() {
@@ -236,7 +251,7 @@ impl Manager {
             }
         };
         if tokio::time::timeout_at(force.into(), all).await.is_err() {
-            tracing::warn!(timeout = %humantime::format_duration(self.config.manager.force_shutdown_timeout),
+            tracing::warn!(timeout = %humantime::format_duration(self.config().manager.force_shutdown_timeout),
                 "force_shutdown_timeout expired; killing every process left");
             self.kill_all();
             let rest = async {
@@ -270,7 +285,7 @@ impl Manager {
     /// and each supervisor told to finish its stop without waiting.
     pub fn kill_all(&self) {
         self.trees.kill_everything();
-        for h in &self.procs {
+        for h in self.control.procs.iter() {
             h.kill();
         }
     }
@@ -278,11 +293,11 @@ impl Manager {
     /// Stops everything, ends the supervisors and removes the cgroups,
     /// within `force_shutdown_timeout` plus [`SHUTDOWN_MARGIN`].
     pub async fn shutdown(mut self) {
-        let force = Instant::now() + self.config.manager.force_shutdown_timeout;
+        let force = Instant::now() + self.config().manager.force_shutdown_timeout;
         self.stop_until(force).await;
         let hard = force.max(Instant::now()) + SHUTDOWN_MARGIN;
         // Every supervisor ends now, whoever else still holds its handle.
-        for h in self.procs.drain(..) {
+        for h in self.control.procs.iter() {
             h.exit();
         }
         for t in self.tasks.drain(..) {
@@ -313,36 +328,33 @@ impl Manager {
     }
 
     pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {
-        self.procs
-            .iter()
-            .find(|h| h.id() == id)
-            .ok_or_else(|| ManagerError::UnknownProcess(id.to_string()))
+        self.control.handle(id)
     }
 
     pub async fn start_process(&self, id: &str) -> Result<(), ManagerError> {
-        Ok(self.handle(id)?.start().await?)
+        self.control.start_process(id).await
     }
 
     pub async fn stop_process(&self, id: &str) -> Result<(), ManagerError> {
-        Ok(self.handle(id)?.stop().await?)
+        self.control.stop_process(id).await
     }
 
     pub async fn restart_process(&self, id: &str) -> Result<(), ManagerError> {
-        Ok(self.handle(id)?.restart().await?)
+        self.control.restart_process(id).await
     }
 
     pub fn manager_state(&self) -> ManagerState {
-        *self.state.borrow()
+        self.control.manager_state()
     }
 
     /// A receiver that sees every manager state change.
     pub fn subscribe(&self) -> watch::Receiver<ManagerState> {
-        self.state.subscribe()
+        self.control.subscribe()
     }
 
     /// Every process's state with diagnostics, in config order.
     pub fn process_states(&self) -> Vec<ProcessStatus> {
-        self.procs.iter().map(Handle::status).collect()
+        self.control.process_states()
     }
 }
 

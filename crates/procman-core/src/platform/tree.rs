@@ -394,6 +394,37 @@ impl Tree {
         }
     }
 
+    /// Every live process of the tree, the leader first, each pid once.
+    pub async fn pids(&mut self, leader: Option<&Child>) -> Vec<u32> {
+        let mut pids: Vec<u32> = leader
+            .filter(|l| !l.has_exited())
+            .map(Child::pid)
+            .into_iter()
+            .collect();
+        let rest = match &self.cgroup {
+            Some(cg) => {
+                let dir = cg.dir.clone();
+                worker::run(move || cgroup::members(&dir))
+                    .await
+                    .unwrap_or_default()
+            }
+            None => {
+                self.refresh(leader).await;
+                self.known
+                    .iter()
+                    .filter(|m| !m.has_exited())
+                    .map(Member::pid)
+                    .collect()
+            }
+        };
+        for pid in rest {
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
     /// SIGKILL to everything in the tree.
     pub async fn kill_all(&mut self, leader: Option<&Child>) {
         if let Some(cg) = &self.cgroup {

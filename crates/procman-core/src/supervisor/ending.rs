@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::messages::Command;
+use super::messages::{Command, CommandError};
 use super::run::{drain, exit_of, Ended, Run};
 use super::state::{Cause, Lifecycle};
 use super::task::{until, Task};
@@ -285,6 +285,19 @@ impl Task {
                     Some(Command::Stop(reply)) => { self.pending_stop.push(reply); true }
                     Some(Command::Kill) => true,
                     Some(Command::Exit) => { self.exiting = true; false }
+                    Some(Command::Signal { signal, reply, .. }) => {
+                        let sent = match run.as_ref().map(|r| r.child.signal(signal)) {
+                            Some(Ok(true)) => Ok(()),
+                            Some(Err(e)) => Err(CommandError::SignalFailed(self.cfg.id.clone(), e.to_string())),
+                            Some(Ok(false)) | None => Err(CommandError::NotRunning(self.cfg.id.clone())),
+                        };
+                        let _ = reply.send(sent);
+                        false
+                    }
+                    Some(Command::Pids(reply)) => {
+                        let _ = reply.send(self.tree.pids(run.as_ref().map(|r| &r.child)).await);
+                        false
+                    }
                     Some(Command::Start(reply) | Command::Restart(reply)) => {
                         self.pending_start.push(reply);
                         false

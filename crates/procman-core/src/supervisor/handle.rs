@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::messages::{Command, CommandError};
 use super::state::ProcessStatus;
 use crate::logs::LogCounters;
+use crate::outcome::Signal;
 
 /// Verbs mirror `systemctl`: `start`, `stop`, `restart`, plus `kill`.
 /// Each returns a [`Ticket`] to await, or to drop when the outcome does
@@ -51,6 +52,34 @@ impl Handle {
 
     pub fn restart(&self) -> Ticket {
         self.send(Command::Restart)
+    }
+
+    /// Sends `signal` to the running process, or (`tree`) to every process
+    /// of its tree, as `systemctl kill` does; an error when none runs.
+    pub fn signal(&self, signal: Signal, tree: bool) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Command::Signal {
+            signal,
+            tree,
+            reply: tx,
+        });
+        Ticket {
+            id: self.id.clone(),
+            rx,
+        }
+    }
+
+    /// The pids of the running tree, the main process first (empty when
+    /// nothing runs, or the supervisor has ended).
+    pub async fn pids(&self) -> Vec<u32> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Command::Pids(tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// What the process has written and lost to its log so far.
+    pub fn log_counters(&self) -> &LogCounters {
+        &self.log
     }
 
     /// SIGKILL to the whole tree, at once.

@@ -2,6 +2,8 @@
 
 use tokio::sync::oneshot;
 
+use crate::outcome::Signal;
+
 /// Why a command could not be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -11,6 +13,10 @@ pub enum CommandError {
     Unmanaged(String),
     #[error("the supervisor of process {0} has ended")]
     Gone(String),
+    #[error("process {0} is not running")]
+    NotRunning(String),
+    #[error("cannot signal process {0}: {1}")]
+    SignalFailed(String, String),
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), CommandError>>;
@@ -23,6 +29,15 @@ pub(crate) enum Command {
     Stop(Reply),
     /// Stop, then start; replies once the new run is spawned.
     Restart(Reply),
+    /// Send a signal to the running process (`tree`: to every process of
+    /// its tree); `NotRunning` when no run is under way.
+    Signal {
+        signal: Signal,
+        tree: bool,
+        reply: Reply,
+    },
+    /// The pids of the running tree, the main process first.
+    Pids(oneshot::Sender<Vec<u32>>),
     /// SIGKILL the whole tree now (the manager's second signal).
     Kill,
     /// Stop what runs and end the task (the manager's shutdown), whoever

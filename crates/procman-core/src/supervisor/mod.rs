@@ -5,6 +5,7 @@
 //! restart decisions themselves are pure functions in [`crate::policy`].
 
 mod ending;
+mod event;
 mod handle;
 mod launch;
 mod messages;
@@ -12,9 +13,10 @@ mod run;
 mod state;
 mod task;
 
+pub use event::{Event, Events};
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
-pub use state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, Transition};
+pub use state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, RestartCauses, Transition};
 pub(crate) use task::spawn;
 pub use task::Context;
 

@@ -190,6 +190,24 @@ pub struct Transition {
     pub at: SystemTime,
 }
 
+/// Restarts counted by the [`Cause::kind`] of the end they followed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestartCauses(Vec<(&'static str, u32)>);
+
+impl RestartCauses {
+    pub(crate) fn add(&mut self, kind: &'static str) {
+        match self.0.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((kind, 1)),
+        }
+    }
+
+    /// `(cause kind, restarts)`, in the order the causes first happened.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
 /// The health of a run, for diagnostics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthStatus {
@@ -214,6 +232,8 @@ pub struct ProcessStatus {
     pub runs: u32,
     /// Restarts made by the policy (manual restarts not counted).
     pub restarts: u32,
+    /// The same restarts, by why the run before ended.
+    pub restart_causes: RestartCauses,
     pub last_exit: Option<ProcessEnd>,
     pub last_error: Option<String>,
     pub breaker: BreakerState,
@@ -233,6 +253,7 @@ impl ProcessStatus {
             started_at: None,
             runs: 0,
             restarts: 0,
+            restart_causes: RestartCauses::default(),
             last_exit: None,
             last_error: None,
             breaker: BreakerState::Closed,

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::event::Events;
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
@@ -27,6 +28,8 @@ pub struct Context {
     /// Directory of the config file: the default working directory.
     pub config_dir: PathBuf,
     pub trees: TreeRoot,
+    /// Where every transition is published.
+    pub events: Arc<Events>,
 }
 
 /// Starts the supervisor of `cfg`, whose log is `log`. It waits in
@@ -42,6 +45,7 @@ pub(crate) fn spawn(
     let tree = ctx.trees.tree(&cfg.id);
     let id = cfg.id.clone();
     let task = Task {
+        name: cfg.id.as_str().into(),
         cfg,
         ctx,
         tree,
@@ -81,6 +85,8 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 pub(super) struct Task {
+    /// The process's id, shared with every event it publishes.
+    pub(super) name: Arc<str>,
     pub(super) cfg: Arc<ProcessConfig>,
     pub(super) ctx: Arc<Context>,
     pub(super) tree: Tree,
@@ -182,6 +188,10 @@ impl Task {
         };
         let breaker = self.breaker.state();
         let log_dropped = self.log.counters.dropped();
+        let run = self.status.borrow().runs;
+        self.ctx
+            .events
+            .publish(&self.name, transition.clone(), pid, run);
         self.status.send_modify(|s| {
             s.log_dropped = log_dropped;
             if let Lifecycle::Failed { reason } = &to {
@@ -229,6 +239,35 @@ impl Task {
                     }
                     let _ = reply.send(Ok(()));
                 }
+            }
+            Command::Signal {
+                signal,
+                tree,
+                reply,
+            } => {
+                let sent = match &self.run {
+                    None => Err(CommandError::NotRunning(self.cfg.id.clone())),
+                    Some(run) if tree => {
+                        self.tree.signal_all(Some(&run.child), signal).await;
+                        Ok(())
+                    }
+                    Some(run) => match run.child.signal(signal) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(CommandError::NotRunning(self.cfg.id.clone())),
+                        Err(e) => Err(CommandError::SignalFailed(
+                            self.cfg.id.clone(),
+                            e.to_string(),
+                        )),
+                    },
+                };
+                let _ = reply.send(sent);
+            }
+            Command::Pids(reply) => {
+                let pids = match &self.run {
+                    Some(run) => self.tree.pids(Some(&run.child)).await,
+                    None => Vec::new(),
+                };
+                let _ = reply.send(pids);
             }
             Command::Kill => {
                 if let Some(run) = &self.run {
@@ -288,7 +327,16 @@ impl Task {
         let restart = cause == Cause::PolicyRestart;
         self.status.send_modify(|s| {
             s.runs += 1;
-            s.restarts += u32::from(restart);
+            if restart {
+                s.restarts += 1;
+                // The transition to `backoff` (or the one before an
+                // immediate restart) says why the last run ended.
+                let why = s
+                    .last_transition
+                    .as_ref()
+                    .map_or("exit", |t| t.cause.kind());
+                s.restart_causes.add(why);
+            }
             s.started_at = Some(SystemTime::now());
         });
         let number = self.status.borrow().runs;

@@ -38,6 +38,7 @@ async fn a_stop_with_every_handle_gone_waits_without_spinning() {
     let ctx = Arc::new(Context {
         config_dir: dir.path().to_path_buf(),
         trees: TreeRoot::without_cgroups(),
+        events: Default::default(),
     });
     let (handle, task) = supervisor::spawn(cfg, ctx, log);
     handle.start().await.expect("started");

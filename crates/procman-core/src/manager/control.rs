@@ -1,0 +1,106 @@
+//! [`Control`]: a cloneable view of a running manager for its clients
+//! (the API server, a host program's own tasks). It reaches each process
+//! through its supervisor's handle and sees every transition; it cannot
+//! shut the manager down, which stays with the owner of the [`Manager`].
+//!
+//! [`Manager`]: super::Manager
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, watch};
+
+use super::registry::{ManagerError, ManagerState};
+use crate::config::Config;
+use crate::outcome::Signal;
+use crate::supervisor::{Event, Events, Handle, ProcessStatus};
+
+#[derive(Debug, Clone)]
+pub struct Control {
+    pub(super) config: Arc<Config>,
+    pub(super) state_dir: Arc<Path>,
+    pub(super) procs: Arc<[Handle]>,
+    pub(super) state: watch::Receiver<ManagerState>,
+    pub(super) events: Arc<Events>,
+    pub(super) started_at: SystemTime,
+    pub(super) uses_cgroups: bool,
+}
+
+impl Control {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// When the manager was created.
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// Whether process trees are tracked by cgroup (else by `/proc`).
+    pub fn uses_cgroups(&self) -> bool {
+        self.uses_cgroups
+    }
+
+    pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {
+        self.procs
+            .iter()
+            .find(|h| h.id() == id)
+            .ok_or_else(|| ManagerError::UnknownProcess(id.to_string()))
+    }
+
+    /// Every process's handle, in config order.
+    pub fn handles(&self) -> &[Handle] {
+        &self.procs
+    }
+
+    /// Starts the process (closing its circuit breaker); returns once it
+    /// is spawned, or has failed to.
+    pub async fn start_process(&self, id: &str) -> Result<(), ManagerError> {
+        Ok(self.handle(id)?.start().await?)
+    }
+
+    /// Stops the process; returns once its whole tree is gone.
+    pub async fn stop_process(&self, id: &str) -> Result<(), ManagerError> {
+        Ok(self.handle(id)?.stop().await?)
+    }
+
+    /// Stops the process if it runs, then starts it.
+    pub async fn restart_process(&self, id: &str) -> Result<(), ManagerError> {
+        Ok(self.handle(id)?.restart().await?)
+    }
+
+    /// Sends `signal` to the process's main process, or (`tree`) to every
+    /// process of its tree.
+    pub async fn signal_process(
+        &self,
+        id: &str,
+        signal: Signal,
+        tree: bool,
+    ) -> Result<(), ManagerError> {
+        Ok(self.handle(id)?.signal(signal, tree).await?)
+    }
+
+    pub fn manager_state(&self) -> ManagerState {
+        *self.state.borrow()
+    }
+
+    /// A receiver that sees every manager state change.
+    pub fn subscribe(&self) -> watch::Receiver<ManagerState> {
+        self.state.clone()
+    }
+
+    /// A receiver of every process transition from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Every process's state with diagnostics, in config order.
+    pub fn process_states(&self) -> Vec<ProcessStatus> {
+        self.procs.iter().map(Handle::status).collect()
+    }
+}
