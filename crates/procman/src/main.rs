@@ -6,6 +6,7 @@ mod cli;
 mod console;
 mod exit;
 mod runtime;
+mod server;
 mod signals;
 mod telemetry;
 

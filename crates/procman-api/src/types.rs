@@ -1,0 +1,159 @@
+//! The JSON bodies of the REST API. The shapes are stable: a field may be
+//! added, none is renamed or removed without a new API version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every error body: a stable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// `not_found`, `bad_request`, `unauthorized`, `method_not_allowed`,
+    /// `payload_too_large`, `conflict`, `not_implemented`, `unavailable`,
+    /// `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Exit {
+    /// Set when the process exited.
+    pub code: Option<i32>,
+    /// Set when a signal killed it: `SIGKILL`, `SIGSEGV`, ...
+    pub signal: Option<String>,
+    pub core_dumped: bool,
+    /// `exited with code 1`, `killed by SIGKILL`.
+    pub description: String,
+}
+
+/// One process, as a row of `procman status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Process {
+    pub id: String,
+    /// `standard_managed`, `integrated_managed` or `unmanaged`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `registered`, `starting`, `running`, `stopping`, `stopped`,
+    /// `backoff`, `failed` or `exited`.
+    pub state: String,
+    pub enabled: bool,
+    pub pid: Option<u32>,
+    /// When the current (or last) run was spawned.
+    pub started_at: Option<String>,
+    /// How long the current run has been up (only while one is).
+    pub uptime_seconds: Option<f64>,
+    /// Runs spawned so far.
+    pub runs: u32,
+    /// Restarts made by the restart policy.
+    pub restarts: u32,
+    /// `starting`, `healthy` or `unhealthy`; absent without a health check.
+    pub health: Option<String>,
+    pub last_exit: Option<Exit>,
+    pub last_error: Option<String>,
+}
+
+/// A state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    /// What happened, in words.
+    pub cause: String,
+    /// A stable name: `start_requested`, `policy_restart`, `ready`,
+    /// `exit`, `spawn_failed`, `startup_timeout`, `health_check`,
+    /// `stop_requested`, `restart_requested`, `breaker_open`.
+    pub cause_kind: String,
+    pub at: String,
+}
+
+/// The health check of the current (or last) run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthCheck {
+    /// `http`, `grpc`, `tcp`, `exec` or `process`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `starting`, `healthy` or `unhealthy`.
+    pub state: String,
+    pub last_check: Option<String>,
+    pub last_latency_seconds: Option<f64>,
+    /// What the last check saw: `HTTP 200`, `NOT_SERVING`, `timed out after 1s`.
+    pub last_result: String,
+    pub consecutive_failures: u32,
+    /// The last failed check's result, while it is the latest.
+    pub last_error: Option<String>,
+}
+
+/// One process with its diagnostics, as `procman status ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessDetail {
+    pub process: Process,
+    /// The transition into the current state: since when, and why.
+    pub last_transition: Option<Transition>,
+    /// The main process first, then every other process of its tree.
+    pub pids: Vec<u32>,
+    /// `closed` or `open`.
+    pub breaker: String,
+    pub health_check: Option<HealthCheck>,
+    /// The process's log file, if it has one.
+    pub log_file: Option<String>,
+    /// Bytes of output read from the process so far.
+    pub log_bytes: u64,
+    /// Log records lost so far (a full disk).
+    pub log_dropped: u64,
+    /// Restarts made by the policy, by why the run before ended.
+    pub restarts_by_cause: BTreeMap<String, u32>,
+}
+
+/// The manager itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ManagerInfo {
+    /// `created`, `starting`, `running`, `stopping` or `stopped`.
+    pub state: String,
+    pub pid: u32,
+    pub version: String,
+    pub started_at: String,
+    pub uptime_seconds: f64,
+    pub config_file: String,
+    pub state_dir: String,
+    /// Whether process trees are tracked by cgroup (else by `/proc`).
+    pub cgroups: bool,
+    pub processes: u32,
+    /// How many processes are in each state.
+    pub by_state: BTreeMap<String, u32>,
+}
+
+/// The body of `POST /processes/{id}/signal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    /// A name (`TERM`, `SIGTERM`, `hup`) or a number (1 to 64).
+    pub signal: String,
+    /// To every process of the tree, not only the main one.
+    #[serde(default)]
+    pub tree: bool,
+}
+
+/// A transition of one process, as kept in the journal and streamed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Numbers the events of one manager run, from 1.
+    pub seq: u64,
+    pub process: String,
+    pub from: String,
+    pub to: String,
+    pub cause: String,
+    pub cause_kind: String,
+    pub pid: Option<u32>,
+    /// The run this transition belongs to (0 before the first).
+    pub run: u32,
+    pub at: String,
+}
+
+/// The answer to a request that is carried out later (shutdown) or not at
+/// all (reload, not supported yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    pub message: String,
+}

@@ -1,0 +1,285 @@
+//! The operations of the API, once for REST and gRPC: each reads the
+//! engine through its [`Control`] and answers in the wire types of
+//! `procman-api`. The transports only add their framing and status codes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use procman_api as api;
+use procman_core::config::{HealthCheckKind, ProcessConfig};
+use procman_core::logs::reader::LogSet;
+use procman_core::manager::{Control, ManagerError};
+use procman_core::outcome::{ProcessEnd, Signal};
+use procman_core::policy::BreakerState;
+use procman_core::supervisor::{CommandError, Event, ProcessStatus, Transition};
+
+/// Why an operation was refused; each transport maps it to its status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// 404 / NOT_FOUND.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400 / INVALID_ARGUMENT.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409 / FAILED_PRECONDITION: the process is not in a state that
+    /// allows it (unmanaged, not running, failed to start).
+    #[error("{0}")]
+    Conflict(String),
+    /// 501 / UNIMPLEMENTED.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 503 / UNAVAILABLE: the manager is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    /// The stable code of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotFound(_) => "not_found",
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::Conflict(_) => "conflict",
+            Refusal::NotImplemented(_) => "not_implemented",
+            Refusal::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<ManagerError> for Refusal {
+    fn from(e: ManagerError) -> Refusal {
+        match e {
+            ManagerError::UnknownProcess(_) => Refusal::NotFound(e.to_string()),
+            ManagerError::Command(CommandError::Gone(_)) => {
+                Refusal::Unavailable(format!("{e}: the manager is shutting down"))
+            }
+            other => Refusal::Conflict(other.to_string()),
+        }
+    }
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+pub fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn seconds(d: Duration) -> f64 {
+    (d.as_millis() as f64) / 1000.0
+}
+
+pub fn exit(end: ProcessEnd) -> api::Exit {
+    let (signal, core_dumped) = match end {
+        ProcessEnd::Signaled { signal, core } => (Some(signal.to_string()), core),
+        ProcessEnd::Exited(_) => (None, false),
+    };
+    api::Exit {
+        code: end.code(),
+        signal,
+        core_dumped,
+        description: end.to_string(),
+    }
+}
+
+pub fn transition(t: &Transition) -> api::Transition {
+    api::Transition {
+        from: t.from.to_string(),
+        to: t.to.to_string(),
+        cause: t.cause.to_string(),
+        cause_kind: t.cause.kind().to_string(),
+        at: timestamp(t.at),
+    }
+}
+
+/// A process as a row of the table.
+pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::Process {
+    let up = s.phase().is_active();
+    api::Process {
+        id: s.id.clone(),
+        kind: cfg.kind.as_str().to_string(),
+        state: s.phase().to_string(),
+        enabled: cfg.enabled,
+        pid: s.pid(),
+        started_at: s.started_at.map(timestamp),
+        uptime_seconds: s
+            .started_at
+            .filter(|_| up)
+            .map(|at| seconds(now.duration_since(at).unwrap_or_default())),
+        runs: s.runs,
+        restarts: s.restarts,
+        health: s.health.as_ref().map(|h| h.health.as_str().to_string()),
+        last_exit: s.last_exit.map(exit),
+        last_error: s.last_error.clone(),
+    }
+}
+
+/// Every process, in config order.
+pub fn list(control: &Control) -> Vec<api::Process> {
+    let now = SystemTime::now();
+    control
+        .config()
+        .processes
+        .iter()
+        .zip(control.process_states())
+        .map(|(cfg, s)| process(cfg, &s, now))
+        .collect()
+}
+
+fn config_of<'c>(control: &'c Control, id: &str) -> Result<&'c ProcessConfig, Refusal> {
+    control
+        .config()
+        .process(id)
+        .ok_or_else(|| Refusal::from(ManagerError::UnknownProcess(id.to_string())))
+}
+
+/// One process as a row of the table.
+pub fn one(control: &Control, id: &str) -> Result<api::Process, Refusal> {
+    let cfg = config_of(control, id)?;
+    let status = control.handle(id)?.status();
+    Ok(process(cfg, &status, SystemTime::now()))
+}
+
+fn health_kind(kind: HealthCheckKind) -> &'static str {
+    match kind {
+        HealthCheckKind::Http => "http",
+        HealthCheckKind::Grpc => "grpc",
+        HealthCheckKind::Tcp => "tcp",
+        HealthCheckKind::Exec => "exec",
+        HealthCheckKind::Process => "process",
+    }
+}
+
+/// One process with its diagnostics.
+pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, Refusal> {
+    let cfg = config_of(control, id)?;
+    let handle = control.handle(id)?;
+    let pids = handle.pids().await;
+    let s = handle.status();
+    let health_check = match (&cfg.health_check, &s.health) {
+        (Some(hc), Some(h)) => Some(api::HealthCheck {
+            kind: health_kind(hc.kind).to_string(),
+            state: h.health.as_str().to_string(),
+            last_check: h.last_check.map(timestamp),
+            last_latency_seconds: h.last_latency.map(|d| d.as_secs_f64()),
+            last_result: h.last_result.clone(),
+            consecutive_failures: h.consecutive_failures,
+            last_error: h.last_error.clone(),
+        }),
+        _ => None,
+    };
+    let log_file = LogSet::of(control.config(), cfg)
+        .ok()
+        .flatten()
+        .map(|set| set.path.display().to_string());
+    let counters = handle.log_counters();
+    Ok(api::ProcessDetail {
+        process: process(cfg, &s, SystemTime::now()),
+        last_transition: s.last_transition.as_ref().map(transition),
+        pids,
+        breaker: match s.breaker {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+        }
+        .to_string(),
+        health_check,
+        log_file,
+        log_bytes: counters
+            .bytes_read
+            .load(std::sync::atomic::Ordering::Relaxed),
+        log_dropped: counters.dropped(),
+        restarts_by_cause: s
+            .restart_causes
+            .iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+    })
+}
+
+/// The manager itself.
+pub fn manager(control: &Control) -> api::ManagerInfo {
+    let states = control.process_states();
+    let mut by_state = BTreeMap::new();
+    for s in &states {
+        *by_state.entry(s.phase().to_string()).or_insert(0) += 1;
+    }
+    let started = control.started_at();
+    api::ManagerInfo {
+        state: control.manager_state().as_str().to_string(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: timestamp(started),
+        uptime_seconds: seconds(
+            SystemTime::now()
+                .duration_since(started)
+                .unwrap_or_default(),
+        ),
+        config_file: control.config().source.display().to_string(),
+        state_dir: control.state_dir().display().to_string(),
+        cgroups: control.uses_cgroups(),
+        processes: states.len() as u32,
+        by_state,
+    }
+}
+
+/// What a start, stop or restart is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// Starts, stops or restarts a process and answers with its new state.
+/// With `wait`, returns once done; without, once the request is sent.
+pub async fn act(
+    control: &Control,
+    id: &str,
+    verb: Verb,
+    wait: bool,
+) -> Result<api::Process, Refusal> {
+    let handle = control.handle(id)?;
+    let ticket = match verb {
+        Verb::Start => handle.start(),
+        Verb::Stop => handle.stop(),
+        Verb::Restart => handle.restart(),
+    };
+    if wait {
+        ticket.await.map_err(ManagerError::from)?;
+    }
+    one(control, id)
+}
+
+/// Sends a signal by name or number.
+pub async fn signal(
+    control: &Control,
+    id: &str,
+    request: &api::SignalRequest,
+) -> Result<api::Process, Refusal> {
+    let handle = control.handle(id)?;
+    let sig = Signal::parse(request.signal.trim()).ok_or_else(|| {
+        Refusal::BadRequest(format!(
+            "`{}` is not a signal: use a name (TERM, SIGHUP, usr1) or a number from 1 to 64",
+            request.signal
+        ))
+    })?;
+    handle
+        .signal(sig, request.tree)
+        .await
+        .map_err(ManagerError::from)?;
+    one(control, id)
+}
+
+/// The wire form of an engine event.
+pub fn event(e: &Event) -> api::Event {
+    api::Event {
+        seq: e.seq,
+        process: e.process.to_string(),
+        from: e.transition.from.to_string(),
+        to: e.transition.to.to_string(),
+        cause: e.transition.cause.to_string(),
+        cause_kind: e.transition.cause.kind().to_string(),
+        pid: e.pid,
+        run: e.run,
+        at: timestamp(e.transition.at),
+    }
+}
