@@ -6,7 +6,9 @@
 //! whatever is left, synchronously, and exits 1 at once without cleaning
 //! up. SIGHUP is reserved for reload, SIGUSR1 reopens the log files,
 //! SIGUSR2 logs every process's state; no other catchable signal ends the
-//! manager.
+//! manager. The control API (`server/`) serves from before the first
+//! process starts until the shutdown begins; its shutdown request acts as
+//! a first shutdown signal.
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +18,7 @@ use procman_core::manager::Manager;
 
 use super::ConfigArg;
 use crate::exit::Failure;
+use crate::server::Server;
 use crate::signals::{Disposition, Received, Signals};
 use crate::{console, runtime, telemetry};
 
@@ -26,6 +29,13 @@ const RUNTIME_GRACE: Duration = Duration::from_secs(1);
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArg,
+}
+
+/// What began the shutdown.
+enum Request {
+    Signal(Received),
+    /// `POST /api/v1/manager/shutdown` or the gRPC `Shutdown`.
+    Api,
 }
 
 /// How a run ended (errors aside).
@@ -94,6 +104,9 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
 
     let source = config.source.clone();
     let manager = Manager::new(config)?;
+    // Before any process starts: a port in use ends the run here, with
+    // nothing started.
+    let (server, mut requests) = Server::start(manager.control().clone()).await?;
     // The YAML tree is gone: hand its memory back before the spawns, which
     // copy the page tables of whatever the manager still maps.
     procman_core::platform::release_free_memory();
@@ -114,14 +127,20 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                     procman_core::platform::release_free_memory();
                 }
                 got = signals.next() => match got.disposition {
-                    Disposition::Shutdown => break got,
+                    Disposition::Shutdown => break Request::Signal(got),
                     _ => act(&manager, got),
                 },
+                Some(()) = requests.recv() => break Request::Api,
             }
         }
     };
-    tracing::info!(signal = %first.name(),
-        "shutting down; a second signal kills every process at once, a third exits at once");
+    match first {
+        Request::Signal(got) => tracing::info!(signal = %got.name(),
+            "shutting down; a second signal kills every process at once, a third exits at once"),
+        Request::Api => tracing::info!(
+            "shutting down at the API's request; a shutdown signal kills every process at once, a second exits at once"),
+    }
+    server.begin_shutdown().await;
 
     let mut extra = 0;
     let forced = {
@@ -142,6 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                     }
                     _ => act(&manager, got),
                 },
+                Some(()) = requests.recv() => ignore_request(),
             }
         }
     };
@@ -170,8 +190,10 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                 }
                 _ => tracing::debug!(signal = %got.name(), "signal ignored while shutting down"),
             },
+            Some(()) = requests.recv() => ignore_request(),
         }
     }
+    server.finish().await;
     tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
     Ok(Ending::Stopped)
 }
@@ -184,6 +206,12 @@ fn exit_at_once(manager: Manager, got: Received) -> Ending {
         "third shutdown signal: killing every process and exiting at once");
     drop(manager);
     Ending::Forced(got)
+}
+
+/// A shutdown request through the API while shutting down: it is under
+/// way already (unlike a second signal, it does not hurry anything).
+fn ignore_request() {
+    tracing::debug!("shutdown requested through the API: already shutting down");
 }
 
 /// A signal that is not a shutdown request.

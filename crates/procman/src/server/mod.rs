@@ -1,9 +1,241 @@
 //! The control API inside the manager: REST under `/api/v1`, gRPC
-//! (`procman.v1.ProcessManager` and `grpc.health.v1`), `/metrics` and
-//! `/healthz`, on the Unix socket `<state_dir>/procman.sock` (0600, always)
-//! and on `bind:port` (behind a bearer token). Every operation is in
-//! `service.rs`, once for both transports.
+//! (`procman.v1.ProcessManager` and `grpc.health.v1`) and `/healthz`, on
+//! the Unix socket `<state_dir>/procman.sock` (0600, always, no token) and
+//! on `bind:port` (unless `port` is 0; a bearer token on every request but
+//! the health checks). Both listeners serve one router; every operation is
+//! in `service.rs`, once for both transports.
+//!
+//! [`Server::start`] binds both listeners before any process starts (a
+//! port in use is a startup error); [`Server::begin_shutdown`] stops
+//! accepting, ends streams and turns gRPC health to NOT_SERVING when the
+//! manager's shutdown begins; [`Server::finish`] waits (bounded) for the
+//! open connections and removes the socket.
 
-// The transports that call these arrive in the next commits.
-#[allow(dead_code)]
+mod auth;
+mod errors;
+mod grpc;
+mod listener;
+mod openapi;
+mod rest;
 pub mod service;
+mod socket;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::routing::get;
+use procman_api::proto::process_manager_server::ProcessManagerServer;
+use procman_core::manager::Control;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+use tower::ServiceExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use listener::{Limits, Listener};
+
+/// The largest request body (a signal request is a few bytes).
+const MAX_BODY: usize = 64 * 1024;
+/// How long a request body may pause between two of its parts.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every handler reaches: the engine, whether the server is
+/// stopping, and the way to ask the manager to shut down.
+#[derive(Clone)]
+pub struct Api {
+    control: Control,
+    stopping: watch::Receiver<bool>,
+    shutdown: mpsc::Sender<()>,
+}
+
+impl Api {
+    /// Asks `procman run` to shut down as on SIGTERM; a request while one
+    /// is already pending or under way changes nothing.
+    fn request_shutdown(&self, via: &str) {
+        if self.shutdown.try_send(()).is_ok() {
+            tracing::info!(via, "shutdown requested through the API");
+        }
+    }
+}
+
+/// The running server.
+pub struct Server {
+    stopping: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    health: HealthReporter,
+    limits: Limits,
+    _socket: socket::SocketFile,
+}
+
+/// Shutdown requests from the API, for the manager's loop.
+pub type ShutdownRequests = mpsc::Receiver<()>;
+
+impl Server {
+    /// Binds the socket and (unless `port` is 0) the TCP port, and serves.
+    pub async fn start(control: Control) -> anyhow::Result<(Server, ShutdownRequests)> {
+        let config = &control.config().manager;
+        let (unix, socket) = socket::bind(control.state_dir())?;
+        let (tcp, token) = if config.port == 0 {
+            (None, None)
+        } else {
+            let (token, origin) = token::load(config, control.state_dir())?;
+            let tcp = bind_tcp(&config.bind, config.port).await?;
+            let addr = tcp.local_addr().ok();
+            tracing::info!(address = ?addr, token = %origin, "API listening on TCP");
+            (Some(tcp), Some(Arc::new(token)))
+        };
+        tracing::info!(socket = %socket.path().display(), "API listening on the Unix socket");
+
+        let (stopping, stopping_rx) = watch::channel(false);
+        let (shutdown, requests) = mpsc::channel(1);
+        let api = Api {
+            control,
+            stopping: stopping_rx.clone(),
+            shutdown,
+        };
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<ProcessManagerServer<grpc::Grpc>>()
+            .await;
+        let app = app(api, token, health_service);
+        let limits = Limits::default();
+        let mut tasks = vec![tokio::spawn(listener::serve(
+            Listener::Unix(unix),
+            app.clone(),
+            limits,
+            stopping_rx.clone(),
+        ))];
+        if let Some(tcp) = tcp {
+            tasks.push(tokio::spawn(listener::serve(
+                Listener::Tcp(tcp),
+                app,
+                limits,
+                stopping_rx,
+            )));
+        }
+        let server = Server {
+            stopping,
+            tasks,
+            health,
+            limits,
+            _socket: socket,
+        };
+        Ok((server, requests))
+    }
+
+    /// The manager's shutdown has begun: stop accepting, end the streams,
+    /// ask open connections to finish, report NOT_SERVING.
+    pub async fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+        self.health
+            .set_not_serving::<ProcessManagerServer<grpc::Grpc>>()
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+    }
+
+    /// Waits for the listeners to end (bounded), then removes the socket.
+    pub async fn finish(mut self) {
+        self.begin_shutdown().await;
+        let mut tasks = std::mem::take(&mut self.tasks);
+        let bound = self.limits.grace + Duration::from_secs(1);
+        let all = futures_util::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout(bound, all).await.is_err() {
+            tracing::warn!("the API server did not end in time; dropping its connections");
+            for t in &tasks {
+                t.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The TCP listener; a port in use is an error that says what to do.
+async fn bind_tcp(bind: &str, port: u16) -> anyhow::Result<TcpListener> {
+    let shown = if bind.contains(':') {
+        format!("[{bind}]:{port}")
+    } else {
+        format!("{bind}:{port}")
+    };
+    let listener = TcpListener::bind((bind, port)).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program, or another manager, uses this port: set process_manager.port to a free one, or 0 for no TCP API)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen for the API on {shown}: {e}{hint}")
+    })?;
+    let addr = listener
+        .local_addr()
+        .with_context(|| format!("the API's TCP address ({shown})"))?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(address = %addr,
+            "the API listens beyond this machine: anyone who can reach it and has the token controls every process (the token travels in clear text without TLS)");
+    }
+    Ok(listener)
+}
+
+/// The one router of both listeners.
+fn app<H>(api: Api, token: Option<Arc<token::Token>>, health: H) -> axum::Router
+where
+    H: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    H::Future: Send + 'static,
+{
+    let (router, doc) = openapi::router().split_for_parts();
+    let doc: Arc<str> = openapi::to_json(&doc).into();
+    let grpc = ProcessManagerServer::new(grpc::Grpc { api: api.clone() })
+        .max_decoding_message_size(grpc::MAX_MESSAGE);
+    let to_tonic = |r: http::Request<axum::body::Body>| r.map(tonic::body::Body::new);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
+            }),
+        )
+        .route_service(
+            "/procman.v1.ProcessManager/{*method}",
+            grpc.map_request(to_tonic),
+        )
+        .route_service(
+            "/grpc.health.v1.Health/{*method}",
+            health.map_request(to_tonic),
+        )
+        .with_state(api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn(errors::json_errors))
+        .layer(CatchPanicLayer::custom(errors::panicked))
+}

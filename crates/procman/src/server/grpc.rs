@@ -1,0 +1,224 @@
+//! `procman.v1.ProcessManager` over gRPC: the same operations as REST
+//! (`service.rs`), in the messages of `procman.proto`. A [`Refusal`] maps
+//! to NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION, UNIMPLEMENTED or
+//! UNAVAILABLE.
+
+use std::pin::Pin;
+
+use procman_api as api;
+use procman_api::proto;
+use procman_api::proto::process_manager_server::ProcessManager;
+use tonic::{Request, Response, Status};
+
+use super::service::{self, Refusal, Verb};
+use super::Api;
+
+/// The largest request message accepted (a request is a few fields).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The service, over the same state as the REST routes.
+pub struct Grpc {
+    pub api: Api,
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Status {
+        match r {
+            Refusal::NotFound(m) => Status::not_found(m),
+            Refusal::BadRequest(m) => Status::invalid_argument(m),
+            Refusal::Conflict(m) => Status::failed_precondition(m),
+            Refusal::NotImplemented(m) => Status::unimplemented(m),
+            Refusal::Unavailable(m) => Status::unavailable(m),
+        }
+    }
+}
+
+fn exit(e: api::Exit) -> proto::Exit {
+    proto::Exit {
+        code: e.code,
+        signal: e.signal,
+        core_dumped: e.core_dumped,
+        description: e.description,
+    }
+}
+
+fn process(p: api::Process) -> proto::Process {
+    proto::Process {
+        id: p.id,
+        r#type: p.kind,
+        state: p.state,
+        enabled: p.enabled,
+        pid: p.pid,
+        started_at: p.started_at,
+        uptime_seconds: p.uptime_seconds,
+        runs: p.runs,
+        restarts: p.restarts,
+        health: p.health,
+        last_exit: p.last_exit.map(exit),
+        last_error: p.last_error,
+    }
+}
+
+fn detail(d: api::ProcessDetail) -> proto::ProcessDetail {
+    proto::ProcessDetail {
+        process: Some(process(d.process)),
+        last_transition: d.last_transition.map(|t| proto::Transition {
+            from: t.from,
+            to: t.to,
+            cause: t.cause,
+            cause_kind: t.cause_kind,
+            at: t.at,
+        }),
+        pids: d.pids,
+        breaker: d.breaker,
+        health_check: d.health_check.map(|h| proto::HealthCheck {
+            r#type: h.kind,
+            state: h.state,
+            last_check: h.last_check,
+            last_latency_seconds: h.last_latency_seconds,
+            last_result: h.last_result,
+            consecutive_failures: h.consecutive_failures,
+            last_error: h.last_error,
+        }),
+        log_file: d.log_file,
+        log_bytes: d.log_bytes,
+        log_dropped: d.log_dropped,
+        restarts_by_cause: d
+            .restarts_by_cause
+            .into_iter()
+            .map(|(cause, restarts)| proto::RestartCount { cause, restarts })
+            .collect(),
+    }
+}
+
+fn manager(m: api::ManagerInfo) -> proto::ManagerInfo {
+    proto::ManagerInfo {
+        state: m.state,
+        pid: m.pid,
+        version: m.version,
+        started_at: m.started_at,
+        uptime_seconds: m.uptime_seconds,
+        config_file: m.config_file,
+        state_dir: m.state_dir,
+        cgroups: m.cgroups,
+        processes: m.processes,
+        by_state: m.by_state.into_iter().collect(),
+    }
+}
+
+type Stream<T> = Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+
+impl Grpc {
+    async fn act(
+        &self,
+        req: Request<proto::ProcessRequest>,
+        verb: Verb,
+    ) -> Result<Response<proto::Process>, Status> {
+        let id = req.into_inner().id;
+        let p = service::act(&self.api.control, &id, verb, true).await?;
+        Ok(Response::new(process(p)))
+    }
+}
+
+#[tonic::async_trait]
+impl ProcessManager for Grpc {
+    async fn list_processes(
+        &self,
+        _: Request<proto::ListProcessesRequest>,
+    ) -> Result<Response<proto::ListProcessesResponse>, Status> {
+        let processes = service::list(&self.api.control)
+            .into_iter()
+            .map(process)
+            .collect();
+        Ok(Response::new(proto::ListProcessesResponse { processes }))
+    }
+
+    async fn get_process(
+        &self,
+        req: Request<proto::ProcessRequest>,
+    ) -> Result<Response<proto::ProcessDetail>, Status> {
+        let id = req.into_inner().id;
+        Ok(Response::new(detail(
+            service::detail(&self.api.control, &id).await?,
+        )))
+    }
+
+    async fn start_process(
+        &self,
+        req: Request<proto::ProcessRequest>,
+    ) -> Result<Response<proto::Process>, Status> {
+        self.act(req, Verb::Start).await
+    }
+
+    async fn stop_process(
+        &self,
+        req: Request<proto::ProcessRequest>,
+    ) -> Result<Response<proto::Process>, Status> {
+        self.act(req, Verb::Stop).await
+    }
+
+    async fn restart_process(
+        &self,
+        req: Request<proto::ProcessRequest>,
+    ) -> Result<Response<proto::Process>, Status> {
+        self.act(req, Verb::Restart).await
+    }
+
+    async fn signal_process(
+        &self,
+        req: Request<proto::SignalRequest>,
+    ) -> Result<Response<proto::Process>, Status> {
+        let r = req.into_inner();
+        let body = api::SignalRequest {
+            signal: r.signal,
+            tree: r.tree,
+        };
+        Ok(Response::new(process(
+            service::signal(&self.api.control, &r.id, &body).await?,
+        )))
+    }
+
+    async fn get_manager(
+        &self,
+        _: Request<proto::GetManagerRequest>,
+    ) -> Result<Response<proto::ManagerInfo>, Status> {
+        Ok(Response::new(manager(service::manager(&self.api.control))))
+    }
+
+    async fn reload(
+        &self,
+        _: Request<proto::ReloadRequest>,
+    ) -> Result<Response<proto::ReloadResponse>, Status> {
+        Err(Status::unimplemented(
+            "reload is not supported yet: restart the manager to apply a changed config",
+        ))
+    }
+
+    async fn shutdown(
+        &self,
+        _: Request<proto::ShutdownRequest>,
+    ) -> Result<Response<proto::ShutdownResponse>, Status> {
+        self.api.request_shutdown("gRPC");
+        Ok(Response::new(proto::ShutdownResponse {
+            message: "shutting down: every process is stopped, then the manager exits".into(),
+        }))
+    }
+
+    type LogsStream = Stream<proto::LogRecord>;
+
+    async fn logs(
+        &self,
+        _: Request<proto::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        Err(Status::unimplemented("Logs is not served yet"))
+    }
+
+    type EventsStream = Stream<proto::Event>;
+
+    async fn events(
+        &self,
+        _: Request<proto::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        Err(Status::unimplemented("Events is not served yet"))
+    }
+}
