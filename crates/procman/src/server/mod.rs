@@ -133,13 +133,15 @@ impl Server {
     /// The manager's shutdown has begun: stop accepting, end the streams,
     /// ask open connections to finish, report NOT_SERVING.
     pub async fn begin_shutdown(&self) {
-        self.stopping.send_replace(true);
+        // Health first, so that watchers hear NOT_SERVING before their
+        // connection is asked to finish.
         self.health
             .set_not_serving::<ProcessManagerServer<grpc::Grpc>>()
             .await;
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
+        self.stopping.send_replace(true);
     }
 
     /// Waits for the listeners to end (bounded), then removes the socket.

@@ -2,6 +2,7 @@
 //! drives real processes (the `procman-testchild` binary) and waits on
 //! events with generous deadlines.
 
+mod api;
 mod cli;
 mod credentials;
 mod dispositions;

@@ -1,0 +1,177 @@
+//! The gRPC service over HTTP/2 on the TCP port (beside REST): the same
+//! operations, the token as metadata, and `grpc.health.v1` for the manager
+//! itself (no token; NOT_SERVING once the shutdown begins).
+
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use procman_api::proto;
+use procman_api::proto::process_manager_client::ProcessManagerClient;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use super::*;
+
+type Channel = Client<HttpConnector, tonic::body::Body>;
+
+fn channel() -> Channel {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+fn origin(port: u16) -> http::Uri {
+    format!("http://127.0.0.1:{port}").parse().expect("uri")
+}
+
+/// `msg` with `authorization: Bearer <token>`.
+fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    req
+}
+
+fn id(id: &str) -> proto::ProcessRequest {
+    proto::ProcessRequest { id: id.into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_service_lists_stops_and_starts_with_the_token() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (a, a_pid) = runner(&t, "a", "");
+        let port = free_port();
+        let api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
+        let token = api.token();
+        let first = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
+
+        // Without the token, or with another one: UNAUTHENTICATED.
+        let e = pm
+            .list_processes(proto::ListProcessesRequest {})
+            .await
+            .expect_err("no token");
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+        let e = pm
+            .list_processes(authed(proto::ListProcessesRequest {}, "wrong"))
+            .await
+            .expect_err("wrong token");
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+
+        let list = pm
+            .list_processes(authed(proto::ListProcessesRequest {}, &token))
+            .await
+            .expect("list")
+            .into_inner();
+        assert_eq!(list.processes.len(), 1);
+        assert_eq!(list.processes[0].id, "a");
+        assert_eq!(list.processes[0].pid, Some(first));
+
+        let e = pm
+            .get_process(authed(id("nope"), &token))
+            .await
+            .expect_err("unknown");
+        assert_eq!(e.code(), Code::NotFound, "{e:?}");
+        let e = pm
+            .signal_process(authed(
+                proto::SignalRequest {
+                    id: "a".into(),
+                    signal: "NOPE".into(),
+                    tree: false,
+                },
+                &token,
+            ))
+            .await
+            .expect_err("bad signal");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        let e = pm
+            .reload(authed(proto::ReloadRequest { dry_run: false }, &token))
+            .await
+            .expect_err("reload");
+        assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+
+        let p = pm
+            .stop_process(authed(id("a"), &token))
+            .await
+            .expect("stop")
+            .into_inner();
+        assert_eq!(p.state, "stopped");
+        assert!(!alive(first));
+        let p = pm
+            .start_process(authed(id("a"), &token))
+            .await
+            .expect("start")
+            .into_inner();
+        let second = p.pid.expect("a pid");
+        assert_ne!(second, first);
+        let d = pm
+            .get_process(authed(id("a"), &token))
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(d.pids.first(), Some(&second));
+        let m = pm
+            .get_manager(authed(proto::GetManagerRequest {}, &token))
+            .await
+            .expect("manager")
+            .into_inner();
+        assert_eq!(m.pid, api.m.pid);
+
+        api.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_needs_no_token_and_goes_not_serving_at_shutdown() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (a, a_pid) = runner(&t, "a", "");
+        let port = free_port();
+        let mut api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
+        let pid = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let mut health = HealthClient::with_origin(channel(), origin(port));
+        for service in ["", "procman.v1.ProcessManager"] {
+            let r = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .expect("check")
+                .into_inner();
+            assert_eq!(r.status(), ServingStatus::Serving, "{service:?}");
+        }
+        let mut watch = health
+            .watch(HealthCheckRequest {
+                service: "procman.v1.ProcessManager".into(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let first = watch.message().await.expect("a status").expect("a message");
+        assert_eq!(first.status(), ServingStatus::Serving);
+
+        // Shutdown through gRPC: the watcher hears NOT_SERVING.
+        let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
+        pm.shutdown(authed(proto::ShutdownRequest {}, &api.token()))
+            .await
+            .expect("shutdown");
+        let next = watch.message().await.expect("a status").expect("a message");
+        assert_eq!(next.status(), ServingStatus::NotServing);
+        let end = api.m.ended(LONG).await;
+        assert_eq!(
+            end,
+            procman_core::outcome::ProcessEnd::Exited(0),
+            "{}",
+            api.m.log_text()
+        );
+        assert!(!alive(pid));
+    })
+    .await
+    .expect("watchdog");
+}

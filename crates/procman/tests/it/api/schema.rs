@@ -1,0 +1,1 @@
+//! schemathesis (an independent tool) against our OpenAPI document.
