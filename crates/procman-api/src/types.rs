@@ -128,7 +128,11 @@ pub struct ManagerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRequest {
-    /// A name (`TERM`, `SIGTERM`, `hup`) or a number (1 to 64).
+    /// A name in upper or lower case, with or without `SIG` (`TERM`,
+    /// `SIGTERM`, `hup`), or a number from 1 to 64 (`15`).
+    #[schema(
+        pattern = "^(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS)$|^(sig)?(hup|int|quit|ill|trap|abrt|bus|fpe|kill|usr1|segv|usr2|pipe|alrm|term|stkflt|chld|cont|stop|tstp|ttin|ttou|urg|xcpu|xfsz|vtalrm|prof|winch|io|pwr|sys)$|^([1-9]|[1-5][0-9]|6[0-4])$"
+    )]
     pub signal: String,
     /// To every process of the tree, not only the main one.
     #[serde(default)]

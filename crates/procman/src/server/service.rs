@@ -256,10 +256,10 @@ pub async fn signal(
     request: &api::SignalRequest,
 ) -> Result<api::Process, Refusal> {
     let handle = control.handle(id)?;
-    let sig = Signal::parse(request.signal.trim()).ok_or_else(|| {
+    let sig = signal_named(&request.signal).ok_or_else(|| {
         Refusal::BadRequest(format!(
-            "`{}` is not a signal: use a name (TERM, SIGHUP, usr1) or a number from 1 to 64",
-            request.signal
+            "`{}` is not a signal: use a name in upper or lower case, with or without SIG (TERM, SIGHUP, usr1), or a number from 1 to 64",
+            request.signal.chars().take(40).collect::<String>()
         ))
     })?;
     handle
@@ -267,6 +267,26 @@ pub async fn signal(
         .await
         .map_err(ManagerError::from)?;
     one(control, id)
+}
+
+/// The signal `text` names, in exactly the forms the OpenAPI pattern of
+/// `SignalRequest.signal` allows: a name in one case, with or without
+/// `SIG`, or a number from 1 to 64 without sign or leading zero.
+fn signal_named(text: &str) -> Option<Signal> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return if text.starts_with('0') {
+            None
+        } else {
+            Signal::parse(text)
+        };
+    }
+    let plain = text.bytes().all(|b| b.is_ascii_alphanumeric());
+    let one_case = text == text.to_ascii_uppercase() || text == text.to_ascii_lowercase();
+    if plain && one_case {
+        Signal::parse(text)
+    } else {
+        None
+    }
 }
 
 /// The wire form of an engine event.
@@ -283,5 +303,31 @@ pub fn event(e: &Event) -> api::Event {
         pid: e.pid,
         run: e.run,
         at: timestamp(e.transition.at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_named_as_the_schema_says() {
+        for (text, n) in [
+            ("TERM", 15),
+            ("SIGTERM", 15),
+            ("term", 15),
+            ("sighup", 1),
+            ("usr1", 10),
+            ("9", 9),
+            ("64", 64),
+        ] {
+            assert_eq!(signal_named(text), Some(Signal(n)), "{text}");
+        }
+        for text in [
+            "", " TERM", "Term", "SIGterm", "sig15", "SIG15", "0", "015", "+15", "65", "NOPE",
+            "TERM\n",
+        ] {
+            assert_eq!(signal_named(text), None, "{text:?}");
+        }
     }
 }

@@ -1,1 +1,109 @@
-//! schemathesis (an independent tool) against our OpenAPI document.
+//! schemathesis, an independent tool, against our OpenAPI document: it
+//! generates valid and invalid requests from the document and checks that
+//! no answer is a server error or differs from what the document says
+//! (status, content type, body schema, `Allow`, the token being enforced).
+//!
+//! It runs from a Python virtualenv this test creates under cargo's
+//! `target/tmp` (kept for the next run). Left out: the shutdown route
+//! (it would end the manager under test) and reload (documented as 501,
+//! which the `not_a_server_error` check counts against any 5xx).
+
+use std::path::{Path, PathBuf};
+
+use procman_core::outcome::ProcessEnd;
+
+use super::*;
+
+/// The schemathesis release line the test was written against.
+const SCHEMATHESIS: &str = "schemathesis>=4.32,<5";
+
+/// The virtualenv's `st`, installing it first if needed; `None` (after
+/// `skip_or_fail`) when Python or PyPI cannot be had here.
+async fn schemathesis() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
+    let st = venv.join("bin/st");
+    if st.exists() {
+        return Some(st);
+    }
+    let venv_s = venv.display().to_string();
+    let (end, out) = run(Path::new("python3"), &["-m", "venv", &venv_s], &[]).await;
+    if end != ProcessEnd::Exited(0) {
+        skip_or_fail(&format!("cannot create a Python virtualenv ({end}): {out}"));
+        return None;
+    }
+    let pip = venv.join("bin/pip");
+    let (end, out) = run(
+        &pip,
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            SCHEMATHESIS,
+        ],
+        &[],
+    )
+    .await;
+    if end != ProcessEnd::Exited(0) || !st.exists() {
+        // A half-made virtualenv would be taken as ready next time.
+        let _ = std::fs::remove_dir_all(&venv);
+        skip_or_fail(&format!("cannot install {SCHEMATHESIS} ({end}): {out}"));
+        return None;
+    }
+    Some(st)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    // Installing takes a few seconds to a minute; the run about 15 s.
+    tokio::time::timeout(WATCHDOG * 3, async {
+        let Some(st) = schemathesis().await else {
+            return;
+        };
+        let t = Scratch::new();
+        let (a, _) = runner(&t, "a", "");
+        let (b, _) = runner(
+            &t,
+            "b",
+            "      restart_policy:\n        strategy: always\n        restart_delay: 100ms\n",
+        );
+        let port = free_port();
+        let api = Api::start(&t, &(header(&t, port, "") + &a + &b), port).await;
+        let schema = format!("http://127.0.0.1:{port}/api/v1/openapi.json");
+        let auth = format!("Authorization: Bearer {}", api.token());
+        let report = t.path("schemathesis");
+        let report_s = report.display().to_string();
+        let (end, out) = run(
+            &st,
+            &[
+                "run",
+                &schema,
+                "--checks",
+                "all",
+                "-H",
+                &auth,
+                "-n",
+                "50",
+                "--exclude-path-regex",
+                "/manager/(shutdown|reload)$",
+                "--request-timeout",
+                "20",
+                "--report-dir",
+                &report_s,
+                "--output-sanitize",
+                "true",
+            ],
+            &[("NO_COLOR", "1"), ("SCHEMATHESIS_TELEMETRY", "false")],
+        )
+        .await;
+        assert_eq!(
+            end,
+            ProcessEnd::Exited(0),
+            "schemathesis found problems:\n{out}\nthe manager's log:\n{}",
+            api.m.log_text()
+        );
+        assert!(out.contains("passed"), "{out}");
+        api.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
