@@ -169,14 +169,14 @@ impl Activity {
         self.last.store(ms, Ordering::Relaxed);
     }
 
-    /// When the connection may be closed if nothing happens before.
+    /// When the connection may be closed if nothing happens before: its
+    /// first request must come within `header` of opening (however slowly
+    /// bytes trickle in), later ones within `idle` of the last traffic.
     fn deadline(&self, limits: &Limits) -> Instant {
-        let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
         if self.requests.load(Ordering::Relaxed) == 0 {
-            last + limits.header
-        } else {
-            last + limits.idle
+            return self.opened + limits.header;
         }
+        self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed)) + limits.idle
     }
 }
 
