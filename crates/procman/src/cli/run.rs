@@ -8,7 +8,7 @@
 //! SIGUSR2 logs every process's state; no other catchable signal ends the
 //! manager.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use procman_core::config::Config;
@@ -123,7 +123,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
     tracing::info!(signal = %first.name(),
         "shutting down; a second signal kills every process at once, a third exits at once");
 
-    let mut extra = 0;
+    let mut shutdowns = Shutdowns::after(first);
     let forced = {
         let stop = manager.stop();
         tokio::pin!(stop);
@@ -132,7 +132,9 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                 () = &mut stop => break None,
                 got = signals.next() => match got.disposition {
                     Disposition::Shutdown => {
-                        extra += 1;
+                        let Some(extra) = shutdowns.repeat(got) else {
+                            continue;
+                        };
                         if extra >= 2 {
                             break Some(got);
                         }
@@ -159,7 +161,9 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
             () = &mut shutdown => break,
             got = signals.next() => match got.disposition {
                 Disposition::Shutdown => {
-                    extra += 1;
+                    let Some(extra) = shutdowns.repeat(got) else {
+                        continue;
+                    };
                     if extra >= 2 {
                         tracing::error!(signal = %got.name(),
                             "third shutdown signal: exiting at once");
@@ -174,6 +178,39 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
     }
     tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
     Ok(Ending::Stopped)
+}
+
+/// Two deliveries of one signal closer than this are one request: `timeout
+/// -s INT`, and other tools, signal the process and then its group.
+const ECHO: Duration = Duration::from_millis(100);
+
+/// The shutdown signals after the first, counted once each.
+struct Shutdowns {
+    extra: u32,
+    last: (i32, Instant),
+}
+
+impl Shutdowns {
+    fn after(first: Received) -> Shutdowns {
+        Shutdowns {
+            extra: 0,
+            last: (first.number, Instant::now()),
+        }
+    }
+
+    /// How many shutdown signals came after the first, with `got`; `None`
+    /// when `got` is the echo of the last one (the same signal within
+    /// [`ECHO`]), which does not count.
+    fn repeat(&mut self, got: Received) -> Option<u32> {
+        let (number, at) = self.last;
+        if got.number == number && at.elapsed() < ECHO {
+            tracing::debug!(signal = %got.name(), "the same signal again at once; counted once");
+            return None;
+        }
+        self.last = (got.number, Instant::now());
+        self.extra += 1;
+        Some(self.extra)
+    }
 }
 
 /// The third shutdown signal: SIGKILL to everything now (the manager's
