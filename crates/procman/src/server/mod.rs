@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 pub mod journal;
 #[allow(dead_code)]
+pub mod logs;
+#[allow(dead_code)]
 pub mod service;
 
 #[cfg(test)]
