@@ -12,6 +12,8 @@ pub mod journal;
 #[allow(dead_code)]
 pub mod logs;
 #[allow(dead_code)]
+pub mod metrics;
+#[allow(dead_code)]
 pub mod service;
 
 #[cfg(test)]
