@@ -5,6 +5,9 @@
 //! Three small reads of the manager's own files, whatever the number of
 //! processes it supervises. Each figure is read on its own: one that cannot
 //! be read (no `/proc`) is `None`, never a guess, and the others are kept.
+//!
+//! Small on purpose (below the usual 100 lines): it is the whole of one
+//! concept, and `procstat` is about any process, not the manager's own.
 
 use std::fs;
 

@@ -70,7 +70,8 @@ impl Journal {
 
     /// Waits until the writer has written every event sent before the
     /// senders were dropped, for at most `deadline`; tells whether it did.
-    /// Past the deadline the writer is left to end on its own.
+    /// Past the deadline the writer is left to end on its own. Blocks the
+    /// calling thread: from async code, call it in `spawn_blocking`.
     pub fn finish(mut self, deadline: Duration) -> bool {
         match self.ended.recv_timeout(deadline) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -222,7 +223,8 @@ fn named(path: &Path, e: io::Error) -> io::Error {
 /// oldest first, across the rotated and the live file; only those of
 /// `process` when given. A line that is not an event (a record cut short
 /// by a crash or a full disk, anything else) is skipped; no journal is an
-/// empty list.
+/// empty list. Reads files (at most about 4 MiB): from async code, call it
+/// in `spawn_blocking`.
 pub fn read_last(state_dir: &Path, n: usize, process: Option<&str>) -> io::Result<Vec<api::Event>> {
     // The live file first: should it be rotated in between, `.1` is then
     // that same file (read once), never a gap.

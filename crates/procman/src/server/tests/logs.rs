@@ -60,11 +60,17 @@ async fn a_tail_of_one_log_or_all_of_them_merged() {
             "exec sleep 100",
             "      logging:\n        file: false\n",
         ),
+        sh("idle", "exec sleep 100", "    enabled: false\n"),
     ]
     .concat();
     let m = support::manager(dir.path(), &processes);
     let control = m.control().clone();
     m.start().await;
+    // Never run: no file yet, no record.
+    assert_eq!(
+        tail(&control, Some("idle"), 10).await.expect("tail"),
+        Vec::<Value>::new()
+    );
     let a = tail_until(&control, Some("a"), 3).await;
     assert_eq!(lines(&a), ["one", "two", "three"]);
     assert_eq!(a[0]["event"], "start", "the run separator first: {a:#?}");
