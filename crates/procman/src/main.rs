@@ -19,6 +19,13 @@ use clap::Parser;
 const FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
 
 fn main() -> std::process::ExitCode {
+    // `procman run` holds its signals from its first instruction, before
+    // the command line is parsed: a SIGTERM a millisecond after the exec
+    // must wait for its handler, not end the manager. (`run` holds them
+    // again, for any other way in; a failure is reported there.)
+    if std::env::args_os().nth(1).is_some_and(|a| a == "run") {
+        let _ = signals::hold();
+    }
     telemetry::install_panic_hook();
     let args = cli::Args::parse();
     let outcome = cli::dispatch(args);

@@ -59,8 +59,15 @@ thread_local! {
 /// the manager's log like any other error, and nothing is written to a
 /// stderr that may be closed. Before `tracing` is set up (a failure while
 /// parsing the command line), the default hook still prints the panic; it
-/// ignores write errors, so it never panics either.
+/// ignores write errors, so it never panics either. Installed once; later
+/// calls wait for the first and do nothing (replacing the hook while
+/// another thread panics would hand that panic to the default hook).
 pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install);
+}
+
+fn install() {
     let default = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
         if QUIET.with(Cell::get) {

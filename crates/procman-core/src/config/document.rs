@@ -11,9 +11,10 @@
 //!   so nothing that walks or drops the tree can recurse deeply;
 //! - a duplicate key, an anchor, an alias or a tag is reported and the
 //!   tree is built on, so the walk still finds every other problem;
-//! - the text itself is checked first (NUL and other control characters;
-//!   invalid UTF-8 in [`decode`]); a byte-order mark is skipped, so
-//!   positions count what an editor shows.
+//! - the text itself is checked first, every problem at once (invalid
+//!   UTF-8 in [`decode`], NUL and other control characters), and only a
+//!   clean text is parsed; a byte-order mark is skipped, so positions
+//!   count what an editor shows.
 
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode};
 use marked_yaml::{Marker, Node, Span};
@@ -35,37 +36,142 @@ pub(super) struct Document {
     pub problems: Vec<Diagnostic>,
 }
 
-/// The file's bytes as text, or where they stop being UTF-8.
-pub(super) fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let good = &bytes[..e.valid_up_to()];
-        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        // The prefix is valid UTF-8, so this never falls back.
-        let column = std::str::from_utf8(&good[line_start..]).map_or(0, |s| {
-            s.strip_prefix('\u{feff}')
-                .filter(|_| line_start == 0)
-                .unwrap_or(s)
-                .chars()
-                .count()
-        });
-        let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
-        problem(
-            Pos {
-                line: memchr::memchr_iter(b'\n', good).count() + 1,
-                column: column + 1,
-            },
-            "",
-            format!("invalid UTF-8 (byte 0x{byte:02x}): a config file must be UTF-8 text"),
-        )
-    })
+/// Problems with the text itself reported at most (a binary file has
+/// thousands): the rest are counted in one last line.
+const MAX_TEXT_PROBLEMS: usize = 20;
+
+/// The file's bytes as text, or every place where they are not UTF-8 text
+/// (invalid sequences, NUL and other control characters), all at once.
+pub(super) fn decode(bytes: &[u8]) -> Result<&str, Vec<Diagnostic>> {
+    let mut found = TextProblems::new(bytes);
+    let mut rest = 0;
+    while rest < bytes.len() {
+        match std::str::from_utf8(&bytes[rest..]) {
+            Ok(_) => break,
+            Err(e) => {
+                let at = rest + e.valid_up_to();
+                found.controls_in(rest, at);
+                let byte = bytes[at];
+                found.add(
+                    at,
+                    format!("invalid UTF-8 (byte 0x{byte:02x}): a config file must be UTF-8 text"),
+                );
+                rest = at + e.error_len().unwrap_or(bytes.len() - at);
+            }
+        }
+    }
+    if found.count == 0 {
+        // Valid UTF-8: the control characters are checked by `parse`.
+        return std::str::from_utf8(bytes).map_err(|_| Vec::new());
+    }
+    found.controls_in(rest, bytes.len());
+    Err(found.finish())
+}
+
+/// Problems found in the text, in file order, each placed by line and
+/// column (columns count characters, as an editor shows them).
+struct TextProblems<'b> {
+    bytes: &'b [u8],
+    list: Vec<Diagnostic>,
+    count: usize,
+    /// Where the position was last computed: byte offset, line, start of
+    /// that line (positions only move forward).
+    at: (usize, usize, usize),
+}
+
+impl<'b> TextProblems<'b> {
+    fn new(bytes: &'b [u8]) -> TextProblems<'b> {
+        TextProblems {
+            bytes,
+            list: Vec::new(),
+            count: 0,
+            at: (0, 1, 0),
+        }
+    }
+
+    fn pos(&mut self, offset: usize) -> Pos {
+        let (from, mut line, mut start) = self.at;
+        for nl in memchr::memchr_iter(b'\n', &self.bytes[from..offset]) {
+            line += 1;
+            start = from + nl + 1;
+        }
+        self.at = (offset, line, start);
+        let mut head = &self.bytes[start..offset];
+        if start == 0 {
+            head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+        }
+        // Characters, not bytes; an invalid byte counts as one.
+        let column = String::from_utf8_lossy(head).chars().count();
+        Pos {
+            line,
+            column: column + 1,
+        }
+    }
+
+    fn add(&mut self, offset: usize, message: String) {
+        self.count += 1;
+        if self.list.len() < MAX_TEXT_PROBLEMS {
+            let pos = self.pos(offset);
+            self.list.push(problem(pos, "", message));
+        }
+    }
+
+    /// The control characters in `bytes[from..to]` (valid UTF-8 there).
+    /// A run of them in a row is one problem.
+    fn controls_in(&mut self, from: usize, to: usize) {
+        let bad = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+        let mut i = from;
+        while i < to {
+            let b = self.bytes[i];
+            if !bad(b) {
+                i += 1;
+                continue;
+            }
+            let run = self.bytes[i..to].iter().take_while(|&&c| bad(c)).count();
+            let name = match b {
+                0 => "a NUL byte".to_string(),
+                b => format!("control character 0x{b:02x}"),
+            };
+            let more = match run {
+                1 => String::new(),
+                n => format!(" (and {} more after it)", n - 1),
+            };
+            self.add(
+                i,
+                format!("{name}{more} in the file: a config file is text"),
+            );
+            i += run;
+        }
+    }
+
+    fn finish(mut self) -> Vec<Diagnostic> {
+        if self.count > self.list.len() {
+            let more = self.count - self.list.len();
+            let last = self
+                .list
+                .last()
+                .map_or(Pos { line: 1, column: 1 }, |d| Pos {
+                    line: d.line,
+                    column: d.column,
+                });
+            self.list.push(problem(
+                last,
+                "",
+                format!("and {more} more problems with the text itself"),
+            ));
+        }
+        self.list
+    }
 }
 
 /// Parses the text into a tree whose top level is a mapping, or says why
 /// it cannot be one (with every problem found before that).
 pub(super) fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(bad) = control_character(text) {
-        return Err(vec![bad]);
+    let mut controls = TextProblems::new(text.as_bytes());
+    controls.controls_in(0, text.len());
+    if controls.count > 0 {
+        return Err(controls.finish());
     }
     let mut builder = Builder::default();
     match builder.run(&mut Parser::new_from_str(text)) {
@@ -78,30 +184,6 @@ pub(super) fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
             Err(builder.problems)
         }
     }
-}
-
-/// The first character YAML does not allow in a file: NUL (which the
-/// parser would take for the end of the file) and the other C0 controls
-/// but tab, line feed and carriage return.
-fn control_character(text: &str) -> Option<Diagnostic> {
-    let at = text
-        .bytes()
-        .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))?;
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let pos = Pos {
-        line: memchr::memchr_iter(b'\n', before.as_bytes()).count() + 1,
-        column: before[line_start..].chars().count() + 1,
-    };
-    let name = match text.as_bytes()[at] {
-        0 => "a NUL byte".to_string(),
-        b => format!("control character 0x{b:02x}"),
-    };
-    Some(problem(
-        pos,
-        "",
-        format!("{name} in the file: a config file is text"),
-    ))
 }
 
 fn problem(pos: Pos, path: &str, message: String) -> Diagnostic {

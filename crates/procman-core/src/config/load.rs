@@ -61,8 +61,8 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         let message = format!("the config file is larger than {} MiB", MAX_FILE >> 20);
         return Err(whole_file(message));
     }
-    let text = document::decode(&bytes)
-        .map_err(|problem| ConfigErrors::new(path.to_path_buf(), vec![problem]))?;
+    let text =
+        document::decode(&bytes).map_err(|all| ConfigErrors::new(path.to_path_buf(), all))?;
     load_str(text, path, &|name| std::env::var(name).ok())
 }
 

@@ -160,20 +160,24 @@ enum Round {
 
 impl Pump {
     async fn run(mut self, ready: AsyncFd<Arc<OwnedFd>>) {
-        // Since when part of a line has been waiting for its end.
-        let mut pending_since: Option<tokio::time::Instant> = None;
+        // Since when the line held has been waiting for its end, and the
+        // splitter's record count then (another count: another line).
+        let mut pending_since: Option<(tokio::time::Instant, u64)> = None;
         loop {
             // Part of a line that stays without its end for PARTIAL_AFTER is
             // written as a piece to be continued: nothing waits unseen. The
             // wait counts from the first byte held, not from the last read,
-            // so a trickle (a progress bar's dots) is not held back forever.
+            // so a trickle (a progress bar's dots) is not held back forever;
+            // but a flood that ends each read mid-line starts a new line
+            // each time, and each gets its own wait.
             let partial = self.splitter.has_pending();
+            let emitted = self.splitter.emitted();
             pending_since = match (partial, pending_since) {
                 (false, _) => None,
-                (true, None) => Some(tokio::time::Instant::now()),
-                (true, since) => since,
+                (true, Some((since, seen))) if seen == emitted => Some((since, seen)),
+                (true, _) => Some((tokio::time::Instant::now(), emitted)),
             };
-            let flush_at = pending_since.map(|t| t + PARTIAL_AFTER);
+            let flush_at = pending_since.map(|(t, _)| t + PARTIAL_AFTER);
             let mut guard = tokio::select! {
                 // Data waiting in the pipe goes first: it may well end the
                 // line held; only a pipe that stays quiet flushes a piece.

@@ -29,6 +29,9 @@ pub struct LineSplitter {
     pending: Vec<u8>,
     /// The next record continues a piece already handed out.
     continues: bool,
+    /// Records handed out so far: a held tail after a change of this
+    /// number is the start of a line read since.
+    emitted: u64,
 }
 
 impl LineSplitter {
@@ -40,6 +43,7 @@ impl LineSplitter {
             max_line: max_line.max(1),
             pending: Vec::new(),
             continues: false,
+            emitted: 0,
         }
     }
 
@@ -83,12 +87,15 @@ impl LineSplitter {
         self.keep(tail);
     }
 
-    /// At the end of the stream: hands out the held tail, a last line that
-    /// had no newline, as a record with `continued` false. The splitter is
-    /// then empty and can be used for a new stream.
     /// True while part of a line waits for its end.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// How many records have been handed out: while it stays the same, a
+    /// held tail is the same line (only grown).
+    pub fn emitted(&self) -> u64 {
+        self.emitted
     }
 
     /// Emits the part of a line held so far as a piece to be continued
@@ -100,6 +107,9 @@ impl LineSplitter {
         }
     }
 
+    /// At the end of the stream: hands out the held tail, a last line that
+    /// had no newline, as a record with `continued` false. The splitter is
+    /// then empty and can be used for a new stream.
     pub fn finish(&mut self, mut out: impl FnMut(Record<'_>)) {
         // `continues` without a held tail cannot happen (a piece is only
         // cut once a byte after it has been seen), but if it did, an empty
@@ -121,6 +131,7 @@ impl LineSplitter {
     }
 
     fn emit(&mut self, bytes: &[u8], continued: bool, out: &mut impl FnMut(Record<'_>)) {
+        self.emitted += 1;
         out(Record {
             stream: self.stream,
             bytes,
@@ -131,6 +142,7 @@ impl LineSplitter {
     }
 
     fn emit_pending(&mut self, continued: bool, out: &mut impl FnMut(Record<'_>)) {
+        self.emitted += 1;
         out(Record {
             stream: self.stream,
             bytes: &self.pending,

@@ -16,3 +16,7 @@ pub use registry::{Manager, ManagerError, ManagerState, Options};
 #[cfg(test)]
 #[path = "tests/embedded.rs"]
 mod embedded_tests;
+
+#[cfg(test)]
+#[path = "tests/control.rs"]
+mod control_tests;

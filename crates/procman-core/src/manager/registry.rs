@@ -309,13 +309,9 @@ impl Manager {
         }
         self.trees.remove();
         // The supervisors (and their pumps) are gone: the targets write
-        // what they hold, within a bound whatever their readers do.
-        // Within the margin, but never less than a moment to write what is
-        // queued.
-        let now = Instant::now();
-        let deadline = (now + LOG_TARGETS_FINISH)
-            .min(hard)
-            .max(now + Duration::from_millis(500));
+        // what they hold, within a bound whatever their readers do, and
+        // within the margin (a shutdown that used it up gives them none).
+        let deadline = (Instant::now() + LOG_TARGETS_FINISH).min(hard);
         self.logs.targets.finish(deadline).await;
     }
 

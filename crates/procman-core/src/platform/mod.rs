@@ -20,6 +20,7 @@
 //!   on hybrid hosts without v2 controllers), else the process group plus
 //!   the descendants found in `/proc`.
 //! - [`procstat`]: the one reader of `/proc/<pid>/stat`.
+//! - [`usage`]: what the manager itself uses (CPU, memory, descriptors).
 //! - [`become_subreaper`], [`raise_fd_limit`], [`worker`] (a thread of our
 //!   own for blocking work, so that it never runs on the async runtime).
 //!
@@ -35,6 +36,7 @@ pub mod reaper;
 mod signal;
 mod spawn;
 mod tree;
+pub mod usage;
 pub mod worker;
 
 pub use account::{AccountError, Credentials, Group, User};

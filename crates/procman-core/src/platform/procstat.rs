@@ -1,12 +1,13 @@
 //! The one reader of `/proc/<pid>/stat`.
 //!
 //! Every question the engine asks `/proc` about a process (is it a zombie,
-//! who is its parent, which group and session is it in, when did it start)
-//! goes through [`Stat::read`], so there is one answer to "what does an
-//! unreadable file mean": `Ok(None)` when the process does not exist (it
-//! ended and was reaped, or never existed), `Err` for anything else (no
-//! `/proc` mounted, a permission problem), which callers must not take for
-//! either "alive" or "gone" without saying so.
+//! who is its parent, which group and session is it in, when did it start,
+//! how much CPU time has it used) goes through [`Stat::read`], so there is
+//! one answer to "what does an unreadable file mean": `Ok(None)` when the
+//! process does not exist (it ended and was reaped, or never existed),
+//! `Err` for anything else (no `/proc` mounted, a permission problem),
+//! which callers must not take for either "alive" or "gone" without saying
+//! so.
 //!
 //! A pid read here is only a name: it may belong to another process by the
 //! time it is used. Code that acts on a process (signals it) first opens a
@@ -23,6 +24,9 @@ pub struct Stat {
     pub ppid: u32,
     pub pgrp: u32,
     pub session: u32,
+    /// Fields 14 and 15: clock ticks spent in user and in kernel mode.
+    pub utime: u64,
+    pub stime: u64,
     /// Field 22: clock ticks after boot at which the process started. With
     /// the pid, it names one process for the life of the system.
     pub start_time: u64,
@@ -72,14 +76,19 @@ fn parse(pid: u32, bytes: &[u8]) -> Option<Stat> {
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
-    // Fields 7..=21 (tty_nr … itrealvalue), then 22: starttime.
-    let start_time = fields.nth(15)?.parse().ok()?;
+    // Fields 7..=13 (tty_nr … cmajflt), then 14 and 15: utime, stime.
+    let utime = fields.nth(7)?.parse().ok()?;
+    let stime = fields.next()?.parse().ok()?;
+    // Fields 16..=21 (cutime … itrealvalue), then 22: starttime.
+    let start_time = fields.nth(6)?.parse().ok()?;
     Some(Stat {
         pid,
         state,
         ppid,
         pgrp,
         session,
+        utime,
+        stime,
         start_time,
     })
 }
@@ -100,6 +109,8 @@ mod tests {
                 ppid: 1,
                 pgrp: 4242,
                 session: 4242,
+                utime: 1,
+                stime: 2,
                 start_time: 987_654,
             }
         );

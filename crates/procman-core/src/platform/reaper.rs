@@ -179,6 +179,9 @@ fn state() -> &'static State {
 pub fn start(mode: Reaping) -> io::Result<()> {
     static STARTED: Mutex<bool> = Mutex::new(false);
     let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    if keep_children_waitable()? {
+        tracing::warn!("SIGCHLD was ignored (inherited from the parent); set back to its default so that exits are seen");
+    }
     if let Some(&chosen) = state().mode.get() {
         if chosen != mode {
             return Err(io::Error::other(format!(
@@ -344,4 +347,37 @@ fn decode(status: rustix::process::WaitStatus) -> ProcessEnd {
         },
         (None, None) => ProcessEnd::Exited(-1),
     }
+}
+
+/// Makes sure the kernel leaves our children's exits for us to collect.
+/// A SIGCHLD ignored (`SIG_IGN` survives exec, so a parent can pass it on)
+/// or handled with `SA_NOCLDWAIT` makes the kernel reap every child at
+/// once: no exit would ever be seen, no process restarted. Such a
+/// disposition is set back to the default; true when it was.
+pub(crate) fn keep_children_waitable() -> io::Result<bool> {
+    // SAFETY: an all-zero `sigaction` is a valid value to be filled in.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the current disposition into `old`, changes nothing.
+    if unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let ignored = old.sa_sigaction == libc::SIG_IGN;
+    if !ignored && old.sa_flags & libc::SA_NOCLDWAIT == 0 {
+        return Ok(false);
+    }
+    // SAFETY: as above.
+    let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+    default.sa_sigaction = if ignored {
+        libc::SIG_DFL
+    } else {
+        old.sa_sigaction
+    };
+    default.sa_flags = old.sa_flags & !libc::SA_NOCLDWAIT;
+    default.sa_mask = old.sa_mask;
+    // SAFETY: installs the default disposition (or the same handler
+    // without SA_NOCLDWAIT); `default` is fully initialised.
+    if unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(true)
 }

@@ -10,7 +10,7 @@
 //! process starts until the shutdown begins; its shutdown request acts as
 //! a first shutdown signal.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use procman_core::config::Config;
@@ -134,7 +134,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
             }
         }
     };
-    match first {
+    match &first {
         Request::Signal(got) => tracing::info!(signal = %got.name(),
             "shutting down; a second signal kills every process at once, a third exits at once"),
         Request::Api => tracing::info!(
@@ -142,7 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
     }
     server.begin_shutdown().await;
 
-    let mut extra = 0;
+    let mut shutdowns = Shutdowns::after(&first);
     let forced = {
         let stop = manager.stop();
         tokio::pin!(stop);
@@ -151,7 +151,9 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                 () = &mut stop => break None,
                 got = signals.next() => match got.disposition {
                     Disposition::Shutdown => {
-                        extra += 1;
+                        let Some(extra) = shutdowns.repeat(got) else {
+                            continue;
+                        };
                         if extra >= 2 {
                             break Some(got);
                         }
@@ -179,7 +181,9 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
             () = &mut shutdown => break,
             got = signals.next() => match got.disposition {
                 Disposition::Shutdown => {
-                    extra += 1;
+                    let Some(extra) = shutdowns.repeat(got) else {
+                        continue;
+                    };
                     if extra >= 2 {
                         tracing::error!(signal = %got.name(),
                             "third shutdown signal: exiting at once");
@@ -196,6 +200,44 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
     server.finish().await;
     tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
     Ok(Ending::Stopped)
+}
+
+/// Two deliveries of one signal closer than this are one request: `timeout
+/// -s INT`, and other tools, signal the process and then its group.
+const ECHO: Duration = Duration::from_millis(100);
+
+/// The shutdown signals after the first, counted once each.
+struct Shutdowns {
+    extra: u32,
+    last: (i32, Instant),
+}
+
+impl Shutdowns {
+    fn after(first: &Request) -> Shutdowns {
+        // After the API's request, no signal is an echo (0 is no signal).
+        let number = match first {
+            Request::Signal(got) => got.number,
+            Request::Api => 0,
+        };
+        Shutdowns {
+            extra: 0,
+            last: (number, Instant::now()),
+        }
+    }
+
+    /// How many shutdown signals came after the first, with `got`; `None`
+    /// when `got` is the echo of the last one (the same signal within
+    /// [`ECHO`]), which does not count.
+    fn repeat(&mut self, got: Received) -> Option<u32> {
+        let (number, at) = self.last;
+        if got.number == number && at.elapsed() < ECHO {
+            tracing::debug!(signal = %got.name(), "the same signal again at once; counted once");
+            return None;
+        }
+        self.last = (got.number, Instant::now());
+        self.extra += 1;
+        Some(self.extra)
+    }
 }
 
 /// The third shutdown signal: SIGKILL to everything now (the manager's

@@ -1,9 +1,11 @@
 //! The control API inside the manager: REST under `/api/v1`, gRPC
-//! (`procman.v1.ProcessManager` and `grpc.health.v1`) and `/healthz`, on
-//! the Unix socket `<state_dir>/procman.sock` (0600, always, no token) and
-//! on `bind:port` (unless `port` is 0; a bearer token on every request but
-//! the health checks). Both listeners serve one router; every operation is
-//! in `service.rs`, once for both transports.
+//! (`procman.v1.ProcessManager` and `grpc.health.v1`), `/metrics` and
+//! `/healthz`, on the Unix socket `<state_dir>/procman.sock` (0600, always,
+//! no token) and on `bind:port` (unless `port` is 0; a bearer token on
+//! every request but the health checks). Both listeners serve one router;
+//! every operation is in `service.rs`, once for both transports; the log
+//! records in `logs.rs`, the event journal (`<state_dir>/events.jsonl`) in
+//! `journal.rs`, the Prometheus text in `metrics.rs`.
 //!
 //! [`Server::start`] binds both listeners before any process starts (a
 //! port in use is a startup error); [`Server::begin_shutdown`] stops
@@ -14,12 +16,23 @@
 mod auth;
 mod errors;
 mod grpc;
+// The transports that call these arrive in the next commits.
+#[allow(dead_code)]
+pub mod journal;
 mod listener;
+#[allow(dead_code)]
+pub mod logs;
+#[allow(dead_code)]
+pub mod metrics;
 mod openapi;
 mod rest;
 pub mod service;
 mod socket;
 mod token;
+
+#[cfg(test)]
+#[path = "tests/support.rs"]
+mod test_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -65,3 +65,66 @@ async fn children_get_default_signals_whatever_the_manager_inherited() {
     .await
     .expect("watchdog");
 }
+
+/// `python3`, which execs the manager with the dispositions it was given.
+fn python() -> std::path::PathBuf {
+    procman_core::platform::resolve_program(
+        "python3",
+        Path::new("/"),
+        std::env::var_os("PATH").as_ref(),
+    )
+    .expect("python3 (the README lists it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inherited_ignored_sigchld_does_not_blind_the_manager() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let runs = t.path("runs");
+        // `$$` in the config is a literal `$`: this is the shell's `$$`.
+        let script = format!("echo $$$$ >> {}; exec sleep 1000", runs.display());
+        let yaml = format!(
+            "{}  - id: svc\n    management:\n      control:\n        executable: sh\n        arguments: [\"-c\", {script:?}]\n      restart_policy:\n        strategy: always\n        restart_delay: 100ms\n",
+            t.header(),
+        );
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
+        // With SIGCHLD ignored the kernel reaps children itself, unless
+        // the manager sets it back.
+        let launcher = "import os, signal, sys\n\
+             signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+             os.execv(sys.argv[1], sys.argv[1:])\n";
+        let (mpid, exit, log) = start(
+            &python(),
+            &["-c", launcher, procman(), "run", "-c", file.to_str().unwrap()],
+            &[],
+        );
+        let first = wait_file(&runs, "", Duration::from_secs(30)).await;
+        let pid: u32 = first.lines().next().unwrap().trim().parse().unwrap_or_else(|e| panic!("{first:?}: {e}"));
+        signal_process(pid, Signal::KILL).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&runs).unwrap_or_default();
+            if text.lines().count() >= 2 {
+                break;
+            }
+            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the killed child was never restarted: {output}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        signal_process(mpid, Signal::TERM).unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(30), exit).await;
+        let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+        assert!(end.is_ok(), "the manager ends on SIGTERM: {output}");
+        assert!(
+            !output.contains("survived SIGKILL"),
+            "the stop saw its child end: {output}"
+        );
+    })
+    .await
+    .expect("watchdog");
+}

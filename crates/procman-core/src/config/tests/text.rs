@@ -224,3 +224,29 @@ fn a_nul_written_as_an_escape_is_an_error_where_it_is() {
         );
     }
 }
+
+#[test]
+fn every_problem_with_the_text_is_reported_at_once_in_file_order() {
+    let errors = errors_of(
+        b"process_manager:\n  log_level: in\x00fo\n  log_levl: x\nmanaged_processes:\n  - id: \"a\x01\"\n    management:\n      control: {executable: \"sl\xffeep\"}\n",
+    );
+    let places: Vec<(usize, usize)> = errors.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(places, vec![(2, 16), (5, 11), (7, 32)], "{errors:#?}");
+    assert!(errors[0].message.contains("NUL"), "{errors:#?}");
+    assert!(errors[1].message.contains("0x01"), "{errors:#?}");
+    assert!(errors[2].message.contains("invalid UTF-8"), "{errors:#?}");
+}
+
+#[test]
+fn a_binary_file_gives_a_bounded_list() {
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| if i % 2 == 0 { 0xff } else { b'a' })
+        .collect();
+    let errors = errors_of(&bytes);
+    assert_eq!(errors.len(), 21, "{errors:#?}");
+    assert!(
+        errors[20].message.contains("and 2028 more"),
+        "{:#?}",
+        errors[20]
+    );
+}

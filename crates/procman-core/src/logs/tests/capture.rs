@@ -66,3 +66,47 @@ fn a_file_write_that_hangs_never_stalls_the_runtime() {
     let want: Vec<String> = (1..=100).map(|n| format!("line {n}")).collect();
     assert_eq!(lines, want, "every line, once the write went through");
 }
+
+/// A steady stream whose every write ends in the middle of a line: each
+/// write finishes the line the last one began. No line waits 200 ms for its
+/// end, so none is cut, however long the stream goes on.
+#[test]
+fn a_stream_of_writes_ending_mid_line_cuts_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = log_in(dir.path());
+    rt.block_on(log.run_started(7, 1));
+    let (r, w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, r)], 7, 1) });
+    let mut w = std::fs::File::from(w);
+    // 40 writes 25 ms apart (a second in all, five times PARTIAL_AFTER),
+    // each "…end of line N\nstart of line N+1".
+    write!(w, "line 0 begins").unwrap();
+    for n in 1..=40 {
+        std::thread::sleep(Duration::from_millis(25));
+        write!(w, " and ends\nline {n} begins").unwrap();
+    }
+    writeln!(w, " and ends").unwrap();
+    drop(w);
+    rt.block_on(async {
+        for p in pumps {
+            tokio::time::timeout(Duration::from_secs(30), p)
+                .await
+                .expect("the pump ends at the end of the pipe")
+                .expect("the pump does not panic");
+        }
+    });
+    let text = std::fs::read_to_string(dir.path().join("logs/svc.log")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(" stdout")).collect();
+    assert_eq!(lines.len(), 41, "{text}");
+    for (n, l) in lines.iter().enumerate() {
+        assert!(
+            l.ends_with(&format!(" stdout line {n} begins and ends")),
+            "line {n} was cut: {text}"
+        );
+    }
+}

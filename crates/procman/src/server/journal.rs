@@ -1,0 +1,290 @@
+//! The event journal: every transition of every process, appended to
+//! `<state_dir>/events.jsonl` (one [`api::Event`] as JSON per line), so
+//! that why a process ended is still known after the manager has gone.
+//!
+//! Invariants and pitfalls:
+//! - Bounded: the live file is renamed to `events.jsonl.1` (replacing the
+//!   one before) before a record would take it past [`MAX_BYTES`], so the
+//!   journal never holds much more than twice that. A record is written
+//!   with one `write` on an `O_APPEND` descriptor and rotation happens
+//!   between records, so a record never spans two files.
+//! - The writer is a thread of its own, blocked on the broadcast receiver:
+//!   a slow disk never holds up the runtime or a supervisor. If it falls
+//!   more than the channel's backlog behind, it writes nothing for the
+//!   events it missed (nothing false) and the manager log says how many.
+//! - A failed write (a full disk) is counted and logged once, never ends
+//!   the writer; the next record starts on a new line, so a half-written
+//!   one never spoils the record after it.
+//! - The file is opened like the manager's other files: `O_NOFOLLOW`, a
+//!   regular file only, mode `0640` whatever the umask.
+//! - The writer ends when every sender of the events is gone (the manager
+//!   and each of its `Control`s dropped). [`Journal::finish`] waits for
+//!   that within a bound; dropping a [`Journal`] waits for nothing.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use procman_api as api;
+use procman_core::state::files::{self, Access};
+use procman_core::supervisor::Event;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::service;
+
+/// The live file is rotated before it would grow past this.
+pub const MAX_BYTES: u64 = 1 << 20;
+
+/// The writer of the journal of one manager.
+#[derive(Debug)]
+pub struct Journal {
+    thread: Option<JoinHandle<()>>,
+    /// Disconnected when the writer ends.
+    ended: mpsc::Receiver<()>,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `state_dir` and starts its writer
+    /// on a thread of its own, which writes every event `events` receives
+    /// from now on. Fails if the file cannot be opened (a symbolic link
+    /// there is refused) or the thread cannot start.
+    pub fn start(state_dir: &Path, events: broadcast::Receiver<Event>) -> io::Result<Journal> {
+        let writer = Writer::open(state_dir)?;
+        let (alive, ended) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || {
+                let _alive = alive;
+                writer.run(events);
+            })?;
+        Ok(Journal {
+            thread: Some(thread),
+            ended,
+        })
+    }
+
+    /// Waits until the writer has written every event sent before the
+    /// senders were dropped, for at most `deadline`; tells whether it did.
+    /// Past the deadline the writer is left to end on its own. Blocks the
+    /// calling thread: from async code, call it in `spawn_blocking`.
+    pub fn finish(mut self, deadline: Duration) -> bool {
+        match self.ended.recv_timeout(deadline) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    "the event journal is still being written after {}; not waiting for it",
+                    humantime::format_duration(deadline)
+                );
+                false
+            }
+            // Ended: joining cannot block now (a panic was reported already).
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(t) = self.thread.take() {
+                    let _ = t.join();
+                }
+                true
+            }
+        }
+    }
+}
+
+/// The path of the live journal in `state_dir`.
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(api::JOURNAL_NAME)
+}
+
+/// The rotated journal, `events.jsonl.1`.
+pub fn rotated_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(format!("{}.1", api::JOURNAL_NAME))
+}
+
+struct Writer {
+    path: PathBuf,
+    rotated: PathBuf,
+    /// `None` after a failure: opened again at the next record.
+    file: Option<File>,
+    size: u64,
+    /// A write failed, perhaps half-way: start the next record on a new line.
+    broken_line: bool,
+    /// Records lost to write errors since the last success.
+    failed: u64,
+}
+
+impl Writer {
+    fn open(state_dir: &Path) -> io::Result<Writer> {
+        let mut w = Writer {
+            path: path(state_dir),
+            rotated: rotated_path(state_dir),
+            file: None,
+            size: 0,
+            broken_line: false,
+            failed: 0,
+        };
+        w.reopen()?;
+        Ok(w)
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        let opened = files::open(&self.path, Access::Append).map_err(|e| named(&self.path, e))?;
+        self.size = opened.file.metadata()?.len();
+        self.file = Some(opened.file);
+        Ok(())
+    }
+
+    fn run(mut self, mut events: broadcast::Receiver<Event>) {
+        loop {
+            match events.blocking_recv() {
+                Ok(event) => self.record(&event),
+                Err(RecvError::Lagged(missed)) => tracing::warn!(
+                    missed,
+                    "the event journal fell behind; {missed} events are missing from it"
+                ),
+                Err(RecvError::Closed) => break,
+            }
+        }
+        if self.failed > 0 {
+            tracing::warn!(
+                lost = self.failed,
+                "the event journal lost its last {} events to write errors",
+                self.failed
+            );
+        }
+    }
+
+    fn record(&mut self, event: &Event) {
+        let mut line = Vec::with_capacity(256);
+        if self.broken_line {
+            line.push(b'\n');
+        }
+        // A struct of strings and numbers: serialising cannot fail.
+        if serde_json::to_writer(&mut line, &service::event(event)).is_err() {
+            return;
+        }
+        line.push(b'\n');
+        match self.append(&line) {
+            Ok(()) => {
+                if self.failed > 0 {
+                    tracing::info!(
+                        lost = self.failed,
+                        path = %self.path.display(),
+                        "the event journal is written again; {} events were lost",
+                        self.failed
+                    );
+                }
+                self.failed = 0;
+                self.broken_line = false;
+            }
+            Err(e) => {
+                if self.failed == 0 {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot write the event journal; events are lost until it can be written again"
+                    );
+                }
+                self.failed += 1;
+                self.broken_line = true;
+                self.file = None;
+            }
+        }
+    }
+
+    fn append(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.reopen()?;
+        }
+        if self.size > 0 && self.size + line.len() as u64 > MAX_BYTES {
+            self.rotate()?;
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("journal not open"));
+        };
+        file.write_all(line).map_err(|e| named(&self.path, e))?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// `events.jsonl` → `events.jsonl.1`, then a new live file.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file = None;
+        fs::rename(&self.path, &self.rotated).map_err(|e| named(&self.path, e))?;
+        self.reopen()
+    }
+}
+
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// The last `n` events of the journal in `state_dir` (`0`: all of them),
+/// oldest first, across the rotated and the live file; only those of
+/// `process` when given. A line that is not an event (a record cut short
+/// by a crash or a full disk, anything else) is skipped; no journal is an
+/// empty list. Reads files (at most about 4 MiB): from async code, call it
+/// in `spawn_blocking`.
+pub fn read_last(state_dir: &Path, n: usize, process: Option<&str>) -> io::Result<Vec<api::Event>> {
+    // The live file first: should it be rotated in between, `.1` is then
+    // that same file (read once), never a gap.
+    let live = open_to_read(&path(state_dir))?;
+    let mut rotated = open_to_read(&rotated_path(state_dir))?;
+    if let (Some((_, a)), Some((_, b))) = (&live, &rotated) {
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+            rotated = None;
+        }
+    }
+    let mut kept: VecDeque<api::Event> = VecDeque::new();
+    for (file, meta) in [rotated, live].into_iter().flatten() {
+        for line in tail(file, meta.len())?.split(|&b| b == b'\n') {
+            let Ok(event) = serde_json::from_slice::<api::Event>(line) else {
+                continue;
+            };
+            if process.is_some_and(|p| p != event.process) {
+                continue;
+            }
+            if n > 0 && kept.len() == n {
+                kept.pop_front();
+            }
+            kept.push_back(event);
+        }
+    }
+    Ok(kept.into())
+}
+
+fn open_to_read(path: &Path) -> io::Result<Option<(File, fs::Metadata)>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    match opened {
+        Ok(file) => {
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Err(named(
+                    path,
+                    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+            Ok(Some((file, meta)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(named(path, e)),
+    }
+}
+
+/// The bytes of a journal file, at most its last `2 × MAX_BYTES` (a file
+/// the writer did not bound: the lines before are left out, and the first
+/// line kept is cut short, so skipped).
+fn tail(mut file: File, len: u64) -> io::Result<Vec<u8>> {
+    let keep = len.min(2 * MAX_BYTES);
+    file.seek(SeekFrom::Start(len - keep))?;
+    let mut bytes = Vec::with_capacity(keep as usize);
+    file.take(keep).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+#[path = "tests/journal.rs"]
+mod tests;
