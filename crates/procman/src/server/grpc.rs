@@ -10,6 +10,9 @@ use procman_api::proto;
 use procman_api::proto::process_manager_server::ProcessManager;
 use tonic::{Request, Response, Status};
 
+use futures_util::StreamExt as _;
+
+use super::feeds;
 use super::service::{self, Refusal, Verb};
 use super::Api;
 
@@ -103,6 +106,20 @@ fn manager(m: api::ManagerInfo) -> proto::ManagerInfo {
         cgroups: m.cgroups,
         processes: m.processes,
         by_state: m.by_state.into_iter().collect(),
+    }
+}
+
+fn event(e: api::Event) -> proto::Event {
+    proto::Event {
+        seq: e.seq,
+        process: e.process,
+        from: e.from,
+        to: e.to,
+        cause: e.cause,
+        cause_kind: e.cause_kind,
+        pid: e.pid,
+        run: e.run,
+        at: e.at,
     }
 }
 
@@ -208,17 +225,49 @@ impl ProcessManager for Grpc {
 
     async fn logs(
         &self,
-        _: Request<proto::LogsRequest>,
+        req: Request<proto::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
-        Err(Status::unimplemented("Logs is not served yet"))
+        let r = req.into_inner();
+        let id = Some(r.id.as_str()).filter(|id| !id.is_empty());
+        let rx = feeds::logs(&self.api.control, id, r.lines as usize, r.follow).await?;
+        let stream = feeds::until_stopped(rx, self.api.stopping.clone()).map(|v| {
+            Ok(proto::LogRecord {
+                json: v.to_string(),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     type EventsStream = Stream<proto::Event>;
 
     async fn events(
         &self,
-        _: Request<proto::EventsRequest>,
+        req: Request<proto::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
-        Err(Status::unimplemented("Events is not served yet"))
+        let r = req.into_inner();
+        let process = Some(r.id.as_str()).filter(|id| !id.is_empty());
+        // `last: 0` asks for no past events (REST's `n=0` asks for all).
+        let past = (r.last > 0).then_some(r.last as usize);
+        let control = &self.api.control;
+        let rx = if r.follow {
+            feeds::follow_events(control, past, process).await?
+        } else {
+            let old = match past {
+                Some(n) => feeds::past_events(control, n, process).await?,
+                None => Vec::new(),
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel(old.len().max(1));
+            for e in old {
+                let _ = tx.try_send(feeds::Item::Event(e));
+            }
+            rx
+        };
+        let stream = feeds::until_stopped(rx, self.api.stopping.clone()).map(|item| match item {
+            feeds::Item::Event(e) => Ok(event(e)),
+            feeds::Item::Lagged(missed) => Err(Status::data_loss(format!(
+                "this client read too slowly and missed {missed} events; call Events again"
+            ))),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 }

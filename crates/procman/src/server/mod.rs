@@ -15,14 +15,11 @@
 
 mod auth;
 mod errors;
+mod feeds;
 mod grpc;
-// The transports that call these arrive in the next commits.
-#[allow(dead_code)]
 pub mod journal;
 mod listener;
-#[allow(dead_code)]
 pub mod logs;
-#[allow(dead_code)]
 pub mod metrics;
 mod openapi;
 mod rest;
@@ -59,6 +56,9 @@ const MAX_BODY: usize = 64 * 1024;
 /// How long a request body may pause between two of its parts.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the event journal may take to write its last events.
+const JOURNAL_FINISH: Duration = Duration::from_secs(2);
+
 /// What every handler reaches: the engine, whether the server is
 /// stopping, and the way to ask the manager to shut down.
 #[derive(Clone)]
@@ -84,6 +84,8 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
     health: HealthReporter,
     limits: Limits,
+    /// The writer of `<state_dir>/events.jsonl`.
+    journal: Option<journal::Journal>,
     _socket: socket::SocketFile,
 }
 
@@ -106,6 +108,14 @@ impl Server {
         };
         tracing::info!(socket = %socket.path().display(), "API listening on the Unix socket");
 
+        // Before any process starts, so that the journal has every event.
+        let journal =
+            journal::Journal::start(control.state_dir(), control.events()).with_context(|| {
+                format!(
+                    "cannot open the event journal {}",
+                    journal::path(control.state_dir()).display()
+                )
+            })?;
         let (stopping, stopping_rx) = watch::channel(false);
         let (shutdown, requests) = mpsc::channel(1);
         let api = Api {
@@ -138,6 +148,7 @@ impl Server {
             tasks,
             health,
             limits,
+            journal: Some(journal),
             _socket: socket,
         };
         Ok((server, requests))
@@ -168,6 +179,11 @@ impl Server {
             for t in &tasks {
                 t.abort();
             }
+        }
+        // Its writer ends once every sender of the events (the manager, the
+        // handlers' `Control`s, all gone by now) is dropped.
+        if let Some(journal) = self.journal.take() {
+            let _ = tokio::task::spawn_blocking(move || journal.finish(JOURNAL_FINISH)).await;
         }
     }
 }

@@ -1,18 +1,42 @@
 //! The REST routes under `/api/v1` and `/healthz`: thin handlers over
 //! `service.rs`, each annotated for the OpenAPI document (`openapi.rs`).
 
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use procman_api::{Accepted, ApiError, ManagerInfo, Process, ProcessDetail, SignalRequest};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as Sse, KeepAlive};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use procman_api::{Accepted, ApiError, Event, ManagerInfo, Process, ProcessDetail, SignalRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::errors::{Failure, Json, Path, Query};
+use super::feeds::{self, Item};
 use super::service::{self, Verb};
-use super::Api;
+use super::{metrics, Api};
+
+/// Records or events returned when `n` is not given.
+const DEFAULT_N: u32 = 50;
+/// The largest `n`: the most records a tail returns.
+const MAX_N: u32 = super::logs::MAX_RECORDS as u32;
+
+/// `n` as asked, within its documented bounds.
+fn count(n: Option<u32>) -> Result<usize, Failure> {
+    match n.unwrap_or(DEFAULT_N) {
+        n if n > MAX_N => Err(Failure::bad_request(format!(
+            "n: {n} is more than {MAX_N}; use 0 for all"
+        ))),
+        n => Ok(n as usize),
+    }
+}
+/// A comment line on an idle event stream, so that proxies and the idle
+/// limit see it alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 type Answer<T> = Result<axum::Json<T>, Failure>;
 
@@ -29,6 +53,10 @@ pub fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(get_manager))
         .routes(routes!(reload))
         .routes(routes!(shutdown))
+        .routes(routes!(process_logs))
+        .routes(routes!(all_logs))
+        .routes(routes!(events))
+        .routes(routes!(prometheus))
 }
 
 /// `?wait=`: whether to answer once the action is done (default) or as
@@ -204,4 +232,150 @@ async fn shutdown(State(api): State<Api>) -> (StatusCode, axum::Json<Accepted>) 
             message: "shutting down: every process is stopped, then the manager exits".into(),
         }),
     )
+}
+
+/// `?n=&follow=` of the log routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many of the last records (default 50; 0: all, at most 100000).
+    #[param(maximum = 100_000)]
+    n: Option<u32>,
+    /// `true`: then every new record as it is written, as server-sent
+    /// events (`text/event-stream`), until the client goes.
+    follow: Option<bool>,
+}
+
+/// `?n=&process=&follow=` of the events route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// How many of the last events from the journal (default 50; 0: all).
+    #[param(maximum = 100_000)]
+    n: Option<u32>,
+    /// Only this process's events.
+    process: Option<String>,
+    /// `true`: then every new transition as it happens, as server-sent
+    /// events (`text/event-stream`), until the client goes.
+    follow: Option<bool>,
+}
+
+/// An event stream of `rx` that ends when the server stops.
+fn event_stream<T: Send + 'static>(
+    api: &Api,
+    rx: tokio::sync::mpsc::Receiver<T>,
+    to: fn(T) -> Sse,
+) -> Response {
+    let stream =
+        feeds::until_stopped(rx, api.stopping.clone()).map(move |v| Ok::<_, Infallible>(to(v)));
+    axum::response::Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
+}
+
+fn log_event(record: serde_json::Value) -> Sse {
+    Sse::default().event("log").data(record.to_string())
+}
+
+async fn logs(api: Api, id: Option<String>, q: LogsQuery) -> Result<Response, Failure> {
+    let n = count(q.n)?;
+    let follow = q.follow.unwrap_or(false);
+    let mut rx = feeds::logs(&api.control, id.as_deref(), n, follow).await?;
+    if follow {
+        return Ok(event_stream(&api, rx, log_event));
+    }
+    let mut records = Vec::new();
+    while let Some(r) = rx.recv().await {
+        records.push(r);
+    }
+    Ok(axum::Json(records).into_response())
+}
+
+/// The last records of a process's log, as `procman logs ID -o json`.
+#[utoipa::path(get, path = "/api/v1/processes/{id}/logs", tag = "logs",
+    params(("id" = String, Path, description = "The process id"), LogsQuery),
+    responses(
+        (status = 200, description = "The records, oldest first (each as `procman logs -o json` prints it); with `follow=true`, a stream of `log` events whose data is one record", content(
+            ([Object] = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, description = "A bad query", body = ApiError),
+        (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
+        (status = 404, description = "No process with this id", body = ApiError),
+        (status = 409, description = "The process has no log file", body = ApiError),
+        (status = 503, description = "The logs cannot be read now", body = ApiError),
+    ))]
+async fn process_logs(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, Failure> {
+    logs(api, Some(id), q).await
+}
+
+/// The last records of every process's log, merged by time.
+#[utoipa::path(get, path = "/api/v1/logs", tag = "logs",
+    params(LogsQuery),
+    responses(
+        (status = 200, description = "The records, oldest first; with `follow=true`, a stream of `log` events", content(
+            ([Object] = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, description = "A bad query", body = ApiError),
+        (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
+        (status = 503, description = "The logs cannot be read now", body = ApiError),
+    ))]
+async fn all_logs(State(api): State<Api>, Query(q): Query<LogsQuery>) -> Result<Response, Failure> {
+    logs(api, None, q).await
+}
+
+fn transition_event(item: Item) -> Sse {
+    match item {
+        Item::Event(e) => Sse::default()
+            .event("event")
+            .id(e.seq.to_string())
+            .data(serde_json::to_string(&e).unwrap_or_default()),
+        Item::Lagged(missed) => Sse::default()
+            .event("lagged")
+            .data(format!("{{\"missed\":{missed}}}")),
+    }
+}
+
+/// Past transitions from the journal, and with `follow=true` new ones.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "The events, oldest first; with `follow=true`, a stream of `event` events whose data is one `Event` (and `lagged` events, `{\"missed\": N}`, when the client read too slowly)", content(
+            ([Event] = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, description = "A bad query", body = ApiError),
+        (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
+        (status = 404, description = "No process with this id", body = ApiError),
+        (status = 503, description = "The journal cannot be read now", body = ApiError),
+    ))]
+async fn events(State(api): State<Api>, Query(q): Query<EventsQuery>) -> Result<Response, Failure> {
+    let n = count(q.n)?;
+    let process = q.process.as_deref();
+    if q.follow.unwrap_or(false) {
+        let rx = feeds::follow_events(&api.control, Some(n), process).await?;
+        return Ok(event_stream(&api, rx, transition_event));
+    }
+    let past = feeds::past_events(&api.control, n, process).await?;
+    Ok(axum::Json(past).into_response())
+}
+
+/// The manager and its processes in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "manager",
+    responses(
+        (status = 200, description = "The metrics (see docs/api.md)", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
+    ))]
+async fn prometheus(State(api): State<Api>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(&api.control),
+    )
+        .into_response()
 }

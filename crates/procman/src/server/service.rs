@@ -290,8 +290,6 @@ fn signal_named(text: &str) -> Option<Signal> {
 }
 
 /// The wire form of an engine event.
-// Used by the events routes, which arrive with the journal.
-#[allow(dead_code)]
 pub fn event(e: &Event) -> api::Event {
     api::Event {
         seq: e.seq,

@@ -175,3 +175,108 @@ async fn grpc_health_needs_no_token_and_goes_not_serving_at_shutdown() {
     .await
     .expect("watchdog");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_events_stream_over_grpc() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (a, a_pid) = runner(&t, "a", "");
+        let port = free_port();
+        let api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
+        let token = api.token();
+        let first = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
+
+        // Events: the past ones, then the restart as it happens.
+        let req = proto::EventsRequest {
+            id: "a".into(),
+            last: 100,
+            follow: true,
+        };
+        let mut events = pm
+            .events(authed(req, &token))
+            .await
+            .expect("events")
+            .into_inner();
+        let mut seen = Vec::new();
+        while !seen.iter().any(|e: &proto::Event| e.to == "running") {
+            seen.push(
+                events
+                    .message()
+                    .await
+                    .expect("an event")
+                    .expect("not ended"),
+            );
+        }
+        assert_eq!(seen.last().map(|e| e.pid), Some(Some(first)));
+        pm.restart_process(authed(id("a"), &token))
+            .await
+            .expect("restart");
+        let second = wait_pidfile(&a_pid, LONG, |p| p != first).await;
+        loop {
+            let e = events
+                .message()
+                .await
+                .expect("an event")
+                .expect("not ended");
+            assert_eq!(e.process, "a");
+            if e.to == "running" {
+                assert_eq!(e.pid, Some(second));
+                break;
+            }
+        }
+        let e = pm
+            .events(authed(
+                proto::EventsRequest {
+                    id: "nope".into(),
+                    last: 1,
+                    follow: false,
+                },
+                &token,
+            ))
+            .await
+            .expect_err("unknown id");
+        assert_eq!(e.code(), Code::NotFound);
+
+        // Logs: the last records, each one JSON object.
+        let ready = format!("ready pid={second}");
+        let deadline = std::time::Instant::now() + LONG;
+        loop {
+            let req = proto::LogsRequest {
+                id: "a".into(),
+                lines: 10,
+                follow: false,
+            };
+            let mut logs = pm
+                .logs(authed(req, &token))
+                .await
+                .expect("logs")
+                .into_inner();
+            let mut lines = Vec::new();
+            while let Some(r) = logs.message().await.expect("a record") {
+                let v: serde_json::Value = serde_json::from_str(&r.json).expect("json");
+                lines.push(v["line"].as_str().unwrap_or_default().to_string());
+            }
+            if lines.contains(&ready) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{lines:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let e = pm
+            .logs(proto::LogsRequest {
+                id: "a".into(),
+                lines: 1,
+                follow: false,
+            })
+            .await
+            .expect_err("no token");
+        assert_eq!(e.code(), Code::Unauthenticated);
+
+        api.stop().await;
+        // The follow ended with the server.
+        while let Ok(Some(_)) = events.message().await {}
+    })
+    .await
+    .expect("watchdog");
+}

@@ -4,6 +4,7 @@
 
 mod auth;
 mod control;
+mod feeds;
 mod grpc;
 mod input;
 mod schema;
@@ -221,6 +222,90 @@ pub async fn try_request(
         })
     };
     tokio::time::timeout(LONG, fut).await?
+}
+
+/// A response whose body is read as it comes: server-sent events.
+pub struct EventStream {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    body: hyper::body::Incoming,
+    buf: String,
+}
+
+impl EventStream {
+    /// Sends a GET and returns once the response head is in.
+    pub async fn open(via: &Via, path: &str, headers: &[(&str, &str)]) -> EventStream {
+        let mut req = http::Request::builder().uri(path).header("host", "procman");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::new())).expect("request");
+        let fut = async {
+            let mut sender = match via {
+                Via::Unix(p) => handshake(UnixStream::connect(p).await?).await?,
+                Via::Tcp(port) => {
+                    handshake(TcpStream::connect(("127.0.0.1", *port)).await?).await?
+                }
+            };
+            anyhow::Ok(sender.send_request(req).await?)
+        };
+        let res = tokio::time::timeout(LONG, fut)
+            .await
+            .expect("the response head in time")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let (parts, body) = res.into_parts();
+        EventStream {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (its lines, comments left out), or `None` once the
+    /// stream has ended; panics after `LONG` without one.
+    pub async fn next(&mut self) -> Option<String> {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with(':')).collect();
+                if !lines.is_empty() {
+                    return Some(lines.join("\n"));
+                }
+            }
+            let frame = tokio::time::timeout(LONG, self.body.frame())
+                .await
+                .expect("an event in time");
+            match frame {
+                None | Some(Err(_)) => return None,
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        self.buf.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next event whose text contains `needle`.
+    pub async fn until(&mut self, needle: &str) -> String {
+        loop {
+            match self.next().await {
+                Some(e) if e.contains(needle) => return e,
+                Some(_) => continue,
+                None => panic!("the stream ended before an event with {needle:?}"),
+            }
+        }
+    }
+}
+
+/// The JSON `data:` of an event's text.
+pub fn data(event: &str) -> serde_json::Value {
+    let line = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in {event:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
 async fn handshake<S>(
