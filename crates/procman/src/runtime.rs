@@ -8,9 +8,9 @@
 //! their process limit (`RLIMIT_NPROC`, `ulimit -u`) hits exactly that. So:
 //!
 //! 1. [`build`] first checks that every thread the manager needs can exist
-//!    at once (the runtime's, the engine's, the log targets'), by creating
-//!    them as parked probes and letting them go. Failing here is a clean
-//!    error naming the count and the limit.
+//!    at once (the runtime's, the engine's, the log targets', the API
+//!    journal's), by creating them as parked probes and letting them go.
+//!    Failing here is a clean error naming the count and the limit.
 //! 2. The runtime is built with a bounded blocking pool whose threads never
 //!    idle out, and the pool is filled at once. From then on
 //!    `spawn_blocking` never creates a thread: a task finds an idle thread
@@ -47,11 +47,11 @@ const KEEP_ALIVE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// How long the blocking threads may take to start.
 const POOL_START: Duration = Duration::from_secs(10);
 
-/// Builds the runtime for a manager with `log_targets` aggregation
-/// targets (each a thread of its own), or says which threads could not be
-/// created.
-pub fn build(log_targets: usize) -> anyhow::Result<Runtime> {
-    probe(WORKERS + BLOCKING + ENGINE_THREADS + log_targets)?;
+/// Builds the runtime for a manager that also needs `others` threads of
+/// its own (one per aggregation target, the API's journal writer), or says
+/// which threads could not be created.
+pub fn build(others: usize) -> anyhow::Result<Runtime> {
+    probe(WORKERS + BLOCKING + ENGINE_THREADS + others)?;
     let runtime = telemetry::catch_quietly(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)

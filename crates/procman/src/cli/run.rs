@@ -65,7 +65,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if let Err(e) = held {
         tracing::warn!(error = %e, "cannot hold signals during start-up");
     }
-    let runtime = runtime::build(log_targets(&config)).map_err(Failure::Runtime)?;
+    let threads = log_targets(&config) + crate::server::THREADS;
+    let runtime = runtime::build(threads).map_err(Failure::Runtime)?;
     let ending = runtime.block_on(serve(config));
     match ending {
         Ok(Ending::Stopped) => {
@@ -87,7 +88,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
 }
 
-/// Threads the engine creates for `log_collection`: one per target.
+/// Threads the engine creates for `log_collection`: one per target (the
+/// API server's are counted by the caller).
 fn log_targets(config: &Config) -> usize {
     let c = &config.log_collection;
     if c.enabled && c.aggregation_enabled {

@@ -64,3 +64,49 @@ pub async fn require_token(
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &[u8]) -> Request {
+        axum::http::Request::builder()
+            .header(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).expect("header"),
+            )
+            .body(axum::body::Body::empty())
+            .expect("request")
+    }
+
+    #[test]
+    fn the_bearer_scheme_in_any_case_with_the_token_after_it() {
+        assert_eq!(bearer(&with(b"Bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with(b"bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with(b"BEARER  abc ")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with(b"Basic abc")), None);
+        assert_eq!(bearer(&with(b"Bearer")), None);
+        assert_eq!(bearer(&with(b"abc")), None);
+        let none = axum::http::Request::builder()
+            .body(axum::body::Body::empty())
+            .expect("request");
+        assert_eq!(bearer(&none), None);
+    }
+
+    #[test]
+    fn only_the_health_checks_are_open() {
+        assert!(is_open("/healthz"));
+        assert!(is_open("/grpc.health.v1.Health/Check"));
+        assert!(is_open("/grpc.health.v1.Health/Watch"));
+        for path in [
+            "/healthz/",
+            "/metrics",
+            "/api/v1/processes",
+            "/api/v1/openapi.json",
+            "/procman.v1.ProcessManager/ListProcesses",
+            "/grpc.health.v1.Healthz/Check",
+        ] {
+            assert!(!is_open(path), "{path}");
+        }
+    }
+}

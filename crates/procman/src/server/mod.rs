@@ -56,6 +56,11 @@ const MAX_BODY: usize = 64 * 1024;
 /// How long a request body may pause between two of its parts.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Threads the server creates at start, for `runtime::build` to count:
+/// the event journal's writer. (A log follow's thread is made on request;
+/// when none can be, that request is refused.)
+pub const THREADS: usize = 1;
+
 /// How long the event journal may take to write its last events.
 const JOURNAL_FINISH: Duration = Duration::from_secs(2);
 

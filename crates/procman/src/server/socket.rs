@@ -69,3 +69,47 @@ pub fn bind(state_dir: &Path) -> anyhow::Result<(UnixListener, SocketFile)> {
         .map(|m| (m.dev(), m.ino()));
     Ok((listener, SocketFile { path, id }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_leftover_is_replaced_a_link_never_followed_and_only_ours_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(procman_api::SOCKET_NAME);
+        // A link planted at the path: replaced, its target untouched.
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep").expect("write");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let (listener, file) = bind(dir.path()).expect("bind");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        assert_eq!(meta.mode() & 0o170000, 0o140000, "a socket");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        drop(listener);
+        drop(file);
+        assert!(!path.exists(), "removed at the end");
+
+        // A socket left by a dead manager: replaced. Ours, once someone
+        // else has replaced it, is left alone.
+        let (_old, stale) = bind(dir.path()).expect("bind");
+        std::mem::forget(stale);
+        let (_listener, file) = bind(dir.path()).expect("bind over a leftover");
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::write(&path, "someone else's").expect("write");
+        drop(file);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "someone else's"
+        );
+
+        // A directory in the way is an error that says so.
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::create_dir(&path).expect("mkdir");
+        let Err(e) = bind(dir.path()) else {
+            panic!("a directory in the way was not refused");
+        };
+        assert!(e.to_string().contains("a directory is in the way"), "{e}");
+    }
+}
