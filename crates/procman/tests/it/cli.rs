@@ -373,7 +373,9 @@ async fn validate_refuses_a_file_of_nul_bytes_naming_the_place() {
         assert_eq!(end, ProcessEnd::Exited(2), "{out}");
         assert_eq!(
             out.trim(),
-            format!("{file_s}:1:1: a NUL byte in the file: a config file is text")
+            format!(
+                "{file_s}:1:1: a NUL byte (and 9 more after it) in the file: a config file is text"
+            )
         );
     })
     .await
