@@ -33,3 +33,6 @@ pub use endpoint::{Client, Timeouts};
 pub use error::ClientError;
 pub use routes::{Action, LogFields, LogRecord};
 pub use stream::Stream;
+
+#[cfg(test)]
+mod tests;
