@@ -3,6 +3,7 @@
 //! events with generous deadlines.
 
 mod cli;
+mod cli_control;
 mod credentials;
 mod dispositions;
 mod environment;
