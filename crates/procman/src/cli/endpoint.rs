@@ -79,12 +79,13 @@ impl Located {
         }
     }
 
-    /// Like [`failure`](Located::failure), but an unknown process is a
-    /// usage error (exit 2), as for `procman logs`.
-    pub fn failure_for(&self, id: &str, doing: &str, e: ClientError) -> Failure {
+    /// Like [`failure`](Located::failure), but a `not_found` answer (an
+    /// unknown process) is a usage error (exit 2), as for `procman logs`.
+    pub fn failure_for(&self, doing: &str, e: ClientError) -> Failure {
         match e.api() {
+            // The manager's message names the process.
             Some(api) if api.code == "not_found" => {
-                Failure::Config(format!("procman: no process `{id}`: {}", api.message))
+                Failure::Config(format!("procman: cannot {doing}: {}", api.message))
             }
             _ => self.failure(doing, e),
         }

@@ -30,10 +30,11 @@ pub fn events(args: EventsArgs) -> Result<(), Failure> {
     let located = locate(&args.manager)?;
     let client = &located.client;
     let id = args.id.as_deref();
-    let refused = |e| match id {
-        Some(id) => located.failure_for(id, &format!("read the events of `{id}`"), e),
-        None => located.failure("read the events", e),
+    let doing = match id {
+        Some(id) => format!("read the events of `{id}`"),
+        None => "read the events".to_string(),
     };
+    let refused = |e| located.failure_for(&doing, e);
     let json = args.format.output == Format::Json;
     block_on(async {
         let mut out = Out::new();

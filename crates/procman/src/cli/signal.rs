@@ -33,7 +33,7 @@ pub fn signal(args: SignalArgs) -> Result<(), Failure> {
                 return Err(Failure::Config(format!("procman: {message}")));
             }
             Err(e) => {
-                return Err(located.failure_for(id, &format!("send {sig} to `{id}`"), e));
+                return Err(located.failure_for(&format!("send {sig} to `{id}`"), e));
             }
         };
         let mut out = Out::new();

@@ -48,7 +48,7 @@ pub fn status(args: StatusArgs) -> Result<(), Failure> {
                 let detail = client
                     .process(id)
                     .await
-                    .map_err(|e| located.failure_for(id, &doing, e))?;
+                    .map_err(|e| located.failure_for(&doing, e))?;
                 if args.format.output == Format::Json {
                     out.json(&detail)?;
                     return out.flush();

@@ -27,10 +27,7 @@ pub fn logs(located: &Located, args: &LogsArgs) -> Result<Through, Failure> {
         Some(id) => format!("read the log of `{id}`"),
         None => "read the logs".to_string(),
     };
-    let refused = |e: ClientError| match id {
-        Some(id) => located.failure_for(id, &doing, e),
-        None => located.failure(&doing, e),
-    };
+    let refused = |e: ClientError| located.failure_for(&doing, e);
     let json = args.format.output == Format::Json;
     block_on(async {
         let mut out = Out::new();
