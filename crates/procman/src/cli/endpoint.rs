@@ -47,9 +47,10 @@ pub struct ManagerArgs {
         long,
         env = "PROCMAN_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = secret
     )]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// A file holding the API token for `--url`.
     #[arg(long, value_name = "FILE", conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
@@ -57,6 +58,20 @@ pub struct ManagerArgs {
     /// or restart that waits until done).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+/// A token from the command line: kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_string()))
 }
 
 /// A manager found: the client, and what to say when nobody answers.
@@ -207,7 +222,7 @@ pub fn find(
 /// The token for `--url`: given, in a file, or the state directory's.
 fn token(args: &ManagerArgs, found: Option<&Found>) -> Result<String, Failure> {
     if let Some(t) = &args.token {
-        return Ok(t.clone());
+        return Ok(t.0.clone());
     }
     let file = match (&args.token_file, found) {
         (Some(f), _) => f.clone(),

@@ -159,6 +159,11 @@ fn a_url_takes_its_token_from_the_state_dir_file_and_never_shows_it() {
     .expect("located");
     assert_eq!(located.missing, "no manager answers at http://127.0.0.1:1");
     assert!(!format!("{:?}", located.client).contains("t0ken"));
+    let given = ManagerArgs {
+        token: Some(secret("t0ken-given").expect("secret")),
+        ..args()
+    };
+    assert!(!format!("{given:?}").contains("t0ken"), "{given:?}");
     let missing = locate(&ManagerArgs {
         url: Some("http://127.0.0.1:1".into()),
         state_dir: Some(dir.path().join("nowhere")),
