@@ -6,8 +6,13 @@
 //! from `proto/procman/v1/procman.proto`. Both carry the same fields with
 //! the same names; `docs/api.md` describes them.
 //!
+//! With the `client` feature (on by default), [`client::Client`] calls the
+//! REST API on the Unix socket or over TCP.
+//!
 //! Timestamps are RFC 3339 strings in UTC (`2026-12-02T09:15:00.123Z`).
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod types;
 
 pub use types::*;

@@ -2,10 +2,10 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success; for `run`: stopped by SIGINT, SIGTERM or SIGQUIT (a second one, which kills every process at once, still ends in an orderly shutdown) |
-//! | 1 | failure at run time: the state directory is locked, a thread or the async runtime cannot be created, or `run` was ended by a third shutdown signal (every process killed, nothing cleaned up) |
-//! | 2 | invalid configuration or usage (clap also exits 2 on bad usage) |
-//! | 3 | no manager running (for the client subcommands of later releases) |
+//! | 0 | success; for `run`: stopped by SIGINT, SIGTERM or SIGQUIT (a second one, which kills every process at once, still ends in an orderly shutdown); for every command: the reader of stdout went away (`procman status \| head -1`) |
+//! | 1 | failure at run time: the state directory is locked, a thread or the async runtime cannot be created, or `run` was ended by a third shutdown signal (every process killed, nothing cleaned up); for the client commands: the manager refused a request or could not be reached for another reason than "nobody there", an action failed for one of the processes, a deadline passed |
+//! | 2 | invalid configuration or usage (clap also exits 2 on bad usage); for the client commands also: no process with that ID |
+//! | 3 | no manager running: nothing answers on the socket of the config's state directory (or at `--url`) |
 //! | 101 | never on purpose: a panic in the main thread (Rust's code for it) |
 //!
 //! The message goes through [`console`], so a closed or stuck stderr
@@ -22,6 +22,11 @@ pub enum Failure {
     Config(String),
     /// Anything that went wrong at run time.
     Runtime(anyhow::Error),
+    /// No manager answers where the client looked; the message says where.
+    NoManager(String),
+    /// The reader of stdout went away: not an error (`procman status |
+    /// head -1`), so nothing is said and the exit code is 0.
+    OutputClosed,
 }
 
 pub fn report(outcome: Result<(), Failure>) -> ExitCode {
@@ -38,6 +43,11 @@ pub fn report(outcome: Result<(), Failure>) -> ExitCode {
             console::write(format!("procman: {}\n", chain(&e)).as_bytes());
             ExitCode::from(1)
         }
+        Err(Failure::NoManager(msg)) => {
+            console::write(format!("procman: {msg}\n").as_bytes());
+            ExitCode::from(3)
+        }
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }
 

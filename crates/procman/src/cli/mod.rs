@@ -1,12 +1,26 @@
 //! The command line: one file per subcommand.
+//!
+//! `run` is the manager; `validate` reads a config; the others are clients
+//! of a running manager's API ([`endpoint`] finds it), except that `logs`
+//! reads the log files itself when no manager answers.
 
+mod action;
+mod endpoint;
+mod events;
 mod logs;
+mod output;
+mod reload;
 mod run;
+mod shutdown;
+mod signal;
+mod status;
+mod table;
 mod validate;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use procman_api::client::Action;
 
 use crate::exit::Failure;
 
@@ -28,9 +42,26 @@ enum Cmd {
     Run(run::RunArgs),
     /// Check a config file and report every error at once.
     Validate(ConfigArg),
-    /// Print the log of a process, or of all of them merged by time, from
-    /// the log files (no running manager needed); `-f` follows them.
+    /// Show every process as a table, or one process in detail.
+    Status(status::StatusArgs),
+    /// Start processes and wait until they run.
+    Start(action::ActionArgs),
+    /// Stop processes and wait until they have stopped.
+    Stop(action::ActionArgs),
+    /// Restart processes and wait until they run again.
+    Restart(action::ActionArgs),
+    /// Send a signal to a process (or to its whole tree).
+    Signal(signal::SignalArgs),
+    /// Print the log of a process, or of all of them merged by time:
+    /// through the running manager, or from the log files when none runs;
+    /// `-f` follows them.
     Logs(logs::LogsArgs),
+    /// Print the state transitions of the processes; `-f` follows them.
+    Events(events::EventsArgs),
+    /// Reload the config (not supported yet).
+    Reload(reload::ReloadArgs),
+    /// Stop every process and the manager, and wait until it has exited.
+    Shutdown(shutdown::ShutdownArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,11 +75,30 @@ pub fn dispatch(args: Args) -> Result<(), Failure> {
     match args.command {
         Cmd::Run(a) => run::run(a),
         Cmd::Validate(a) => validate::validate(a),
+        Cmd::Status(a) => status::status(a),
+        Cmd::Start(a) => action::act(Action::Start, a),
+        Cmd::Stop(a) => action::act(Action::Stop, a),
+        Cmd::Restart(a) => action::act(Action::Restart, a),
+        Cmd::Signal(a) => signal::signal(a),
         Cmd::Logs(a) => logs::logs(a),
+        Cmd::Events(a) => events::events(a),
+        Cmd::Reload(a) => reload::reload(a),
+        Cmd::Shutdown(a) => shutdown::shutdown(a),
     }
 }
 
 /// Loads a config, turning every error into the exit-2 failure.
 pub fn load(path: &std::path::Path) -> Result<procman_core::config::Config, Failure> {
     procman_core::config::load_file(path).map_err(|e| Failure::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
 }

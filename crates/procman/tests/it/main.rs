@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod cli_control;
 mod credentials;
 mod dispositions;
 mod environment;

@@ -1,12 +1,12 @@
-//! `procman logs [ID] [-n N] [-f] [-o plain|json]`: prints the per-process
-//! log files. Needs no running manager: it reads the files the config
-//! points to (`procman_core::logs::reader`), and with `-f` waits for them to
-//! grow (`procman_core::logs::follow`) until SIGINT or SIGTERM, or until its
-//! output is closed (`procman logs -f | head` ends quietly, with 0).
+//! `procman logs` from the log files the config points to
+//! (`procman_core::logs::reader`), with no manager needed; with `-f`, waits
+//! for them to grow (`procman_core::logs::follow`) until SIGINT or SIGTERM,
+//! or until its output is closed (`procman logs -f | head` ends quietly,
+//! with 0).
 
 use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use procman_core::config::{Config, ProcessLogFormat};
@@ -16,41 +16,14 @@ use procman_core::logs::reader::{
 };
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::ConfigArg;
+use super::LogsArgs;
+use crate::cli::output::Format;
 use crate::exit::Failure;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    /// The records as stored (after `<id> | ` when several processes).
-    Plain,
-    /// One JSON object per record.
-    Json,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct LogsArgs {
-    /// The process whose log to print; without it, the logs of every
-    /// process, merged by time.
-    id: Option<String>,
-    #[command(flatten)]
-    config: ConfigArg,
-    /// How many records to print, from the end (of the merged records
-    /// when there is no ID); 0 prints them all.
-    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 50)]
-    lines: usize,
-    /// Then print records as they are written, across rotations, until
-    /// SIGINT or SIGTERM.
-    #[arg(short, long)]
-    follow: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Output::Plain)]
-    output: Output,
-}
-
-pub fn logs(args: LogsArgs) -> Result<(), Failure> {
-    let config = super::load(&args.config.config)?;
+/// Prints the logs from the files of `config` (read from `config_file`).
+pub fn logs(config: &Config, config_file: &Path, args: &LogsArgs) -> Result<(), Failure> {
     let single = match &args.id {
-        Some(id) => Some(log_of(&config, id, &args)?),
+        Some(id) => Some(log_of(config, config_file, id)?),
         None => None,
     };
     let cancel = match args.follow {
@@ -60,8 +33,8 @@ pub fn logs(args: LogsArgs) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let printed = match single {
-        Some(set) => one(&set, &args, cancel.as_ref(), &mut out),
-        None => all(&config, &args, cancel.as_ref(), &mut out),
+        Some(set) => one(&set, args, cancel.as_ref(), &mut out),
+        None => all(config, args, cancel.as_ref(), &mut out),
     };
     match printed.and_then(|()| out.flush().map_err(ReadError::Output)) {
         Err(e) if e.is_broken_pipe() => Ok(()),
@@ -74,12 +47,12 @@ pub fn logs(args: LogsArgs) -> Result<(), Failure> {
 
 /// The log of process `id`: an unknown id is a usage error (exit 2), a
 /// process without a log file a failure (exit 1).
-fn log_of(config: &Config, id: &str, args: &LogsArgs) -> Result<LogSet, Failure> {
+fn log_of(config: &Config, config_file: &Path, id: &str) -> Result<LogSet, Failure> {
     let Some(process) = config.process(id) else {
         let known: Vec<&str> = config.processes.iter().map(|p| p.id.as_str()).collect();
         return Err(Failure::Config(format!(
             "procman: no process `{id}` in {} (its processes: {})",
-            args.config.config.display(),
+            config_file.display(),
             if known.is_empty() {
                 "none".to_string()
             } else {
@@ -104,7 +77,7 @@ fn one(
     out: &mut dyn Write,
 ) -> Result<(), ReadError> {
     let paths = [set.path.clone()];
-    if args.output == Output::Json {
+    if args.format.output == Format::Json {
         let mut sources = [Source::tail(set, args.lines)?];
         write_merged(&mut sources, Style::Json, cancel.is_none(), out)?;
         return keep_following(&paths, cancel, || {
@@ -143,9 +116,9 @@ fn all(
             ids.join(", ")
         );
     }
-    let style = match args.output {
-        Output::Plain => Style::Prefixed,
-        Output::Json => Style::Json,
+    let style = match args.format.output {
+        Format::Plain => Style::Prefixed,
+        Format::Json => Style::Json,
     };
     let at_end = cancel.is_none();
     let mut sources = merged_tail(&timed, args.lines)?;

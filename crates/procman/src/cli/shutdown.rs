@@ -1,0 +1,127 @@
+//! `procman shutdown [--no-wait]`: asks the manager to stop every process
+//! and exit, then waits until it has: its socket no longer answers and,
+//! on this machine, its process is gone. The wait is bounded by
+//! `--timeout` (default 5 minutes).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::endpoint::{block_on, locate, ManagerArgs};
+use super::output::{Format, FormatArg, Out};
+use crate::exit::Failure;
+
+/// How often to look whether the manager is gone.
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, clap::Args)]
+pub struct ShutdownArgs {
+    /// Return once the manager accepted, without waiting until it exits.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    manager: ManagerArgs,
+    #[command(flatten)]
+    format: FormatArg,
+}
+
+/// What `-o json` prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// The manager's answer.
+    message: String,
+    /// The manager's pid.
+    pid: u32,
+    /// Whether the manager was seen gone (false with `--no-wait`).
+    stopped: bool,
+}
+
+pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
+    let located = locate(&args.manager)?;
+    let client = &located.client;
+    let within = client.timeouts().action;
+    block_on(async {
+        let info = client
+            .manager()
+            .await
+            .map_err(|e| located.failure("reach the manager", e))?;
+        let accepted = client
+            .shutdown()
+            .await
+            .map_err(|e| located.failure("shut the manager down", e))?;
+        let mut out = Out::new();
+        let plain = args.format.output == Format::Plain;
+        if plain {
+            out.line(&format!(
+                "shutting down the manager (pid {}): {}",
+                info.pid, accepted.message
+            ))?;
+            out.flush()?;
+        }
+        let mut report = Report {
+            message: accepted.message,
+            pid: info.pid,
+            stopped: false,
+        };
+        if !args.no_wait {
+            let deadline = Instant::now() + within;
+            // Its socket stops answering...
+            loop {
+                match client.manager().await {
+                    Err(e) if e.is_no_manager() => break,
+                    // Still there, or answering badly while it stops.
+                    _ => {}
+                }
+                if Instant::now() >= deadline {
+                    return Err(still_running(info.pid, within));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            // ... and, if it runs here, its process ends.
+            if client.socket().is_some() {
+                while is_procman(info.pid) {
+                    if Instant::now() >= deadline {
+                        return Err(still_running(info.pid, within));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+            report.stopped = true;
+            if plain {
+                out.line("the manager has stopped")?;
+            }
+        }
+        if !plain {
+            out.json(&report)?;
+        }
+        out.flush()
+    })
+}
+
+fn still_running(pid: u32, within: Duration) -> Failure {
+    Failure::Runtime(anyhow::anyhow!(
+        "the manager (pid {pid}) is still running after {}",
+        humantime::format_duration(within)
+    ))
+}
+
+/// Whether `pid` is a live process of the same program as this one (the
+/// manager seen through its socket is a `procman` of this machine; a pid
+/// reused by another program, or one of another pid namespace, is not it).
+fn is_procman(pid: u32) -> bool {
+    let stat = |p: &str| std::fs::read_to_string(format!("/proc/{p}/stat")).ok();
+    let comm = |s: &str| -> Option<(String, String)> {
+        let open = s.find('(')?;
+        let close = s.rfind(')')?;
+        let state = s.get(close + 1..)?.split_whitespace().next()?.to_string();
+        Some((s.get(open + 1..close)?.to_string(), state))
+    };
+    let (Some(theirs), Some(ours)) = (stat(&pid.to_string()), stat("self")) else {
+        return false;
+    };
+    match (comm(&theirs), comm(&ours)) {
+        (Some((name, state)), Some((me, _))) => name == me && state != "Z" && state != "X",
+        _ => false,
+    }
+}

@@ -1,0 +1,268 @@
+//! `procman status [ID] [-o json]`: a table of every process (as readable
+//! as `systemctl list-units`), or one process in detail (as `systemctl
+//! status`): since when and why it is in its state, its pids, last exit,
+//! breaker, health, log file and counters, restarts by cause, and its last
+//! log lines.
+
+use std::time::SystemTime;
+
+use procman_api::client::LogRecord;
+use procman_api::{Exit, Process, ProcessDetail};
+
+use super::endpoint::{block_on, locate, ManagerArgs};
+use super::output::{Format, FormatArg, Out};
+use super::table::{duration, or_dash, state_paint, Align, Cell, Paint, Table};
+use crate::exit::Failure;
+
+/// Log lines shown under a process's detail.
+const TAIL: usize = 10;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A process to show in detail; without it, a table of every process.
+    id: Option<String>,
+    #[command(flatten)]
+    manager: ManagerArgs,
+    #[command(flatten)]
+    format: FormatArg,
+}
+
+pub fn status(args: StatusArgs) -> Result<(), Failure> {
+    let located = locate(&args.manager)?;
+    let client = &located.client;
+    block_on(async {
+        let mut out = Out::new();
+        match &args.id {
+            None => {
+                let list = client
+                    .processes()
+                    .await
+                    .map_err(|e| located.failure("list the processes", e))?;
+                match args.format.output {
+                    Format::Json => out.json(&list)?,
+                    Format::Plain => out.text(&table(&list).render(out.color))?,
+                }
+            }
+            Some(id) => {
+                let doing = format!("read the status of `{id}`");
+                let detail = client
+                    .process(id)
+                    .await
+                    .map_err(|e| located.failure_for(&doing, e))?;
+                if args.format.output == Format::Json {
+                    out.json(&detail)?;
+                    return out.flush();
+                }
+                let text = describe(&detail, SystemTime::now(), out.color);
+                out.text(&text)?;
+                match client.logs(Some(id), TAIL).await {
+                    Ok(records) => out.bytes(&tail(&records))?,
+                    Err(e) => out.text(&format!("\n(no log lines: {e})\n"))?,
+                }
+            }
+        }
+        out.flush()
+    })
+}
+
+/// The table of every process.
+pub fn table(list: &[Process]) -> Table {
+    let mut t = Table::new(&[
+        ("ID", Align::Left),
+        ("TYPE", Align::Left),
+        ("STATE", Align::Left),
+        ("PID", Align::Right),
+        ("UPTIME", Align::Right),
+        ("RESTARTS", Align::Right),
+        ("HEALTH", Align::Left),
+        ("LAST EXIT", Align::Left),
+    ]);
+    for p in list {
+        t.row(vec![
+            Cell::plain(&p.id),
+            Cell::plain(kind(&p.kind)),
+            Cell::painted(&p.state, state_paint(&p.state)),
+            Cell::plain(or_dash(p.pid.map(|n| n.to_string()))),
+            Cell::plain(or_dash(p.uptime_seconds.map(duration))),
+            Cell::plain(p.restarts.to_string()),
+            Cell::painted(
+                or_dash(p.health.clone()),
+                p.health.as_deref().and_then(health_paint),
+            ),
+            Cell::plain(or_dash(p.last_exit.as_ref().map(exit_short))),
+        ]);
+    }
+    t
+}
+
+/// The process type without its `_managed` suffix.
+fn kind(kind: &str) -> &str {
+    kind.strip_suffix("_managed").unwrap_or(kind)
+}
+
+fn health_paint(health: &str) -> Option<Paint> {
+    match health {
+        "healthy" => Some(Paint::Green),
+        "starting" => Some(Paint::Yellow),
+        "unhealthy" => Some(Paint::Red),
+        _ => None,
+    }
+}
+
+/// `code 1`, `SIGKILL`, `SIGSEGV (core)`.
+pub fn exit_short(e: &Exit) -> String {
+    match (&e.signal, e.code) {
+        (Some(sig), _) if e.core_dumped => format!("{sig} (core)"),
+        (Some(sig), _) => sig.clone(),
+        (None, Some(code)) => format!("code {code}"),
+        (None, None) => e.description.clone(),
+    }
+}
+
+/// `2026-12-02 09:15:00 UTC (3m12s ago)`, from an RFC 3339 timestamp.
+pub fn when(at: &str, now: SystemTime) -> String {
+    match humantime::parse_rfc3339_weak(at) {
+        Ok(t) => {
+            let abs = humantime::format_rfc3339_seconds(t)
+                .to_string()
+                .replace('T', " ")
+                .replace('Z', " UTC");
+            match now.duration_since(t) {
+                Ok(ago) => format!("{abs} ({} ago)", duration(ago.as_secs_f64())),
+                Err(_) => abs,
+            }
+        }
+        Err(_) => at.to_string(),
+    }
+}
+
+/// `3ms`, `250µs`, `1.25s`.
+fn latency(seconds: f64) -> String {
+    if seconds < 0.001 {
+        format!("{:.0}µs", seconds * 1e6)
+    } else if seconds < 1.0 {
+        format!("{:.0}ms", seconds * 1e3)
+    } else {
+        format!("{seconds:.2}s")
+    }
+}
+
+/// `12.1 KiB`, `512 B`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// One process in detail, as labelled lines.
+pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
+    let p = &d.process;
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let state = state_paint(&p.state).map_or(p.state.clone(), |c| c.apply(&p.state, color));
+    let state = match &d.last_transition {
+        Some(t) => format!("{state} since {}", when(&t.at, now)),
+        None => state,
+    };
+    lines.push(("State", state));
+    if let Some(t) = &d.last_transition {
+        lines.push(("Why", format!("{} ({} → {})", t.cause, t.from, t.to)));
+    }
+    if !p.enabled {
+        lines.push(("Enabled", "no (not started with the manager)".into()));
+    }
+    match d.pids.split_first() {
+        Some((main, rest)) => {
+            lines.push(("PID", main.to_string()));
+            if !rest.is_empty() {
+                let rest: Vec<String> = rest.iter().map(u32::to_string).collect();
+                lines.push(("Tree", rest.join(" ")));
+            }
+        }
+        None => {
+            if let Some(pid) = p.pid {
+                lines.push(("PID", pid.to_string()));
+            }
+        }
+    }
+    if let Some(started) = &p.started_at {
+        lines.push(("Started", when(started, now)));
+    }
+    if let Some(e) = &p.last_exit {
+        lines.push(("Last exit", e.description.clone()));
+    }
+    if let Some(e) = &p.last_error {
+        lines.push(("Last error", e.clone()));
+    }
+    let by_cause: Vec<String> = d
+        .restarts_by_cause
+        .iter()
+        .map(|(cause, n)| format!("{cause} {n}"))
+        .collect();
+    let restarts = match by_cause.is_empty() {
+        true => p.restarts.to_string(),
+        false => format!("{} ({})", p.restarts, by_cause.join(", ")),
+    };
+    lines.push(("Restarts", format!("{restarts}; {} runs", p.runs)));
+    lines.push(("Breaker", d.breaker.clone()));
+    if let Some(h) = &d.health_check {
+        let mut text = health_paint(&h.state).map_or(h.state.clone(), |c| c.apply(&h.state, color));
+        text.push_str(&format!(" ({}): {}", h.kind, h.last_result));
+        if let Some(l) = h.last_latency_seconds {
+            text.push_str(&format!(" in {}", latency(l)));
+        }
+        if let Some(at) = &h.last_check {
+            text.push_str(&format!(", {}", when(at, now)));
+        }
+        if h.consecutive_failures > 0 {
+            text.push_str(&format!("; {} failed in a row", h.consecutive_failures));
+        }
+        lines.push(("Health", text));
+        if let Some(e) = &h.last_error {
+            lines.push(("Health error", e.clone()));
+        }
+    }
+    lines.push(("Log file", or_dash(d.log_file.clone())));
+    lines.push((
+        "Log",
+        format!(
+            "{} read, {} records dropped",
+            size(d.log_bytes),
+            d.log_dropped
+        ),
+    ));
+    let bullet = state_paint(&p.state).map_or("●".to_string(), |c| c.apply("●", color));
+    let mut out = format!("{bullet} {} ({})\n", p.id, p.kind);
+    let width = lines
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (label, value) in lines {
+        out.push_str(&format!("  {label:>width$}: {value}\n"));
+    }
+    out
+}
+
+/// The last log lines, after a blank line, byte for byte.
+fn tail(records: &[LogRecord]) -> Vec<u8> {
+    if records.is_empty() {
+        return b"\n(no log lines yet)\n".to_vec();
+    }
+    let mut out = b"\n".to_vec();
+    for r in records {
+        out.extend_from_slice(&super::logs::plain(r, false));
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "tests/status.rs"]
+mod tests;

@@ -1,0 +1,163 @@
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use procman_api::{HealthCheck, Transition};
+
+use super::*;
+
+fn process(id: &str, state: &str) -> Process {
+    Process {
+        id: id.into(),
+        kind: "standard_managed".into(),
+        state: state.into(),
+        enabled: true,
+        pid: None,
+        started_at: None,
+        uptime_seconds: None,
+        runs: 0,
+        restarts: 0,
+        health: None,
+        last_exit: None,
+        last_error: None,
+    }
+}
+
+#[test]
+fn the_table_has_a_row_per_process_with_humanised_values() {
+    let mut web = process("web", "running");
+    web.pid = Some(4242);
+    web.uptime_seconds = Some(7440.5);
+    web.restarts = 3;
+    web.health = Some("healthy".into());
+    let mut worker = process("worker-with-a-long-id", "failed");
+    worker.kind = "integrated_managed".into();
+    worker.last_exit = Some(Exit {
+        code: None,
+        signal: Some("SIGSEGV".into()),
+        core_dumped: true,
+        description: "killed by SIGSEGV (core dumped)".into(),
+    });
+    let got = table(&[web, worker]).render(false);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ID                     TYPE        STATE     PID  UPTIME  RESTARTS  HEALTH   LAST EXIT",
+            "web                    standard    running  4242    2h4m         3  healthy  -",
+            "worker-with-a-long-id  integrated  failed      -       -         0  -        SIGSEGV (core)",
+        ],
+        "{got}"
+    );
+}
+
+#[test]
+fn the_table_is_coloured_only_when_asked() {
+    let t = table(&[process("a", "running"), process("b", "stopped")]);
+    assert!(!t.render(false).contains('\x1b'));
+    let coloured = t.render(true);
+    assert!(coloured.contains("\x1b[32mrunning\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[2mstopped\x1b[0m"), "{coloured:?}");
+}
+
+#[test]
+fn last_exits_are_short() {
+    let exit = |code, signal: Option<&str>, core| Exit {
+        code,
+        signal: signal.map(Into::into),
+        core_dumped: core,
+        description: "d".into(),
+    };
+    assert_eq!(exit_short(&exit(Some(1), None, false)), "code 1");
+    assert_eq!(exit_short(&exit(None, Some("SIGKILL"), false)), "SIGKILL");
+    assert_eq!(
+        exit_short(&exit(None, Some("SIGABRT"), true)),
+        "SIGABRT (core)"
+    );
+}
+
+#[test]
+fn times_are_absolute_in_utc_and_relative() {
+    let at = humantime::parse_rfc3339("2026-12-02T09:15:00.250Z").expect("time");
+    let now = at + Duration::from_secs(192);
+    assert_eq!(
+        when("2026-12-02T09:15:00.250Z", now),
+        "2026-12-02 09:15:00 UTC (3m12s ago)"
+    );
+    assert_eq!(when("not a time", now), "not a time");
+}
+
+#[test]
+fn the_detail_says_since_when_why_pids_health_and_log() {
+    let mut p = process("web", "running");
+    p.pid = Some(100);
+    p.runs = 3;
+    p.restarts = 2;
+    p.last_exit = Some(Exit {
+        code: Some(1),
+        signal: None,
+        core_dumped: false,
+        description: "exited with code 1".into(),
+    });
+    let d = ProcessDetail {
+        process: p,
+        last_transition: Some(Transition {
+            from: "starting".into(),
+            to: "running".into(),
+            cause: "the process is ready".into(),
+            cause_kind: "ready".into(),
+            at: "2026-12-02T09:15:00.000Z".into(),
+        }),
+        pids: vec![100, 101, 102],
+        breaker: "closed".into(),
+        health_check: Some(HealthCheck {
+            kind: "http".into(),
+            state: "healthy".into(),
+            last_check: Some("2026-12-02T09:17:50.000Z".into()),
+            last_latency_seconds: Some(0.0031),
+            last_result: "HTTP 200".into(),
+            consecutive_failures: 0,
+            last_error: None,
+        }),
+        log_file: Some("/var/log/web.log".into()),
+        log_bytes: 12_400,
+        log_dropped: 0,
+        restarts_by_cause: BTreeMap::from([("exit".to_string(), 2)]),
+    };
+    let now = humantime::parse_rfc3339("2026-12-02T09:18:00Z").expect("time") as SystemTime;
+    let text = describe(&d, now, false);
+    for want in [
+        "● web (standard_managed)\n",
+        "State: running since 2026-12-02 09:15:00 UTC (3m0s ago)\n",
+        "Why: the process is ready (starting → running)\n",
+        "PID: 100\n",
+        "Tree: 101 102\n",
+        "Last exit: exited with code 1\n",
+        "Restarts: 2 (exit 2); 3 runs\n",
+        "Breaker: closed\n",
+        "Health: healthy (http): HTTP 200 in 3ms, 2026-12-02 09:17:50 UTC (10s ago)\n",
+        "Log file: /var/log/web.log\n",
+        "Log: 12.1 KiB read, 0 records dropped\n",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in:\n{text}");
+    }
+    assert!(!text.contains('\x1b'));
+    // Labels are right-aligned on their colon.
+    let colons: Vec<usize> = text.lines().skip(1).filter_map(|l| l.find(": ")).collect();
+    assert!(colons.windows(2).all(|w| w[0] == w[1]), "{text}");
+}
+
+#[test]
+fn the_log_tail_is_the_records_as_plain_lines() {
+    let recs: Vec<LogRecord> = [
+        r#"{"ts":"2026-12-02T09:15:00.000000Z","id":"w","pid":1,"run":1,"event":"start"}"#,
+        r#"{"ts":"2026-12-02T09:15:00.100000Z","id":"w","pid":1,"run":1,"stream":"stdout","line":"hi"}"#,
+    ]
+    .iter()
+    .map(|j| serde_json::from_str(j).expect("record"))
+    .collect();
+    assert_eq!(
+        String::from_utf8(tail(&recs)).expect("utf-8"),
+        "\n2026-12-02T09:15:00.000000Z ----- run 1 pid 1 -----\n2026-12-02T09:15:00.100000Z stdout hi\n"
+    );
+    assert_eq!(tail(&[]), b"\n(no log lines yet)\n");
+}
