@@ -157,7 +157,7 @@ impl Member {
     /// Opens `pid` and keeps it only if `is_ours` holds for what `/proc`
     /// says of it *after* the open (see the module doc). `None`: it is gone,
     /// or it is not ours.
-    pub(crate) fn open(pid: u32, is_ours: impl Fn(u32, &Stat) -> bool) -> Option<Member> {
+    pub fn open(pid: u32, is_ours: impl Fn(u32, &Stat) -> bool) -> Option<Member> {
         let fd = pidfd_open(Pid::from_raw(pid as i32)?, PidfdFlags::empty()).ok()?;
         match Stat::read(pid) {
             Ok(Some(stat)) if is_ours(pid, &stat) => Some(Member { pid, fd }),
@@ -177,6 +177,14 @@ impl Member {
     /// Whether it has exited (a zombie counts as exited).
     pub fn has_exited(&self) -> bool {
         pidfd_exited(&self.fd)
+    }
+
+    /// Returns once it has exited: the kernel says so through the pidfd,
+    /// nothing is polled. Needs a tokio runtime.
+    pub async fn exited(&self) -> io::Result<()> {
+        let fd = super::readable_fd(self.fd.try_clone()?).map_err(|(_, e)| e)?;
+        let _ready = fd.readable().await?;
+        Ok(())
     }
 }
 

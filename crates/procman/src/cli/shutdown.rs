@@ -1,18 +1,19 @@
 //! `procman shutdown [--no-wait]`: asks the manager to stop every process
-//! and exit, then waits until it has: its socket no longer answers and,
-//! on this machine, its process is gone. The wait is bounded by
-//! `--timeout` (default 5 minutes).
+//! and exit, then waits until it has: on this machine until its process is
+//! gone (a pidfd tells), for a remote one until its address no longer
+//! answers. The wait is bounded by `--timeout` (default 5 minutes).
 
 use std::time::Duration;
 
+use procman_api::client::Client;
+use procman_core::platform::Member;
 use serde::Serialize;
-use tokio::time::Instant;
 
 use super::endpoint::{block_on, locate, ManagerArgs};
 use super::output::{Format, FormatArg, Out};
 use crate::exit::Failure;
 
-/// How often to look whether the manager is gone.
+/// How often to ask a remote manager whether it is gone.
 const POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +47,12 @@ pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
             .manager()
             .await
             .map_err(|e| located.failure("reach the manager", e))?;
+        // A manager on this machine is watched through a pidfd, opened
+        // before it is asked to go (its pid cannot be taken by another
+        // process while the pidfd is held).
+        let watch = client
+            .socket()
+            .and_then(|_| Member::open(info.pid, |pid, s| s.state != 'Z' && is_procman(pid)));
         let accepted = client
             .shutdown()
             .await
@@ -65,27 +72,21 @@ pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
             stopped: false,
         };
         if !args.no_wait {
-            let deadline = Instant::now() + within;
-            // Its socket stops answering...
-            loop {
-                match client.manager().await {
-                    Err(e) if e.is_no_manager() => break,
-                    // Still there, or answering badly while it stops.
-                    _ => {}
-                }
-                if Instant::now() >= deadline {
-                    return Err(still_running(info.pid, within));
-                }
-                tokio::time::sleep(POLL).await;
-            }
-            // ... and, if it runs here, its process ends.
-            if client.socket().is_some() {
-                while is_procman(info.pid) {
-                    if Instant::now() >= deadline {
-                        return Err(still_running(info.pid, within));
+            let gone = async {
+                match &watch {
+                    // The kernel says when its process ends.
+                    Some(m) => {
+                        if m.exited().await.is_err() {
+                            socket_silent(client).await;
+                        }
                     }
-                    tokio::time::sleep(POLL).await;
+                    // A remote manager (or one in another pid namespace):
+                    // nothing tells us but its socket going silent.
+                    None => socket_silent(client).await,
                 }
+            };
+            if tokio::time::timeout(within, gone).await.is_err() {
+                return Err(still_running(info.pid, within));
             }
             report.stopped = true;
             if plain {
@@ -97,6 +98,17 @@ pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
         }
         out.flush()
     })
+}
+
+/// Returns once nothing answers at the manager's address any more.
+async fn socket_silent(client: &Client) {
+    loop {
+        match client.manager().await {
+            Err(e) if e.is_no_manager() => return,
+            // Still there, or answering badly while it stops.
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
 }
 
 fn still_running(pid: u32, within: Duration) -> Failure {
