@@ -6,6 +6,7 @@ mod auth;
 mod control;
 mod feeds;
 mod grpc;
+mod grpcio;
 mod input;
 mod schema;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use procman_core::outcome::ProcessEnd;
 use tokio::net::{TcpStream, UnixStream};
 
 pub use crate::manager::{config_file, Running};
@@ -324,6 +326,60 @@ pub fn runner(t: &Scratch, id: &str, extra: &str) -> (String, PathBuf) {
     let pidfile = t.path(&format!("{id}.pid"));
     let p = pidfile.display().to_string();
     (child_entry(id, &["--pidfile", &p, "run"], extra), pidfile)
+}
+
+/// A Python virtualenv under cargo's `target/tmp` with `packages` installed
+/// by pip, made on first use and kept for the next run; `None` (after
+/// `skip_or_fail`) when python3, its venv module or PyPI cannot be had.
+///
+/// Each package set has its own `name`, and a lock file beside the
+/// virtualenv keeps two tests from making the same one at once. It is
+/// taken as ready only once a marker file naming `packages` is written
+/// after pip succeeded: a half-made or outdated one is made again.
+pub async fn python_venv(name: &str, packages: &[&str]) -> Option<PathBuf> {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = tmp.join(format!("{name}-venv"));
+    let lock = tmp.join(format!("{name}-venv.lock"));
+    // flock blocks: take it on a thread of its own. The lock goes with
+    // the file, when this function returns.
+    let _lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&lock).expect("create the virtualenv's lock file");
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .expect("lock the virtualenv");
+        file
+    })
+    .await
+    .expect("lock thread");
+    let marker = venv.join("procman-packages");
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(python) = std::env::split_paths(&path)
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+    else {
+        skip_or_fail("python3 is not in PATH");
+        return None;
+    };
+    let _ = std::fs::remove_dir_all(&venv);
+    let venv_s = venv.display().to_string();
+    let (end, out) = run(&python, &["-m", "venv", &venv_s], &[]).await;
+    if end != ProcessEnd::Exited(0) {
+        skip_or_fail(&format!("cannot create a Python virtualenv ({end}): {out}"));
+        return None;
+    }
+    let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
+    args.extend_from_slice(packages);
+    let (end, out) = run(&venv.join("bin/pip"), &args, &[]).await;
+    if end != ProcessEnd::Exited(0) {
+        let _ = std::fs::remove_dir_all(&venv);
+        skip_or_fail(&format!("cannot install {packages:?} ({end}): {out}"));
+        return None;
+    }
+    std::fs::write(&marker, wanted).expect("write the virtualenv's marker");
+    Some(venv)
 }
 
 /// Whether anything in `dir` still runs (a test's processes are gone).

@@ -3,14 +3,14 @@
 //! no answer is a server error or differs from what the document says
 //! (status, content type, body schema, `Allow`, the token being enforced).
 //!
-//! It runs from a Python virtualenv this test creates under cargo's
+//! It runs from a Python virtualenv made by [`python_venv`] under cargo's
 //! `target/tmp` (kept for the next run). Left out: the shutdown route
 //! (it would end the manager under test), reload (documented as 501,
 //! which the `not_a_server_error` check counts against any 5xx), and
 //! `follow=true` (an event stream never ends: the config file fixes
 //! `follow` to `false`; the streams have tests of their own).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use procman_core::outcome::ProcessEnd;
 
@@ -19,39 +19,10 @@ use super::*;
 /// The schemathesis release line the test was written against.
 const SCHEMATHESIS: &str = "schemathesis>=4.32,<5";
 
-/// The virtualenv's `st`, installing it first if needed; `None` (after
-/// `skip_or_fail`) when Python or PyPI cannot be had here.
+/// The virtualenv's `st`; `None` when it cannot be had here.
 async fn schemathesis() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
-    let st = venv.join("bin/st");
-    if st.exists() {
-        return Some(st);
-    }
-    let venv_s = venv.display().to_string();
-    let (end, out) = run(Path::new("python3"), &["-m", "venv", &venv_s], &[]).await;
-    if end != ProcessEnd::Exited(0) {
-        skip_or_fail(&format!("cannot create a Python virtualenv ({end}): {out}"));
-        return None;
-    }
-    let pip = venv.join("bin/pip");
-    let (end, out) = run(
-        &pip,
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            SCHEMATHESIS,
-        ],
-        &[],
-    )
-    .await;
-    if end != ProcessEnd::Exited(0) || !st.exists() {
-        // A half-made virtualenv would be taken as ready next time.
-        let _ = std::fs::remove_dir_all(&venv);
-        skip_or_fail(&format!("cannot install {SCHEMATHESIS} ({end}): {out}"));
-        return None;
-    }
-    Some(st)
+    let venv = python_venv("schemathesis", &[SCHEMATHESIS]).await?;
+    Some(venv.join("bin/st"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
