@@ -46,7 +46,14 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         let report = t.path("schemathesis");
         let report_s = report.display().to_string();
         let config = t.path("schemathesis.toml");
-        std::fs::write(&config, "[parameters]\n\"query.follow\" = \"false\"\n").expect("write");
+        // Its cache (found crashes) in the test's directory, not in the
+        // source tree (its default is `.schemathesis` in the working one).
+        let cache = t.path("schemathesis-cache");
+        let toml = format!(
+            "[parameters]\n\"query.follow\" = \"false\"\n\n[cache]\ndirectory = {:?}\n",
+            cache.display().to_string()
+        );
+        std::fs::write(&config, toml).expect("write");
         let config_s = config.display().to_string();
         let (end, out) = run(
             &st,
@@ -69,6 +76,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 &report_s,
                 "--output-sanitize",
                 "true",
+                "--generation-database",
+                ":memory:",
             ],
             &[("NO_COLOR", "1"), ("SCHEMATHESIS_TELEMETRY", "false")],
         )
