@@ -48,7 +48,8 @@ pub struct Process {
     pub runs: u32,
     /// Restarts made by the restart policy.
     pub restarts: u32,
-    /// `starting`, `healthy` or `unhealthy`; absent without a health check.
+    /// `starting`, `healthy` or `unhealthy`; absent without a health check,
+    /// and while no run is under way.
     pub health: Option<String>,
     pub last_exit: Option<Exit>,
     pub last_error: Option<String>,

@@ -282,7 +282,16 @@ impl Task {
                     true
                 }
                 cmd = self.rx.recv(), if !self.closed => match cmd {
-                    Some(Command::Stop(reply)) => { self.pending_stop.push(reply); true }
+                    Some(Command::Stop(reply)) => {
+                        // The last request wins: a start or restart asked
+                        // before this stop will not run.
+                        for start in self.pending_start.drain(..) {
+                            let _ = start.send(Err(CommandError::Superseded(self.cfg.id.clone())));
+                        }
+                        self.stops_requested += 1;
+                        self.pending_stop.push(reply);
+                        true
+                    }
                     Some(Command::Kill) => true,
                     Some(Command::Exit) => { self.exiting = true; false }
                     Some(Command::Signal { signal, reply, .. }) => {

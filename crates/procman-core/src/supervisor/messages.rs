@@ -13,6 +13,8 @@ pub enum CommandError {
     Unmanaged(String),
     #[error("the supervisor of process {0} has ended")]
     Gone(String),
+    #[error("a stop of process {0} arrived while it was restarting; it stays stopped")]
+    Superseded(String),
     #[error("process {0} is not running")]
     NotRunning(String),
     #[error("cannot signal process {0}: {1}")]

@@ -60,6 +60,7 @@ pub(crate) fn spawn(
         pending_start: Vec::new(),
         closed: false,
         exiting: false,
+        stops_requested: 0,
     };
     let inner = tokio::spawn(task.main());
     // A panic in a supervisor is a bug; it must be seen, not lost with the
@@ -106,6 +107,9 @@ pub(super) struct Task {
     pub(super) closed: bool,
     /// Asked to end (while it was busy stopping a tree).
     pub(super) exiting: bool,
+    /// Stop requests that arrived while a tree was being terminated, so
+    /// far: a restart that sees it change gives way to the stop.
+    pub(super) stops_requested: u64,
 }
 
 pub(super) async fn until(deadline: Option<Instant>) {
@@ -173,7 +177,12 @@ impl Task {
             debug_assert!(false, "illegal transition {from} -> {}", to.phase());
             return;
         }
-        let pid = to.pid().or(self.run.as_ref().map(Run::pid));
+        // The run's pid, also for the transition that ends it (the run is
+        // gone by then; the state it leaves still names it).
+        let pid = to
+            .pid()
+            .or(self.run.as_ref().map(Run::pid))
+            .or_else(|| self.status.borrow().pid());
         match &to {
             // The reason says what the cause says, and more: said once.
             Lifecycle::Failed { reason } => tracing::error!(process = %self.cfg.id, pid, %from,
@@ -221,8 +230,16 @@ impl Task {
                 let _ = reply.send(result);
             }
             Command::Restart(reply) => {
+                let stops = self.stops_requested;
                 if self.run.is_some() {
                     self.stop(Cause::RestartRequested).await;
+                }
+                if self.stops_requested != stops {
+                    // A stop arrived while this restart was stopping the
+                    // process: the stop wins (a start after it still runs).
+                    let _ = reply.send(Err(CommandError::Superseded(self.cfg.id.clone())));
+                    self.start_pending(Cause::StartRequested).await;
+                    return;
                 }
                 self.breaker.reset();
                 self.pending_start.push(reply);
@@ -327,6 +344,8 @@ impl Task {
         let restart = cause == Cause::PolicyRestart;
         self.status.send_modify(|s| {
             s.runs += 1;
+            // The last run's checks say nothing of this one.
+            s.health = None;
             if restart {
                 s.restarts += 1;
                 // The transition to `backoff` (or the one before an

@@ -216,7 +216,11 @@ impl Snapshot {
             |p| {
                 p.has_check.then(|| {
                     let h = p.status.health.as_ref();
-                    flag(h.is_some_and(|h| h.health.as_str() == "healthy"))
+                    // A process that does not run is not healthy.
+                    flag(
+                        p.status.phase().is_active()
+                            && h.is_some_and(|h| h.health.as_str() == "healthy"),
+                    )
                 })
             },
         )?;

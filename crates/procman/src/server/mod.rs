@@ -159,8 +159,11 @@ impl Server {
         Ok((server, requests))
     }
 
-    /// The manager's shutdown has begun: stop accepting, end the streams,
-    /// ask open connections to finish, report NOT_SERVING.
+    /// The manager's shutdown has begun: gRPC health reports NOT_SERVING
+    /// (and `/healthz` 503, from the manager's state). Everything else goes
+    /// on serving while the processes stop, so that a client still sees
+    /// them stop (the streams carry those last events) and is told that
+    /// the manager is shutting down, not that none runs.
     pub async fn begin_shutdown(&self) {
         // Health first, so that watchers hear NOT_SERVING before their
         // connection is asked to finish.
@@ -170,12 +173,14 @@ impl Server {
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
-        self.stopping.send_replace(true);
     }
 
-    /// Waits for the listeners to end (bounded), then removes the socket.
+    /// Every process has stopped: stop accepting, end the streams, ask open
+    /// connections to finish; waits for the listeners to end (bounded),
+    /// then removes the socket.
     pub async fn finish(mut self) {
         self.begin_shutdown().await;
+        self.stopping.send_replace(true);
         let mut tasks = std::mem::take(&mut self.tasks);
         let bound = self.limits.grace + Duration::from_secs(1);
         let all = futures_util::future::join_all(tasks.iter_mut());

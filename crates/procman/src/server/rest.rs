@@ -10,6 +10,7 @@ use axum::response::sse::{Event as Sse, KeepAlive};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use procman_api::{Accepted, ApiError, Event, ManagerInfo, Process, ProcessDetail, SignalRequest};
+use procman_core::manager::ManagerState;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,7 +77,10 @@ pub struct WaitQuery {
         (status = 503, description = "The manager is shutting down", body = ApiError),
     ))]
 async fn healthz(State(api): State<Api>) -> axum::response::Response {
-    if *api.stopping.borrow() {
+    if !matches!(
+        api.control.manager_state(),
+        ManagerState::Created | ManagerState::Starting | ManagerState::Running
+    ) {
         return Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

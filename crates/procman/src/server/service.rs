@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use procman_api as api;
 use procman_core::config::{HealthCheckKind, ProcessConfig};
 use procman_core::logs::reader::LogSet;
-use procman_core::manager::{Control, ManagerError};
+use procman_core::manager::{Control, ManagerError, ManagerState};
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::policy::BreakerState;
-use procman_core::supervisor::{CommandError, Event, ProcessStatus, Transition};
+use procman_core::supervisor::{CommandError, Event, Phase, ProcessStatus, Transition};
 
 /// Why an operation was refused; each transport maps it to its status.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,14 @@ pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::
             .map(|at| seconds(now.duration_since(at).unwrap_or_default())),
         runs: s.runs,
         restarts: s.restarts,
-        health: s.health.as_ref().map(|h| h.health.as_str().to_string()),
+        // Only for a run under way: a stopped process is not healthy, and
+        // a new run has no result before its first check.
+        health: match (&cfg.health_check, &s.health) {
+            (None, _) => None,
+            (Some(_), _) if !up => None,
+            (Some(_), Some(h)) => Some(h.health.as_str().to_string()),
+            (Some(_), None) => Some("starting".to_string()),
+        },
         last_exit: s.last_exit.map(exit),
         last_error: s.last_error.clone(),
     }
@@ -221,6 +228,14 @@ pub fn manager(control: &Control) -> api::ManagerInfo {
     }
 }
 
+/// Whether the manager's shutdown has begun.
+pub fn shutting_down(control: &Control) -> bool {
+    matches!(
+        control.manager_state(),
+        ManagerState::Stopping | ManagerState::Stopped
+    )
+}
+
 /// What a start, stop or restart is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -238,6 +253,12 @@ pub async fn act(
     wait: bool,
 ) -> Result<api::Process, Refusal> {
     let handle = control.handle(id)?;
+    if verb != Verb::Stop && shutting_down(control) {
+        // A process started now would only be stopped again at once.
+        return Err(Refusal::Unavailable(
+            "the manager is shutting down: nothing starts any more".to_string(),
+        ));
+    }
     let ticket = match verb {
         Verb::Start => handle.start(),
         Verb::Stop => handle.stop(),
@@ -245,8 +266,28 @@ pub async fn act(
     };
     if wait {
         ticket.await.map_err(ManagerError::from)?;
+        if verb != Verb::Stop {
+            ready(control, id).await?;
+        }
     }
     one(control, id)
+}
+
+/// After a start: a process with a health check is `starting` until its
+/// first check passes; wait for that (as `systemctl start` waits for a
+/// service's readiness), bounded by its `startup_timeout`, after which it
+/// is no longer `starting` either way.
+async fn ready(control: &Control, id: &str) -> Result<(), Refusal> {
+    let cfg = config_of(control, id)?;
+    if cfg.health_check.is_none() {
+        return Ok(());
+    }
+    let mut status = control.handle(id)?.subscribe();
+    let bound = cfg.control.startup_timeout + Duration::from_secs(5);
+    let settled = status.wait_for(|s| s.phase() != Phase::Starting);
+    // Past the bound the answer says `starting`, which is the truth.
+    let _ = tokio::time::timeout(bound, settled).await;
+    Ok(())
 }
 
 /// Sends a signal by name or number.

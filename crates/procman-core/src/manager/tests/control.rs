@@ -222,3 +222,32 @@ async fn pids_and_a_tree_signal_reach_a_grandchild() {
     assert_eq!((s.phase(), s.pid()), (Phase::Running, Some(main)), "{s:#?}");
     m.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_restart_wins_and_the_process_stays_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Ignores SIGTERM: the restart's stop lasts its 2 s shutdown_timeout.
+    let m = manager(
+        dir.path(),
+        "trap '' TERM; while :; do sleep 0.2; done",
+        "always",
+    );
+    m.start().await;
+    let control = m.control().clone();
+    wait_for(&control, Phase::Running, 1).await;
+    let handle = control.handle("p").expect("p").clone();
+    let restart = handle.restart();
+    wait_for(&control, Phase::Stopping, 1).await;
+    control.stop_process("p").await.expect("the stop succeeds");
+    assert_eq!(
+        restart.await,
+        Err(CommandError::Superseded("p".to_string())),
+        "the restart gives way to the later stop"
+    );
+    // And nothing starts it again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = handle.status();
+    assert_eq!(s.phase(), Phase::Stopped, "{s:#?}");
+    assert_eq!(s.runs, 1, "{s:#?}");
+    m.shutdown().await;
+}

@@ -110,7 +110,7 @@ async fn logs_and_events_as_json_and_as_they_happen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn followers_end_at_shutdown_and_the_journal_outlives_the_manager() {
+async fn followers_see_the_processes_stop_then_end_and_the_journal_outlives_the_manager() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let (a, a_pid) = runner(&t, "a", "");
@@ -132,6 +132,10 @@ async fn followers_end_at_shutdown_and_the_journal_outlives_the_manager() {
         let started = std::time::Instant::now();
         let r = api.local("POST", "/api/v1/manager/shutdown", None).await;
         assert_eq!(r.status, 202);
+        // The streams go on while the processes stop: the followers see
+        // the last transitions, and only then does each stream end.
+        streams[1].until("\"to\":\"stopped\"").await;
+        streams[2].until("\"to\":\"stopped\"").await;
         for s in &mut streams {
             while s.next().await.is_some() {}
         }
