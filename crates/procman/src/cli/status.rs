@@ -204,13 +204,17 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
     let by_cause: Vec<String> = d
         .restarts_by_cause
         .iter()
-        .map(|(cause, n)| format!("{cause} {n}"))
+        .map(|(cause, n)| format!("{n} after {}", cause.replace('_', " ")))
         .collect();
     let restarts = match by_cause.is_empty() {
         true => p.restarts.to_string(),
         false => format!("{} ({})", p.restarts, by_cause.join(", ")),
     };
-    lines.push(("Restarts", format!("{restarts}; {} runs", p.runs)));
+    let runs = match p.runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    lines.push(("Restarts", format!("{restarts}; {runs}")));
     lines.push(("Breaker", d.breaker.clone()));
     if let Some(h) = &d.health_check {
         let mut text = health_paint(&h.state).map_or(h.state.clone(), |c| c.apply(&h.state, color));

@@ -217,7 +217,7 @@ impl ProcessManager for Grpc {
     ) -> Result<Response<proto::ShutdownResponse>, Status> {
         self.api.request_shutdown("gRPC");
         Ok(Response::new(proto::ShutdownResponse {
-            message: "shutting down: every process is stopped, then the manager exits".into(),
+            message: "every process is stopped, then the manager exits".into(),
         }))
     }
 

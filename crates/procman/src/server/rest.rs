@@ -233,7 +233,7 @@ async fn shutdown(State(api): State<Api>) -> (StatusCode, axum::Json<Accepted>) 
     (
         StatusCode::ACCEPTED,
         axum::Json(Accepted {
-            message: "shutting down: every process is stopped, then the manager exits".into(),
+            message: "every process is stopped, then the manager exits".into(),
         }),
     )
 }

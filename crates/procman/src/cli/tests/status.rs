@@ -132,7 +132,7 @@ fn the_detail_says_since_when_why_pids_health_and_log() {
         "PID: 100\n",
         "Tree: 101 102\n",
         "Last exit: exited with code 1\n",
-        "Restarts: 2 (exit 2); 3 runs\n",
+        "Restarts: 2 (2 after exit); 3 runs\n",
         "Breaker: closed\n",
         "Health: healthy (http): HTTP 200 in 3ms, 2026-12-02 09:17:50 UTC (10s ago)\n",
         "Log file: /var/log/web.log\n",
