@@ -123,10 +123,7 @@ async fn start_brings_a_failed_process_back() {
 async fn shutdown_through_the_api_ends_the_manager_with_0_and_nothing_left() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let (a, a_pid) = runner(&t, "a", "");
-        let port = free_port();
-        let mut api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
-        let pid = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let (mut api, pid) = with_one_runner(&t).await;
 
         let r = request(
             &api.tcp(),

@@ -113,10 +113,7 @@ async fn logs_and_events_as_json_and_as_they_happen() {
 async fn followers_see_the_processes_stop_then_end_and_the_journal_outlives_the_manager() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let (a, a_pid) = runner(&t, "a", "");
-        let port = free_port();
-        let mut api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
-        let pid = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let (mut api, pid) = with_one_runner(&t).await;
         let auth = format!("Bearer {}", api.token());
         let headers = [("authorization", auth.as_str())];
         let mut streams = vec![

@@ -43,11 +43,9 @@ fn id(id: &str) -> proto::ProcessRequest {
 async fn the_grpc_service_lists_stops_and_starts_with_the_token() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let (a, a_pid) = runner(&t, "a", "");
-        let port = free_port();
-        let api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
+        let (api, first) = with_one_runner(&t).await;
+        let port = api.port;
         let token = api.token();
-        let first = wait_pidfile(&a_pid, LONG, |_| true).await;
         let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
 
         // Without the token, or with another one: UNAUTHENTICATED.
@@ -131,10 +129,8 @@ async fn the_grpc_service_lists_stops_and_starts_with_the_token() {
 async fn grpc_health_needs_no_token_and_goes_not_serving_at_shutdown() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let (a, a_pid) = runner(&t, "a", "");
-        let port = free_port();
-        let mut api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
-        let pid = wait_pidfile(&a_pid, LONG, |_| true).await;
+        let (mut api, pid) = with_one_runner(&t).await;
+        let port = api.port;
         let mut health = HealthClient::with_origin(channel(), origin(port));
         for service in ["", "procman.v1.ProcessManager"] {
             let r = health

@@ -142,6 +142,16 @@ impl Api {
     }
 }
 
+/// A manager with TCP on a free port and one runner `a`, once `a` runs:
+/// the API and `a`'s pid.
+pub async fn with_one_runner(t: &Scratch) -> (Api, u32) {
+    let (a, a_pid) = runner(t, "a", "");
+    let port = free_port();
+    let api = Api::start(t, &(header(t, port, "") + &a), port).await;
+    let pid = wait_pidfile(&a_pid, LONG, |_| true).await;
+    (api, pid)
+}
+
 /// Where a request goes.
 pub enum Via {
     Unix(PathBuf),
