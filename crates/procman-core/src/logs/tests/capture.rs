@@ -18,15 +18,20 @@ fn log_in(dir: &std::path::Path) -> Arc<ProcessLog> {
     Arc::new(ProcessLog::new(&config.processes[0], &setup).expect("log"))
 }
 
+/// A runtime with a single worker thread.
+fn one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_file_write_that_hangs_never_stalls_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
     // One worker: if a pump blocked it, nothing else could run.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = one_worker();
     let log = log_in(dir.path());
     rt.block_on(log.run_started(7, 1));
     let (r, w) = pipe_pair().unwrap();
@@ -73,11 +78,7 @@ fn a_file_write_that_hangs_never_stalls_the_runtime() {
 #[test]
 fn a_stream_of_writes_ending_mid_line_cuts_no_line() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = one_worker();
     let log = log_in(dir.path());
     rt.block_on(log.run_started(7, 1));
     let (r, w) = pipe_pair().unwrap();
