@@ -197,6 +197,17 @@ async fn pids_and_a_tree_signal_reach_a_grandchild() {
         .expect("a pid");
     let tree = pids(&control, 2).await;
     assert_eq!(tree[0], main, "the main process first: {tree:?}");
+    // The trap is set once the shell has become `sleep`.
+    let deadline = Instant::now() + DEADLINE;
+    while std::fs::read_to_string(format!("/proc/{main}/comm"))
+        .map_or(true, |c| c.trim() != "sleep")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the main process never became sleep"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let grandchild = tree[1];
     let stat = procstat::Stat::read(grandchild)
         .expect("stat")
@@ -227,14 +238,25 @@ async fn pids_and_a_tree_signal_reach_a_grandchild() {
 async fn a_stop_during_a_restart_wins_and_the_process_stays_stopped() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Ignores SIGTERM: the restart's stop lasts its 2 s shutdown_timeout.
+    // The marker says the trap is set: `running` alone comes before the
+    // shell has read its script, and a TERM then ends it at once.
+    let marker = dir.path().join("trapped");
     let m = manager(
         dir.path(),
-        "trap '' TERM; while :; do sleep 0.2; done",
+        &format!(
+            "trap '' TERM; : > {}; while :; do sleep 0.2; done",
+            marker.display()
+        ),
         "always",
     );
     m.start().await;
     let control = m.control().clone();
     wait_for(&control, Phase::Running, 1).await;
+    let deadline = Instant::now() + DEADLINE;
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the shell never set its trap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let handle = control.handle("p").expect("p").clone();
     let restart = handle.restart();
     wait_for(&control, Phase::Stopping, 1).await;
