@@ -36,6 +36,7 @@ const LIMIT_KEYS: &[&str] = &[
     "max_processes",
     "on_violation",
     "violation_grace",
+    "sample_interval",
 ];
 const RESTART_KEYS: &[&str] = &[
     "strategy",
@@ -302,6 +303,9 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
         violation_grace: d
             .field(&s, "violation_grace", Decoder::duration)
             .or(Duration::ZERO),
+        sample_interval: d
+            .field(&s, "sample_interval", positive_duration)
+            .or(ResourceLimits::SAMPLE_INTERVAL),
     }
 }
 

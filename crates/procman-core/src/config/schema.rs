@@ -200,16 +200,48 @@ pub enum HealthCheckKind {
     Process,
 }
 
-/// `management.resource_limits:`; enforcement arrives in a later issue.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `management.resource_limits:` (see `docs/limits.md`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceLimits {
+    /// MiB (`512` = 512 × 2^20 bytes).
     pub max_memory_mb: Option<u64>,
     /// Percent of one core (250 = two and a half cores).
     pub max_cpu_percent: Option<f64>,
     pub max_file_descriptors: Option<u64>,
     pub max_processes: Option<u64>,
+    /// What to do about a limit only the manager watches (the kernel
+    /// cannot enforce it here), once exceeded for `violation_grace`.
     pub on_violation: ViolationAction,
     pub violation_grace: Duration,
+    /// How often usage is sampled for the limits the manager watches.
+    pub sample_interval: Duration,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        ResourceLimits {
+            max_memory_mb: None,
+            max_cpu_percent: None,
+            max_file_descriptors: None,
+            max_processes: None,
+            on_violation: ViolationAction::Log,
+            violation_grace: Duration::ZERO,
+            sample_interval: ResourceLimits::SAMPLE_INTERVAL,
+        }
+    }
+}
+
+impl ResourceLimits {
+    pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+    /// The limits that a cgroup enforces where the host allows.
+    pub fn kernel(&self) -> crate::platform::Limits {
+        crate::platform::Limits {
+            memory_bytes: self.max_memory_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            cpu_percent: self.max_cpu_percent,
+            processes: self.max_processes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -218,6 +250,16 @@ pub enum ViolationAction {
     Log,
     Restart,
     Stop,
+}
+
+impl ViolationAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationAction::Log => "log",
+            ViolationAction::Restart => "restart",
+            ViolationAction::Stop => "stop",
+        }
+    }
 }
 
 /// `management.restart_policy:`

@@ -9,6 +9,7 @@
 
 mod control;
 mod registry;
+mod resources;
 
 pub use control::Control;
 pub use registry::{Manager, ManagerError, ManagerState, Options};

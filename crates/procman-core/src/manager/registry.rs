@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::control::Control;
+use super::resources;
 use crate::config::{Config, ProcessKind};
 use crate::logs::sink::ProcessLog;
 use crate::logs::{LogError, LogSetup};
@@ -150,10 +151,12 @@ impl Manager {
             .map(|p| ProcessLog::new(p, &setup).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let trees = if options.cgroups {
-            TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)))
+            let need = resources::needed(&config);
+            TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)), &need)
         } else {
             TreeRoot::without_cgroups()
         };
+        resources::report(&config, trees.controllers());
         let config_dir = config
             .source
             .parent()

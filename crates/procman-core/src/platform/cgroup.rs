@@ -100,12 +100,20 @@ pub(crate) async fn wait_empty(dir: &Path, deadline: Instant) -> bool {
     }
 }
 
-struct Watch {
-    fd: AsyncFd<OwnedFd>,
+/// Inotify on one cgroup file: the kernel notifies a change of
+/// `cgroup.events` or `memory.events` as a modification.
+pub(crate) struct Watch {
+    pub(crate) fd: AsyncFd<OwnedFd>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
 }
 
 impl Watch {
-    fn new(file: &Path) -> io::Result<Watch> {
+    pub(crate) fn new(file: &Path) -> io::Result<Watch> {
         use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
         let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
         inotify::add_watch(&fd, file, WatchFlags::MODIFY)?;
@@ -113,7 +121,7 @@ impl Watch {
         Ok(Watch { fd })
     }
 
-    fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut buf = [0u8; 1024];
         while let Ok(n) = rustix::io::read(self.fd.get_ref(), &mut buf) {
             if n == 0 {

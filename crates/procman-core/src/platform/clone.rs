@@ -70,6 +70,10 @@ pub(crate) struct Child {
     /// clone did not already place the child.
     pub(crate) join: *const RawFd,
     pub(crate) join_len: usize,
+    /// `cgroup.procs` files of cgroup v1 hierarchies (the limits of a
+    /// hybrid host), joined before exec in every case.
+    pub(crate) join_v1: *const RawFd,
+    pub(crate) join_v1_len: usize,
     pub(crate) nofile: Option<(u64, u64)>,
     /// Supplementary groups to set (`None`: leave them).
     pub(crate) groups: Option<(*const libc::gid_t, usize)>,
@@ -202,6 +206,11 @@ impl Child {
         // multi-threaded process.
         unsafe {
             reset_signals();
+            for i in 0..self.join_v1_len {
+                if libc::write(*self.join_v1.add(i), b"0".as_ptr().cast(), 1) < 0 {
+                    self.fail(Step::Cgroup)
+                }
+            }
             if join_cgroups {
                 for i in 0..self.join_len {
                     // "0" moves the writing process: this child, before exec.

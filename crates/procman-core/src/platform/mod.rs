@@ -19,8 +19,12 @@
 //!   is a cgroup v2 directory when one can be created (membership works even
 //!   on hybrid hosts without v2 controllers), else the process group plus
 //!   the descendants found in `/proc`.
+//! - [`limits`] and `quota.rs`: resource limits in cgroup v2 or v1
+//!   controllers under the manager's own cgroups; [`oom`]: the kernel's
+//!   OOM kills in them, heard without polling.
 //! - [`procstat`]: the one reader of `/proc/<pid>/stat`.
-//! - [`usage`]: what the manager itself uses (CPU, memory, descriptors).
+//! - [`usage`]: what a process tree, or the manager itself, uses (CPU,
+//!   memory, processes, descriptors).
 //! - [`become_subreaper`], [`raise_fd_limit`], [`worker`] (a thread of our
 //!   own for blocking work, so that it never runs on the async runtime).
 //!
@@ -30,8 +34,11 @@ mod account;
 mod cgroup;
 mod child;
 mod clone;
+pub mod limits;
+pub mod oom;
 pub mod procstat;
 mod proctree;
+mod quota;
 pub mod reaper;
 mod signal;
 mod spawn;
@@ -41,6 +48,9 @@ pub mod worker;
 
 pub use account::{AccountError, Credentials, Group, User};
 pub use child::{Child, ChildId, Member};
+pub use limits::{Controller, Controllers, Enforcer, Host};
+pub use oom::OomWatch;
+pub use quota::{cpu_quota, Enforcement, Limits};
 pub use reaper::Reaping;
 pub use signal::signal_process;
 pub use spawn::{

@@ -351,6 +351,11 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     let cgroup_dir = tree.dir_fd();
     let procs: Vec<OwnedFd> = tree.procs_fd().into_iter().collect();
     let join: Vec<RawFd> = procs.iter().map(AsRawFd::as_raw_fd).collect();
+    // A child that cannot join the cgroups of its limits does not run.
+    let procs_v1 = tree
+        .v1_join_fds()
+        .map_err(prepare("the cgroup v1 of a limit"))?;
+    let join_v1: Vec<RawFd> = procs_v1.iter().map(AsRawFd::as_raw_fd).collect();
     let groups: Option<Vec<libc::gid_t>> = spec.groups.clone();
     let raw = |s: &Stdio| match s {
         Stdio::Inherit => None,
@@ -368,6 +373,8 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         report: report_w.as_raw_fd(),
         join: join.as_ptr(),
         join_len: join.len(),
+        join_v1: join_v1.as_ptr(),
+        join_v1_len: join_v1.len(),
         nofile: spec.nofile,
         groups: groups.as_ref().map(|g| (g.as_ptr(), g.len())),
         gid: spec.gid,

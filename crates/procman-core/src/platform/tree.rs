@@ -17,10 +17,15 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::child::{Child, Member};
+use super::limits::{Controller, Controllers, Host};
+use super::oom::OomWatch;
+use super::quota::{Enforcement, Limits, Quota};
 use super::reaper::{self, Registration};
+use super::usage::{self, Sample};
 use super::{cgroup, proctree, worker};
 use crate::outcome::Signal;
 
@@ -51,6 +56,8 @@ pub struct TreeRoot {
     cgroup: Option<Cgroup>,
     /// Tags the children this root spawns in the reaper's table.
     owner: u64,
+    /// Where the resource controllers of this root's processes are.
+    controllers: Arc<Controllers>,
 }
 
 fn next_owner() -> u64 {
@@ -60,14 +67,27 @@ fn next_owner() -> u64 {
 
 impl TreeRoot {
     /// Creates `<own cgroup v2>/<name>` for this manager's processes, or
-    /// falls back to process groups and `/proc` (saying why, once).
-    pub fn create(name: &str) -> TreeRoot {
+    /// falls back to process groups and `/proc` (saying why, once), and
+    /// sets up the resource controllers that the limits of the config
+    /// `need` (see `limits.rs`).
+    pub fn create(name: &str, need: &[Controller]) -> TreeRoot {
+        let mut root = TreeRoot::trees(name);
+        if !need.is_empty() {
+            let v2 = root.cgroup.as_ref().map(|c| c.dir.as_path());
+            root.controllers = Arc::new(Controllers::create(&Host::current(), name, v2, need));
+        }
+        root
+    }
+
+    fn trees(name: &str) -> TreeRoot {
         let owner = next_owner();
+        let controllers = Arc::default();
         let Some((dir, rel)) = cgroup::own_cgroup() else {
             tracing::info!("no cgroup v2 hierarchy mounted; tracking process trees through /proc");
             return TreeRoot {
                 cgroup: None,
                 owner,
+                controllers,
             };
         };
         let root = Cgroup { dir, rel }.child(name);
@@ -80,6 +100,7 @@ impl TreeRoot {
                 return TreeRoot {
                     cgroup: None,
                     owner,
+                    controllers,
                 };
             }
         }
@@ -87,6 +108,7 @@ impl TreeRoot {
         TreeRoot {
             cgroup: Some(root),
             owner,
+            controllers,
         }
     }
 
@@ -95,7 +117,13 @@ impl TreeRoot {
         TreeRoot {
             cgroup: None,
             owner: next_owner(),
+            controllers: Arc::default(),
         }
+    }
+
+    /// Where the resource controllers are, and which are missing.
+    pub fn controllers(&self) -> &Controllers {
+        &self.controllers
     }
 
     /// The tree of process `id` (its cgroup is created now).
@@ -123,6 +151,7 @@ impl TreeRoot {
             owner: self.owner,
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
+            quota: Quota::new(self.controllers.clone(), id),
         }
     }
 
@@ -212,6 +241,8 @@ impl TreeRoot {
                 tracing::debug!(dir = %root.dir.display(), error = %e, "cgroup not removed");
             }
         }
+        self.controllers
+            .remove(self.cgroup.as_ref().map(|c| c.dir.as_path()));
     }
 }
 
@@ -270,6 +301,7 @@ pub struct Tree {
     known: Vec<Member>,
     /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
     killed: std::sync::atomic::AtomicBool,
+    quota: Quota,
 }
 
 impl Tree {
@@ -292,17 +324,7 @@ impl Tree {
     /// cgroup by `cgroup.procs` instead, which is not affected.
     pub(crate) fn dir_fd(&self) -> Option<OwnedFd> {
         let cg = self.cgroup.as_ref()?;
-        if self.killed.load(Ordering::Relaxed) {
-            let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
-            match renewed {
-                Ok(()) => self.killed.store(false, Ordering::Relaxed),
-                Err(e) => {
-                    tracing::debug!(dir = %cg.dir.display(), error = %e,
-                        "cannot renew a killed cgroup; the child joins it after the clone");
-                    return None;
-                }
-            }
-        }
+        self.renew();
         rustix::fs::open(
             &cg.dir,
             rustix::fs::OFlags::RDONLY
@@ -311,6 +333,72 @@ impl Tree {
             rustix::fs::Mode::empty(),
         )
         .ok()
+    }
+
+    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]).
+    fn renew(&self) {
+        let Some(cg) = self.cgroup.as_ref() else {
+            return;
+        };
+        if self.killed.load(Ordering::Relaxed) {
+            let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
+            match renewed {
+                Ok(()) => self.killed.store(false, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::debug!(dir = %cg.dir.display(), error = %e,
+                        "cannot renew a killed cgroup; the child joins it after the clone");
+                }
+            }
+        }
+    }
+
+    /// Writes the limits of the next run into the tree's cgroups (a killed
+    /// v2 cgroup is renewed first, so they land in the one the child
+    /// joins) and says what enforces each.
+    pub fn limit(&mut self, limits: &Limits) -> Enforcement {
+        self.renew();
+        let v2 = self.cgroup.as_ref().map(|c| c.dir.clone());
+        self.quota.apply(v2.as_deref(), limits)
+    }
+
+    /// `cgroup.procs` of the v1 cgroups the next child joins before exec.
+    pub(crate) fn v1_join_fds(&self) -> std::io::Result<Vec<OwnedFd>> {
+        self.quota.join_fds()
+    }
+
+    /// Watches the run's memory cgroup for OOM kills, when one enforces a
+    /// memory limit.
+    pub fn oom_watch(&self) -> Option<OomWatch> {
+        let v2 = self.cgroup.as_ref().map(|c| c.dir.as_path());
+        let (enforcer, dir) = self.quota.memory(v2)?;
+        match OomWatch::open(enforcer, &dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot watch the memory cgroup for OOM kills; they are reported as SIGKILL");
+                None
+            }
+        }
+    }
+
+    /// CPU time of the tree so far, from its v2 cgroup (`None` without).
+    pub fn cpu_usec(&self) -> Option<u64> {
+        usage::cgroup_cpu_usec(&self.cgroup.as_ref()?.dir)
+    }
+
+    /// What the tree uses now (`fds`: count open descriptors too, a read
+    /// of each member's `/proc/<pid>/fd`).
+    pub async fn sample(&mut self, leader: Option<&Child>, fds: bool) -> Sample {
+        let pids = self.pids(leader).await;
+        let v2 = self.cgroup.as_ref().map(|c| c.dir.as_path());
+        let sources = usage::Sources {
+            v2: v2.map(Path::to_path_buf),
+            memory: self.quota.memory(v2),
+            pids: self.quota.pids(v2),
+        };
+        worker::run(move || usage::sample(&sources, &pids, fds))
+            .await
+            .unwrap_or_default()
     }
 
     /// `cgroup.procs`, opened for a child to join before exec when the
@@ -466,13 +554,14 @@ impl Tree {
         }
     }
 
-    /// Deletes the cgroup directory (it must be empty).
+    /// Deletes the cgroup directories (they must be empty).
     pub fn remove(&self) {
         if let Some(cg) = &self.cgroup {
             if let Err(e) = std::fs::remove_dir(&cg.dir) {
                 tracing::debug!(dir = %cg.dir.display(), error = %e, "cgroup not removed");
             }
         }
+        self.quota.remove();
     }
 }
 

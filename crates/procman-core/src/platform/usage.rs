@@ -1,17 +1,102 @@
-//! What the manager itself uses of the machine, for its metrics: CPU time
-//! (`/proc/self/stat`, through [`procstat`](super::procstat)), resident
-//! memory (`/proc/self/statm`) and open descriptors (`/proc/self/fd`).
+//! What a process tree, or the manager itself, uses of the machine: CPU
+//! time, memory and open descriptors.
 //!
-//! Three small reads of the manager's own files, whatever the number of
-//! processes it supervises. Each figure is read on its own: one that cannot
-//! be read (no `/proc`) is `None`, never a guess, and the others are kept.
-//!
-//! Small on purpose (below the usual 100 lines): it is the whole of one
-//! concept, and `procstat` is about any process, not the manager's own.
+//! The manager's own figures are three small reads of its own files
+//! (`/proc/self/stat`, `statm`, `fd`). A supervised process's come from
+//! its cgroups where they count it (`cpu.stat` of its v2 cgroup,
+//! `memory.current` or `memory.usage_in_bytes` of its memory cgroup,
+//! `pids.current`), else from `/proc` summed over its tree's members
+//! (resident memory, user and system time of the live members). Each
+//! figure is read on its own: one that cannot be read is `None`, never a
+//! guess, and the others are kept.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
+use super::limits::Enforcer;
 use super::procstat::Stat;
+
+/// What one process tree uses, as of one reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// Memory charged to its cgroup (page cache included), or the sum of
+    /// the members' resident sets.
+    pub memory_bytes: Option<u64>,
+    /// CPU time used so far (its cgroup's, or that of the live members).
+    pub cpu_usec: Option<u64>,
+    pub processes: u32,
+    /// Descriptors open across the members (read only when asked).
+    pub open_files: Option<u64>,
+    /// Whether the figures come from cgroup files (else from `/proc`).
+    pub from_cgroup: bool,
+}
+
+/// Where a tree's figures can be read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sources {
+    /// The tree's v2 cgroup (`cpu.stat` exists there without a controller).
+    pub(crate) v2: Option<PathBuf>,
+    pub(crate) memory: Option<(Enforcer, PathBuf)>,
+    pub(crate) pids: Option<PathBuf>,
+}
+
+/// Reads a tree's usage; `pids` are its live members. Blocking (small
+/// reads of in-memory files): for the platform worker.
+pub(crate) fn sample(sources: &Sources, pids: &[u32], fds: bool) -> Sample {
+    let memory_bytes = match &sources.memory {
+        Some((Enforcer::CgroupV2, d)) => read_u64(&d.join("memory.current")),
+        Some((_, d)) => read_u64(&d.join("memory.usage_in_bytes")),
+        None => sum(pids, resident_of),
+    };
+    let cgroup_cpu = sources.v2.as_deref().and_then(cgroup_cpu_usec);
+    let cpu_usec = cgroup_cpu.or_else(|| sum(pids, cpu_usec_of));
+    let processes = sources
+        .pids
+        .as_deref()
+        .and_then(|d| read_u64(&d.join("pids.current")))
+        .map_or(pids.len() as u32, |n| n as u32);
+    let open_files = if fds { sum(pids, open_fds_of) } else { None };
+    Sample {
+        memory_bytes,
+        cpu_usec,
+        processes,
+        open_files,
+        from_cgroup: cgroup_cpu.is_some() || sources.memory.is_some(),
+    }
+}
+
+/// The sum of `f` over `pids`; `None` only when no member could be read.
+fn sum(pids: &[u32], f: impl Fn(u32) -> Option<u64>) -> Option<u64> {
+    pids.iter()
+        .filter_map(|&p| f(p))
+        .fold(None, |acc, n| Some(acc.unwrap_or(0) + n))
+}
+
+fn read_u64(file: &Path) -> Option<u64> {
+    fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// `usage_usec` of a v2 `cpu.stat`.
+pub(crate) fn cgroup_cpu_usec(dir: &Path) -> Option<u64> {
+    let text = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+fn cpu_usec_of(pid: u32) -> Option<u64> {
+    let stat = Stat::read(pid).ok()??;
+    let ticks = rustix::param::clock_ticks_per_second();
+    (ticks > 0).then(|| (stat.utime + stat.stime) * 1_000_000 / ticks)
+}
+
+fn resident_of(pid: u32) -> Option<u64> {
+    statm_resident(&format!("/proc/{pid}/statm"))
+}
+
+fn open_fds_of(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
 
 /// The manager's own usage, as of the moment [`Usage::own`] read it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,9 +125,13 @@ fn cpu_seconds() -> Option<f64> {
     (ticks > 0).then(|| (stat.utime + stat.stime) as f64 / ticks as f64)
 }
 
-/// `size resident shared …`, in pages.
 fn resident_bytes() -> Option<u64> {
-    let text = fs::read_to_string("/proc/self/statm").ok()?;
+    statm_resident("/proc/self/statm")
+}
+
+/// `size resident shared …`, in pages.
+fn statm_resident(file: &str) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
     let pages: u64 = text.split_ascii_whitespace().nth(1)?.parse().ok()?;
     Some(pages.saturating_mul(rustix::param::page_size() as u64))
 }

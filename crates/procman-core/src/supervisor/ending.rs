@@ -16,6 +16,14 @@ use crate::logs::record::Ending;
 use crate::outcome::ProcessEnd;
 use crate::policy::{self, RunEnd};
 
+/// What follows the end of a run.
+enum After {
+    /// The restart policy judges the outcome.
+    Policy(policy::Outcome),
+    /// A state decided already (`on_violation: stop`).
+    Go(Lifecycle),
+}
+
 /// How long processes may survive a SIGKILL (uninterruptible sleep) before
 /// the supervisor reports them and moves on.
 const AFTER_KILL: Duration = Duration::from_secs(5);
@@ -30,24 +38,42 @@ impl Task {
         let Some(mut run) = self.run.take() else {
             return;
         };
-        let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+        // A kill by the OOM killer is a failure with its own cause, even
+        // when the exit is heard before the cgroup's event.
+        let (cause, outcome) = if run.oom_killed() {
+            self.status.send_modify(|s| s.oom_kills += 1);
+            (Cause::Oom, policy::Outcome::Failure)
+        } else {
+            let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
+            (Cause::Exit(end), outcome)
+        };
         let ended = run.ended();
         drop(run);
-        self.conclude(ended, Some(end), Cause::Exit(end), outcome)
+        self.conclude(ended, Some(end), cause, After::Policy(outcome))
             .await;
     }
 
     /// The run must end for `cause` (a failed health check, a startup
-    /// timeout): stop its tree, then ask the policy, as for a failure.
+    /// timeout, an OOM kill in its tree): stop its tree, then ask the
+    /// policy, as for a failure.
     pub(super) async fn fail_run(&mut self, cause: Cause) {
+        self.end_run(cause, None).await;
+    }
+
+    /// Stops the run's tree for `cause`, then goes to `then`, or (`None`)
+    /// asks the policy as for a failure.
+    pub(super) async fn end_run(&mut self, cause: Cause, then: Option<Lifecycle>) {
         let Some(mut run) = self.run.take() else {
             return;
         };
         tracing::warn!(process = %self.id(), pid = run.pid(), %cause, "ending the run");
         let ended = run.ended();
         let end = self.terminate(Some(run)).await;
-        self.conclude(ended, end, cause, policy::Outcome::Failure)
-            .await;
+        let after = match then {
+            Some(state) => After::Go(state),
+            None => After::Policy(policy::Outcome::Failure),
+        };
+        self.conclude(ended, end, cause, after).await;
     }
 
     /// After a run: stop what it left, read all it wrote, say how it ended,
@@ -57,7 +83,7 @@ impl Task {
         ended: Ended,
         end: Option<ProcessEnd>,
         cause: Cause,
-        outcome: policy::Outcome,
+        after: After,
     ) {
         self.startup_deadline = None;
         let uptime = ended.started.elapsed();
@@ -78,7 +104,10 @@ impl Task {
             self.finish_stop();
             return;
         }
-        self.apply_policy(end, cause, outcome, uptime).await;
+        match after {
+            After::Policy(outcome) => self.apply_policy(end, cause, outcome, uptime).await,
+            After::Go(state) => self.go(state, cause),
+        }
         if !self.pending_start.is_empty() {
             self.start_pending(Cause::StartRequested).await;
         }
@@ -305,6 +334,10 @@ impl Task {
                     }
                     Some(Command::Pids(reply)) => {
                         let _ = reply.send(self.tree.pids(run.as_ref().map(|r| &r.child)).await);
+                        false
+                    }
+                    Some(Command::Usage(reply)) => {
+                        let _ = reply.send(None);
                         false
                     }
                     Some(Command::Start(reply) | Command::Restart(reply)) => {

@@ -77,6 +77,14 @@ impl Handle {
         rx.await.unwrap_or_default()
     }
 
+    /// What the running tree uses now, read from its cgroups or `/proc`
+    /// (`None` when nothing runs, or the supervisor has ended).
+    pub async fn usage(&self) -> Option<super::ResourceUsage> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Command::Usage(tx));
+        rx.await.ok().flatten()
+    }
+
     /// What the process has written and lost to its log so far.
     pub fn log_counters(&self) -> &LogCounters {
         &self.log

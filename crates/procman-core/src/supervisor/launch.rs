@@ -144,7 +144,12 @@ pub(crate) fn spec(
         uid: credentials.uid,
         gid: credentials.gid,
         groups: credentials.groups,
-        nofile: crate::platform::child_nofile(),
+        // `max_file_descriptors` is both limits, as systemd's LimitNOFILE=N.
+        nofile: cfg
+            .resource_limits
+            .max_file_descriptors
+            .map(|n| (n, n))
+            .or_else(crate::platform::child_nofile),
         kill_group_on_exit: false,
     })
 }

@@ -40,6 +40,8 @@ pub(crate) enum Command {
     },
     /// The pids of the running tree, the main process first.
     Pids(oneshot::Sender<Vec<u32>>),
+    /// What the running tree uses now (`None` when nothing runs).
+    Usage(oneshot::Sender<Option<super::ResourceUsage>>),
     /// SIGKILL the whole tree now (the manager's second signal).
     Kill,
     /// Stop what runs and end the task (the manager's shutdown), whoever

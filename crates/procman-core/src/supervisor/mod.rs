@@ -9,6 +9,8 @@ mod event;
 mod handle;
 mod launch;
 mod messages;
+mod monitor;
+mod resources;
 mod run;
 mod state;
 mod task;
@@ -16,7 +18,9 @@ mod task;
 pub use event::{Event, Events};
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
-pub use state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, RestartCauses, Transition};
+pub use state::{
+    Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, ResourceUsage, RestartCauses, Transition,
+};
 pub(crate) use task::spawn;
 pub use task::Context;
 

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::monitor::Monitor;
 use super::state::HealthStatus;
 use crate::config::HealthCheck;
 use crate::health::probe::{Probe, ProbeOutcome, ProbeTarget};
 use crate::health::verdict::{Change, Verdict};
 use crate::outcome::ProcessEnd;
-use crate::platform::Child;
+use crate::platform::{Child, OomWatch};
 
 /// One run of the process: the child, how to hear of its end, the pumps
 /// reading its output, and its health watch.
@@ -23,6 +24,14 @@ pub(super) struct Run {
     pub(super) started: Instant,
     pub(super) pumps: Vec<JoinHandle<()>>,
     pub(super) health: Option<HealthWatch>,
+    /// OOM kills in the run's memory cgroup (with a memory limit there).
+    pub(super) oom: Option<OomWatch>,
+    /// Limits only the manager watches, sampled on a timer.
+    pub(super) monitor: Option<Monitor>,
+    /// CPU time of the tree when the run began, and the last reading for
+    /// the usage API: `(when, microseconds)`.
+    pub(super) cpu_base: u64,
+    pub(super) cpu_last: (Instant, u64),
 }
 
 /// What is left of a run once its child is gone.
@@ -46,6 +55,11 @@ impl Run {
             started: self.started,
             pumps: std::mem::take(&mut self.pumps),
         }
+    }
+
+    /// Whether the kernel's OOM killer killed a process of the run.
+    pub(super) fn oom_killed(&self) -> bool {
+        self.oom.as_ref().is_some_and(|w| w.kills() > 0)
     }
 
     /// What the last health check saw, if any check ran.
@@ -87,10 +101,13 @@ pub(super) async fn exit_of(run: &mut Option<Run>) -> ProcessEnd {
     }
 }
 
-/// What happened to a run: its child ended, or a health check finished.
+/// What happened to a run: its child ended, a health check finished, the
+/// OOM killer struck, or the monitor's sample is due.
 pub(super) enum RunEvent {
     Exit(ProcessEnd),
     Health(ProbeOutcome),
+    Oom,
+    SampleDue,
 }
 
 /// The next event of the run (pending forever when there is no run).
@@ -104,9 +121,18 @@ pub(super) async fn next_event(run: &mut Option<Run>) -> RunEvent {
             None => std::future::pending().await,
         }
     };
+    let oom = async {
+        match r.oom.as_mut() {
+            Some(w) => w.fired().await,
+            None => std::future::pending().await,
+        }
+    };
+    let sample = super::task::until(r.monitor.as_ref().map(|m| m.next));
     tokio::select! {
         end = &mut r.exit => RunEvent::Exit(end.unwrap_or(ProcessEnd::Exited(-1))),
         Some(outcome) = checks => RunEvent::Health(outcome),
+        _ = oom => RunEvent::Oom,
+        () = sample => RunEvent::SampleDue,
     }
 }
 

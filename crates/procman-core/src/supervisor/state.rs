@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 pub use crate::health::verdict::Health;
 use crate::outcome::ProcessEnd;
+use crate::platform::Enforcement;
 use crate::policy::BreakerState;
 
 /// Where a process is in its life.
@@ -141,6 +142,12 @@ pub enum Cause {
     StopRequested,
     RestartRequested,
     BreakerOpen,
+    /// The kernel's OOM killer killed a process of the tree (the limit
+    /// `max_memory_mb`); the tree is ended and the policy applies.
+    Oom,
+    /// A limit the manager watches was exceeded for `violation_grace`
+    /// (`on_violation: restart` or `stop`); what was seen.
+    ResourceViolation(String),
 }
 
 impl std::fmt::Display for Cause {
@@ -159,6 +166,8 @@ impl std::fmt::Display for Cause {
             Cause::StopRequested => f.write_str("stop requested"),
             Cause::RestartRequested => f.write_str("restart requested"),
             Cause::BreakerOpen => f.write_str("circuit breaker open"),
+            Cause::Oom => f.write_str("killed by the kernel's OOM killer (max_memory_mb)"),
+            Cause::ResourceViolation(what) => write!(f, "resource limit exceeded: {what}"),
         }
     }
 }
@@ -177,6 +186,8 @@ impl Cause {
             Cause::StopRequested => "stop_requested",
             Cause::RestartRequested => "restart_requested",
             Cause::BreakerOpen => "breaker_open",
+            Cause::Oom => "oom",
+            Cause::ResourceViolation(_) => "resource_violation",
         }
     }
 }
@@ -243,6 +254,28 @@ pub struct ProcessStatus {
     /// Log records that could not be written (a full disk), so far. Exact
     /// from `Handle::status`; as of the last transition in a published state.
     pub log_dropped: u64,
+    /// What enforces each resource limit of the current (or last) run.
+    pub enforcement: Enforcement,
+    /// Runs ended by the kernel's OOM killer, so far.
+    pub oom_kills: u32,
+    /// Violations of a limit the manager watches, so far (each one
+    /// sustained for `violation_grace`, whatever `on_violation` did).
+    pub violations: u32,
+}
+
+/// What a running process's tree uses, as one reading sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResourceUsage {
+    /// Memory charged to its cgroup, or the members' resident sets.
+    pub memory_bytes: Option<u64>,
+    /// CPU time of the tree during this run.
+    pub cpu_seconds: Option<f64>,
+    /// Percent of one CPU since the previous reading (or the run's start).
+    pub cpu_percent: Option<f64>,
+    pub processes: u32,
+    pub open_files: Option<u64>,
+    /// The figures come from cgroup files (else from `/proc`).
+    pub from_cgroup: bool,
 }
 
 impl ProcessStatus {
@@ -260,6 +293,9 @@ impl ProcessStatus {
             last_transition: None,
             health: None,
             log_dropped: 0,
+            enforcement: Enforcement::default(),
+            oom_kills: 0,
+            violations: 0,
         }
     }
 

@@ -14,6 +14,7 @@ use super::event::Events;
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
+use super::monitor::Monitor;
 use super::run::{next_event, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::{ProcessConfig, ProcessKind};
@@ -138,6 +139,8 @@ impl Task {
                 event = next_event(&mut self.run) => match event {
                     RunEvent::Exit(end) => self.on_exit(end).await,
                     RunEvent::Health(outcome) => self.on_health(outcome).await,
+                    RunEvent::Oom => self.on_oom().await,
+                    RunEvent::SampleDue => self.on_sample().await,
                 },
                 () = until(self.startup_deadline) => {
                     self.startup_deadline = None;
@@ -286,6 +289,10 @@ impl Task {
                 };
                 let _ = reply.send(pids);
             }
+            Command::Usage(reply) => {
+                let usage = self.usage().await;
+                let _ = reply.send(usage);
+            }
             Command::Kill => {
                 if let Some(run) = &self.run {
                     self.tree.kill_all(Some(&run.child)).await;
@@ -332,6 +339,12 @@ impl Task {
         };
         spec.stdout = pipes.stdout;
         spec.stderr = pipes.stderr;
+        // The limits go into the cgroups before the child exists; it joins
+        // them before it execs.
+        let limits = &self.cfg.resource_limits;
+        let enforcement = self.tree.limit(&limits.kernel());
+        let oom = self.tree.oom_watch();
+        let cpu_base = self.tree.cpu_usec().unwrap_or(0);
         let spawned = match platform::spawn(spec, &self.tree).await {
             Ok(s) => s,
             Err(e) => {
@@ -357,6 +370,7 @@ impl Task {
                 s.restart_causes.add(why);
             }
             s.started_at = Some(SystemTime::now());
+            s.enforcement = enforcement.clone();
         });
         let number = self.status.borrow().runs;
         // The separator goes first: the pumps only start reading after it.
@@ -374,6 +388,10 @@ impl Task {
             started: Instant::now(),
             pumps,
             health,
+            oom,
+            monitor: Monitor::new(limits, &enforcement),
+            cpu_base,
+            cpu_last: (Instant::now(), cpu_base),
         });
         self.go(Lifecycle::Starting { pid }, cause);
         // Readiness gate: a process with a health check stays `starting`
