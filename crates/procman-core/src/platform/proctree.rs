@@ -19,7 +19,62 @@ fn everyone() -> Vec<Stat> {
 
 /// Every descendant of the `roots` (not the roots themselves), each with
 /// the parent it was seen under, parents before children.
+///
+/// Walks down from the roots through `/proc/<pid>/task/<tid>/children`,
+/// so the cost follows the size of the tree, not of the machine (a
+/// manager sampling 500 trees would otherwise read every process's stat
+/// 500 times). Where the kernel lacks those files (built without
+/// `CONFIG_PROC_CHILDREN`), one scan of all `/proc` instead.
 pub(crate) fn descendants(roots: &[u32]) -> Vec<(u32, u32)> {
+    let mut by_file = Some(Vec::new());
+    let mut queue: Vec<u32> = roots.to_vec();
+    while let (Some(out), Some(p)) = (by_file.as_mut(), queue.pop()) {
+        match children_file(p) {
+            Kids::Listed(kids) => {
+                for k in kids {
+                    if !roots.contains(&k) && !out.iter().any(|&(seen, _)| seen == k) {
+                        out.push((k, p));
+                        queue.push(k);
+                    }
+                }
+            }
+            Kids::Gone => {}
+            Kids::Unsupported => by_file = None,
+        }
+    }
+    by_file.unwrap_or_else(|| descendants_by_scan(roots))
+}
+
+enum Kids {
+    Listed(Vec<u32>),
+    /// The process is gone: no children to find under it.
+    Gone,
+    /// The kernel has no `children` files.
+    Unsupported,
+}
+
+/// The children of every thread of `pid`.
+fn children_file(pid: u32) -> Kids {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Kids::Gone;
+    };
+    let mut kids = Vec::new();
+    for task in tasks.flatten() {
+        match std::fs::read_to_string(task.path().join("children")) {
+            Ok(text) => kids.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|k| k.parse::<u32>().ok()),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && task.path().exists() => {
+                return Kids::Unsupported
+            }
+            Err(_) => {}
+        }
+    }
+    Kids::Listed(kids)
+}
+
+fn descendants_by_scan(roots: &[u32]) -> Vec<(u32, u32)> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for s in everyone() {
         children.entry(s.ppid).or_default().push(s.pid);
@@ -60,10 +115,12 @@ mod tests {
         let spawned = crate::platform::spawn_blocking(spec, &tree).expect("spawn sleep");
         let pid = spawned.child.pid();
         let found = descendants(&[std::process::id()]);
+        let scanned = descendants_by_scan(&[std::process::id()]);
         let kids = children(std::process::id());
         let _ = spawned.child.signal(crate::outcome::Signal::KILL);
         let _ = spawned.exit.blocking_recv();
         assert!(found.contains(&(pid, std::process::id())), "{found:?}");
+        assert!(scanned.contains(&(pid, std::process::id())), "{scanned:?}");
         assert!(kids.contains(&pid));
     }
 }
