@@ -456,26 +456,47 @@ impl Tree {
         self.signal_each(leader, &[sig, Signal::CONT]).await;
     }
 
-    /// Each of `sigs`, in order, to the leader's group and to every member.
+    /// Each of `sigs`, in order, to every process of the tree, each process
+    /// once (as systemd's control-group kill: a shell in its TERM trap
+    /// that got TERM twice would run the trap twice), the leader first.
     async fn signal_each(&mut self, leader: Option<&Child>, sigs: &[Signal]) {
         // The fallback lists the members first: once the leader dies its
         // children are re-parented and cannot be found from it.
         self.refresh(leader).await;
-        if let Some(l) = leader {
-            for &sig in sigs {
-                let _ = l.signal_group(sig);
-                let _ = l.signal(sig);
-            }
-        }
+        let leader_pid = leader.filter(|l| !l.has_exited()).map(Child::pid);
         match &self.cgroup {
             Some(cg) => {
+                if let Some(l) = leader {
+                    for &sig in sigs {
+                        let _ = l.signal(sig);
+                    }
+                }
                 let (cg, sigs) = (cg.clone(), sigs.to_vec());
-                worker::run(move || signal_cgroup(&cg, &sigs)).await;
+                worker::run(move || signal_cgroup(&cg, &sigs, leader_pid)).await;
             }
             None => {
-                for m in &self.known {
+                // The leader's group (the leader is in it for as long as
+                // it lives: a session leader cannot leave its group), then
+                // the members the group did not reach.
+                let mut group = None;
+                if let Some(l) = leader {
                     for &sig in sigs {
-                        let _ = m.signal(sig);
+                        if l.signal_group(sig).unwrap_or(false) {
+                            group = Some(l.pid());
+                        }
+                    }
+                }
+                for m in &self.known {
+                    let in_group = group.is_some_and(|g| {
+                        super::procstat::Stat::read(m.pid())
+                            .ok()
+                            .flatten()
+                            .is_some_and(|s| s.pgrp == g)
+                    });
+                    if !in_group {
+                        for &sig in sigs {
+                            let _ = m.signal(sig);
+                        }
                     }
                 }
             }
@@ -596,10 +617,14 @@ fn open_descendants(
     found
 }
 
-/// Signals every member of the cgroup, each opened as a pidfd and checked
-/// to be in the cgroup after the open.
-fn signal_cgroup(cg: &Cgroup, sigs: &[Signal]) {
+/// Signals every member of the cgroup but `skip` (the leader, signalled
+/// already), each opened as a pidfd and checked to be in the cgroup after
+/// the open.
+fn signal_cgroup(cg: &Cgroup, sigs: &[Signal], skip: Option<u32>) {
     for pid in cgroup::members(&cg.dir) {
+        if Some(pid) == skip {
+            continue;
+        }
         if let Some(m) = Member::open(pid, |pid, _| cgroup::contains(&cg.rel, pid)) {
             for &sig in sigs {
                 let _ = m.signal(sig);
