@@ -105,6 +105,63 @@ pub struct ProcessDetail {
     pub log_dropped: u64,
     /// Restarts made by the policy, by why the run before ended.
     pub restarts_by_cause: BTreeMap<String, u32>,
+    /// Each resource limit the config sets, in the order of its keys
+    /// (empty without any).
+    pub limits: Vec<ResourceLimit>,
+    /// `log`, `restart` or `stop`: what happens to a run that exceeds a
+    /// limit the manager watches (`enforced_by: monitor`) for
+    /// `violation_grace_seconds`. Set when any limit is.
+    pub on_violation: Option<String>,
+    /// `violation_grace` of the config. Set when any limit is.
+    pub violation_grace_seconds: Option<f64>,
+    /// `sample_interval` of the config: how often the manager reads the
+    /// usage of a run whose limits it watches. Set when any limit is.
+    pub sample_interval_seconds: Option<f64>,
+    /// What the run uses now, read for this answer; null while no run is
+    /// under way (or when the reading took over 2 s).
+    pub usage: Option<ResourceUsage>,
+    /// Runs ended by the kernel's OOM killer (`max_memory_mb`), so far.
+    pub oom_kills: u32,
+    /// Violations of a limit the manager watches, each sustained for
+    /// `violation_grace_seconds`, so far (whatever `on_violation` did).
+    pub violations: u32,
+}
+
+/// One resource limit of a process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceLimit {
+    /// The config key: `max_memory_mb`, `max_cpu_percent`,
+    /// `max_file_descriptors` or `max_processes`.
+    pub limit: String,
+    /// The value as the config sets it, in the key's unit: MiB, percent
+    /// of one core (250 = two and a half cores), open files, processes.
+    pub value: f64,
+    /// What enforces it: `cgroup v2`, `cgroup v1`, `rlimit` (always for
+    /// `max_file_descriptors`) or `monitor` (the manager samples the usage
+    /// and applies `on_violation`); as of the current or last run, null
+    /// before the first.
+    pub enforced_by: Option<String>,
+}
+
+/// What a running process's tree uses, as one reading sees it. A figure
+/// that could not be read is null, never a guess.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceUsage {
+    /// Memory charged to its cgroup (page cache included), or the sum of
+    /// the members' resident sets.
+    pub memory_bytes: Option<u64>,
+    /// CPU time of the tree during this run.
+    pub cpu_seconds: Option<f64>,
+    /// Percent of one core since the previous reading (by any client, or
+    /// a scrape of `/metrics`), or since the run started.
+    pub cpu_percent: Option<f64>,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// Descriptors open across the tree.
+    pub open_files: Option<u64>,
+    /// `cgroup` when the figures come from its cgroup files, `proc` when
+    /// from `/proc`.
+    pub source: String,
 }
 
 /// The manager itself.

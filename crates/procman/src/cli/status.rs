@@ -1,8 +1,8 @@
 //! `procman status [ID] [-o json]`: a table of every process (as readable
 //! as `systemctl list-units`), or one process in detail (as `systemctl
 //! status`): since when and why it is in its state, its pids, last exit,
-//! breaker, health, log file and counters, restarts by cause, and its last
-//! log lines.
+//! breaker, health, log file and counters, restarts by cause, its
+//! resource limits (what enforces each) and usage, and its last log lines.
 
 use std::time::SystemTime;
 
@@ -242,6 +242,9 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
             d.log_dropped
         ),
     ));
+    if d.limits.is_empty() {
+        lines.push(("Limits", "none".into()));
+    }
     let bullet = state_paint(&p.state).map_or("●".to_string(), |c| c.apply("●", color));
     let mut out = format!("{bullet} {} ({})\n", p.id, p.kind);
     let width = lines
@@ -252,7 +255,163 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
     for (label, value) in lines {
         out.push_str(&format!("  {label:>width$}: {value}\n"));
     }
+    out.push_str(&limits_block(d));
+    out.push_str(&usage_block(d));
     out
+}
+
+/// `64 MiB`, `250% of one core`, `100 open files`, `32 processes`.
+fn limit_value(key: &str, value: f64) -> String {
+    match key {
+        "max_memory_mb" => format!("{} MiB", number(value)),
+        "max_cpu_percent" => format!("{}% of one core", number(value)),
+        "max_file_descriptors" => format!("{} open files", number(value)),
+        "max_processes" => format!("{} processes", number(value)),
+        _ => number(value),
+    }
+}
+
+/// `500ms`, `5s`, `1m30s`, `2.5s`: a config duration.
+fn span(seconds: f64) -> String {
+    if seconds < 1.0 {
+        latency(seconds)
+    } else if seconds.fract() == 0.0 {
+        duration(seconds)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// `64`, `12.5`: no `.0` on a whole number.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Rows of two or three columns, each as wide as its widest cell (the
+/// last cell of a row runs on, and does not widen its column).
+fn block(title: &str, rows: &[Vec<String>]) -> String {
+    let mut widths = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = match i + 1 == row.len() {
+                true => 0,
+                false => cell.chars().count(),
+            };
+            match widths.get_mut(i) {
+                Some(max) if *max < w => *max = w,
+                Some(_) => {}
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = format!("  {title}:\n");
+    for row in rows {
+        let mut line = String::from("   ");
+        for (i, cell) in row.iter().enumerate() {
+            let pad = match i + 1 == row.len() {
+                true => 0,
+                false => widths[i] - cell.chars().count(),
+            };
+            line.push(' ');
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad + 1));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Each limit with its unit and what enforces it, what happens on a
+/// violation, and the OOM kill and violation counters.
+fn limits_block(d: &ProcessDetail) -> String {
+    if d.limits.is_empty() && d.oom_kills == 0 && d.violations == 0 {
+        return String::new();
+    }
+    let mut rows: Vec<Vec<String>> = d
+        .limits
+        .iter()
+        .map(|l| {
+            let by = match &l.enforced_by {
+                Some(e) => format!("by {e}"),
+                None => "(enforcer known once it runs)".to_string(),
+            };
+            vec![l.limit.clone(), limit_value(&l.limit, l.value), by]
+        })
+        .collect();
+    if let Some(action) = &d.on_violation {
+        let mut text = action.clone();
+        if let Some(grace) = d.violation_grace_seconds.filter(|g| *g > 0.0) {
+            text.push_str(&format!(" after {}", span(grace)));
+        }
+        // on_violation acts only on what the monitor watches.
+        let by = |e: &str| d.limits.iter().any(|l| l.enforced_by.as_deref() == Some(e));
+        let unknown = d.limits.iter().any(|l| l.enforced_by.is_none());
+        match d.sample_interval_seconds {
+            Some(every) if by("monitor") || unknown => {
+                text.push_str(&format!(", monitor samples every {}", span(every)));
+            }
+            _ => text.push_str(" (unused: the kernel enforces every limit)"),
+        }
+        rows.push(vec!["on_violation".into(), text]);
+    }
+    rows.push(vec!["OOM kills".into(), d.oom_kills.to_string()]);
+    rows.push(vec!["violations".into(), d.violations.to_string()]);
+    block("Limits", &rows)
+}
+
+/// What the run uses now, against its limits; nothing while none runs.
+fn usage_block(d: &ProcessDetail) -> String {
+    let Some(u) = &d.usage else {
+        return String::new();
+    };
+    let limit = |key: &str| d.limits.iter().find(|l| l.limit == key).map(|l| l.value);
+    let of = |key: &str| limit(key).map_or(String::new(), |v| format!(" of {}", number(v)));
+    let memory = match u.memory_bytes {
+        Some(b) => {
+            let mib = b as f64 / f64::from(1u32 << 20);
+            let max = limit("max_memory_mb").map_or(String::new(), |v| {
+                format!(" of {} MiB ({:.0}%)", number(v), mib * 100.0 / v)
+            });
+            format!("{mib:.1} MiB{max}")
+        }
+        None => "-".into(),
+    };
+    let cpu = match (u.cpu_percent, u.cpu_seconds) {
+        (None, None) => "-".to_string(),
+        (percent, seconds) => {
+            let mut text = percent.map_or("-".into(), |p| format!("{p:.1}% of one core"));
+            if let Some(max) = limit("max_cpu_percent") {
+                text.push_str(&format!(" (max {}%)", number(max)));
+            }
+            if let Some(s) = seconds {
+                text.push_str(&format!(", {s:.2}s this run"));
+            }
+            text
+        }
+    };
+    let rows = [
+        vec!["memory".into(), memory],
+        vec!["CPU".into(), cpu],
+        vec![
+            "processes".into(),
+            format!("{}{}", u.processes, of("max_processes")),
+        ],
+        vec![
+            "open files".into(),
+            // RLIMIT_NOFILE bounds each process, not the tree.
+            u.open_files
+                .map_or("-".into(), |n| match limit("max_file_descriptors") {
+                    Some(max) => format!("{n} (max {} per process)", number(max)),
+                    None => n.to_string(),
+                }),
+        ],
+    ];
+    block(&format!("Usage (from {})", u.source), &rows)
 }
 
 /// The last log lines, after a blank line, byte for byte.

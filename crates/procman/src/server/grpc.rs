@@ -91,6 +91,28 @@ fn detail(d: api::ProcessDetail) -> proto::ProcessDetail {
             .into_iter()
             .map(|(cause, restarts)| proto::RestartCount { cause, restarts })
             .collect(),
+        limits: d
+            .limits
+            .into_iter()
+            .map(|l| proto::ResourceLimit {
+                limit: l.limit,
+                value: l.value,
+                enforced_by: l.enforced_by,
+            })
+            .collect(),
+        on_violation: d.on_violation,
+        violation_grace_seconds: d.violation_grace_seconds,
+        sample_interval_seconds: d.sample_interval_seconds,
+        usage: d.usage.map(|u| proto::ResourceUsage {
+            memory_bytes: u.memory_bytes,
+            cpu_seconds: u.cpu_seconds,
+            cpu_percent: u.cpu_percent,
+            processes: u.processes,
+            open_files: u.open_files,
+            source: u.source,
+        }),
+        oom_kills: d.oom_kills,
+        violations: d.violations,
     }
 }
 

@@ -13,16 +13,33 @@
 //!   `process_health_check_latency_seconds` (of the last check): only for
 //!   processes with a health check, the latter once one has run;
 //! - `process_log_bytes_total`, `process_log_dropped_total`: output read,
-//!   records lost (a full disk).
+//!   records lost (a full disk);
+//! - `process_oom_kills_total`, `process_violations_total`: runs ended by
+//!   the kernel's OOM killer, violations of a limit the manager watches;
+//! - `process_limit{limit,unit,enforced_by}`: one series per limit the
+//!   config sets, `limit` its config key, the value in a base unit as
+//!   Prometheus names them (`unit`: `bytes` for `max_memory_mb`, `cores`
+//!   for `max_cpu_percent` (250 % = 2.5), `files`, `processes`), so that
+//!   a usage divides by it directly; `enforced_by` (`cgroup v2`, `cgroup
+//!   v1`, `rlimit`, `monitor`) is left out before the first run;
+//! - while a run is under way: `process_memory_bytes`,
+//!   `process_cpu_seconds_total` (of the current run: it starts again at
+//!   0 with each run, which `rate()` takes as a counter reset),
+//!   `process_processes`, `process_open_files`; each only when it could be
+//!   read.
 //!
 //! The manager: `manager_up` (1), `manager_state{state}` (as
 //! `process_state`), `manager_processes`, `manager_cpu_seconds_total`,
 //! `manager_resident_memory_bytes`, `manager_open_fds` (the last three
 //! when `/proc` can be read).
 //!
-//! A scrape costs no I/O per process: each process's state is a copy of
-//! what its supervisor last published, its log counters are atomics; only
-//! the manager's own three `/proc/self` files are read.
+//! A scrape costs no I/O per idle process: each process's state is a copy
+//! of what its supervisor last published, its log counters are atomics;
+//! the manager's own three `/proc/self` files are read, and the usage of
+//! each running process: at scrape time only (no timer), every supervisor
+//! asked at once, and the scrape waits at most `USAGE_DEADLINE` (2 s) for
+//! them; a process whose reading is later has no usage series in that
+//! scrape.
 
 use std::fmt::Error;
 use std::sync::atomic::Ordering;
@@ -30,11 +47,13 @@ use std::time::SystemTime;
 
 use procman_core::manager::{Control, ManagerState};
 use procman_core::platform::usage::Usage;
-use procman_core::supervisor::{Phase, ProcessStatus};
+use procman_core::supervisor::{Phase, ProcessStatus, ResourceUsage};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+
+use super::resources::{self, Limit};
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -65,6 +84,9 @@ struct Process {
     has_check: bool,
     log_bytes: u64,
     log_dropped: u64,
+    limits: Vec<Limit>,
+    /// Read for this scrape, while a run is under way.
+    usage: Option<ResourceUsage>,
 }
 
 /// Everything one scrape reports, read once before encoding.
@@ -77,21 +99,32 @@ struct Snapshot {
 }
 
 /// The metrics of the manager behind `control`, as Prometheus text.
-pub fn render(control: &Control) -> String {
-    let processes = control
-        .handles()
+pub async fn render(control: &Control) -> String {
+    let handles = control.handles();
+    let mut processes: Vec<Process> = handles
         .iter()
         .zip(&control.config().processes)
         .map(|(h, cfg)| {
             let counters = h.log_counters();
+            let status = h.status();
             Process {
-                status: h.status(),
+                limits: resources::limits(&cfg.resource_limits, &status.enforcement),
+                status,
                 has_check: cfg.health_check.is_some(),
                 log_bytes: counters.bytes_read.load(Ordering::Relaxed),
                 log_dropped: counters.dropped(),
+                usage: None,
             }
         })
         .collect();
+    let running = handles
+        .iter()
+        .zip(&processes)
+        .map(|(h, p)| (h, p.status.phase().is_active()));
+    let usages = resources::usages(running, resources::USAGE_DEADLINE).await;
+    for (p, u) in processes.iter_mut().zip(usages) {
+        p.usage = u;
+    }
     let snapshot = Snapshot {
         processes,
         state: control.manager_state(),
@@ -247,6 +280,75 @@ impl Snapshot {
             "Log records of the process that could not be written",
             MetricType::Counter,
             |p| Some(p.log_dropped as f64),
+        )?;
+        self.resources(encoder)
+    }
+
+    /// Limits, their counters, and the usage of the runs under way.
+    fn resources(&self, encoder: &mut DescriptorEncoder) -> Result<(), Error> {
+        self.per_process(
+            encoder,
+            "process_oom_kills",
+            "Runs of the process ended by the kernel's OOM killer",
+            MetricType::Counter,
+            |p| Some(f64::from(p.status.oom_kills)),
+        )?;
+        self.per_process(
+            encoder,
+            "process_violations",
+            "Violations of a resource limit the manager watches, each sustained for violation_grace",
+            MetricType::Counter,
+            |p| Some(f64::from(p.status.violations)),
+        )?;
+        let mut m = encoder.encode_descriptor(
+            "process_limit",
+            "A resource limit the config sets (label limit: its key), in the unit of label unit; \
+             enforced_by says what enforces it in the current or last run",
+            None,
+            MetricType::Gauge,
+        )?;
+        for p in &self.processes {
+            for l in &p.limits {
+                let mut labels = vec![
+                    ("process", p.status.id.as_str()),
+                    ("limit", l.key),
+                    ("unit", l.unit),
+                ];
+                if let Some(e) = l.enforced_by {
+                    labels.push(("enforced_by", e.as_str()));
+                }
+                gauge(&mut m, &labels, l.base)?;
+            }
+        }
+        let usage =
+            |f: fn(&ResourceUsage) -> Option<f64>| move |p: &Process| f(p.usage.as_ref()?);
+        self.per_process(
+            encoder,
+            "process_memory_bytes",
+            "Memory the running tree uses: charged to its cgroup, or its resident sets",
+            MetricType::Gauge,
+            usage(|u| u.memory_bytes.map(|b| b as f64)),
+        )?;
+        self.per_process(
+            encoder,
+            "process_cpu_seconds",
+            "CPU time of the running tree during the current run",
+            MetricType::Counter,
+            usage(|u| u.cpu_seconds),
+        )?;
+        self.per_process(
+            encoder,
+            "process_processes",
+            "Processes in the running tree",
+            MetricType::Gauge,
+            usage(|u| Some(f64::from(u.processes))),
+        )?;
+        self.per_process(
+            encoder,
+            "process_open_files",
+            "Descriptors open across the running tree",
+            MetricType::Gauge,
+            usage(|u| u.open_files.map(|n| n as f64)),
         )
     }
 

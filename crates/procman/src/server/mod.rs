@@ -5,7 +5,8 @@
 //! every request but the health checks). Both listeners serve one router;
 //! every operation is in `service.rs`, once for both transports; the log
 //! records in `logs.rs`, the event journal (`<state_dir>/events.jsonl`) in
-//! `journal.rs`, the Prometheus text in `metrics.rs`.
+//! `journal.rs`, the Prometheus text in `metrics.rs`, resource limits and
+//! usage (for the detail and the metrics) in `resources.rs`.
 //!
 //! [`Server::start`] binds both listeners before any process starts (a
 //! port in use is a startup error); [`Server::begin_shutdown`] stops
@@ -22,6 +23,7 @@ mod listener;
 pub mod logs;
 pub mod metrics;
 mod openapi;
+mod resources;
 mod rest;
 pub mod service;
 mod socket;

@@ -379,7 +379,7 @@ async fn events(State(api): State<Api>, Query(q): Query<EventsQuery>) -> Result<
 async fn prometheus(State(api): State<Api>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::render(&api.control),
+        metrics::render(&api.control).await,
     )
         .into_response()
 }

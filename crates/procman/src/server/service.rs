@@ -12,6 +12,9 @@ use procman_core::manager::{Control, ManagerError, ManagerState};
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::policy::BreakerState;
 use procman_core::supervisor::{CommandError, Event, Phase, ProcessStatus, Transition};
+use tokio::time::Instant;
+
+use super::resources;
 
 /// Why an operation was refused; each transport maps it to its status.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +164,7 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
     let cfg = config_of(control, id)?;
     let handle = control.handle(id)?;
     let pids = handle.pids().await;
+    let usage = resources::usage_by(handle, Instant::now() + resources::USAGE_DEADLINE).await;
     let s = handle.status();
     let health_check = match (&cfg.health_check, &s.health) {
         (Some(hc), Some(h)) => Some(api::HealthCheck {
@@ -179,6 +183,8 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
         .flatten()
         .map(|set| set.path.display().to_string());
     let counters = handle.log_counters();
+    let rl = &cfg.resource_limits;
+    let any_limit = !resources::limits(rl, &s.enforcement).is_empty();
     Ok(api::ProcessDetail {
         process: process(cfg, &s, SystemTime::now()),
         last_transition: s.last_transition.as_ref().map(transition),
@@ -199,6 +205,17 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
             .iter()
             .map(|(k, n)| (k.to_string(), n))
             .collect(),
+        limits: resources::wire_limits(rl, &s.enforcement),
+        on_violation: any_limit.then(|| rl.on_violation.as_str().to_string()),
+        violation_grace_seconds: any_limit.then_some(rl.violation_grace.as_secs_f64()),
+        sample_interval_seconds: any_limit.then_some(rl.sample_interval.as_secs_f64()),
+        // A run that ended since the reading has no usage any more.
+        usage: usage
+            .filter(|_| s.phase().is_active())
+            .as_ref()
+            .map(resources::wire_usage),
+        oom_kills: s.oom_kills,
+        violations: s.violations,
     })
 }
 

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use procman_api::{HealthCheck, Transition};
+use procman_api::{HealthCheck, ResourceLimit, ResourceUsage, Transition};
 
 use super::*;
 
@@ -122,6 +122,13 @@ fn the_detail_says_since_when_why_pids_health_and_log() {
         log_bytes: 12_400,
         log_dropped: 0,
         restarts_by_cause: BTreeMap::from([("exit".to_string(), 2)]),
+        limits: Vec::new(),
+        on_violation: None,
+        violation_grace_seconds: None,
+        sample_interval_seconds: None,
+        usage: None,
+        oom_kills: 0,
+        violations: 0,
     };
     let now = humantime::parse_rfc3339("2026-12-02T09:18:00Z").expect("time") as SystemTime;
     let text = describe(&d, now, false);
@@ -137,6 +144,7 @@ fn the_detail_says_since_when_why_pids_health_and_log() {
         "Health: healthy (http): HTTP 200 in 3ms, 2026-12-02 09:17:50 UTC (10s ago)\n",
         "Log file: /var/log/web.log\n",
         "Log: 12.1 KiB read, 0 records dropped\n",
+        "Limits: none\n",
     ] {
         assert!(text.contains(want), "{want:?} missing in:\n{text}");
     }
@@ -160,4 +168,144 @@ fn the_log_tail_is_the_records_as_plain_lines() {
         "\n2026-12-02T09:15:00.000000Z ----- run 1 pid 1 -----\n2026-12-02T09:15:00.100000Z stdout hi\n"
     );
     assert_eq!(tail(&[]), b"\n(no log lines yet)\n");
+}
+
+fn detail(p: Process) -> ProcessDetail {
+    ProcessDetail {
+        process: p,
+        last_transition: None,
+        pids: vec![],
+        breaker: "closed".into(),
+        health_check: None,
+        log_file: None,
+        log_bytes: 0,
+        log_dropped: 0,
+        restarts_by_cause: BTreeMap::new(),
+        limits: Vec::new(),
+        on_violation: None,
+        violation_grace_seconds: None,
+        sample_interval_seconds: None,
+        usage: None,
+        oom_kills: 0,
+        violations: 0,
+    }
+}
+
+fn limit(key: &str, value: f64, by: Option<&str>) -> ResourceLimit {
+    ResourceLimit {
+        limit: key.into(),
+        value,
+        enforced_by: by.map(Into::into),
+    }
+}
+
+#[test]
+fn the_detail_shows_each_limit_with_its_unit_and_enforcer_and_the_usage() {
+    let mut d = detail(process("web", "running"));
+    d.limits = vec![
+        limit("max_memory_mb", 64.0, Some("cgroup v1")),
+        limit("max_cpu_percent", 12.5, Some("monitor")),
+        limit("max_file_descriptors", 100.0, Some("rlimit")),
+        limit("max_processes", 32.0, Some("cgroup v2")),
+    ];
+    d.on_violation = Some("restart".into());
+    d.violation_grace_seconds = Some(0.5);
+    d.sample_interval_seconds = Some(5.0);
+    d.oom_kills = 1;
+    d.violations = 2;
+    d.usage = Some(ResourceUsage {
+        memory_bytes: Some(16 << 20),
+        cpu_seconds: Some(1.234),
+        cpu_percent: Some(3.4),
+        processes: 2,
+        open_files: Some(7),
+        source: "cgroup".into(),
+    });
+    let text = describe(&d, SystemTime::now(), false);
+    let block: Vec<&str> = text.lines().skip_while(|l| *l != "  Limits:").collect();
+    assert_eq!(
+        block,
+        [
+            "  Limits:",
+            "    max_memory_mb         64 MiB             by cgroup v1",
+            "    max_cpu_percent       12.5% of one core  by monitor",
+            "    max_file_descriptors  100 open files     by rlimit",
+            "    max_processes         32 processes       by cgroup v2",
+            "    on_violation          restart after 500ms, monitor samples every 5s",
+            "    OOM kills             1",
+            "    violations            2",
+            "  Usage (from cgroup):",
+            "    memory      16.0 MiB of 64 MiB (25%)",
+            "    CPU         3.4% of one core (max 12.5%), 1.23s this run",
+            "    processes   2 of 32",
+            "    open files  7 (max 100 per process)",
+        ],
+        "{text}"
+    );
+    assert!(!text.contains("Limits: none"), "{text}");
+}
+
+#[test]
+fn before_a_run_the_enforcer_is_not_known_and_there_is_no_usage() {
+    let mut d = detail(process("web", "registered"));
+    d.limits = vec![
+        limit("max_memory_mb", 64.0, None),
+        limit("max_file_descriptors", 100.0, Some("rlimit")),
+    ];
+    d.on_violation = Some("log".into());
+    d.violation_grace_seconds = Some(0.0);
+    d.sample_interval_seconds = Some(5.0);
+    let text = describe(&d, SystemTime::now(), false);
+    assert!(
+        text.contains("    max_memory_mb         64 MiB          (enforcer known once it runs)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    on_violation          log, monitor samples every 5s\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Usage"), "{text}");
+}
+
+#[test]
+fn a_reading_without_some_figures_shows_dashes() {
+    let mut d = detail(process("web", "running"));
+    d.usage = Some(ResourceUsage {
+        memory_bytes: None,
+        cpu_seconds: None,
+        cpu_percent: None,
+        processes: 1,
+        open_files: None,
+        source: "proc".into(),
+    });
+    let text = describe(&d, SystemTime::now(), false);
+    assert!(text.contains("Limits: none\n"), "{text}");
+    for want in [
+        "  Usage (from proc):\n",
+        "    memory      -\n",
+        "    CPU         -\n",
+        "    processes   1\n",
+        "    open files  -\n",
+    ] {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn on_violation_is_unused_when_the_kernel_enforces_every_limit() {
+    let mut d = detail(process("web", "running"));
+    d.limits = vec![
+        limit("max_memory_mb", 64.0, Some("cgroup v2")),
+        limit("max_file_descriptors", 100.0, Some("rlimit")),
+    ];
+    d.on_violation = Some("stop".into());
+    d.violation_grace_seconds = Some(90.0);
+    d.sample_interval_seconds = Some(5.0);
+    let text = describe(&d, SystemTime::now(), false);
+    assert!(
+        text.contains(
+            "    on_violation          stop after 1m30s (unused: the kernel enforces every limit)\n"
+        ),
+        "{text}"
+    );
 }

@@ -72,7 +72,7 @@ async fn the_families_of_a_running_manager() {
     .concat();
     let m = support::manager(dir.path(), &processes);
     let control = m.control().clone();
-    let before = parse(&render(&control));
+    let before = parse(&render(&control).await);
     assert_eq!(
         value(&before, "procman_manager_state{state=\"created\"}"),
         1.0
@@ -109,7 +109,7 @@ async fn the_families_of_a_running_manager() {
     })
     .await;
 
-    let text = render(&control);
+    let text = render(&control).await;
     let s = parse(&text);
     let t = types(&text);
     assert_eq!(t["procman_process_state"], "gauge");
@@ -174,6 +174,26 @@ async fn the_families_of_a_running_manager() {
     // `hello\n` once per run.
     assert!(web("process_log_bytes_total") >= 12.0, "{text}");
     assert_eq!(web("process_log_dropped_total"), 0.0);
+    // Limits and usage: counters for every process, no limit series
+    // without limits, usage only for the run under way.
+    assert_eq!(web("process_oom_kills_total"), 0.0);
+    assert_eq!(web("process_violations_total"), 0.0);
+    assert_eq!(
+        value(&s, "procman_process_violations_total{process=\"idle\"}"),
+        0.0
+    );
+    assert!(!text.contains("procman_process_limit{"), "{text}");
+    assert!(web("process_processes") >= 1.0, "{text}");
+    assert!(web("process_cpu_seconds_total") >= 0.0, "{text}");
+    assert_eq!(t["procman_process_cpu_seconds_total"], "counter");
+    assert_eq!(t["procman_process_memory_bytes"], "gauge");
+    assert!(
+        !s.keys().any(|k| k.contains("{process=\"idle\"}")
+            && ["memory_bytes", "cpu_seconds", "processes{", "open_files"]
+                .iter()
+                .any(|f| k.contains(f))),
+        "usage of a process that does not run:\n{text}"
+    );
 
     assert_eq!(value(&s, "procman_manager_up"), 1.0);
     assert_eq!(value(&s, "procman_manager_state{state=\"running\"}"), 1.0);
@@ -213,7 +233,7 @@ async fn a_thousand_processes_cost_no_io_each() {
         .collect();
     let m = support::manager(dir.path(), &processes);
     let started = std::time::Instant::now();
-    let text = render(m.control());
+    let text = render(m.control()).await;
     let took = started.elapsed();
     let s = parse(&text);
     assert_eq!(value(&s, "procman_manager_processes"), 1000.0);
@@ -229,5 +249,41 @@ async fn a_thousand_processes_cost_no_io_each() {
     // Milliseconds in a release build; generous for a loaded machine.
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     eprintln!("1000 processes rendered in {took:?}, {} bytes", text.len());
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_of_many_runs_is_read_at_once_within_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 40;
+    let limits = "      resource_limits:\n        max_file_descriptors: 64\n";
+    let processes: String = (0..n)
+        .map(|i| sh(&format!("p{i}"), "exec sleep 100", limits))
+        .collect();
+    let m = support::manager(dir.path(), &processes);
+    let control = m.control().clone();
+    m.start().await;
+    for i in 0..n {
+        support::wait_for(&control, &format!("p{i}"), Phase::Running, 1).await;
+    }
+    let started = std::time::Instant::now();
+    let text = render(&control).await;
+    let took = started.elapsed();
+    let s = parse(&text);
+    for i in 0..n {
+        let p = format!("p{i}");
+        let v = value(&s, &format!("procman_process_processes{{process=\"{p}\"}}"));
+        assert!(v >= 1.0, "{p}: {v}");
+        let limit = format!(
+            "procman_process_limit{{process=\"{p}\",limit=\"max_file_descriptors\",unit=\"files\",enforced_by=\"rlimit\"}}"
+        );
+        assert_eq!(value(&s, &limit), 64.0);
+    }
+    // Bounded by the deadline (and the encoding), whatever the machine.
+    assert!(
+        took < super::resources::USAGE_DEADLINE + std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
+    eprintln!("{n} running processes scraped in {took:?}");
     m.shutdown().await;
 }

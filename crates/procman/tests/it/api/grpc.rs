@@ -13,20 +13,20 @@ use tonic_health::pb::HealthCheckRequest;
 
 use super::*;
 
-type Channel = Client<HttpConnector, tonic::body::Body>;
+pub(super) type Channel = Client<HttpConnector, tonic::body::Body>;
 
-fn channel() -> Channel {
+pub(super) fn channel() -> Channel {
     Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http()
 }
 
-fn origin(port: u16) -> http::Uri {
+pub(super) fn origin(port: u16) -> http::Uri {
     format!("http://127.0.0.1:{port}").parse().expect("uri")
 }
 
 /// `msg` with `authorization: Bearer <token>`.
-fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+pub(super) fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     req.metadata_mut().insert(
         "authorization",
@@ -35,7 +35,7 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     req
 }
 
-fn id(id: &str) -> proto::ProcessRequest {
+pub(super) fn id(id: &str) -> proto::ProcessRequest {
     proto::ProcessRequest { id: id.into() }
 }
 

@@ -8,6 +8,7 @@ mod feeds;
 mod grpc;
 mod grpcio;
 mod input;
+mod limits;
 mod schema;
 
 use std::path::{Path, PathBuf};
