@@ -6,11 +6,13 @@
 //! accepted before the subcommand, so a subcommand never has to guess whose
 //! flag it is looking at.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use libc::c_int;
+
+use crate::values::{duration, exit_code, number, signal, size, text};
 
 /// Line numbers are printed as nine zero-padded digits.
 pub const NUMBER_DIGITS: usize = 9;
@@ -89,6 +91,20 @@ pub enum Command {
     Sleep {
         duration: Duration,
     },
+    Hog {
+        /// MiB to allocate, in all.
+        mib: u64,
+        /// MiB per step.
+        step: u64,
+        interval: Option<Duration>,
+    },
+    Spin,
+    ForkLoop {
+        count: u32,
+    },
+    Rlimits {
+        stay: bool,
+    },
 }
 
 /// A usage error; the message reads well after "error: ".
@@ -150,129 +166,8 @@ fn unexpected(tok: Tok, command: &str) -> Usage {
     }
 }
 
-fn text<'a>(arg: &'a OsStr, what: &str) -> Result<&'a str, Usage> {
-    arg.to_str()
-        .ok_or_else(|| format!("{what} is not valid UTF-8: {arg:?}"))
-}
-
-fn number<T: std::str::FromStr>(arg: &OsStr, what: &str) -> Result<T, Usage> {
-    let s = text(arg, what)?;
-    s.parse().map_err(|_| format!("invalid {what}: {s:?}"))
-}
-
 fn required<T>(value: Option<T>, what: &str, command: &str) -> Result<T, Usage> {
     value.ok_or_else(|| format!("{command} needs {what}"))
-}
-
-/// Parses `1.5s`, `100ms`, `250us`, `10ns`, `2m`, `1h` or a bare `0`.
-pub fn duration(arg: &OsStr) -> Result<Duration, Usage> {
-    let s = text(arg, "duration")?;
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration: {s:?}"))?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "" if value == 0.0 => 0.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {s:?} (use a unit: ns, us, ms, s, m, h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("invalid duration: {s:?}"))
-}
-
-/// Parses a byte count: a plain integer, or one with a `K`/`M`/`G` (or
-/// `KiB`/`MiB`/`GiB`) suffix meaning powers of 1024.
-fn size(arg: &OsStr) -> Result<u64, Usage> {
-    let s = text(arg, "byte count")?;
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let shift = match unit {
-        "" => 0,
-        "K" | "KiB" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        _ => return Err(format!("invalid byte count: {s:?}")),
-    };
-    let value: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid byte count: {s:?}"))?;
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("byte count too large: {s:?}"))
-}
-
-fn exit_code(arg: &OsStr) -> Result<u8, Usage> {
-    number(arg, "exit code (0-255)")
-}
-
-const SIGNALS: &[(&str, c_int)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("SYS", libc::SIGSYS),
-];
-
-/// `SIGSEGV`, `SEGV`, `segv` or `11`.
-fn signal(arg: &OsStr) -> Result<c_int, Usage> {
-    let s = text(arg, "signal")?;
-    if let Ok(n) = s.parse::<c_int>() {
-        return if (1..=64).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!("invalid signal number: {n}"))
-        };
-    }
-    let upper = s.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS
-        .iter()
-        .find(|(name, _)| *name == bare)
-        .map(|&(_, n)| n)
-        .ok_or_else(|| format!("unknown signal: {s:?}"))
-}
-
-/// `SIGTERM` for the signals we know by name, `SIG34` otherwise.
-pub fn signal_name(sig: c_int) -> String {
-    match SIGNALS.iter().find(|&&(_, n)| n == sig) {
-        Some((name, _)) => format!("SIG{name}"),
-        None => format!("SIG{sig}"),
-    }
 }
 
 /// Parses everything after the program name.
@@ -341,6 +236,7 @@ struct Opts {
     term_exit: Option<u8>,
     line_len: Option<usize>,
     fail_after: Option<u64>,
+    step: Option<u64>,
     flags: Vec<String>,
 }
 
@@ -356,6 +252,10 @@ fn parse_command(command: &str, args: &mut Args) -> Result<Command, Usage> {
         "spawn-storm" => (1, &[], &["--no-reap"]),
         "http-health" => (1, &["--fail-after"], &["--hang"]),
         "sleep" => (1, &[], &[]),
+        "hog" => (1, &["--step", "--interval"], &[]),
+        "spin" => (0, &[], &[]),
+        "fork-loop" => (1, &[], &[]),
+        "rlimits" => (0, &[], &["--stay"]),
         _ => return Err(format!("unknown command {command:?}")),
     };
     let mut o = Opts::default();
@@ -370,6 +270,7 @@ fn parse_command(command: &str, args: &mut Args) -> Result<Command, Usage> {
                     "--term-exit" => o.term_exit = Some(exit_code(&v)?),
                     "--line-len" => o.line_len = Some(number(&v, "line length")?),
                     "--fail-after" => o.fail_after = Some(number(&v, "request count")?),
+                    "--step" => o.step = Some(number(&v, "step in MiB")?),
                     _ => unreachable!("every valued flag is handled above"),
                 }
             }
@@ -447,6 +348,29 @@ fn build(command: &str, o: Opts) -> Result<Command, Usage> {
         "sleep" => Command::Sleep {
             duration: duration(required(pos, "a duration", command)?)?,
         },
+        "hog" => {
+            let mib: u64 = number(required(pos, "a size in MiB", command)?, "size in MiB")?;
+            let step = o.step.unwrap_or(8);
+            if step == 0 {
+                return Err("--step must be at least 1 MiB".into());
+            }
+            // Sizes in bytes must fit a `usize` on every platform we run on.
+            if mib.max(step) > 1 << 20 {
+                return Err(format!("hog is limited to {} MiB", 1u64 << 20));
+            }
+            Command::Hog {
+                mib,
+                step,
+                interval: o.interval,
+            }
+        }
+        "spin" => Command::Spin,
+        "fork-loop" => Command::ForkLoop {
+            count: number(required(pos, "a child count", command)?, "child count")?,
+        },
+        "rlimits" => Command::Rlimits {
+            stay: flag("--stay"),
+        },
         _ => unreachable!("parse_command rejects unknown commands"),
     })
 }
@@ -457,26 +381,6 @@ mod tests {
 
     fn argv(s: &str) -> Vec<OsString> {
         s.split_whitespace().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration("100ms".as_ref()), Ok(Duration::from_millis(100)));
-        assert_eq!(duration("1.5s".as_ref()), Ok(Duration::from_millis(1500)));
-        assert_eq!(duration("0".as_ref()), Ok(Duration::ZERO));
-        assert!(duration("5".as_ref()).is_err());
-        assert!(duration("ms".as_ref()).is_err());
-        assert!(duration("-1s".as_ref()).is_err());
-    }
-
-    #[test]
-    fn sizes_and_signals() {
-        assert_eq!(size("1G".as_ref()), Ok(1 << 30));
-        assert_eq!(size("64KiB".as_ref()), Ok(64 << 10));
-        assert_eq!(signal("SEGV".as_ref()), Ok(libc::SIGSEGV));
-        assert_eq!(signal("sigkill".as_ref()), Ok(libc::SIGKILL));
-        assert_eq!(signal("6".as_ref()), Ok(6));
-        assert!(signal("NOPE".as_ref()).is_err());
     }
 
     #[test]
@@ -491,6 +395,39 @@ mod tests {
         assert!(parse(argv("exit 256")).is_err());
         assert!(parse(argv("run --term-exit")).is_err());
         assert!(parse(argv("bogus")).is_err());
+    }
+
+    #[test]
+    fn resource_commands() {
+        let inv = parse(argv("hog 200 --step 4 --interval=10ms")).unwrap();
+        assert!(matches!(
+            inv.command,
+            Command::Hog { mib: 200, step: 4, interval: Some(d) } if d.as_millis() == 10
+        ));
+        let inv = parse(argv("hog 16")).unwrap();
+        assert!(matches!(
+            inv.command,
+            Command::Hog {
+                mib: 16,
+                step: 8,
+                interval: None
+            }
+        ));
+        assert!(parse(argv("hog")).is_err());
+        assert!(parse(argv("hog 16 --step 0")).is_err());
+        assert!(matches!(
+            parse(argv("spin")).unwrap().command,
+            Command::Spin
+        ));
+        assert!(parse(argv("spin 3")).is_err());
+        assert!(matches!(
+            parse(argv("fork-loop 100")).unwrap().command,
+            Command::ForkLoop { count: 100 }
+        ));
+        assert!(matches!(
+            parse(argv("rlimits --stay")).unwrap().command,
+            Command::Rlimits { stay: true }
+        ));
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use libc::c_int;
 
-use crate::cli::signal_name;
 use crate::out::{escape, escape_word, say};
 use crate::signals::{self, sleep_forever};
+use crate::values::signal_name;
 
 /// Prints, in this order:
 ///

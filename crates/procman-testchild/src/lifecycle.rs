@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use libc::c_int;
 
-use crate::cli::signal_name;
 use crate::out::say;
 use crate::signals::{self, Catcher};
+use crate::values::signal_name;
 
 fn pause_for(after: Option<Duration>) {
     if let Some(d) = after {

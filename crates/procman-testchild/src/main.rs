@@ -13,7 +13,8 @@
 //! This file is the one place that decides exit statuses: 2 for a usage
 //! error, 100 for a runtime failure (`error: ...` on stderr), otherwise
 //! whatever the behaviour asked for. Signals are only ever handled by
-//! setting a bit (see `signals`), and we never busy-wait.
+//! setting a bit (see `signals`), and we never busy-wait (except `spin`,
+//! whose whole point it is).
 
 mod cli;
 mod environment;
@@ -21,9 +22,11 @@ mod health;
 mod lifecycle;
 mod out;
 mod output;
+mod resources;
 mod signals;
 mod stamp;
 mod tree;
+mod values;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -70,6 +73,16 @@ commands:
                                      \"listening port=N\"; GET /health: 200 \"ok\" N times,
                                      then 500; --hang: accept, never answer
   sleep DUR                          sleep, then exit 0
+  hog MB [--step MB] [--interval DUR]
+                                     allocate MB MiB, --step MiB (default 8) at a time,
+                                     writing every page; \"allocated N\" per step (N: MiB
+                                     so far), then \"ready pid=N\" and block
+  spin                               \"ready pid=N\", then a busy loop forever
+  fork-loop N                        try to fork N children that sleep; \"fork failed
+                                     errno=E\" at the first failure (all N are tried),
+                                     \"forked K\", block
+  rlimits [--stay]                   \"nofile soft=S hard=H\" (RLIMIT_NOFILE), exit 0;
+                                     --stay: \"ready pid=N\" and block
   help                               this text
 
 DUR is a number with a unit: 100ms, 1.5s, 250us, 2m, 1h (or 0).
@@ -159,5 +172,13 @@ fn dispatch(command: Command) -> io::Result<u8> {
             hang,
         } => health::http_health(port, fail_after, hang)?,
         Command::Sleep { duration } => lifecycle::sleep(duration)?,
+        Command::Hog {
+            mib,
+            step,
+            interval,
+        } => resources::hog(mib, step, interval)?,
+        Command::Spin => resources::spin()?,
+        Command::ForkLoop { count } => tree::fork_loop(count)?,
+        Command::Rlimits { stay } => resources::rlimits(stay)?,
     })
 }

@@ -1,6 +1,7 @@
 //! Process trees: grandchildren that try to escape the process group or the
-//! parent (`grandchildren`), and bursts of short-lived children
-//! (`spawn-storm`).
+//! parent (`grandchildren`), bursts of short-lived children
+//! (`spawn-storm`), and more children than a process limit allows
+//! (`fork-loop`).
 //!
 //! We are single-threaded whenever we fork, so the children may run ordinary
 //! code; they never return into `main` and leave through `_exit` or a signal.
@@ -213,5 +214,28 @@ pub fn spawn_storm(count: u32, reap_them: bool) -> io::Result<u8> {
         }
     }
     say!("spawned {}", pids.len());
+    sleep_forever()
+}
+
+/// `fork-loop N`: tries to fork `count` children that sleep forever.
+/// Every attempt is made even after one failed (a process limit must hold
+/// against all of them); the first failure is reported as `fork failed
+/// errno=E`, then `forked K` counts the children made, and we block.
+pub fn fork_loop(count: u32) -> io::Result<u8> {
+    let mut forked = 0u32;
+    let mut failed = false;
+    for _ in 0..count {
+        match fork() {
+            Ok(Forked::Child) => sleep_forever(),
+            Ok(Forked::Parent(_)) => forked += 1,
+            Err(e) => {
+                if !failed {
+                    say!("fork failed errno={}", e.raw_os_error().unwrap_or(0));
+                }
+                failed = true;
+            }
+        }
+    }
+    say!("forked {forked}");
     sleep_forever()
 }

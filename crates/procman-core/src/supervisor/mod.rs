@@ -31,3 +31,7 @@ mod pressure_tests;
 #[cfg(test)]
 #[path = "tests/orphaned.rs"]
 mod orphaned_tests;
+
+#[cfg(test)]
+#[path = "tests/violations.rs"]
+mod violation_tests;

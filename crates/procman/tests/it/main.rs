@@ -12,6 +12,7 @@ mod fallback;
 mod files;
 mod hardening;
 mod health;
+mod limits;
 mod logs;
 mod manager;
 mod pid1;

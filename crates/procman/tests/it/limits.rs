@@ -1,0 +1,381 @@
+//! Resource limits on real processes in real cgroups: `procman run` on a
+//! config of the test child, each test in its own temp dir, judged from
+//! outside the manager where that can be done: what the child printed
+//! (`allocated N`, `forked K`, `nofile soft=S hard=H`), its CPU time in
+//! `/proc/<pid>/stat`, its processes in `/proc`, and the cgroup
+//! directories left under the manager's own cgroups after it stopped.
+//!
+//! Memory, CPU and process limits need root and writable cgroup
+//! controllers; without them these tests say why and skip (fail under
+//! `CI`). `max_file_descriptors` is a plain rlimit and runs anywhere.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use procman_core::platform::{Controller, Controllers, Enforcer, Host};
+
+use crate::cli_control::{ready_pid, Running};
+use crate::support::*;
+
+/// How long the manager and its processes may take to get somewhere.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Whether the kernel can enforce memory, CPU and process limits for a
+/// manager this test starts; if not, says why (or fails under `CI`).
+fn kernel_limits() -> bool {
+    if !is_root() {
+        skip_or_fail("limits in cgroups need root");
+        return false;
+    }
+    let missing: Vec<String> = Controllers::probe(&Host::current())
+        .into_iter()
+        .filter_map(|(c, verdict)| verdict.err().map(|why| format!("{}: {why}", c.name())))
+        .collect();
+    if !missing.is_empty() {
+        skip_or_fail(&format!(
+            "cgroup controllers unavailable: {}",
+            missing.join("; ")
+        ));
+        return false;
+    }
+    true
+}
+
+/// A test child entry with `args`, its `--stamp` in the test's dir (so
+/// that [`KillOnDrop`] finds it), and `management` keys (YAML at the
+/// level of `control:`).
+fn entry(t: &Scratch, id: &str, args: &[&str], management: &str) -> String {
+    let stamp = t.path(&format!("{id}.stamp")).display().to_string();
+    let mut all = vec!["--stamp", stamp.as_str()];
+    all.extend_from_slice(args);
+    let extra: String = management.lines().map(|l| format!("      {l}\n")).collect();
+    child_entry(id, &all, &extra)
+}
+
+/// The manager's own cgroup directories, as `/proc/self/cgroup` and the
+/// mounts name them (the manager inherits this test's cgroups): the v1
+/// ones of memory, cpu and pids that exist, and the v2 one.
+fn own_cgroups() -> (Vec<(Controller, PathBuf)>, Option<PathBuf>) {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // (mount point, fstype, super options)
+    let mounts: Vec<(&str, &str, &str)> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let mut post = post.split_whitespace();
+            let fstype = post.next()?;
+            let options = post.nth(1).unwrap_or("");
+            Some((pre.split_whitespace().nth(4)?, fstype, options))
+        })
+        .collect();
+    let under =
+        |mount: &str, rel: &str| PathBuf::from(mount).join(rel.trim().trim_start_matches('/'));
+    let v1 = Controller::ALL
+        .into_iter()
+        .filter_map(|ctrl| {
+            let has = |list: &str| list.split(',').any(|c| c == ctrl.name());
+            let mount = mounts
+                .iter()
+                .find(|(_, fstype, options)| *fstype == "cgroup" && has(options))?;
+            let rel = own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+                has(list).then_some(path)
+            })?;
+            Some((ctrl, under(mount.0, rel)))
+        })
+        .collect();
+    let v2 = mounts
+        .iter()
+        .find(|(_, fstype, _)| *fstype == "cgroup2")
+        .and_then(|m| Some(under(m.0, own.lines().find_map(|l| l.strip_prefix("0::"))?)));
+    (v1, v2)
+}
+
+/// The cgroup directories a manager whose state dir is `state` creates:
+/// `procman-<tag>` under each own cgroup.
+fn manager_cgroups(state: &std::path::Path) -> (Vec<(Controller, PathBuf)>, Option<PathBuf>) {
+    let name = format!("procman-{}", procman_core::state::tag(state));
+    let (v1, v2) = own_cgroups();
+    (
+        v1.into_iter().map(|(c, d)| (c, d.join(&name))).collect(),
+        v2.map(|d| d.join(&name)),
+    )
+}
+
+/// Stops the manager and checks that it left no cgroup of its own.
+async fn stop_and_check_cgroups(m: Running) {
+    let (v1, v2) = manager_cgroups(&m.t.path("state"));
+    m.stop().await;
+    let left: Vec<&PathBuf> = v1
+        .iter()
+        .map(|(_, d)| d)
+        .chain(&v2)
+        .filter(|d| d.exists())
+        .collect();
+    assert!(left.is_empty(), "cgroups left after the stop: {left:?}");
+}
+
+/// Waits until the manager's detail of `id` satisfies `pred`.
+async fn wait_detail(
+    m: &Running,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&procman_api::ProcessDetail) -> bool,
+) -> procman_api::ProcessDetail {
+    let deadline = Instant::now() + SETTLE;
+    let client = m.client();
+    loop {
+        let last = client.process(id).await;
+        if let Ok(d) = &last {
+            if pred(d) {
+                return d.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {SETTLE:?} waiting for {what}; last answer: {last:#?}\nmanager log:\n{}",
+            m.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_is_oom_killed_and_restarted() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let stamp = t.path("hog.stamp");
+        let entries = entry(
+            &t,
+            "hog",
+            &["hog", "200", "--step", "4", "--interval", "20ms"],
+            "resource_limits:\n  max_memory_mb: 64\nrestart_policy:\n  strategy: always\n  max_attempts: 0\n  restart_delay: 500ms\n",
+        );
+        let m = Running::start(t, &entries).await;
+        let d = wait_detail(&m, "hog", "a restart after an OOM kill", |d| {
+            d.restarts_by_cause.get("oom").copied().unwrap_or(0) >= 1
+        })
+        .await;
+        assert!(d.process.runs >= 2, "{d:#?}");
+        // Each run stamped its pid at start: the restart is a new process.
+        let pids = wait_starts(&stamp, 2, SETTLE).await;
+        let starts: Vec<u32> = pids.iter().filter(|(k, ..)| *k == 'S').map(|s| s.2).collect();
+        assert_ne!(starts[0], starts[1], "the restart has a new pid: {starts:?}");
+
+        // The first run's end, as the event feed and the journal tell it.
+        let events = m.client().events(Some("hog"), 1000).await.expect("events");
+        assert!(
+            events
+                .iter()
+                .any(|e| e.cause_kind == "oom" && e.pid == Some(starts[0])),
+            "no oom transition of pid {}: {events:#?}",
+            starts[0]
+        );
+        let journal = std::fs::read_to_string(m.t.path("state").join("events.jsonl"))
+            .expect("the event journal");
+        assert!(
+            journal.lines().any(|l| {
+                let e: serde_json::Value = serde_json::from_str(l).expect("a JSON event");
+                e["process"] == "hog" && e["cause_kind"] == "oom"
+            }),
+            "no oom event in the journal:\n{journal}"
+        );
+
+        // It really allocated (every page written), and never got past
+        // the limit: the step that crossed it was killed before it said so.
+        let log = m.process_log("hog");
+        let held: Vec<u64> = log
+            .lines()
+            .filter_map(|l| l.split("allocated ").nth(1)?.trim().parse().ok())
+            .collect();
+        assert!(!held.is_empty(), "the hog said nothing:\n{log}");
+        assert!(
+            held.iter().all(|&mib| mib <= 64),
+            "the hog held more than 64 MiB: {held:?}"
+        );
+        assert!(!log.contains("ready pid="), "a run held all 200 MiB:\n{log}");
+        stop_and_check_cgroups(m).await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the spinner's stat");
+    let after = &stat[stat.rfind(')').expect("a stat line") + 1..];
+    // Fields 14 and 15 of the line; `after` starts at field 3.
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|n| n.parse().expect("a tick count"))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (f[0] + f[1]) as f64 / ticks as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinner_gets_at_most_its_cpu_share() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let entries = entry(
+            &t,
+            "spin",
+            &["spin"],
+            "resource_limits:\n  max_cpu_percent: 20\n",
+        );
+        let m = Running::start(t, &entries).await;
+        let pid = ready_pid(&m.wait_log("spin", "ready pid=").await).expect("its pid");
+        let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+        // The measurement window itself, not a wait for an event.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (cpu1, wall) = (cpu_seconds(pid), t0.elapsed());
+        let share = (cpu1 - cpu0) / wall.as_secs_f64();
+        // 20 % of a core, with room for a loaded machine's accounting.
+        assert!(
+            share > 0.0 && share <= 0.30,
+            "the spinner used {:.0} % of a core over {wall:?}",
+            share * 100.0
+        );
+        assert_eq!(m.process("spin").await.pid, Some(pid), "the same run");
+        stop_and_check_cgroups(m).await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// Processes of the tree led by `pid`: itself and its children (the
+/// forks of `fork-loop` fork no further).
+fn tree_size(pid: u32) -> usize {
+    let children = other_pids()
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = &s[s.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .count();
+    1 + children
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_loop_is_held_at_max_processes() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let entries = entry(
+            &t,
+            "forks",
+            &["fork-loop", "100"],
+            "resource_limits:\n  max_processes: 10\n",
+        );
+        let m = Running::start(t, &entries).await;
+        let pid = m.process("forks").await.pid.expect("its pid");
+        // Its size, sampled all along until it has tried every fork.
+        let deadline = Instant::now() + SETTLE;
+        let mut most = 0;
+        let log = loop {
+            most = most.max(tree_size(pid));
+            let log = m.process_log("forks");
+            if log.contains("forked ") {
+                break log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fork-loop never finished:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        most = most.max(tree_size(pid));
+        assert!(
+            log.contains("fork failed errno=11"),
+            "no fork was refused (EAGAIN):\n{log}"
+        );
+        let forked: usize = log
+            .lines()
+            .find_map(|l| l.split("forked ").nth(1)?.trim().parse().ok())
+            .expect("forked K");
+        // The main process counts: 9 children beside it, and no more.
+        assert_eq!(forked, 9, "children beside the main process");
+        assert!(most <= 10, "{most} processes in the tree");
+        assert_eq!(tree_size(pid), forked + 1, "its children sleep on");
+        let d = m.client().process("forks").await.expect("detail");
+        assert!(d.pids.len() <= 10, "the manager counts {:?}", d.pids);
+        stop_and_check_cgroups(m).await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_file_descriptors_is_the_soft_and_hard_nofile_limit() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let entries = entry(
+            &t,
+            "fds",
+            &["rlimits", "--stay"],
+            "resource_limits:\n  max_file_descriptors: 77\n",
+        );
+        let m = Running::start(t, &entries).await;
+        let log = m.wait_log("fds", "nofile ").await;
+        assert!(
+            log.lines().any(|l| l.contains("nofile soft=77 hard=77")),
+            "{log}"
+        );
+        m.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_manager_leaves_no_cgroup() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (v1, v2) = manager_cgroups(&t.path("state"));
+        let entries = entry(
+            &t,
+            "svc",
+            &["run"],
+            "resource_limits:\n  max_memory_mb: 256\n  max_cpu_percent: 150\n  max_processes: 50\n",
+        );
+        let m = Running::start(t, &entries).await;
+        ready_pid(&m.wait_log("svc", "ready pid=").await).expect("its pid");
+        // While it runs: the process's directory under the manager's, in
+        // the hierarchy that enforces each limit.
+        for (ctrl, verdict) in Controllers::probe(&Host::current()) {
+            let dir = match verdict {
+                Ok(Enforcer::CgroupV1) => v1.iter().find(|(c, _)| *c == ctrl).map(|(_, d)| d),
+                _ => v2.as_ref(),
+            };
+            let dir = dir.expect("a hierarchy").join("svc");
+            assert!(dir.is_dir(), "{} ({}) missing", dir.display(), ctrl.name());
+            if ctrl == Controller::Memory && dir.join("memory.limit_in_bytes").exists() {
+                let max = std::fs::read_to_string(dir.join("memory.limit_in_bytes"));
+                assert_eq!(max.expect("the limit").trim(), (256u64 << 20).to_string());
+            }
+        }
+        stop_and_check_cgroups(m).await;
+    })
+    .await
+    .expect("watchdog");
+}
