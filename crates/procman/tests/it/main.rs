@@ -21,3 +21,4 @@ mod spawn;
 mod stop;
 mod support;
 mod users;
+mod validate_limits;
