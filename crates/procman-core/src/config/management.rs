@@ -1,5 +1,6 @@
 //! The `management` sections that shape a process's supervision:
-//! `health_check`, `resource_limits`, `restart_policy`, `logging`.
+//! `health_check`, `restart_policy`, `logging` (`resource_limits` is in
+//! `limits.rs`).
 
 use std::time::Duration;
 
@@ -9,8 +10,8 @@ use super::node::{Item, Section};
 use super::process::codes;
 use super::scalar;
 use super::schema::{
-    HealthCheck, HealthCheckKind, LogFile, Logging, ProcessKind, ProcessLogFormat, ResourceLimits,
-    RestartPolicy, RestartStrategy, Rotation, ViolationAction,
+    HealthCheck, HealthCheckKind, LogFile, Logging, ProcessKind, ProcessLogFormat, RestartPolicy,
+    RestartStrategy, Rotation,
 };
 
 const HEALTH_KEYS: &[&str] = &[
@@ -28,15 +29,6 @@ const HEALTH_KEYS: &[&str] = &[
     "command",
     "expected_status",
     "tls_skip_verify",
-];
-const LIMIT_KEYS: &[&str] = &[
-    "max_memory_mb",
-    "max_cpu_percent",
-    "max_file_descriptors",
-    "max_processes",
-    "on_violation",
-    "violation_grace",
-    "sample_interval",
 ];
 const RESTART_KEYS: &[&str] = &[
     "strategy",
@@ -268,45 +260,6 @@ pub(super) fn positive_duration(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<
         return None;
     }
     Some(value)
-}
-
-pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> ResourceLimits {
-    let s = d.child(mgmt, "resource_limits", LIMIT_KEYS);
-    let actions = [
-        ("log", ViolationAction::Log),
-        ("restart", ViolationAction::Restart),
-        ("stop", ViolationAction::Stop),
-    ];
-    let positive = |d: &mut Decoder<'_>, i: &Item<'_>| d.uint(i, 1, u64::MAX);
-    ResourceLimits {
-        max_memory_mb: d.field(&s, "max_memory_mb", positive).value(),
-        max_cpu_percent: d
-            .field(&s, "max_cpu_percent", |d, i| {
-                let pct = d.percent(i)?;
-                if pct <= 0.0 {
-                    d.invalid(
-                        i,
-                        format!("must be greater than 0, found {}", cut(&pct.to_string())),
-                    );
-                    return None;
-                }
-                Some(pct)
-            })
-            .value(),
-        max_file_descriptors: d.field(&s, "max_file_descriptors", positive).value(),
-        max_processes: d.field(&s, "max_processes", positive).value(),
-        on_violation: d
-            .field(&s, "on_violation", |d, i| {
-                d.choice(i, "violation action", &actions)
-            })
-            .or(ViolationAction::Log),
-        violation_grace: d
-            .field(&s, "violation_grace", Decoder::duration)
-            .or(Duration::ZERO),
-        sample_interval: d
-            .field(&s, "sample_interval", positive_duration)
-            .or(ResourceLimits::SAMPLE_INTERVAL),
-    }
 }
 
 pub(super) fn restart_policy(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> RestartPolicy {

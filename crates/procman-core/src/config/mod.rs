@@ -5,14 +5,15 @@
 //! Nothing downstream ever sees a half-valid config.
 //!
 //! How it works: the YAML is parsed into a tree that keeps the position of
-//! every node (`document`, `node`), then walked by hand (`load`, `process`,
-//! `management`) with the key path of each value at hand, so that a wrong
-//! value, an unknown key or a missing one is reported and the walk goes on
-//! (serde would stop at the first). String values are `${VAR}`-expanded
-//! (`expand`) before they are parsed by type (`scalar`). Checks across
-//! processes (unique ids, the `depends_on` graph, log files) run last
-//! (`validate`, `log_files`), then the warnings (`warning`): settings that
-//! load but are likely mistakes, kept in [`Config::warnings`].
+//! every node (`document`, `node`), then walked by hand (`load`,
+//! `process`, `management`, `limits`) with the key path of each value at
+//! hand, so that a wrong value, an unknown key or a missing one is
+//! reported and the walk goes on (serde would stop at the first). String
+//! values are `${VAR}`-expanded (`expand`) before they are parsed by type
+//! (`scalar`). Checks across processes (unique ids, the `depends_on`
+//! graph, log files) run last (`validate`, `log_files`), then the warnings
+//! (`warning`): settings that load but are likely mistakes, kept in
+//! [`Config::warnings`].
 //!
 //! Hostile input is bounded before it can hurt: nesting (64 levels),
 //! nested `${...}` defaults (16), the file's size (64 MiB), durations
@@ -23,6 +24,7 @@ mod decode;
 mod document;
 mod error;
 mod expand;
+mod limits;
 mod load;
 mod log_files;
 mod management;

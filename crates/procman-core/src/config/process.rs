@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::decode::{Decoder, Field};
 use super::error::{cut, Problem};
-use super::management;
 use super::node::{Item, Pos, Section};
 use super::schema::{
     Control, Dependency, DependencyCondition, Discovery, ProcessConfig, ProcessKind, Profile,
 };
 use super::validate;
+use super::{limits, management};
 use crate::outcome::Signal;
 use crate::platform::{AccountError, Group, User};
 use rustix::process::{getegid, geteuid, getgid};
@@ -116,7 +116,7 @@ pub(super) fn process(d: &mut Decoder<'_>, item: &Item<'_>) -> Draft {
         // also as missing.
         control: control(d, &mgmt, known_kind, s.has("control")),
         health_check: management::health_check(d, &mgmt, kind),
-        resource_limits: management::resource_limits(d, &mgmt),
+        resource_limits: limits::resource_limits(d, &mgmt),
         restart: management::restart_policy(d, &mgmt),
         logging: management::logging(d, &mgmt),
         depends_on,

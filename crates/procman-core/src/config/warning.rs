@@ -6,12 +6,13 @@
 //! back at the key that was written, or at the setting that makes the
 //! default a problem.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::decode::Decoder;
 use super::error::cut;
 use super::node::{Item, Pos, Section};
-use super::schema::{Config, ProcessConfig, ProcessKind, RestartStrategy};
+use super::schema::{Config, ProcessConfig, ProcessKind, RestartStrategy, ViolationAction};
 
 pub(super) fn check(d: &mut Decoder<'_>, config: &Config, top: &Section<'_>, items: &[Item<'_>]) {
     if config.processes.is_empty() {
@@ -25,13 +26,24 @@ pub(super) fn check(d: &mut Decoder<'_>, config: &Config, top: &Section<'_>, ite
             "no process is configured: the manager would have nothing to run",
         );
     }
+    // Asked once, and only when a CPU limit is written.
+    let cpus = config
+        .processes
+        .iter()
+        .any(|p| p.resource_limits.max_cpu_percent.is_some())
+        .then(|| std::thread::available_parallelism().ok())
+        .flatten();
     for (process, item) in config.processes.iter().zip(items) {
         if process.kind == ProcessKind::Unmanaged {
-            // Never stopped or restarted by us.
+            // Never started, stopped or restarted by us.
+            unmanaged_limits(d, process, item);
             continue;
         }
         outlives_shutdown(d, config, top, process, item);
         crash_loop(d, process, item);
+        nothing_to_watch(d, process, item);
+        restart_never(d, process, item);
+        cpu_beyond_host(d, process, item, cpus);
     }
 }
 
@@ -91,6 +103,107 @@ fn crash_loop(d: &mut Decoder<'_>, process: &ProcessConfig, item: &Item<'_>) {
         "restart_delay 0s with max_attempts 0 (no limit): a process that keeps \
          failing is restarted in a loop at full speed; set a delay or a limit",
     );
+}
+
+/// Limits on a process procman never starts: nothing applies them.
+fn unmanaged_limits(d: &mut Decoder<'_>, process: &ProcessConfig, item: &Item<'_>) {
+    let Some(at) = item.at(&["management", "resource_limits"]) else {
+        return;
+    };
+    let message = format!(
+        "resource_limits of `{}` are not enforced: procman never starts an unmanaged \
+         process, so it cannot put it under limits",
+        cut(&process.id)
+    );
+    d.warn(at.key_pos, &at.path, message);
+}
+
+/// `on_violation`, `violation_grace` or `sample_interval` without a limit
+/// they apply to: they govern only what the manager watches, which
+/// `max_file_descriptors` never is.
+fn nothing_to_watch(d: &mut Decoder<'_>, process: &ProcessConfig, item: &Item<'_>) {
+    if process
+        .resource_limits
+        .kernel()
+        .controllers()
+        .next()
+        .is_some()
+    {
+        return;
+    }
+    let mut written: Vec<Item<'_>> = ["on_violation", "violation_grace", "sample_interval"]
+        .iter()
+        .filter_map(|key| item.at(&["management", "resource_limits", key]))
+        .collect();
+    written.sort_by_key(|i| (i.key_pos.line, i.key_pos.column));
+    let Some(first) = written.first() else {
+        return;
+    };
+    let keys: Vec<&str> = written
+        .iter()
+        .filter_map(|i| i.path.rsplit('.').next())
+        .collect();
+    let (verb, pronoun) = if keys.len() == 1 {
+        ("has", "it governs")
+    } else {
+        ("have", "they govern")
+    };
+    let message = format!(
+        "{} {verb} no effect without max_memory_mb, max_cpu_percent or max_processes: \
+         {pronoun} only those limits, when the kernel cannot enforce them \
+         (max_file_descriptors always is)",
+        keys.join(", ")
+    );
+    d.warn(first.pos(), &first.path, message);
+}
+
+/// `on_violation: restart` where the restart policy never restarts: the
+/// run ends, and that is all.
+fn restart_never(d: &mut Decoder<'_>, process: &ProcessConfig, item: &Item<'_>) {
+    let limits = &process.resource_limits;
+    if limits.on_violation != ViolationAction::Restart
+        || process.restart.strategy != RestartStrategy::Never
+        || limits.kernel().controllers().next().is_none()
+    {
+        return;
+    }
+    let Some(at) = item.at(&["management", "resource_limits", "on_violation"]) else {
+        return;
+    };
+    d.warn(
+        at.pos(),
+        &at.path,
+        "on_violation restart with restart_policy.strategy never: a violation ends \
+         the run, which is then not restarted (the process is left failed, as with \
+         on_violation stop)",
+    );
+}
+
+/// A CPU limit above what the host has: the kernel never throttles it.
+/// Not an error: a container may be given more CPUs later.
+fn cpu_beyond_host(
+    d: &mut Decoder<'_>,
+    process: &ProcessConfig,
+    item: &Item<'_>,
+    cpus: Option<NonZeroUsize>,
+) {
+    let (Some(pct), Some(cpus)) = (process.resource_limits.max_cpu_percent, cpus) else {
+        return;
+    };
+    let all = cpus.get() as f64 * 100.0;
+    if pct <= all {
+        return;
+    }
+    let Some(at) = item.at(&["management", "resource_limits", "max_cpu_percent"]) else {
+        return;
+    };
+    let plural = if cpus.get() == 1 { "" } else { "s" };
+    let message = format!(
+        "max_cpu_percent {} is more than all {cpus} CPU{plural} the manager may use \
+         here ({all}%): the limit cannot be reached on this host as it is",
+        cut(&pct.to_string())
+    );
+    d.warn(at.pos(), &at.path, message);
 }
 
 fn show(d: Duration) -> humantime::FormattedDuration {

@@ -9,6 +9,7 @@ use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::platform::signal_process;
 
 use crate::support::*;
+use crate::validate_limits::LIMITS_HEADING;
 
 /// Long enough for a process that was wrongly started to show up.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -71,9 +72,18 @@ async fn validate_accepts_the_examples_with_a_one_line_summary() {
             let (end, out) = run(procman_path(), &["validate", "-c", &file], &[]).await;
             assert_eq!(end, ProcessEnd::Exited(0), "{name}:\n{out}");
             let lines: Vec<&str> = out.lines().collect();
-            assert_eq!(lines.len(), 1, "one line for {name}: {out:?}");
             assert!(lines[0].contains(name), "names the file: {out:?}");
             assert!(lines[0].contains("valid"), "{out:?}");
+            if name == "quickstart.yaml" {
+                assert_eq!(lines.len(), 1, "one line for {name}: {out:?}");
+            } else {
+                // The spec example's process has limits: what enforces them.
+                assert_eq!(lines[1], LIMITS_HEADING, "{out}");
+                assert!(
+                    lines[2].starts_with("  my-service: max_memory_mb 512 ("),
+                    "{out}"
+                );
+            }
         }
         let file = example("hsu-spec-example.yaml").display().to_string();
         let (_, out) = run(procman_path(), &["validate", "-c", &file], &[]).await;

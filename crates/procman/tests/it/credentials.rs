@@ -85,7 +85,7 @@ fn at(yaml: &str, key_value: &str) -> String {
 
 /// `procman validate -c FILE` run as `nobody` (no supplementary groups):
 /// how it ended and what it printed.
-async fn validate_as_nobody(t: &Scratch, yaml: &str) -> (ProcessEnd, String) {
+pub async fn validate_as_nobody(t: &Scratch, yaml: &str) -> (ProcessEnd, String) {
     use std::os::unix::fs::PermissionsExt;
     // The private temp dir and the config must be readable by nobody.
     let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));

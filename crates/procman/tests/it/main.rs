@@ -22,3 +22,4 @@ mod spawn;
 mod stop;
 mod support;
 mod users;
+mod validate_limits;

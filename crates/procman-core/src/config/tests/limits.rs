@@ -19,7 +19,7 @@ fn with_durations(value: &str) -> String {
             management:
               control: {{executable: app, startup_timeout: {value}, shutdown_timeout: {value}}}
               health_check: {{tcp_endpoint: \"localhost:1\", interval: {value}, timeout: {value}, initial_delay: {value}}}
-              resource_limits: {{violation_grace: {value}}}
+              resource_limits: {{max_memory_mb: 1, violation_grace: {value}, sample_interval: {value}}}
               restart_policy: {{restart_delay: {value}, max_delay: {value}, reset_after: {value}, window: {value}, backoff_multiplier: 1e300}}
         "
     )
@@ -38,6 +38,8 @@ fn the_longest_duration_is_100_years_and_nothing_downstream_overflows() {
         p.control.startup_timeout,
         p.control.shutdown_timeout,
         config.manager.force_shutdown_timeout,
+        p.resource_limits.sample_interval,
+        p.resource_limits.violation_grace,
     ] {
         assert!(now.checked_add(d).is_some());
         let _ = tokio::time::Instant::now() + d;
@@ -78,6 +80,7 @@ fn zero_is_refused_where_it_means_nothing() {
         [
             "interval",
             "reset_after",
+            "sample_interval",
             "startup_timeout",
             "timeout",
             "window"

@@ -9,6 +9,7 @@ mod features;
 mod limits;
 mod log_files;
 mod report;
+mod resource_limits;
 mod scalars;
 mod spec_example;
 mod text;

@@ -1,0 +1,145 @@
+//! `management.resource_limits`, and the ceilings of this host that a
+//! `max_file_descriptors` cannot pass.
+//!
+//! `max_file_descriptors` becomes the child's RLIMIT_NOFILE (soft and
+//! hard) between fork and exec, set by the manager before it switches to
+//! the process's user. The kernel refuses it there (`EPERM`), and the
+//! process could never start, when it is above `fs.nr_open` (nobody may
+//! pass that), or above the manager's own hard limit when the manager
+//! cannot raise a hard limit (it lacks CAP_SYS_RESOURCE: any user but
+//! root, and root in a container that dropped the capability). So both
+//! are config errors, found before anything starts. The other limits
+//! cannot fail that way: a host without the cgroup controller watches
+//! them instead (`docs/limits.md`), which `procman validate` reports.
+
+use std::time::Duration;
+
+use super::decode::Decoder;
+use super::error::cut;
+use super::management::positive_duration;
+use super::node::{Item, Section};
+use super::schema::{ResourceLimits, ViolationAction};
+
+const LIMIT_KEYS: &[&str] = &[
+    "max_memory_mb",
+    "max_cpu_percent",
+    "max_file_descriptors",
+    "max_processes",
+    "on_violation",
+    "violation_grace",
+    "sample_interval",
+];
+
+/// The capability that lets a process raise a hard resource limit.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> ResourceLimits {
+    let s = d.child(mgmt, "resource_limits", LIMIT_KEYS);
+    let actions = [
+        ("log", ViolationAction::Log),
+        ("restart", ViolationAction::Restart),
+        ("stop", ViolationAction::Stop),
+    ];
+    let positive = |d: &mut Decoder<'_>, i: &Item<'_>| d.uint(i, 1, u64::MAX);
+    ResourceLimits {
+        max_memory_mb: d.field(&s, "max_memory_mb", positive).value(),
+        max_cpu_percent: d
+            .field(&s, "max_cpu_percent", |d, i| {
+                let pct = d.percent(i)?;
+                if pct <= 0.0 {
+                    d.invalid(
+                        i,
+                        format!("must be greater than 0, found {}", cut(&pct.to_string())),
+                    );
+                    return None;
+                }
+                Some(pct)
+            })
+            .value(),
+        max_file_descriptors: d
+            .field(&s, "max_file_descriptors", |d, i| {
+                let n = positive(d, i)?;
+                if let Err(message) = FdCeiling::current().check(n) {
+                    d.invalid(i, message);
+                    return None;
+                }
+                Some(n)
+            })
+            .value(),
+        max_processes: d.field(&s, "max_processes", positive).value(),
+        on_violation: d
+            .field(&s, "on_violation", |d, i| {
+                d.choice(i, "violation action", &actions)
+            })
+            .or(ViolationAction::Log),
+        violation_grace: d
+            .field(&s, "violation_grace", Decoder::duration)
+            .or(Duration::ZERO),
+        sample_interval: d
+            .field(&s, "sample_interval", positive_duration)
+            .or(ResourceLimits::SAMPLE_INTERVAL),
+    }
+}
+
+/// What bounds the RLIMIT_NOFILE the manager can give a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FdCeiling {
+    /// `fs.nr_open`, the kernel's ceiling for every process; `None` when
+    /// it cannot be read (then nothing is checked against it).
+    pub nr_open: Option<u64>,
+    /// The manager's own hard limit, when the manager cannot raise it;
+    /// `None` when it can (CAP_SYS_RESOURCE) or when it is unlimited.
+    pub hard: Option<u64>,
+}
+
+impl FdCeiling {
+    /// This process's: read on every call (a few small reads), so that a
+    /// config loaded again sees a changed `fs.nr_open`.
+    pub(crate) fn current() -> FdCeiling {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let hard = if may_raise_hard_limits() {
+            None
+        } else {
+            rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum
+        };
+        FdCeiling { nr_open, hard }
+    }
+
+    /// Whether a child can be given `n` open files; else why not.
+    pub(crate) fn check(&self, n: u64) -> Result<(), String> {
+        if let Some(ceiling) = self.nr_open.filter(|&c| n > c) {
+            return Err(format!(
+                "{n} is above the kernel's ceiling of {ceiling} open files per process \
+                 (fs.nr_open), so the process could never start; lower it, or raise \
+                 fs.nr_open (sysctl)"
+            ));
+        }
+        if let Some(hard) = self.hard.filter(|&h| n > h) {
+            return Err(format!(
+                "{n} is above the manager's own hard limit of {hard} open files, and \
+                 raising a hard limit needs CAP_SYS_RESOURCE, which the manager lacks \
+                 (root has it unless a container dropped it); lower it, or start \
+                 procman with a higher hard limit (`ulimit -Hn`, LimitNOFILE= under \
+                 systemd)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether this process holds CAP_SYS_RESOURCE in its effective set (as
+/// root normally does, unless a container dropped it); without
+/// `/proc/self/status`, whether it is root.
+fn may_raise_hard_limits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    match effective {
+        Some(caps) => caps & (1 << CAP_SYS_RESOURCE) != 0,
+        None => rustix::process::geteuid().is_root(),
+    }
+}
