@@ -1,20 +1,23 @@
 //! What the config's resource limits need from the host, and the one
 //! warning at start when the host cannot give it.
 
-use crate::config::Config;
+use crate::config::{Config, ProcessConfig, ProcessKind};
 use crate::platform::{Controller, Controllers};
 
-/// The controllers the limits of the config's managed processes need.
+/// The controllers the limits of the config's managed processes need
+/// (an unmanaged process is never started, so never confined).
 pub(super) fn needed(config: &Config) -> Vec<Controller> {
     Controller::ALL
         .into_iter()
-        .filter(|&c| {
-            config
-                .processes
-                .iter()
-                .any(|p| p.resource_limits.kernel().is_set(c))
-        })
+        .filter(|&c| managed(config).any(|p| p.resource_limits.kernel().is_set(c)))
         .collect()
+}
+
+fn managed(config: &Config) -> impl Iterator<Item = &ProcessConfig> {
+    config
+        .processes
+        .iter()
+        .filter(|p| p.kind != ProcessKind::Unmanaged)
 }
 
 /// Logs once, at start, which limits the kernel cannot enforce here, why,
@@ -31,9 +34,7 @@ pub(super) fn report(config: &Config, controllers: &Controllers) {
             .iter()
             .find(|(c, _)| *c == ctrl)
             .map_or("cgroups are not used by this manager", |(_, w)| w.as_str());
-        let ids: Vec<&str> = config
-            .processes
-            .iter()
+        let ids: Vec<&str> = managed(config)
             .filter(|p| p.resource_limits.kernel().is_set(ctrl))
             .map(|p| p.id.as_str())
             .collect();

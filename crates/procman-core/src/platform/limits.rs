@@ -222,17 +222,30 @@ impl Controllers {
             .iter()
             .map(|&ctrl| {
                 let on_v2 = v2.as_ref().is_some_and(|own| {
-                    list(&own.join("cgroup.controllers"))
+                    let offered = list(&own.join("cgroup.controllers"))
                         .iter()
-                        .any(|c| c == ctrl.name())
-                        && writable(own)
+                        .any(|c| c == ctrl.name());
+                    let enabled = list(&own.join("cgroup.subtree_control"))
+                        .iter()
+                        .any(|c| c == ctrl.name());
+                    // To enable it the manager must be alone in its cgroup
+                    // (it then moves itself into a leaf, see `make_room`).
+                    offered && writable(own) && (enabled || alone(host, own))
                 });
                 let verdict = if on_v2 {
                     Ok(Enforcer::CgroupV2)
                 } else {
                     match host.own_v1(ctrl) {
-                        Some(dir) if writable(&dir) => Ok(Enforcer::CgroupV1),
-                        Some(dir) => Err(format!("{} is not writable", dir.display())),
+                        Some(dir) if !writable(&dir) => {
+                            Err(format!("{} is not writable", dir.display()))
+                        }
+                        Some(dir)
+                            if ctrl == Controller::Cpu
+                                && !dir.join("cpu.cfs_quota_us").exists() =>
+                        {
+                            Err(NO_CFS_BANDWIDTH.to_string())
+                        }
+                        Some(_) => Ok(Enforcer::CgroupV1),
                         None => Err(absent(ctrl)),
                     }
                 };
@@ -282,6 +295,25 @@ impl Controllers {
             }
         }
     }
+}
+
+const NO_CFS_BANDWIDTH: &str = "the kernel has no CPU bandwidth control (CONFIG_CFS_BANDWIDTH)";
+
+/// Whether the manager is the only process of its own v2 cgroup.
+fn alone(host: &Host, own: &Path) -> bool {
+    others(host, own).is_empty()
+}
+
+/// The processes of `own` other than the manager.
+fn others(host: &Host, own: &Path) -> Vec<String> {
+    let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
+    let me = host.pid.to_string();
+    procs
+        .lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != me)
+        .map(str::to_string)
+        .collect()
 }
 
 fn absent(ctrl: Controller) -> String {
@@ -341,14 +373,9 @@ fn enable_v2(
 /// Moves the manager into `<own>/<name>-manager` when it is the only
 /// process of its own cgroup; else says who else is there.
 fn make_room(host: &Host, own: &Path, name: &str) -> Result<PathBuf, String> {
-    let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
-    let others: Vec<&str> = procs
-        .lines()
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && *p != host.pid.to_string())
-        .collect();
+    let others = others(host, own);
     if !others.is_empty() {
-        let shown: Vec<&str> = others.iter().take(5).copied().collect();
+        let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
         return Err(format!(
             "the manager's cgroup {} also holds other processes ({}), so it cannot hand \
              controllers to its children; run procman in a cgroup of its own \
@@ -390,7 +417,7 @@ fn create_v1(host: &Host, ctrl: Controller, name: &str) -> Result<PathBuf, Strin
     }
     if ctrl == Controller::Cpu && !dir.join("cpu.cfs_quota_us").exists() {
         let _ = std::fs::remove_dir(&dir);
-        return Err("the kernel has no CPU bandwidth control (CONFIG_CFS_BANDWIDTH)".into());
+        return Err(NO_CFS_BANDWIDTH.into());
     }
     Ok(dir)
 }
