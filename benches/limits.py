@@ -30,11 +30,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+# Shared with the control-plane benchmark beside this file.
+from api import children as sleeps_under, cpu_ticks, status_kib, unix_get as get
 
 ENV = os.environ.get
 N = int(ENV("N", "500"))
@@ -84,40 +86,6 @@ def config(dir_, limits):
     return path
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def sleeps_under(pid):
-    """Pids of the manager's children that run `sleep`."""
-    kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    out = []
-    for c in kids:
-        try:
-            with open(f"/proc/{c}/comm") as f:
-                if f.read().strip() == "sleep":
-                    out.append(c)
-        except OSError:
-            pass
-    return out
-
-
 class Manager:
     def __init__(self, procman, tag, limits, as_nobody=False):
         self.dir = os.path.join(WORK, tag)
@@ -163,27 +131,7 @@ def idle(m):
     time.sleep(IDLE_S)
     c1, t1 = cpu_ticks(m.pid), time.monotonic()
     return {"ticks": c1 - c0, "cpu_pct": (c1 - c0) / TICK / (t1 - t0) * 100,
-            "rss_mib": rss_mib(m.pid), "fds": m.fds(), "start_s": m.start_s}
-
-
-def get(sock, path):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(60)
-    try:
-        s.connect(sock)
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: procman\r\nConnection: close\r\n\r\n".encode())
-        buf = bytearray()
-        while True:
-            b = s.recv(1 << 16)
-            if not b:
-                break
-            buf += b
-    finally:
-        s.close()
-    head, _, body = bytes(buf).partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise SystemExit(f"limits.py: GET {path}: {head[:80]!r}")
-    return body
+            "rss_mib": status_kib(m.pid, "VmRSS") / 1024, "fds": m.fds(), "start_s": m.start_s}
 
 
 def scrape(m):
