@@ -30,6 +30,16 @@ const LIMIT_KEYS: &[&str] = &[
     "sample_interval",
 ];
 
+/// The largest memory limit a cgroup takes: 2^43 MiB is 2^63 bytes.
+const MAX_MEMORY_MB: u64 = 1 << 43;
+/// The kernel's PID_MAX_LIMIT: no tree can hold more processes.
+const MAX_PROCESSES: u64 = 4_194_304;
+/// 1 ms of CPU per 1 s period, the smallest quota the kernel takes.
+const MIN_CPU_PERCENT: f64 = 0.1;
+/// 1000 CPUs.
+const MAX_CPU_PERCENT: f64 = 100_000.0;
+const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The capability that lets a process raise a hard resource limit.
 const CAP_SYS_RESOURCE: u32 = 24;
 
@@ -42,14 +52,20 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
     ];
     let positive = |d: &mut Decoder<'_>, i: &Item<'_>| d.uint(i, 1, u64::MAX);
     ResourceLimits {
-        max_memory_mb: d.field(&s, "max_memory_mb", positive).value(),
+        max_memory_mb: d
+            .field(&s, "max_memory_mb", |d, i| d.uint(i, 1, MAX_MEMORY_MB))
+            .value(),
         max_cpu_percent: d
             .field(&s, "max_cpu_percent", |d, i| {
                 let pct = d.percent(i)?;
-                if pct <= 0.0 {
+                if !(MIN_CPU_PERCENT..=MAX_CPU_PERCENT).contains(&pct) {
                     d.invalid(
                         i,
-                        format!("must be greater than 0, found {}", cut(&pct.to_string())),
+                        format!(
+                            "must be from {MIN_CPU_PERCENT} (the kernel's smallest quota, 1 ms per \
+                             second) to {MAX_CPU_PERCENT} (1000 CPUs), found {}",
+                            cut(&pct.to_string())
+                        ),
                     );
                     return None;
                 }
@@ -66,7 +82,9 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
                 Some(n)
             })
             .value(),
-        max_processes: d.field(&s, "max_processes", positive).value(),
+        max_processes: d
+            .field(&s, "max_processes", |d, i| d.uint(i, 1, MAX_PROCESSES))
+            .value(),
         on_violation: d
             .field(&s, "on_violation", |d, i| {
                 d.choice(i, "violation action", &actions)
@@ -76,7 +94,18 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
             .field(&s, "violation_grace", Decoder::duration)
             .or(Duration::ZERO),
         sample_interval: d
-            .field(&s, "sample_interval", positive_duration)
+            .field(&s, "sample_interval", |d, i| {
+                let every = positive_duration(d, i)?;
+                if every < MIN_SAMPLE_INTERVAL {
+                    d.invalid(
+                        i,
+                        "must be at least 100ms: each sample reads the whole tree's usage, \
+                         and sampling faster only costs the manager CPU",
+                    );
+                    return None;
+                }
+                Some(every)
+            })
             .or(ResourceLimits::SAMPLE_INTERVAL),
     }
 }

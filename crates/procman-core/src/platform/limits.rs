@@ -407,12 +407,26 @@ fn enable(file: &Path, ctrls: &[Controller], done: &mut Vec<Controller>) -> io::
     Ok(())
 }
 
+/// Stops what an earlier manager left in `<own v1>/<name>` of every
+/// controller, and removes those directories.
+pub(crate) fn sweep_v1(host: &Host, name: &str) {
+    for ctrl in Controller::ALL {
+        let Some(dir) = host.own_v1(ctrl).map(|own| own.join(name)) else {
+            continue;
+        };
+        if dir.is_dir() {
+            super::tree::sweep(&dir);
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
 fn create_v1(host: &Host, ctrl: Controller, name: &str) -> Result<PathBuf, String> {
     let own = host.own_v1(ctrl).ok_or_else(|| absent(ctrl))?;
     let dir = own.join(name);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => super::tree::sweep(&dir),
         Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
     }
     if ctrl == Controller::Cpu && !dir.join("cpu.cfs_quota_us").exists() {

@@ -27,6 +27,8 @@ pub struct Stat {
     /// Fields 14 and 15: clock ticks spent in user and in kernel mode.
     pub utime: u64,
     pub stime: u64,
+    /// CPU time of its children that it has waited for (`cutime + cstime`).
+    pub children_time: u64,
     /// Field 22: clock ticks after boot at which the process started. With
     /// the pid, it names one process for the life of the system.
     pub start_time: u64,
@@ -79,8 +81,11 @@ fn parse(pid: u32, bytes: &[u8]) -> Option<Stat> {
     // Fields 7..=13 (tty_nr … cmajflt), then 14 and 15: utime, stime.
     let utime = fields.nth(7)?.parse().ok()?;
     let stime = fields.next()?.parse().ok()?;
-    // Fields 16..=21 (cutime … itrealvalue), then 22: starttime.
-    let start_time = fields.nth(6)?.parse().ok()?;
+    // Fields 16 and 17: cutime, cstime; 18..=21 (priority …
+    // itrealvalue), then 22: starttime.
+    let cutime: u64 = fields.next()?.parse().ok()?;
+    let cstime: u64 = fields.next()?.parse().ok()?;
+    let start_time = fields.nth(4)?.parse().ok()?;
     Some(Stat {
         pid,
         state,
@@ -89,6 +94,7 @@ fn parse(pid: u32, bytes: &[u8]) -> Option<Stat> {
         session,
         utime,
         stime,
+        children_time: cutime + cstime,
         start_time,
     })
 }
@@ -111,6 +117,7 @@ mod tests {
                 session: 4242,
                 utime: 1,
                 stime: 2,
+                children_time: 0,
                 start_time: 987_654,
             }
         );

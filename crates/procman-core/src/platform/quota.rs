@@ -153,7 +153,7 @@ impl Quota {
         if let Some((_, d)) = self.v1.iter().find(|(c, _)| *c == ctrl) {
             return Some(d.clone());
         }
-        let dir = self.controllers.v1_root(ctrl)?.join(&self.id);
+        let dir = self.controllers.v1_root(ctrl)?.join(v1_name(&self.id));
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -209,6 +209,17 @@ impl Quota {
                 tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
             }
         }
+    }
+}
+
+/// The directory name of process `id` in a v1 hierarchy: its id, unless
+/// that is the name of one of v1's own files (`tasks`,
+/// `notify_on_release`, `release_agent`: no dot, unlike every other
+/// control file). An id has no dot, so `<id>.process` is no other's.
+fn v1_name(id: &str) -> String {
+    match id {
+        "tasks" | "notify_on_release" | "release_agent" => format!("{id}.process"),
+        _ => id.to_string(),
     }
 }
 

@@ -72,9 +72,13 @@ impl TreeRoot {
     /// `need` (see `limits.rs`).
     pub fn create(name: &str, need: &[Controller]) -> TreeRoot {
         let mut root = TreeRoot::trees(name);
+        let host = Host::current();
+        // The v1 directories an earlier manager on this state directory
+        // left, whatever this config needs.
+        super::limits::sweep_v1(&host, name);
         if !need.is_empty() {
             let v2 = root.cgroup.as_ref().map(|c| c.dir.as_path());
-            root.controllers = Arc::new(Controllers::create(&Host::current(), name, v2, need));
+            root.controllers = Arc::new(Controllers::create(&host, name, v2, need));
         }
         root
     }
@@ -93,7 +97,7 @@ impl TreeRoot {
         let root = Cgroup { dir, rel }.child(name);
         match std::fs::create_dir(&root.dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => sweep(&root.dir),
             Err(e) => {
                 tracing::info!(dir = %root.dir.display(), error = %e,
                     "cannot create a cgroup; tracking process trees through /proc");
@@ -251,7 +255,16 @@ impl TreeRoot {
 /// crashed: they are stopped, so that no second copy runs beside them.
 /// (Adopting them instead is a later release's.) Bounded: at most 2 s.
 fn stop_leftovers(id: &str, dir: &Path) {
-    if !cgroup::populated(dir) {
+    // v2 says so in `cgroup.events`; a v1 directory has only its list.
+    let v2 = dir.join("cgroup.events").exists();
+    let populated = |dir: &Path| {
+        if v2 {
+            cgroup::populated(dir)
+        } else {
+            !cgroup::members(dir).is_empty()
+        }
+    };
+    if !populated(dir) {
         return;
     }
     let count = cgroup::members(dir).len();
@@ -265,9 +278,28 @@ fn stop_leftovers(id: &str, dir: &Path) {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(2);
-    while cgroup::populated(dir) && Instant::now() < deadline {
+    while populated(dir) && Instant::now() < deadline {
         // At start-up, before any supervision: a short, bounded wait.
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops and removes every process cgroup an earlier manager on the same
+/// state directory left under `root` (killed, it removed nothing): the
+/// processes of ids still in the config would run beside their new
+/// copies, and those of ids no longer there would run unsupervised.
+pub(crate) fn sweep(root: &Path) {
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let id = entry.file_name().to_string_lossy().into_owned();
+        stop_leftovers(&id, &dir);
+        if let Err(e) = std::fs::remove_dir(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e,
+                "cannot remove a cgroup left by an earlier manager");
+        }
     }
 }
 

@@ -61,7 +61,9 @@ pub(crate) fn sample(sources: &Sources, pids: &[u32], fds: bool) -> Sample {
         cpu_usec,
         processes,
         open_files,
-        from_cgroup: cgroup_cpu.is_some() || sources.memory.is_some(),
+        // Memory is the figure users read first: "cgroup" only when both
+        // it and the CPU time come from cgroup files.
+        from_cgroup: cgroup_cpu.is_some() && sources.memory.is_some(),
     }
 }
 
@@ -84,10 +86,13 @@ pub(crate) fn cgroup_cpu_usec(dir: &Path) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// A member's CPU time and that of the children it has reaped, so that
+/// short-lived descendants (a shell's commands) count once they are gone.
 fn cpu_usec_of(pid: u32) -> Option<u64> {
     let stat = Stat::read(pid).ok()??;
     let ticks = rustix::param::clock_ticks_per_second();
-    (ticks > 0).then(|| (stat.utime + stat.stime) * 1_000_000 / ticks)
+    let total = stat.utime + stat.stime + stat.children_time;
+    (ticks > 0).then(|| total * 1_000_000 / ticks)
 }
 
 fn resident_of(pid: u32) -> Option<u64> {

@@ -48,13 +48,15 @@ impl Task {
         let run = self.run.as_mut()?;
         let sample = self.tree.sample(Some(&run.child), true).await;
         let now = Instant::now();
-        let cpu_seconds = sample
-            .cpu_usec
-            .map(|u| u.saturating_sub(run.cpu_base) as f64 / 1e6);
-        let cpu_percent = sample.cpu_usec.and_then(|usec| {
-            let (then, before) = std::mem::replace(&mut run.cpu_last, (now, usec));
+        // Never backwards within a run: without a cgroup the time is the
+        // live members', and one reaped outside the tree takes its own.
+        let (then, before) = run.cpu_last;
+        let usec = sample.cpu_usec.map(|u| u.max(before));
+        let cpu_seconds = usec.map(|u| u.saturating_sub(run.cpu_base) as f64 / 1e6);
+        let cpu_percent = usec.and_then(|usec| {
+            run.cpu_last = (now, usec);
             let wall = now.duration_since(then).as_micros() as f64;
-            (wall > 0.0 && usec >= before).then(|| (usec - before) as f64 * 100.0 / wall)
+            (wall > 0.0).then(|| (usec - before) as f64 * 100.0 / wall)
         });
         Some(ResourceUsage {
             memory_bytes: sample.memory_bytes,

@@ -379,3 +379,52 @@ async fn a_stopped_manager_leaves_no_cgroup() {
     .await
     .expect("watchdog");
 }
+
+/// Waits until `pid` is gone (a zombie counts as gone).
+async fn until_gone(pid: u32) {
+    let deadline = Instant::now() + SETTLE;
+    while procman_core::platform::procstat::alive(pid) {
+        assert!(Instant::now() < deadline, "{pid} still runs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from_the_config() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let limits = "resource_limits:\n  max_memory_mb: 128\n  max_processes: 20\n";
+        let entries = format!(
+            "{}{}",
+            entry(&t, "old", &["run"], limits),
+            entry(&t, "keep", &["run"], limits)
+        );
+        let only_keep = entry(&t, "keep", &["run"], "");
+        let mut first = Running::start(t, &entries).await;
+        let old = ready_pid(&first.wait_log("old", "ready pid=").await).expect("old's pid");
+        let keep = ready_pid(&first.wait_log("keep", "ready pid=").await).expect("keep's pid");
+        let _ =
+            procman_core::platform::signal_process(first.pid, procman_core::outcome::Signal::KILL);
+        first.exited(SETTLE).await;
+        assert!(
+            procman_core::platform::procstat::alive(old)
+                && procman_core::platform::procstat::alive(keep),
+            "a manager killed by SIGKILL leaves its processes running"
+        );
+        // The next manager on the same state directory, with `old` gone
+        // from its config: both leftovers are stopped, neither runs
+        // beside a new copy nor unsupervised.
+        let t = first.t;
+        let second = Running::start(t, &only_keep).await;
+        until_gone(old).await;
+        until_gone(keep).await;
+        let now = second.process("keep").await.pid.expect("keep runs again");
+        assert_ne!(now, keep, "a new run, not the leftover");
+        stop_and_check_cgroups(second).await;
+    })
+    .await
+    .expect("watchdog");
+}

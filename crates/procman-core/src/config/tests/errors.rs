@@ -432,7 +432,7 @@ const CASES: &[Case] = &[
         line: 5,
         column: 42,
         path: "managed_processes[0].management.resource_limits.max_cpu_percent",
-        message: "must be greater than 0, found 0",
+        message: "must be from 0.1 (the kernel's smallest quota, 1 ms per second) to 100000 (1000 CPUs), found 0",
     },
     Case {
         name: "expected_status out of range",

@@ -76,7 +76,10 @@ fn zero_sample_interval_cpu_and_counts_are_errors_all_at_once() {
         .collect();
     assert_eq!(got.len(), 5, "{errors:#?}");
     assert!(got.contains(&("sample_interval", "must be greater than 0")));
-    assert!(got.contains(&("max_cpu_percent", "must be greater than 0, found 0")));
+    assert!(got.contains(&(
+        "max_cpu_percent",
+        "must be from 0.1 (the kernel's smallest quota, 1 ms per second) to 100000 (1000 CPUs), found 0"
+    )));
     for k in ["max_memory_mb", "max_file_descriptors", "max_processes"] {
         assert!(got.iter().any(|&(g, _)| g == k), "{k}: {got:#?}");
     }
@@ -268,4 +271,34 @@ fn limits_of_an_unmanaged_process_are_a_warning_at_the_section() {
         "{}",
         w[0].message
     );
+}
+
+#[test]
+fn values_past_what_the_kernel_takes_are_errors() {
+    let errors = load_err(&app(
+        "max_memory_mb: 17592186044416, max_cpu_percent: 1e300, \
+         max_processes: 18446744073709551615, sample_interval: 10ms",
+        "",
+    ));
+    let got: Vec<&str> = errors.iter().map(key).collect();
+    assert_eq!(
+        got,
+        [
+            "max_memory_mb",
+            "max_cpu_percent",
+            "max_processes",
+            "sample_interval"
+        ],
+        "{errors:#?}"
+    );
+    assert!(
+        errors[3].message.starts_with("must be at least 100ms"),
+        "{errors:#?}"
+    );
+    // The largest values the kernel takes load.
+    load_ok(&app(
+        "max_memory_mb: 8796093022208, max_cpu_percent: 100000, \
+         max_processes: 4194304, sample_interval: 100ms",
+        "",
+    ));
 }
