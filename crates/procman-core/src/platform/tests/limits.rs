@@ -309,3 +309,30 @@ async fn a_v2_oom_kill_is_heard_through_memory_events() {
     assert_eq!(n, 1);
     writer.await.unwrap();
 }
+
+#[test]
+fn an_id_named_like_a_v1_file_gets_a_directory_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1_root = tmp.path().join("pids/procman-t");
+    // v1's own files in every directory, as the kernel makes them.
+    touch(&v1_root, &[("tasks", ""), ("notify_on_release", "0")]);
+    let controllers = Arc::new(Controllers {
+        v1: vec![(Controller::Pids, v1_root.clone())],
+        ..Controllers::default()
+    });
+    let limits = Limits {
+        processes: Some(4),
+        ..Limits::default()
+    };
+    for id in ["tasks", "notify_on_release"] {
+        // The directory as the kernel would make it (the quota finds it
+        // there, as after an earlier run).
+        let dir = v1_root.join(format!("{id}.process"));
+        touch(&dir, &[("pids.max", "max"), ("cgroup.procs", "")]);
+        let mut quota = Quota::new(controllers.clone(), id);
+        let e = quota.apply(None, &limits);
+        assert_eq!(e.of(Controller::Pids), Some(Enforcer::CgroupV1), "{id}");
+        assert_eq!(read(&dir.join("pids.max")), "4", "{id}");
+    }
+    assert_eq!(read(&v1_root.join("tasks")), "", "v1's own file untouched");
+}
