@@ -380,15 +380,6 @@ async fn a_stopped_manager_leaves_no_cgroup() {
     .expect("watchdog");
 }
 
-/// Waits until `pid` is gone (a zombie counts as gone).
-async fn until_gone(pid: u32) {
-    let deadline = Instant::now() + SETTLE;
-    while procman_core::platform::procstat::alive(pid) {
-        assert!(Instant::now() < deadline, "{pid} still runs");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from_the_config() {
     if !kernel_limits() {
@@ -419,8 +410,7 @@ async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from
         // beside a new copy nor unsupervised.
         let t = first.t;
         let second = Running::start(t, &only_keep).await;
-        until_gone(old).await;
-        until_gone(keep).await;
+        wait_gone(&[old, keep], SETTLE).await;
         let now = second.process("keep").await.pid.expect("keep runs again");
         assert_ne!(now, keep, "a new run, not the leftover");
         stop_and_check_cgroups(second).await;
