@@ -108,7 +108,7 @@ pub async fn render(control: &Control) -> String {
             let counters = h.log_counters();
             let status = h.status();
             Process {
-                limits: resources::limits(&cfg.resource_limits, &status.enforcement),
+                limits: resources::limits(resources::applicable(cfg), &status.enforcement),
                 status,
                 has_check: cfg.health_check.is_some(),
                 log_bytes: counters.bytes_read.load(Ordering::Relaxed),

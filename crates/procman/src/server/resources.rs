@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use procman_api as api;
-use procman_core::config::ResourceLimits;
+use procman_core::config::{ProcessConfig, ProcessKind, ResourceLimits};
 use procman_core::platform::{Controller, Enforcement, Enforcer};
 use procman_core::supervisor::{Handle, ResourceUsage};
 use tokio::time::Instant;
@@ -36,6 +36,16 @@ pub struct Limit {
     pub unit: &'static str,
     /// `None` until a run has applied it.
     pub enforced_by: Option<Enforcer>,
+}
+
+/// The limits that apply to `process`: none for an unmanaged process,
+/// which procman never starts (validate warns about any it has).
+pub fn applicable(process: &ProcessConfig) -> &ResourceLimits {
+    static NONE: std::sync::OnceLock<ResourceLimits> = std::sync::OnceLock::new();
+    match process.kind {
+        ProcessKind::Unmanaged => NONE.get_or_init(ResourceLimits::default),
+        _ => &process.resource_limits,
+    }
 }
 
 /// The limits `cfg` sets, in the order of its keys, each with what

@@ -183,7 +183,7 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
         .flatten()
         .map(|set| set.path.display().to_string());
     let counters = handle.log_counters();
-    let rl = &cfg.resource_limits;
+    let rl = resources::applicable(cfg);
     let any_limit = !resources::limits(rl, &s.enforcement).is_empty();
     Ok(api::ProcessDetail {
         process: process(cfg, &s, SystemTime::now()),
