@@ -53,7 +53,22 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
     let positive = |d: &mut Decoder<'_>, i: &Item<'_>| d.uint(i, 1, u64::MAX);
     ResourceLimits {
         max_memory_mb: d
-            .field(&s, "max_memory_mb", |d, i| d.uint(i, 1, MAX_MEMORY_MB))
+            .field(&s, "max_memory_mb", |d, i| {
+                // `512MB`, `1G`, `512Mi`: the unit is in the key's name.
+                let text = i.plain_text().unwrap_or("").trim();
+                let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+                if digits != text && !digits.is_empty() && digits.parse::<f64>().is_ok() {
+                    d.invalid(
+                        i,
+                        format!(
+                            "expected a whole number of MiB without a unit, found {}",
+                            cut(text)
+                        ),
+                    );
+                    return None;
+                }
+                d.uint(i, 1, MAX_MEMORY_MB)
+            })
             .value(),
         max_cpu_percent: d
             .field(&s, "max_cpu_percent", |d, i| {

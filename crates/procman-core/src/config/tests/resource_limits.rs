@@ -302,3 +302,13 @@ fn values_past_what_the_kernel_takes_are_errors() {
         "",
     ));
 }
+
+#[test]
+fn a_memory_limit_with_a_unit_says_the_unit_is_mib() {
+    let errors = load_err(&app("max_memory_mb: 512MB", ""));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        errors[0].message,
+        "expected a whole number of MiB without a unit, found 512MB"
+    );
+}
