@@ -101,11 +101,14 @@ async fn the_families_of_a_running_manager() {
         .await
         .expect("signal");
     support::wait_for(&control, "web", Phase::Running, 2).await;
-    support::until("web is healthy again", || {
+    // Healthy again, and the second run's output read too (being healthy
+    // says nothing of the pipe's reader).
+    support::until("web is healthy again, its output read", || {
         handle
             .status()
             .health
             .is_some_and(|h| h.health.as_str() == "healthy")
+            && handle.log_counters().bytes_read.load(Ordering::Relaxed) >= 12
     })
     .await;
 
