@@ -109,6 +109,17 @@ impl OomWatch {
                 // The cgroup went (v1 fires its events then): nothing more.
                 return std::future::pending().await;
             }
+            if let Source::V1 { .. } = self.source {
+                // v1 notifies when the cgroup runs out of memory, before
+                // the OOM killer has picked and killed its victim: look
+                // again a few times, for a bounded second, not for ever.
+                for _ in 0..10 {
+                    if self.kills() > 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
         }
     }
 }

@@ -418,3 +418,38 @@ async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from
     .await
     .expect("watchdog");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_kill_of_a_grandchild_ends_the_run_with_cause_oom() {
+    if !kernel_limits() {
+        return;
+    }
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        // The main process stays small and lives on; its background child
+        // is the one the OOM killer takes.
+        let stamp = t.path("main.stamp");
+        let script = format!(
+            "{child} hog 200 --step 4 --interval 20ms & exec {child} --stamp {stamp} run",
+            child = child().display(),
+            stamp = stamp.display()
+        );
+        let entries = format!(
+            "  - id: \"g\"\n    management:\n      control:\n        executable: \"sh\"\n        arguments: [\"-c\", {script:?}]\n      resource_limits:\n        max_memory_mb: 64\n      restart_policy:\n        strategy: never\n"
+        );
+        let m = Running::start(t, &entries).await;
+        let d = wait_detail(&m, "g", "the run ended by the OOM kill", |d| {
+            d.process.state == "failed"
+        })
+        .await;
+        assert_eq!(d.oom_kills, 1, "{d:#?}");
+        let last = d.last_transition.as_ref().expect("a transition");
+        assert_eq!(last.cause_kind, "oom", "{d:#?}");
+        // The main process, never OOM-killed itself, was stopped with it.
+        let starts = wait_starts(&stamp, 1, SETTLE).await;
+        wait_gone(&[starts[0].2], SETTLE).await;
+        stop_and_check_cgroups(m).await;
+    })
+    .await
+    .expect("watchdog");
+}
