@@ -13,33 +13,16 @@ use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 
+use super::limits::Host;
+
 /// The cgroup v2 directory this process belongs to, if a v2 hierarchy is
 /// mounted: `<mount point>` + the `0::<path>` line of `/proc/self/cgroup`,
-/// and that path itself (`/` at the root).
+/// and that path itself (`/` at the root). See [`Host::own_v2`].
 pub(crate) fn own_cgroup() -> Option<(PathBuf, String)> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let dir = locate(&mountinfo, &own)?;
-    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let host = Host::current();
+    let dir = host.own_v2()?;
+    let rel = host.own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
     Some((dir, rel.to_string()))
-}
-
-/// [`own_cgroup`] from the texts of `/proc/self/mountinfo` and
-/// `/proc/self/cgroup`: a pure v2 host (`/sys/fs/cgroup`), a hybrid host
-/// (`/sys/fs/cgroup/unified`), or `None` on a v1-only host.
-fn locate(mountinfo: &str, own: &str) -> Option<PathBuf> {
-    let mount = mountinfo.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let fstype = post.split_ascii_whitespace().next()?;
-        (fstype == "cgroup2").then(|| pre.split_ascii_whitespace().nth(4).map(PathBuf::from))?
-    })?;
-    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let rel = rel.trim().trim_start_matches('/');
-    Some(if rel.is_empty() {
-        mount
-    } else {
-        mount.join(rel)
-    })
 }
 
 pub(crate) fn open_procs(dir: &Path) -> io::Result<OwnedFd> {
@@ -180,7 +163,13 @@ mod tests {
             (PURE_V2, "4:memory:/x\n", None),
         ];
         for (mountinfo, own, want) in cases {
-            assert_eq!(locate(mountinfo, own), want.map(PathBuf::from), "{own:?}");
+            let host = Host {
+                mountinfo: mountinfo.to_string(),
+                own: own.to_string(),
+                prefix: PathBuf::from("/"),
+                pid: 1,
+            };
+            assert_eq!(host.own_v2(), want.map(PathBuf::from), "{own:?}");
         }
     }
 

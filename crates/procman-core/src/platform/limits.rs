@@ -108,7 +108,7 @@ impl Host {
     }
 
     /// The manager's own v2 cgroup directory.
-    pub(crate) fn own_v2(&self) -> Option<PathBuf> {
+    pub fn own_v2(&self) -> Option<PathBuf> {
         let mount = self.mounts().find(|m| m.fstype == "cgroup2")?.point;
         let rel = self.own.lines().find_map(|l| l.strip_prefix("0::"))?;
         Some(
@@ -120,7 +120,7 @@ impl Host {
     /// The manager's own v1 cgroup directory of `ctrl`: the hierarchy
     /// mounted with that controller, and the path `/proc/self/cgroup`
     /// gives for it.
-    pub(crate) fn own_v1(&self, ctrl: Controller) -> Option<PathBuf> {
+    pub fn own_v1(&self, ctrl: Controller) -> Option<PathBuf> {
         let has = |list: &str| list.split(',').any(|c| c == ctrl.name());
         let mount = self
             .mounts()

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use procman_core::platform::{Controller, Controllers, Enforcer, Host};
+use procman_core::platform::{procstat, Controller, Controllers, Enforcer, Host};
 
 use crate::cli_control::{ready_pid, Running};
 use crate::support::*;
@@ -52,45 +52,15 @@ fn entry(t: &Scratch, id: &str, args: &[&str], management: &str) -> String {
     child_entry(id, &all, &extra)
 }
 
-/// The manager's own cgroup directories, as `/proc/self/cgroup` and the
-/// mounts name them (the manager inherits this test's cgroups): the v1
+/// The manager's own cgroup directories (it inherits this test's): the v1
 /// ones of memory, cpu and pids that exist, and the v2 one.
 fn own_cgroups() -> (Vec<(Controller, PathBuf)>, Option<PathBuf>) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    // (mount point, fstype, super options)
-    let mounts: Vec<(&str, &str, &str)> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let mut post = post.split_whitespace();
-            let fstype = post.next()?;
-            let options = post.nth(1).unwrap_or("");
-            Some((pre.split_whitespace().nth(4)?, fstype, options))
-        })
-        .collect();
-    let under =
-        |mount: &str, rel: &str| PathBuf::from(mount).join(rel.trim().trim_start_matches('/'));
+    let host = Host::current();
     let v1 = Controller::ALL
         .into_iter()
-        .filter_map(|ctrl| {
-            let has = |list: &str| list.split(',').any(|c| c == ctrl.name());
-            let mount = mounts
-                .iter()
-                .find(|(_, fstype, options)| *fstype == "cgroup" && has(options))?;
-            let rel = own.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-                has(list).then_some(path)
-            })?;
-            Some((ctrl, under(mount.0, rel)))
-        })
+        .filter_map(|c| Some((c, host.own_v1(c)?)))
         .collect();
-    let v2 = mounts
-        .iter()
-        .find(|(_, fstype, _)| *fstype == "cgroup2")
-        .and_then(|m| Some(under(m.0, own.lines().find_map(|l| l.strip_prefix("0::"))?)));
-    (v1, v2)
+    (v1, host.own_v2())
 }
 
 /// The cgroup directories a manager whose state dir is `state` creates:
@@ -207,18 +177,12 @@ async fn a_memory_hog_is_oom_killed_and_restarted() {
 
 /// utime + stime of `pid`, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the spinner's stat");
-    let after = &stat[stat.rfind(')').expect("a stat line") + 1..];
-    // Fields 14 and 15 of the line; `after` starts at field 3.
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|n| n.parse().expect("a tick count"))
-        .collect();
+    let stat = procstat::Stat::read(pid)
+        .expect("read its stat")
+        .expect("the spinner runs");
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (f[0] + f[1]) as f64 / ticks as f64
+    (stat.utime + stat.stime) as f64 / ticks as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,15 +222,7 @@ async fn a_spinner_gets_at_most_its_cpu_share() {
 /// forks of `fork-loop` fork no further).
 fn tree_size(pid: u32) -> usize {
     let children = other_pids()
-        .filter(|&p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = &s[s.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
+        .filter(|&p| matches!(procstat::Stat::read(p), Ok(Some(s)) if s.ppid == pid))
         .count();
     1 + children
 }
