@@ -85,6 +85,11 @@ pub enum ProcessEnd {
     Exited(i32),
     /// A signal ended it; `core` when it dumped core.
     Signaled { signal: Signal, core: bool },
+    /// It ended while it was not our child (it was adopted from an earlier
+    /// manager, or is an unmanaged process), so the kernel told us only
+    /// that it ended, not how: a parent's `wait` is the one source of an
+    /// exit status.
+    Unknown,
 }
 
 impl ProcessEnd {
@@ -106,14 +111,14 @@ impl ProcessEnd {
     pub fn code(self) -> Option<i32> {
         match self {
             ProcessEnd::Exited(c) => Some(c),
-            ProcessEnd::Signaled { .. } => None,
+            ProcessEnd::Signaled { .. } | ProcessEnd::Unknown => None,
         }
     }
 
     /// The signal, when one killed it.
     pub fn signal(self) -> Option<Signal> {
         match self {
-            ProcessEnd::Exited(_) => None,
+            ProcessEnd::Exited(_) | ProcessEnd::Unknown => None,
             ProcessEnd::Signaled { signal, .. } => Some(signal),
         }
     }
@@ -127,6 +132,7 @@ impl fmt::Display for ProcessEnd {
                 write!(f, "killed by {signal} (core dumped)")
             }
             ProcessEnd::Signaled { signal, .. } => write!(f, "killed by {signal}"),
+            ProcessEnd::Unknown => f.write_str("ended (exit status unknown: not our child)"),
         }
     }
 }

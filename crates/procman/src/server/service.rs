@@ -74,7 +74,7 @@ fn seconds(d: Duration) -> f64 {
 pub fn exit(end: ProcessEnd) -> api::Exit {
     let (signal, core_dumped) = match end {
         ProcessEnd::Signaled { signal, core } => (Some(signal.to_string()), core),
-        ProcessEnd::Exited(_) => (None, false),
+        ProcessEnd::Exited(_) | ProcessEnd::Unknown => (None, false),
     };
     api::Exit {
         code: end.code(),
