@@ -23,6 +23,7 @@ pub(crate) fn sh(script: &str) -> crate::platform::SpawnSpec {
         gid: None,
         groups: None,
         nofile: None,
+        hold: Vec::new(),
         kill_group_on_exit: false,
     }
 }

@@ -48,6 +48,7 @@ pub(super) async fn check(
         gid: run_as.gid,
         groups: run_as.groups.clone(),
         nofile: platform::child_nofile(),
+        hold: Vec::new(),
         kill_group_on_exit: true,
     };
     // Every spawn leads its own session and group already; a cgroup per

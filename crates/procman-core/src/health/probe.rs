@@ -164,7 +164,7 @@ impl Probe {
                     credentials: target.credentials.clone(),
                 })
             }
-            HealthCheckKind::Process => match target.process {
+            HealthCheckKind::Process => match target.process.clone() {
                 Some(child) => Ok(Probe::Process { child }),
                 None => Err("a process check needs the process's pid".to_string()),
             },
@@ -201,7 +201,7 @@ impl Probe {
                 env,
                 credentials: Ok(run_as),
             } => exec::check(argv, cwd, env, run_as, timeout).await,
-            Probe::Process { child } => process_check(*child),
+            Probe::Process { child } => process_check(child),
             Probe::Invalid { reason } => (false, reason.clone()),
         };
         ProbeOutcome {
@@ -254,7 +254,7 @@ pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Liveness of the run's own process, by its identity: once it has been
 /// reaped its pid may name a stranger, which must never pass for it.
-fn process_check(child: ChildId) -> (bool, String) {
+fn process_check(child: &ChildId) -> (bool, String) {
     let pid = child.pid();
     if child.is_running() {
         (true, format!("process {pid} is running"))

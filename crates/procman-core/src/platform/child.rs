@@ -19,6 +19,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
@@ -28,22 +29,44 @@ use super::reaper::{self, Registration};
 use super::signal;
 use crate::outcome::Signal;
 
-/// A process we spawned.
+/// A process we supervise: one we spawned, or one an earlier manager
+/// spawned and this one adopted (see [`Child::adopt`]).
 #[derive(Debug)]
 pub struct Child {
     pid: u32,
+    origin: Origin,
+    /// `None` only for a spawned child on a kernel without pidfds (before
+    /// 5.3). Shared with the [`ChildId`]s of an adopted process, which
+    /// have nothing else to know it by.
+    pidfd: Option<Arc<OwnedFd>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Origin {
     /// Its entry in the reaper's table, which only it ever had.
-    reg: Registration,
-    /// `None` only on kernels without pidfds (before 5.3).
-    pidfd: Option<OwnedFd>,
+    Spawned(Registration),
+    /// Not our child: known by its pidfd alone. Its end is heard through
+    /// the pidfd; its exit status goes to its real parent (init, or a
+    /// subreaper), not to us.
+    Adopted,
 }
 
 impl Child {
     pub(crate) fn new(reg: Registration, pidfd: Option<OwnedFd>) -> Child {
         Child {
             pid: reg.pid as u32,
-            reg,
-            pidfd,
+            origin: Origin::Spawned(reg),
+            pidfd: pidfd.map(Arc::new),
+        }
+    }
+
+    /// A process that is not our child, known by `pidfd` (opened and then
+    /// checked by the caller to be the process it expects).
+    pub(crate) fn adopted(pid: u32, pidfd: OwnedFd) -> Child {
+        Child {
+            pid,
+            origin: Origin::Adopted,
+            pidfd: Some(Arc::new(pidfd)),
         }
     }
 
@@ -52,88 +75,170 @@ impl Child {
     }
 
     pub fn id(&self) -> ChildId {
-        ChildId { reg: self.reg }
+        ChildId {
+            pid: self.pid,
+            origin: match (self.origin, &self.pidfd) {
+                (Origin::Spawned(reg), _) => IdOrigin::Spawned(reg),
+                (Origin::Adopted, Some(fd)) => IdOrigin::Adopted(fd.clone()),
+                // An adopted child always has its pidfd.
+                (Origin::Adopted, None) => IdOrigin::Spawned(Registration::none(self.pid)),
+            },
+        }
     }
 
-    pub(crate) fn registration(&self) -> Registration {
-        self.reg
+    /// Whether an earlier manager spawned it (see [`Child::adopt`]).
+    pub fn is_adopted(&self) -> bool {
+        matches!(self.origin, Origin::Adopted)
+    }
+
+    /// Its registration with the reaper, when we spawned it.
+    pub(crate) fn registration(&self) -> Option<Registration> {
+        match self.origin {
+            Origin::Spawned(reg) => Some(reg),
+            Origin::Adopted => None,
+        }
+    }
+
+    /// The pidfd (for an adopted child, always there).
+    pub(crate) fn pidfd(&self) -> Option<&OwnedFd> {
+        self.pidfd.as_deref()
     }
 
     /// Sends `sig` to this process. `Ok(false)`: it has already ended.
     pub fn signal(&self, sig: Signal) -> io::Result<bool> {
-        match &self.pidfd {
-            Some(fd) => signal::pidfd(fd, sig),
-            None => {
+        match (&self.pidfd, self.origin) {
+            (Some(fd), _) => signal::pidfd(&**fd, sig),
+            (None, Origin::Spawned(reg)) => {
                 let table = reaper::lock();
-                if !table.is_current(self.reg) {
+                if !table.is_current(reg) {
                     return Ok(false);
                 }
                 signal::process(self.pid as i32, sig)
             }
+            (None, Origin::Adopted) => Ok(false),
         }
     }
 
     /// Sends `sig` to the process group this child leads, while it has not
     /// been reaped. `Ok(false)`: it has been, so the group's number may
     /// belong to someone else now and nothing is sent.
+    ///
+    /// An adopted child cannot be held unreaped: its group is signalled
+    /// while its pidfd says it runs, which leaves a window of a few
+    /// microseconds in which it could end, be reaped by its parent, and
+    /// every member of its group end too, and its number be given to a
+    /// new group. (With a cgroup, trees are signalled through the cgroup.)
     pub fn signal_group(&self, sig: Signal) -> io::Result<bool> {
-        let table = reaper::lock();
-        if !table.is_current(self.reg) {
-            return Ok(false);
+        match self.origin {
+            Origin::Spawned(reg) => {
+                let table = reaper::lock();
+                if !table.is_current(reg) {
+                    return Ok(false);
+                }
+                signal::group(self.pid as i32, sig)
+            }
+            Origin::Adopted if self.has_exited() => Ok(false),
+            Origin::Adopted => signal::group(self.pid as i32, sig),
         }
-        signal::group(self.pid as i32, sig)
     }
 
     /// Whether any process is left in the group this child leads; `false`
-    /// once the child has been reaped (the number is no longer its).
+    /// once the child has been reaped (the number is no longer its), or,
+    /// adopted, once it has ended.
     pub fn group_alive(&self) -> bool {
-        let table = reaper::lock();
-        table.is_current(self.reg)
-            && Pid::from_raw(self.pid as i32)
+        let group_exists = || {
+            Pid::from_raw(self.pid as i32)
                 .is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+        };
+        match self.origin {
+            Origin::Spawned(reg) => {
+                let table = reaper::lock();
+                table.is_current(reg) && group_exists()
+            }
+            Origin::Adopted => !self.has_exited() && group_exists(),
+        }
     }
 
     /// Whether the process has exited (a zombie counts as exited).
     pub fn has_exited(&self) -> bool {
-        match &self.pidfd {
-            Some(fd) => pidfd_exited(fd),
-            None => {
+        match (&self.pidfd, self.origin) {
+            (Some(fd), _) => pidfd_exited(&**fd),
+            (None, Origin::Spawned(reg)) => {
                 let table = reaper::lock();
-                !table.is_current(self.reg) || !super::procstat::alive(self.pid)
+                !table.is_current(reg) || !super::procstat::alive(self.pid)
             }
+            (None, Origin::Adopted) => true,
         }
     }
 
-    /// Whether it has not been reaped yet (a zombie has not).
+    /// Whether it has not been reaped yet (a zombie has not). An adopted
+    /// child counts as reaped once it has ended: its parent reaps it.
     pub fn is_unreaped(&self) -> bool {
-        reaper::lock().is_current(self.reg)
+        match self.origin {
+            Origin::Spawned(reg) => reaper::lock().is_current(reg),
+            Origin::Adopted => !self.has_exited(),
+        }
     }
 }
 
 /// Names one child of ours for as long as it is unreaped, to ask about it
-/// later (a liveness check) without holding its pidfd. Cheap to copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// later (a liveness check) without holding it. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct ChildId {
-    reg: Registration,
+    pid: u32,
+    origin: IdOrigin,
 }
+
+#[derive(Debug, Clone)]
+enum IdOrigin {
+    Spawned(Registration),
+    Adopted(Arc<OwnedFd>),
+}
+
+impl PartialEq for ChildId {
+    fn eq(&self, other: &ChildId) -> bool {
+        match (&self.origin, &other.origin) {
+            (IdOrigin::Spawned(a), IdOrigin::Spawned(b)) => a == b,
+            (IdOrigin::Adopted(a), IdOrigin::Adopted(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ChildId {}
 
 impl ChildId {
     pub fn pid(&self) -> u32 {
-        self.reg.pid as u32
+        self.pid
     }
 
     /// Running: not reaped, and not a zombie waiting to be.
     pub fn is_running(&self) -> bool {
-        let table = reaper::lock();
-        table.is_current(self.reg) && super::procstat::alive(self.pid())
+        match &self.origin {
+            IdOrigin::Spawned(reg) => {
+                let table = reaper::lock();
+                table.is_current(*reg) && super::procstat::alive(self.pid)
+            }
+            IdOrigin::Adopted(fd) => !pidfd_exited(&**fd),
+        }
     }
 
     /// SIGKILL to the child and its group, while it is unreaped.
     pub(crate) fn kill(&self) {
-        let table = reaper::lock();
-        if table.is_current(self.reg) {
-            let _ = signal::group(self.reg.pid, Signal::KILL);
-            let _ = signal::process(self.reg.pid, Signal::KILL);
+        match &self.origin {
+            IdOrigin::Spawned(reg) => {
+                let table = reaper::lock();
+                if table.is_current(*reg) {
+                    let _ = signal::group(reg.pid, Signal::KILL);
+                    let _ = signal::process(reg.pid, Signal::KILL);
+                }
+            }
+            IdOrigin::Adopted(fd) => {
+                if !pidfd_exited(&**fd) {
+                    let _ = signal::group(self.pid as i32, Signal::KILL);
+                    let _ = signal::pidfd(&**fd, Signal::KILL);
+                }
+            }
         }
     }
 
@@ -141,7 +246,8 @@ impl ChildId {
     #[cfg(test)]
     pub(crate) fn unregistered(pid: u32) -> ChildId {
         ChildId {
-            reg: Registration::unregistered(pid as i32),
+            pid,
+            origin: IdOrigin::Spawned(Registration::none(pid)),
         }
     }
 }
@@ -163,6 +269,11 @@ impl Member {
             Ok(Some(stat)) if is_ours(pid, &stat) => Some(Member { pid, fd }),
             _ => None,
         }
+    }
+
+    /// A member from a pidfd already checked by the caller.
+    pub(crate) fn from_pidfd(pid: u32, fd: OwnedFd) -> Member {
+        Member { pid, fd }
     }
 
     pub fn pid(&self) -> u32 {

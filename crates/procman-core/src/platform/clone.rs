@@ -75,11 +75,19 @@ pub(crate) struct Child {
     pub(crate) join_v1: *const RawFd,
     pub(crate) join_v1_len: usize,
     pub(crate) nofile: Option<(u64, u64)>,
+    /// Descriptors the program keeps, each at a given number, without
+    /// close-on-exec: `(descriptor now, number in the program)`. At most
+    /// [`MAX_HOLD`].
+    pub(crate) hold: [(RawFd, RawFd); MAX_HOLD],
+    pub(crate) hold_len: usize,
     /// Supplementary groups to set (`None`: leave them).
     pub(crate) groups: Option<(*const libc::gid_t, usize)>,
     pub(crate) gid: Option<u32>,
     pub(crate) uid: Option<u32>,
 }
+
+/// How many descriptors a child can be given to hold (see `Child::hold`).
+pub(crate) const MAX_HOLD: usize = 2;
 
 /// A child just created, before its exec report has been read.
 pub(crate) struct Cloned {
@@ -255,8 +263,46 @@ impl Child {
             if libc::chdir(self.cwd) < 0 {
                 self.fail(Step::Chdir)
             }
+            let report = self.hold_descriptors();
             libc::execve(self.program, self.argv, self.envp);
-            self.fail(Step::Exec)
+            self.report_to(report, Step::Exec, *libc::__errno_location())
+        }
+    }
+
+    /// Places each held descriptor at its number, without close-on-exec,
+    /// and returns the report pipe's descriptor (moved if it sat on one of
+    /// those numbers). Everything is first moved above the targets, so
+    /// that no placement overwrites a descriptor still to be placed.
+    unsafe fn hold_descriptors(&self) -> RawFd {
+        // SAFETY: see `exec`: fcntl and dup2 on valid descriptors.
+        unsafe {
+            let mut report = self.report;
+            let hold = &self.hold[..self.hold_len.min(MAX_HOLD)];
+            if hold.is_empty() {
+                return report;
+            }
+            let above = hold.iter().map(|&(_, to)| to).max().unwrap_or(0) + 1;
+            if hold.iter().any(|&(_, to)| to == report) {
+                report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, above);
+                if report < 0 {
+                    // Nowhere to report to: the parent sees an empty report
+                    // and the exit code 127.
+                    libc::_exit(127)
+                }
+            }
+            let mut moved = [-1; MAX_HOLD];
+            for (i, &(from, _)) in hold.iter().enumerate() {
+                moved[i] = libc::fcntl(from, libc::F_DUPFD_CLOEXEC, above);
+                if moved[i] < 0 {
+                    self.report_to(report, Step::Stdio, *libc::__errno_location())
+                }
+            }
+            for (i, &(_, to)) in hold.iter().enumerate() {
+                if libc::dup2(moved[i], to) < 0 {
+                    self.report_to(report, Step::Stdio, *libc::__errno_location())
+                }
+            }
+            report
         }
     }
 
@@ -280,9 +326,15 @@ impl Child {
     /// Sends the failed step and its errno to the parent, and exits.
     unsafe fn report(&self, step: Step, errno: i32) -> ! {
         // SAFETY: see `exec`.
+        unsafe { self.report_to(self.report, step, errno) }
+    }
+
+    /// [`Child::report`] through the descriptor `fd`.
+    unsafe fn report_to(&self, fd: RawFd, step: Step, errno: i32) -> ! {
+        // SAFETY: see `exec`.
         unsafe {
             let report = [step as i32, errno];
-            libc::write(self.report, report.as_ptr().cast(), 8);
+            libc::write(fd, report.as_ptr().cast(), 8);
             libc::_exit(127)
         }
     }

@@ -31,6 +31,7 @@
 //! [`ProcessEnd`]: crate::outcome::ProcessEnd
 
 mod account;
+pub mod adopt;
 mod cgroup;
 mod child;
 mod clone;

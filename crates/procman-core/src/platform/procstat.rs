@@ -68,6 +68,21 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// [`Stat`] from the bytes of a stat file read by the caller (through a
+/// descriptor of the process's `/proc` directory, say).
+pub(crate) fn parse_bytes(pid: u32, bytes: &[u8]) -> Option<Stat> {
+    parse(pid, bytes)
+}
+
+/// Field 52 of a stat file: the wait status of a process that has exited
+/// (a zombie), as `waitpid` would give it to its parent (Linux 3.5+).
+pub(crate) fn exit_status(bytes: &[u8]) -> Option<i32> {
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&bytes[close + 1..]).ok()?;
+    // The fields after the name start at field 3.
+    rest.split_ascii_whitespace().nth(52 - 3)?.parse().ok()
+}
+
 /// `pid (comm) S ppid pgrp session …`: the command name may hold spaces
 /// and parentheses, so the fields are counted from the last `)`.
 fn parse(pid: u32, bytes: &[u8]) -> Option<Stat> {

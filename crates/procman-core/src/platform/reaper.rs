@@ -144,10 +144,13 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// A registration that was never made (token 0 is never handed out).
-    #[cfg(test)]
-    pub(crate) fn unregistered(pid: i32) -> Registration {
-        Registration { pid, token: 0 }
+    /// A registration that was never made (token 0 is never handed out):
+    /// it is current for no child.
+    pub(crate) fn none(pid: u32) -> Registration {
+        Registration {
+            pid: pid as i32,
+            token: 0,
+        }
     }
 }
 

@@ -46,6 +46,10 @@ pub struct SpawnSpec {
     pub groups: Option<Vec<u32>>,
     /// `RLIMIT_NOFILE` (soft, hard) to set in the child.
     pub nofile: Option<(u64, u64)>,
+    /// Descriptors the program keeps open at fixed numbers, without
+    /// close-on-exec (at most two): the read ends of its own output pipes,
+    /// so that they outlive the manager (see `adopt.rs`).
+    pub hold: Vec<(OwnedFd, RawFd)>,
     /// SIGKILL the child's process group when the child exits (before it is
     /// reaped, so the group is still its own): for short commands such as
     /// health checks, whose leftovers must not outlive them.
@@ -357,6 +361,16 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         .map_err(prepare("the cgroup v1 of a limit"))?;
     let join_v1: Vec<RawFd> = procs_v1.iter().map(AsRawFd::as_raw_fd).collect();
     let groups: Option<Vec<libc::gid_t>> = spec.groups.clone();
+    if spec.hold.len() > clone::MAX_HOLD {
+        return Err(SpawnError::Prepare {
+            what: "descriptors to hold",
+            source: io::Error::new(io::ErrorKind::InvalidInput, "more than two"),
+        });
+    }
+    let mut hold = [(-1, -1); clone::MAX_HOLD];
+    for (slot, (fd, to)) in hold.iter_mut().zip(&spec.hold) {
+        *slot = (fd.as_raw_fd(), *to);
+    }
     let raw = |s: &Stdio| match s {
         Stdio::Inherit => None,
         Stdio::Null => Some(devnull.as_raw_fd()),
@@ -376,6 +390,8 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         join_v1: join_v1.as_ptr(),
         join_v1_len: join_v1.len(),
         nofile: spec.nofile,
+        hold,
+        hold_len: spec.hold.len(),
         groups: groups.as_ref().map(|g| (g.as_ptr(), g.len())),
         gid: spec.gid,
         uid: spec.uid,
@@ -411,6 +427,7 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     drop(report_w);
     drop(spec.stdout);
     drop(spec.stderr);
+    drop(spec.hold);
     Ok(Started {
         spawned: Spawned {
             child: Child::new(reg, pidfd),

@@ -454,12 +454,27 @@ impl Tree {
         }
         let mut known = std::mem::take(&mut self.known);
         known.retain(|m| !m.has_exited());
-        let leader_reg = leader.filter(|l| !l.has_exited()).map(Child::registration);
+        let live = leader.filter(|l| !l.has_exited());
+        let leader_reg = live.and_then(Child::registration);
+        let leader_pid = live.map(Child::pid);
+        // An adopted leader is not in the reaper's table: its pidfd says
+        // whether it is still the parent its children were seen under.
+        let adopted = live
+            .filter(|l| l.is_adopted())
+            .and_then(|l| Some(Member::from_pidfd(l.pid(), l.pidfd()?.try_clone().ok()?)));
         let result = worker::run(move || {
             let mut roots: Vec<u32> = known.iter().map(Member::pid).collect();
-            roots.extend(leader_reg.map(|r| r.pid as u32));
+            roots.extend(leader_pid);
             let mut parents = std::mem::take(&mut known);
-            let fresh: Vec<Member> = open_descendants(&roots, leader_reg, &parents);
+            let with_leader: Vec<Member> = adopted.into_iter().collect();
+            let fresh: Vec<Member> = if with_leader.is_empty() {
+                open_descendants(&roots, leader_reg, &parents)
+            } else {
+                parents.extend(with_leader);
+                let fresh = open_descendants(&roots, leader_reg, &parents);
+                parents.retain(|m| Some(m.pid()) != leader_pid);
+                fresh
+            };
             for m in fresh {
                 if !parents.iter().any(|k| k.pid() == m.pid()) {
                     parents.push(m);

@@ -220,6 +220,21 @@ pub fn open(path: &Path, access: Access) -> io::Result<Opened> {
     Ok(Opened { file, created })
 }
 
+/// Opens an existing regular file for reading, never through a symbolic
+/// link and without blocking on a fifo.
+pub fn open_existing(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(refused_link)?;
+    let stat = fstat(&file)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// Says what was refused: `ELOOP` from `O_NOFOLLOW` means the last
 /// component is a symbolic link (not "too many levels of symbolic links"),
 /// and `ENXIO` a fifo without a reader or a device without its driver.

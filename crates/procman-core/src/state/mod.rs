@@ -5,6 +5,7 @@
 
 pub mod files;
 mod lock;
+pub mod record;
 
 pub use lock::{LockError, StateError, StateLock};
 

@@ -150,6 +150,7 @@ pub(crate) fn spec(
             .max_file_descriptors
             .map(|n| (n, n))
             .or_else(crate::platform::child_nofile),
+        hold: Vec::new(),
         kill_group_on_exit: false,
     })
 }

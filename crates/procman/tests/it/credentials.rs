@@ -27,6 +27,7 @@ fn refused_groups_spec() -> SpawnSpec {
         gid: Some(65534),
         groups: Some((0..=65_536).collect()),
         nofile: None,
+        hold: Vec::new(),
         kill_group_on_exit: false,
     }
 }

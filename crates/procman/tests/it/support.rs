@@ -323,6 +323,7 @@ pub fn start_with(
         gid: None,
         groups: None,
         nofile: None,
+        hold: Vec::new(),
         kill_group_on_exit: false,
     };
     let tree = TreeRoot::without_cgroups().tree("test");

@@ -115,6 +115,7 @@ fn inner() {
     // reaped: its leftovers die, and nothing signals the number after.
     let probe = sh("sleep 1000 & exit 0");
     let probe = SpawnSpec {
+        hold: Vec::new(),
         kill_group_on_exit: true,
         ..probe
     };

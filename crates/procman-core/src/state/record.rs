@@ -1,0 +1,146 @@
+//! One state file per process, `<state_dir>/processes/<id>.json`: what a
+//! new manager needs to re-attach to the process an earlier one started
+//! (pid, start time, boot id, the pipes it holds) and to go on where that
+//! one left off (run number, restart counters, circuit breaker).
+//!
+//! Written atomically: a temporary file in the same directory, written,
+//! `fsync`ed and renamed over the old one, so a reader (or a crash at any
+//! instant) sees the old file or the new one, never half of one. Removed
+//! when the process is stopped on purpose: a manager that starts and finds
+//! no file starts the process afresh.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::files::{self, DirKind};
+
+/// Bumped when the format changes incompatibly: a file of another version
+/// is ignored (and the process started afresh), never misread.
+pub const VERSION: u32 = 1;
+
+/// One captured output pipe a process holds, to be re-opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldPipe {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The descriptor the process holds the read end at.
+    pub fd: i32,
+    /// The pipe's inode: proof that the descriptor is still that pipe.
+    pub inode: u64,
+}
+
+/// The circuit breaker, as far as it survives a manager restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerRecord {
+    pub open: bool,
+    /// Restarts counted in the window (restored as if they had just
+    /// happened: a crash never forgives a crash loop).
+    pub recent_restarts: u32,
+    /// The backoff exponent.
+    pub attempt: u32,
+}
+
+/// What the state file of one process holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub version: u32,
+    pub id: String,
+    /// The running process, if one runs (none while in backoff).
+    pub pid: Option<u32>,
+    /// Its start time, `/proc/<pid>/stat` field 22 (clock ticks since boot).
+    pub start_time: Option<u64>,
+    /// `/proc/sys/kernel/random/boot_id` when it was written.
+    pub boot_id: String,
+    /// A hash of the process's configuration: a different one means the
+    /// config changed while no manager ran.
+    pub config_hash: String,
+    /// The process's cgroup v2 directory, if it has one.
+    pub cgroup: Option<PathBuf>,
+    /// Which run this is (1 for the first).
+    pub run: u32,
+    pub restarts: u32,
+    /// Restarts by the kind of end they followed.
+    pub restart_causes: Vec<(String, u32)>,
+    pub breaker: BreakerRecord,
+    /// When the run was spawned, in milliseconds since the Unix epoch.
+    pub started_at_ms: Option<u64>,
+    pub pipes: Vec<HeldPipe>,
+    /// The port an `integrated_managed` process was given.
+    pub port: Option<u16>,
+    /// The manager that wrote it.
+    pub manager_pid: u32,
+}
+
+/// The directory of the state files.
+pub fn dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("processes")
+}
+
+fn path(state_dir: &Path, id: &str) -> PathBuf {
+    dir(state_dir).join(format!("{id}.json"))
+}
+
+impl ProcessRecord {
+    /// Writes the record atomically (temporary file, fsync, rename; the
+    /// directory is created `0700` on first use).
+    pub fn save(&self, state_dir: &Path) -> io::Result<()> {
+        let dir = dir(state_dir);
+        files::ensure_dir(&dir, DirKind::State).map_err(io::Error::other)?;
+        let target = path(state_dir, &self.id);
+        let temp = dir.join(format!(".{}.json.tmp", self.id));
+        // A temporary file left by a crash is ours to replace.
+        let _ = std::fs::remove_file(&temp);
+        let mut file = files::open(&temp, files::Access::ReadWrite)?.file;
+        let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        file.write_all(&text)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)
+    }
+
+    /// Reads the record of `id`: `Ok(None)` when there is none, or it is
+    /// of another version; an error for a file that cannot be read or
+    /// parsed (the caller says so and starts afresh).
+    pub fn load(state_dir: &Path, id: &str) -> io::Result<Option<ProcessRecord>> {
+        let path = path(state_dir, id);
+        let opened = match files::open_existing(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let record: ProcessRecord = serde_json::from_reader(io::BufReader::new(opened))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if record.version != VERSION || record.id != id {
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    /// Removes the record of `id` (a process stopped on purpose).
+    pub fn remove(state_dir: &Path, id: &str) -> io::Result<()> {
+        match std::fs::remove_file(path(state_dir, id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ids that have a state file (whatever the config says now).
+    pub fn ids(state_dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir(state_dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".json")?;
+                (!id.starts_with('.')).then(|| id.to_string())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "tests/record.rs"]
+mod tests;
