@@ -147,6 +147,13 @@ impl Client {
         self.post_accepted("/manager/shutdown").await
     }
 
+    /// `POST /manager/shutdown?keep_processes=true`: the manager writes its
+    /// state and exits, leaving every process running for the next one.
+    pub async fn detach(&self) -> Result<Accepted, ClientError> {
+        self.post_accepted("/manager/shutdown?keep_processes=true")
+            .await
+    }
+
     /// `GET /processes/{id}/logs?n=N` or, without `id`, `GET /logs?n=N`
     /// (every process's, merged by time): the last `n` records.
     pub async fn logs(&self, id: Option<&str>, n: usize) -> Result<Vec<LogRecord>, ClientError> {

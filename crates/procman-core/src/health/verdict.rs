@@ -51,6 +51,15 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict on a process known to have been ready already (one
+    /// re-attached after a manager restart): failures count at once.
+    pub fn ready() -> Verdict {
+        Verdict {
+            health: Health::Healthy,
+            ..Verdict::default()
+        }
+    }
+
     /// Records one check result. Thresholds of 0 are taken as 1 (the config
     /// never gives 0).
     pub fn record(

@@ -21,6 +21,15 @@ impl Stream {
             Stream::Stderr => "stderr",
         }
     }
+
+    /// The stream named `"stdout"` or `"stderr"`.
+    pub fn parse(name: &str) -> Option<Stream> {
+        match name {
+            "stdout" => Some(Stream::Stdout),
+            "stderr" => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Stream {

@@ -258,6 +258,24 @@ impl ProcessLog {
         .await;
     }
 
+    /// A run an earlier manager started goes on under this one (it was
+    /// re-attached): its file is opened again, with no separator, since
+    /// the run did not begin here.
+    pub(crate) async fn run_resumed(self: &Arc<Self>) {
+        let log = self.clone();
+        off_runtime(move || {
+            if let Some(file) = &log.file {
+                let mut open = file.lock();
+                if open.is_none() {
+                    *open = Some(
+                        RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen),
+                    );
+                }
+            }
+        })
+        .await;
+    }
+
     /// A run's pumps are done: how it ended (when there was a run: its pid,
     /// number and ending) goes to the file and the targets, then the file
     /// is closed, after an fsync with `sync` (a stop: every line is on disk

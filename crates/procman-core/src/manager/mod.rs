@@ -10,6 +10,7 @@
 mod control;
 mod registry;
 mod resources;
+mod resume;
 
 pub use control::Control;
 pub use registry::{Manager, ManagerError, ManagerState, Options};

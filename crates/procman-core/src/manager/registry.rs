@@ -112,6 +112,10 @@ pub struct Manager {
     state: watch::Sender<ManagerState>,
     /// The log directory, aggregation targets and reopen requests.
     logs: LogSetup,
+    /// Per process (config order): taken up from an earlier manager's
+    /// state (re-attached, or judged by its restart policy), so not
+    /// started by [`Manager::start`].
+    resumed: Vec<bool>,
     _lock: StateLock,
 }
 
@@ -150,9 +154,20 @@ impl Manager {
             .iter()
             .map(|p| ProcessLog::new(p, &setup).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
+        // What an earlier manager on this state directory left: runs to
+        // re-attach to (their trees are kept), runs that ended meanwhile.
+        let resumes = super::resume::find(&state_dir, &config);
+        let keep: Vec<String> = config
+            .processes
+            .iter()
+            .zip(&resumes)
+            .filter(|(_, r)| r.as_ref().is_some_and(supervisor::Resume::adopts))
+            .map(|(p, _)| p.id.clone())
+            .collect();
+        let resumed: Vec<bool> = resumes.iter().map(Option::is_some).collect();
         let trees = if options.cgroups {
             let need = resources::needed(&config);
-            TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)), &need)
+            TreeRoot::create(&format!("procman-{}", state::tag(&state_dir)), &need, &keep)
         } else {
             TreeRoot::without_cgroups()
         };
@@ -167,13 +182,17 @@ impl Manager {
             config_dir,
             trees: trees.clone(),
             events: events.clone(),
+            state_dir: Some(state_dir.as_path().into()),
         });
         let config = Arc::new(config);
         let (procs, tasks): (Vec<Handle>, _) = config
             .processes
             .iter()
             .zip(logs)
-            .map(|(p, log)| supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log))
+            .zip(resumes)
+            .map(|((p, log), resume)| {
+                supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log, resume)
+            })
             .unzip();
         LIVE.fetch_add(1, Ordering::Relaxed);
         let state = watch::channel(ManagerState::Created).0;
@@ -192,6 +211,7 @@ impl Manager {
             tasks,
             state,
             logs: setup,
+            resumed,
             _lock: lock,
         })
     }
@@ -225,8 +245,9 @@ impl Manager {
             .processes
             .iter()
             .zip(self.control.procs.iter())
-            .filter(|(p, _)| p.enabled && p.kind != ProcessKind::Unmanaged)
-            .map(|(p, h)| (p.id.clone(), h.start()))
+            .zip(&self.resumed)
+            .filter(|((p, _), resumed)| p.enabled && p.kind != ProcessKind::Unmanaged && !**resumed)
+            .map(|((p, h), _)| (p.id.clone(), h.start()))
             .collect();
         for (id, ticket) in tickets {
             if let Err(e) = ticket.await {
@@ -316,6 +337,37 @@ impl Manager {
         // within the margin (a shutdown that used it up gives them none).
         let deadline = (Instant::now() + LOG_TARGETS_FINISH).min(hard);
         self.logs.targets.finish(deadline).await;
+    }
+
+    /// Detaches from every process without stopping any (for an upgrade
+    /// of the manager): each supervisor lets its run go, having written
+    /// what it read and the process's state file; the cgroups stay; the
+    /// next manager on this state directory re-attaches. Bounded like
+    /// [`Manager::shutdown`].
+    pub async fn detach(mut self) {
+        self.state.send_replace(ManagerState::Stopping);
+        let hard = Instant::now() + self.config().manager.force_shutdown_timeout + SHUTDOWN_MARGIN;
+        let detaching: Vec<JoinHandle<()>> = self
+            .control
+            .procs
+            .iter()
+            .map(|h| {
+                let h = h.clone();
+                tokio::spawn(async move { h.detach().await })
+            })
+            .chain(self.tasks.drain(..))
+            .collect();
+        for t in detaching {
+            let abort = t.abort_handle();
+            if tokio::time::timeout_at(hard.into(), t).await.is_err() {
+                tracing::error!("a supervisor did not detach in time; abandoning it");
+                abort.abort();
+            }
+        }
+        let deadline = (Instant::now() + LOG_TARGETS_FINISH).min(hard.max(Instant::now()));
+        self.logs.targets.finish(deadline).await;
+        self.state.send_replace(ManagerState::Stopped);
+        tracing::info!("detached: every process keeps running for the next manager");
     }
 
     /// Every log file (per process, and file targets) reopens its path

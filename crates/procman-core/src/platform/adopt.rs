@@ -84,7 +84,10 @@ pub fn boot_id() -> &'static str {
 
 /// The start time of `pid` (field 22 of its stat), `None` if it is gone.
 pub fn start_time(pid: u32) -> Option<u64> {
-    procstat::Stat::read(pid).ok().flatten().map(|s| s.start_time)
+    procstat::Stat::read(pid)
+        .ok()
+        .flatten()
+        .map(|s| s.start_time)
 }
 
 /// The inode of a pipe, which names it for as long as any end is open.
@@ -168,13 +171,7 @@ pub fn reopen_pipe(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {
 }
 
 fn read_stat_bytes(dir: &OwnedFd) -> Option<Vec<u8>> {
-    let file = openat(
-        dir,
-        "stat",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
+    let file = openat(dir, "stat", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut out = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     loop {

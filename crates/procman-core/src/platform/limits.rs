@@ -409,13 +409,13 @@ fn enable(file: &Path, ctrls: &[Controller], done: &mut Vec<Controller>) -> io::
 
 /// Stops what an earlier manager left in `<own v1>/<name>` of every
 /// controller, and removes those directories.
-pub(crate) fn sweep_v1(host: &Host, name: &str) {
+pub(crate) fn sweep_v1(host: &Host, name: &str, keep: &[String]) {
     for ctrl in Controller::ALL {
         let Some(dir) = host.own_v1(ctrl).map(|own| own.join(name)) else {
             continue;
         };
         if dir.is_dir() {
-            super::tree::sweep(&dir);
+            super::tree::sweep(&dir, keep);
             let _ = std::fs::remove_dir(&dir);
         }
     }
@@ -426,7 +426,9 @@ fn create_v1(host: &Host, ctrl: Controller, name: &str) -> Result<PathBuf, Strin
     let dir = own.join(name);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => super::tree::sweep(&dir),
+        // Swept at start already (`sweep_v1`): what is left belongs to
+        // processes being re-attached.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
     }
     if ctrl == Controller::Cpu && !dir.join("cpu.cfs_quota_us").exists() {

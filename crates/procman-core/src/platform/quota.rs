@@ -216,7 +216,7 @@ impl Quota {
 /// that is the name of one of v1's own files (`tasks`,
 /// `notify_on_release`, `release_agent`: no dot, unlike every other
 /// control file). An id has no dot, so `<id>.process` is no other's.
-fn v1_name(id: &str) -> String {
+pub(crate) fn v1_name(id: &str) -> String {
     match id {
         "tasks" | "notify_on_release" | "release_agent" => format!("{id}.process"),
         _ => id.to_string(),

@@ -70,12 +70,16 @@ impl TreeRoot {
     /// falls back to process groups and `/proc` (saying why, once), and
     /// sets up the resource controllers that the limits of the config
     /// `need` (see `limits.rs`).
-    pub fn create(name: &str, need: &[Controller]) -> TreeRoot {
-        let mut root = TreeRoot::trees(name);
+    ///
+    /// What an earlier manager on the same state directory left (it was
+    /// killed, or detached) is stopped and removed, except the trees of
+    /// the processes in `keep`, which are being re-attached.
+    pub fn create(name: &str, need: &[Controller], keep: &[String]) -> TreeRoot {
+        let mut root = TreeRoot::trees(name, keep);
         let host = Host::current();
         // The v1 directories an earlier manager on this state directory
         // left, whatever this config needs.
-        super::limits::sweep_v1(&host, name);
+        super::limits::sweep_v1(&host, name, keep);
         if !need.is_empty() {
             let v2 = root.cgroup.as_ref().map(|c| c.dir.as_path());
             root.controllers = Arc::new(Controllers::create(&host, name, v2, need));
@@ -83,7 +87,7 @@ impl TreeRoot {
         root
     }
 
-    fn trees(name: &str) -> TreeRoot {
+    fn trees(name: &str, keep: &[String]) -> TreeRoot {
         let owner = next_owner();
         let controllers = Arc::default();
         let Some((dir, rel)) = cgroup::own_cgroup() else {
@@ -97,7 +101,7 @@ impl TreeRoot {
         let root = Cgroup { dir, rel }.child(name);
         match std::fs::create_dir(&root.dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => sweep(&root.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => sweep(&root.dir, keep),
             Err(e) => {
                 tracing::info!(dir = %root.dir.display(), error = %e,
                     "cannot create a cgroup; tracking process trees through /proc");
@@ -144,6 +148,30 @@ impl TreeRoot {
                         std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
                     Some(cg)
                 }
+                Err(e) => {
+                    tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot create a cgroup");
+                    None
+                }
+            }
+        });
+        Tree {
+            cgroup,
+            owner: self.owner,
+            known: Vec::new(),
+            killed: std::sync::atomic::AtomicBool::new(false),
+            quota: Quota::new(self.controllers.clone(), id),
+        }
+    }
+
+    /// The tree of process `id`, being re-attached: its cgroup, with what
+    /// runs in it, is kept as the earlier manager left it (created if it
+    /// is missing).
+    pub fn adopt_tree(&self, id: &str) -> Tree {
+        let cgroup = self.cgroup.as_ref().and_then(|root| {
+            let cg = root.child(id);
+            match std::fs::create_dir(&cg.dir) {
+                Ok(()) => Some(cg),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(cg),
                 Err(e) => {
                     tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot create a cgroup");
                     None
@@ -253,7 +281,8 @@ impl TreeRoot {
 /// Processes still in a process's cgroup when a manager starts were left
 /// by an earlier manager on the same state directory that was killed or
 /// crashed: they are stopped, so that no second copy runs beside them.
-/// (Adopting them instead is a later release's.) Bounded: at most 2 s.
+/// (Processes with a valid state file are re-attached instead, and their
+/// trees never come here.) Bounded: at most 2 s.
 fn stop_leftovers(id: &str, dir: &Path) {
     // v2 says so in `cgroup.events`; a v1 directory has only its list.
     let v2 = dir.join("cgroup.events").exists();
@@ -285,16 +314,23 @@ fn stop_leftovers(id: &str, dir: &Path) {
 }
 
 /// Stops and removes every process cgroup an earlier manager on the same
-/// state directory left under `root` (killed, it removed nothing): the
-/// processes of ids still in the config would run beside their new
-/// copies, and those of ids no longer there would run unsupervised.
-pub(crate) fn sweep(root: &Path) {
+/// state directory left under `root` (killed, it removed nothing), but
+/// those of the ids in `keep` (being re-attached): the processes of ids
+/// still in the config would run beside their new copies, and those of
+/// ids no longer there would run unsupervised.
+pub(crate) fn sweep(root: &Path, keep: &[String]) {
     for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
         let dir = entry.path();
         if !dir.is_dir() {
             continue;
         }
         let id = entry.file_name().to_string_lossy().into_owned();
+        if keep
+            .iter()
+            .any(|k| *k == id || super::quota::v1_name(k) == id)
+        {
+            continue;
+        }
         stop_leftovers(&id, &dir);
         if let Err(e) = std::fs::remove_dir(&dir) {
             tracing::warn!(dir = %dir.display(), error = %e,

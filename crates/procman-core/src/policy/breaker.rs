@@ -113,6 +113,28 @@ impl Breaker {
         self.recent.total()
     }
 
+    /// The backoff exponent of the next restart.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// A breaker carried over from a state file: `recent` restarts within
+    /// the window, counted as if they had just happened (so a crash of the
+    /// manager never forgives a crash loop), and the backoff exponent.
+    pub fn restore(recent: u32, attempt: u32, policy: &RestartPolicy, now: Instant) -> Breaker {
+        let mut b = Breaker {
+            attempt,
+            ..Breaker::default()
+        };
+        if policy.max_attempts > 0 {
+            let width = policy.window / BUCKETS as u32;
+            for _ in 0..recent.min(policy.max_attempts) {
+                b.recent.add(now, width);
+            }
+        }
+        b
+    }
+
     /// A manual start: forget everything.
     pub fn reset(&mut self) {
         *self = Breaker::default();

@@ -323,6 +323,13 @@ impl Task {
                     }
                     Some(Command::Kill) => true,
                     Some(Command::Exit) => { self.exiting = true; false }
+                    // Stopping already: the stop goes on, and nothing is
+                    // left for the next manager.
+                    Some(Command::Detach(reply)) => {
+                        self.exiting = true;
+                        let _ = reply.send(());
+                        false
+                    }
                     Some(Command::Signal { signal, reply, .. }) => {
                         let sent = match run.as_ref().map(|r| r.child.signal(signal)) {
                             Some(Ok(true)) => Ok(()),

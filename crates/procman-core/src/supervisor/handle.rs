@@ -100,6 +100,16 @@ impl Handle {
         let _ = self.tx.send(Command::Exit);
     }
 
+    /// Lets go of the running process without stopping it (its state
+    /// file written, for the next manager to re-attach) and ends the
+    /// supervisor; returns when done.
+    pub(crate) async fn detach(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Command::Detach(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// The current state with diagnostics.
     pub fn status(&self) -> ProcessStatus {
         let mut s = self.status.borrow().clone();

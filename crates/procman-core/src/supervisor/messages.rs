@@ -47,4 +47,7 @@ pub(crate) enum Command {
     /// Stop what runs and end the task (the manager's shutdown), whoever
     /// still holds a handle.
     Exit,
+    /// Let go of what runs without stopping it, write the state file, and
+    /// end the task (the manager detaches); replies when done.
+    Detach(oneshot::Sender<()>),
 }

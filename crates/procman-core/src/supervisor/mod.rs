@@ -10,6 +10,8 @@ mod handle;
 mod launch;
 mod messages;
 mod monitor;
+mod persist;
+mod reattach;
 mod resources;
 mod run;
 mod state;
@@ -18,6 +20,7 @@ mod task;
 pub use event::{Event, Events};
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
+pub(crate) use reattach::Resume;
 pub use state::{
     Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, ResourceUsage, RestartCauses, Transition,
 };

@@ -194,6 +194,12 @@ impl HealthWatch {
         })
     }
 
+    /// The process was ready before (re-attached): failed checks count
+    /// from the first one.
+    pub(super) fn assume_ready(&mut self) {
+        self.verdict = Verdict::ready();
+    }
+
     pub(super) fn record(&mut self, outcome: &ProbeOutcome) -> Change {
         self.last_check = Some(SystemTime::now());
         self.last_detail = Some(outcome.detail.clone());

@@ -90,6 +90,9 @@ impl Phase {
                 // descriptor limit) is a failed run without a process.
                 | (Registered | Stopped | Failed | Exited | Backoff, Backoff)
                 | (Stopping, Stopped)
+                // Re-attached to a process an earlier manager started, or
+                // found ended while no manager ran (a finished batch job).
+                | (Registered, Running | Exited)
         )
     }
 }
@@ -148,6 +151,16 @@ pub enum Cause {
     /// A limit the manager watches was exceeded for `violation_grace`
     /// (`on_violation: restart` or `stop`); what was seen.
     ResourceViolation(String),
+    /// A process an earlier manager started, found running and adopted by
+    /// this one; `config_changed`: its configuration is not the one it was
+    /// started with.
+    Reattached {
+        config_changed: bool,
+    },
+    /// The process ended while no manager was running (found gone, or its
+    /// pid held by another process, when this manager started); how, when
+    /// it could still be read, else [`ProcessEnd::Unknown`].
+    EndedUnsupervised(ProcessEnd),
 }
 
 impl std::fmt::Display for Cause {
@@ -168,6 +181,21 @@ impl std::fmt::Display for Cause {
             Cause::BreakerOpen => f.write_str("circuit breaker open"),
             Cause::Oom => f.write_str("killed by the kernel's OOM killer (max_memory_mb)"),
             Cause::ResourceViolation(what) => write!(f, "resource limit exceeded: {what}"),
+            Cause::Reattached {
+                config_changed: false,
+            } => f.write_str("re-attached by a new manager"),
+            Cause::Reattached {
+                config_changed: true,
+            } => f.write_str(
+                "re-attached by a new manager; its configuration changed since it started \
+                 (restart it to apply the new one)",
+            ),
+            Cause::EndedUnsupervised(ProcessEnd::Unknown) => {
+                f.write_str("ended while no manager was running (exit status unknown)")
+            }
+            Cause::EndedUnsupervised(end) => {
+                write!(f, "ended while no manager was running ({end})")
+            }
         }
     }
 }
@@ -188,7 +216,31 @@ impl Cause {
             Cause::BreakerOpen => "breaker_open",
             Cause::Oom => "oom",
             Cause::ResourceViolation(_) => "resource_violation",
+            Cause::Reattached { .. } => "reattached",
+            Cause::EndedUnsupervised(_) => "ended_unsupervised",
         }
+    }
+
+    /// The `&'static` kind named `name`, for counters read back from a
+    /// state file (an unknown name, from another version, is `None`).
+    pub(crate) fn kind_named(name: &str) -> Option<&'static str> {
+        const KINDS: &[&str] = &[
+            "start_requested",
+            "policy_restart",
+            "ready",
+            "exit",
+            "spawn_failed",
+            "startup_timeout",
+            "health_check",
+            "stop_requested",
+            "restart_requested",
+            "breaker_open",
+            "oom",
+            "resource_violation",
+            "reattached",
+            "ended_unsupervised",
+        ];
+        KINDS.iter().copied().find(|k| *k == name)
     }
 }
 
@@ -211,6 +263,16 @@ impl RestartCauses {
             Some((_, n)) => *n += 1,
             None => self.0.push((kind, 1)),
         }
+    }
+
+    /// Counters read back from a state file.
+    pub(crate) fn restore(pairs: &[(String, u32)]) -> RestartCauses {
+        RestartCauses(
+            pairs
+                .iter()
+                .filter_map(|(k, n)| Some((Cause::kind_named(k)?, *n)))
+                .collect(),
+        )
     }
 
     /// `(cause kind, restarts)`, in the order the causes first happened.

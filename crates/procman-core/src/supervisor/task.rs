@@ -3,7 +3,7 @@
 //! state on a `watch` channel. Decisions come from [`crate::policy`]; this
 //! file only does the I/O around them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -15,13 +15,17 @@ use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
 use super::monitor::Monitor;
+use super::persist::StateFile;
+use super::reattach::Resume;
 use super::run::{next_event, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::{ProcessConfig, ProcessKind};
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
+use crate::platform::adopt;
 use crate::platform::{self, Tree, TreeRoot};
 use crate::policy::{self, Breaker};
+use crate::state::record::HeldPipe;
 
 /// What every supervisor of one manager shares.
 #[derive(Debug)]
@@ -31,21 +35,36 @@ pub struct Context {
     pub trees: TreeRoot,
     /// Where every transition is published.
     pub events: Arc<Events>,
+    /// Where the state files go (`None`: none are kept).
+    pub state_dir: Option<Arc<Path>>,
 }
 
 /// Starts the supervisor of `cfg`, whose log is `log`. It waits in
 /// `registered` until started.
+/// `resume`: what an earlier manager left of this process (see
+/// `reattach.rs`), taken up before anything else.
 pub(crate) fn spawn(
     cfg: Arc<ProcessConfig>,
     ctx: Arc<Context>,
     log: Arc<ProcessLog>,
+    resume: Option<Resume>,
 ) -> (Handle, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status_rx) = watch::channel(ProcessStatus::new(&cfg.id));
     let handle = Handle::new(&cfg.id, tx, status_rx, log.counters.clone());
-    let tree = ctx.trees.tree(&cfg.id);
+    let tree = if resume.as_ref().is_some_and(Resume::adopts) {
+        ctx.trees.adopt_tree(&cfg.id)
+    } else {
+        ctx.trees.tree(&cfg.id)
+    };
     let id = cfg.id.clone();
+    let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
     let task = Task {
+        state_file,
+        resume,
+        held_pipes: Vec::new(),
+        port: None,
+        detached: false,
         name: cfg.id.as_str().into(),
         cfg,
         ctx,
@@ -87,6 +106,15 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 pub(super) struct Task {
+    pub(super) state_file: StateFile,
+    /// Taken up when the task starts.
+    pub(super) resume: Option<Resume>,
+    /// The output pipes the current run holds (see `adopt.rs`).
+    pub(super) held_pipes: Vec<HeldPipe>,
+    /// The port the current run was given (`integrated_managed`).
+    pub(super) port: Option<u16>,
+    /// The manager detached: what runs is left running.
+    pub(super) detached: bool,
     /// The process's id, shared with every event it publishes.
     pub(super) name: Arc<str>,
     pub(super) cfg: Arc<ProcessConfig>,
@@ -122,6 +150,9 @@ pub(super) async fn until(deadline: Option<Instant>) {
 
 impl Task {
     async fn main(mut self) {
+        if let Some(resume) = self.resume.take() {
+            self.resume(resume).await;
+        }
         while !self.exiting {
             // A restart due now (`restart_delay: 0s`) starts here, not on
             // the timer: tokio's timers have a 1 ms grain, most of an
@@ -156,7 +187,10 @@ impl Task {
             }
         }
         // Asked to end, or every handle is gone: the manager is done with
-        // this process.
+        // this process (unless it detached: then it is the next one's).
+        if self.detached {
+            return;
+        }
         if self.run.is_some() {
             self.stop(Cause::StopRequested).await;
         }
@@ -186,6 +220,10 @@ impl Task {
             .pid()
             .or(self.run.as_ref().map(Run::pid))
             .or_else(|| self.status.borrow().pid());
+        // A process that is not running has nothing to re-attach to.
+        if from.is_active() && !to.phase().is_active() {
+            self.state_file.remove();
+        }
         match &to {
             // The reason says what the cause says, and more: said once.
             Lifecycle::Failed { reason } => tracing::error!(process = %self.cfg.id, pid, %from,
@@ -299,6 +337,11 @@ impl Task {
                 }
             }
             Command::Exit => self.exiting = true,
+            Command::Detach(reply) => {
+                self.detach().await;
+                self.exiting = true;
+                let _ = reply.send(());
+            }
         }
     }
 
@@ -339,6 +382,25 @@ impl Task {
         };
         spec.stdout = pipes.stdout;
         spec.stderr = pipes.stderr;
+        // The child holds the read ends too, so that its pipes outlive the
+        // manager (see `adopt.rs`); a copy it cannot be given is no reason
+        // not to run it.
+        let mut held = Vec::new();
+        for (stream, fd) in &pipes.readers {
+            let at = match stream {
+                crate::logs::Stream::Stdout => adopt::HOLD_FDS[0],
+                crate::logs::Stream::Stderr => adopt::HOLD_FDS[1],
+            };
+            let inode = adopt::pipe_inode(fd);
+            if let (Ok(copy), Ok(inode)) = (fd.try_clone(), inode) {
+                spec.hold.push((copy, at));
+                held.push(HeldPipe {
+                    stream: stream.as_str().to_string(),
+                    fd: at,
+                    inode,
+                });
+            }
+        }
         // The limits go into the cgroups before the child exists; it joins
         // them before it execs.
         let limits = &self.cfg.resource_limits;
@@ -394,6 +456,9 @@ impl Task {
             cpu_last: (Instant::now(), cpu_base),
         });
         self.go(Lifecycle::Starting { pid }, cause);
+        self.save_record(held.clone(), port);
+        self.held_pipes = held;
+        self.port = port;
         // Readiness gate: a process with a health check stays `starting`
         // until its first passing check, bounded by `startup_timeout`; one
         // without a check is ready once spawned.

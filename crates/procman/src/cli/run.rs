@@ -18,7 +18,7 @@ use procman_core::manager::Manager;
 
 use super::ConfigArg;
 use crate::exit::Failure;
-use crate::server::Server;
+use crate::server::{Server, Shutdown};
 use crate::signals::{Disposition, Received, Signals};
 use crate::{console, runtime, telemetry};
 
@@ -36,6 +36,8 @@ enum Request {
     Signal(Received),
     /// `POST /api/v1/manager/shutdown` or the gRPC `Shutdown`.
     Api,
+    /// The same with `keep_processes`: exit, leaving every process running.
+    Detach,
 }
 
 /// How a run ended (errors aside).
@@ -132,15 +134,22 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                     Disposition::Shutdown => break Request::Signal(got),
                     _ => act(&manager, got),
                 },
-                Some(()) = requests.recv() => break Request::Api,
+                Some(how) = requests.recv() => break match how {
+                    Shutdown::Stop => Request::Api,
+                    Shutdown::KeepProcesses => Request::Detach,
+                },
             }
         }
     };
+    if matches!(first, Request::Detach) {
+        return Ok(detach(manager, server, signals, requests).await);
+    }
     match &first {
         Request::Signal(got) => tracing::info!(signal = %got.name(),
             "shutting down; a second signal kills every process at once, a third exits at once"),
         Request::Api => tracing::info!(
             "shutting down at the API's request; a shutdown signal kills every process at once, a second exits at once"),
+        Request::Detach => {}
     }
     server.begin_shutdown().await;
 
@@ -165,7 +174,7 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                     }
                     _ => act(&manager, got),
                 },
-                Some(()) = requests.recv() => ignore_request(),
+                Some(_) = requests.recv() => ignore_request(),
             }
         }
     };
@@ -196,12 +205,50 @@ async fn serve(config: Config) -> anyhow::Result<Ending> {
                 }
                 _ => tracing::debug!(signal = %got.name(), "signal ignored while shutting down"),
             },
-            Some(()) = requests.recv() => ignore_request(),
+            Some(_) = requests.recv() => ignore_request(),
         }
     }
     server.finish().await;
     tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
     Ok(Ending::Stopped)
+}
+
+/// `shutdown --keep-processes`: the supervisors let go of their processes
+/// (each writes what it read and its state file), the server stops, and
+/// the manager exits 0, leaving every process running for the next
+/// manager on the same state directory. A shutdown signal meanwhile is
+/// logged and ignored (the detach is bounded); a third exits at once.
+async fn detach(
+    manager: Manager,
+    server: Server,
+    mut signals: Signals,
+    mut requests: crate::server::ShutdownRequests,
+) -> Ending {
+    tracing::info!("detaching at the API's request: every process keeps running");
+    server.begin_shutdown().await;
+    let mut extra = 0;
+    let detach = manager.detach();
+    tokio::pin!(detach);
+    loop {
+        tokio::select! {
+            () = &mut detach => break,
+            got = signals.next() => match got.disposition {
+                Disposition::Shutdown => {
+                    extra += 1;
+                    if extra >= 3 {
+                        tracing::error!(signal = %got.name(), "exiting at once while detaching");
+                        return Ending::Forced(got);
+                    }
+                    tracing::warn!(signal = %got.name(), "detaching already; the processes keep running");
+                }
+                _ => tracing::debug!(signal = %got.name(), "signal ignored while detaching"),
+            },
+            Some(_) = requests.recv() => ignore_request(),
+        }
+    }
+    server.finish().await;
+    tracing::info!(lost_manager_log_lines = console::lost(), "procman detached");
+    Ending::Stopped
 }
 
 /// Two deliveries of one signal closer than this are one request: `timeout
@@ -219,7 +266,7 @@ impl Shutdowns {
         // After the API's request, no signal is an echo (0 is no signal).
         let number = match first {
             Request::Signal(got) => got.number,
-            Request::Api => 0,
+            Request::Api | Request::Detach => 0,
         };
         Shutdowns {
             extra: 0,

@@ -1,6 +1,8 @@
-//! `procman shutdown [--no-wait]`: asks the manager to stop every process
-//! and exit, then waits until it has: on this machine until its process is
-//! gone (a pidfd tells), for a remote one until its address no longer
+//! `procman shutdown [--keep-processes] [--no-wait]`: asks the manager to
+//! stop every process and exit (or, with `--keep-processes`, to exit and
+//! leave every process running for the next manager on the same state
+//! directory), then waits until it has: on this machine until its process
+//! is gone (a pidfd tells), for a remote one until its address no longer
 //! answers. The wait is bounded by `--timeout` (default 5 minutes).
 
 use std::time::Duration;
@@ -21,6 +23,11 @@ pub struct ShutdownArgs {
     /// Return once the manager accepted, without waiting until it exits.
     #[arg(long)]
     no_wait: bool,
+    /// Exit without stopping any process: the manager writes its state
+    /// and exits 0; `procman run` on the same config (state directory)
+    /// re-attaches to every process. For upgrading procman itself.
+    #[arg(long)]
+    keep_processes: bool,
     #[command(flatten)]
     manager: ManagerArgs,
     #[command(flatten)]
@@ -53,10 +60,12 @@ pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
         let watch = client
             .socket()
             .and_then(|_| Member::open(info.pid, |pid, s| s.state != 'Z' && is_procman(pid)));
-        let accepted = client
-            .shutdown()
-            .await
-            .map_err(|e| located.failure("shut the manager down", e))?;
+        let asked = if args.keep_processes {
+            client.detach().await
+        } else {
+            client.shutdown().await
+        };
+        let accepted = asked.map_err(|e| located.failure("shut the manager down", e))?;
         let mut out = Out::new();
         let plain = args.format.output == Format::Plain;
         if plain {
@@ -90,7 +99,11 @@ pub fn shutdown(args: ShutdownArgs) -> Result<(), Failure> {
             }
             report.stopped = true;
             if plain {
-                out.line("the manager has stopped")?;
+                out.line(if args.keep_processes {
+                    "the manager has exited; every process keeps running"
+                } else {
+                    "the manager has stopped"
+                })?;
             }
         }
         if !plain {

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 
 use super::feeds;
 use super::service::{self, Refusal, Verb};
-use super::Api;
+use super::{Api, Shutdown};
 
 /// The largest request message accepted (a request is a few fields).
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -235,11 +235,16 @@ impl ProcessManager for Grpc {
 
     async fn shutdown(
         &self,
-        _: Request<proto::ShutdownRequest>,
+        req: Request<proto::ShutdownRequest>,
     ) -> Result<Response<proto::ShutdownResponse>, Status> {
-        self.api.request_shutdown("gRPC");
+        let how = if req.into_inner().keep_processes {
+            Shutdown::KeepProcesses
+        } else {
+            Shutdown::Stop
+        };
+        self.api.request_shutdown("gRPC", how);
         Ok(Response::new(proto::ShutdownResponse {
-            message: "every process is stopped, then the manager exits".into(),
+            message: how.message().into(),
         }))
     }
 

@@ -72,15 +72,42 @@ const JOURNAL_FINISH: Duration = Duration::from_secs(2);
 pub struct Api {
     control: Control,
     stopping: watch::Receiver<bool>,
-    shutdown: mpsc::Sender<()>,
+    shutdown: mpsc::Sender<Shutdown>,
+}
+
+/// What a shutdown request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Stop every process, then exit (as SIGTERM does).
+    Stop,
+    /// Exit and leave every process running, for the next manager on the
+    /// same state directory to re-attach to (an upgrade).
+    KeepProcesses,
+}
+
+impl Shutdown {
+    /// What the API answers.
+    pub fn message(self) -> &'static str {
+        match self {
+            Shutdown::Stop => "every process is stopped, then the manager exits",
+            Shutdown::KeepProcesses => {
+                "the manager writes its state and exits; every process keeps running \
+                 for the next manager on this state directory"
+            }
+        }
+    }
 }
 
 impl Api {
-    /// Asks `procman run` to shut down as on SIGTERM; a request while one
-    /// is already pending or under way changes nothing.
-    fn request_shutdown(&self, via: &str) {
-        if self.shutdown.try_send(()).is_ok() {
-            tracing::info!(via, "shutdown requested through the API");
+    /// Asks `procman run` to shut down as on SIGTERM (or to detach); a
+    /// request while one is already pending or under way changes nothing.
+    fn request_shutdown(&self, via: &str, how: Shutdown) {
+        if self.shutdown.try_send(how).is_ok() {
+            tracing::info!(
+                via,
+                keep_processes = how == Shutdown::KeepProcesses,
+                "shutdown requested through the API"
+            );
         }
     }
 }
@@ -97,7 +124,7 @@ pub struct Server {
 }
 
 /// Shutdown requests from the API, for the manager's loop.
-pub type ShutdownRequests = mpsc::Receiver<()>;
+pub type ShutdownRequests = mpsc::Receiver<Shutdown>;
 
 impl Server {
     /// Binds the socket and (unless `port` is 0) the TCP port, and serves.

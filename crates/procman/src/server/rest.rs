@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::errors::{Failure, Json, Path, Query};
 use super::feeds::{self, Item};
 use super::service::{self, Verb};
-use super::{metrics, Api};
+use super::{metrics, Api, Shutdown};
 
 /// Records or events returned when `n` is not given.
 const DEFAULT_N: u32 = 50;
@@ -222,18 +222,40 @@ async fn reload() -> Failure {
     )
 }
 
-/// Stops every process and ends the manager, as SIGTERM does.
+/// `?keep_processes=` of the shutdown route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShutdownQuery {
+    /// Exit without stopping any process (default false): the manager
+    /// writes its state and exits; the next manager on the same state
+    /// directory re-attaches to every process.
+    keep_processes: Option<bool>,
+}
+
+/// Stops every process and ends the manager, as SIGTERM does; with
+/// `keep_processes=true`, ends the manager and leaves every process
+/// running for the next one.
 #[utoipa::path(post, path = "/api/v1/manager/shutdown", tag = "manager",
+    params(ShutdownQuery),
     responses(
         (status = 202, description = "The shutdown has begun", body = Accepted),
+        (status = 400, description = "A bad query", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
     ))]
-async fn shutdown(State(api): State<Api>) -> (StatusCode, axum::Json<Accepted>) {
-    api.request_shutdown("REST");
+async fn shutdown(
+    State(api): State<Api>,
+    Query(query): Query<ShutdownQuery>,
+) -> (StatusCode, axum::Json<Accepted>) {
+    let how = if query.keep_processes.unwrap_or(false) {
+        Shutdown::KeepProcesses
+    } else {
+        Shutdown::Stop
+    };
+    api.request_shutdown("REST", how);
     (
         StatusCode::ACCEPTED,
         axum::Json(Accepted {
-            message: "every process is stopped, then the manager exits".into(),
+            message: how.message().into(),
         }),
     )
 }

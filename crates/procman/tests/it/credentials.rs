@@ -37,7 +37,11 @@ async fn a_refused_setgroups_is_a_spawn_error_naming_the_step_on_both_paths() {
     if !root_or_skip("a_refused_setgroups_is_a_spawn_error_naming_the_step") {
         return;
     }
-    let root = TreeRoot::create(&format!("procman-it-groups-{}", std::process::id()), &[]);
+    let root = TreeRoot::create(
+        &format!("procman-it-groups-{}", std::process::id()),
+        &[],
+        &[],
+    );
     if !root.uses_cgroups() {
         skip_or_fail("the path into a cgroup: no cgroup v2 tree here");
     }

@@ -116,7 +116,11 @@ async fn a_running_child_is_alive_and_a_reaped_one_is_gone() {
         .await
         .expect("spawn sh");
     let (pid, child) = (spawned.child.pid(), spawned.child.id());
-    let out = Probe::Process { child: child.clone() }.check(Duration::from_secs(1)).await;
+    let out = Probe::Process {
+        child: child.clone(),
+    }
+    .check(Duration::from_secs(1))
+    .await;
     assert!(out.healthy, "{out:?}");
     assert_eq!(out.detail, format!("process {pid} is running"));
     spawned

@@ -30,7 +30,10 @@ fn a_record_round_trips_and_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let rec = sample("web");
     rec.save(dir.path()).unwrap();
-    assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap(), Some(rec.clone()));
+    assert_eq!(
+        ProcessRecord::load(dir.path(), "web").unwrap(),
+        Some(rec.clone())
+    );
     let mode = std::fs::metadata(dir.path().join("processes/web.json"))
         .unwrap()
         .permissions()
@@ -41,7 +44,10 @@ fn a_record_round_trips_and_is_private() {
     let mut next = rec;
     next.run = 4;
     next.save(dir.path()).unwrap();
-    assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap().unwrap().run, 4);
+    assert_eq!(
+        ProcessRecord::load(dir.path(), "web").unwrap().unwrap().run,
+        4
+    );
     ProcessRecord::remove(dir.path(), "web").unwrap();
     assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap(), None);
     ProcessRecord::remove(dir.path(), "web").unwrap();
@@ -58,5 +64,8 @@ fn a_damaged_or_foreign_record_is_never_misread() {
     other.save(dir.path()).unwrap();
     assert_eq!(ProcessRecord::load(dir.path(), "b").unwrap(), None);
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("processes/c.json")).unwrap();
-    assert!(ProcessRecord::load(dir.path(), "c").is_err(), "a link is refused");
+    assert!(
+        ProcessRecord::load(dir.path(), "c").is_err(),
+        "a link is refused"
+    );
 }

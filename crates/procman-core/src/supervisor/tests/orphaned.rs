@@ -39,8 +39,9 @@ async fn a_stop_with_every_handle_gone_waits_without_spinning() {
         config_dir: dir.path().to_path_buf(),
         trees: TreeRoot::without_cgroups(),
         events: Default::default(),
+        state_dir: None,
     });
-    let (handle, task) = supervisor::spawn(cfg, ctx, log);
+    let (handle, task) = supervisor::spawn(cfg, ctx, log, None);
     handle.start().await.expect("started");
     // Once it ignores SIGTERM (a file appears: no event to wait on).
     let ready = dir.path().join("ready");

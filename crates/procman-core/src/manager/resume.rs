@@ -1,0 +1,119 @@
+//! What a new manager finds in its state directory: for each configured
+//! process, a run to re-attach to, a run that ended while no manager ran,
+//! or nothing (a fresh start); and the state files of processes no longer
+//! in the config, whose processes are stopped (never left running
+//! unsupervised, nor beside a new copy).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ProcessKind};
+use crate::outcome::{ProcessEnd, Signal};
+use crate::platform::adopt::{self, Refusal};
+use crate::state::record::ProcessRecord;
+use crate::supervisor::Resume;
+
+/// How long a process left by an earlier manager, and no longer in the
+/// config, has between SIGTERM and SIGKILL.
+const STRAY_GRACE: Duration = Duration::from_secs(5);
+
+/// What to take up for each process of `config`, in config order. Needs a
+/// tokio runtime (an adopted process's end is awaited on a task).
+pub(super) fn find(state_dir: &Path, config: &Config) -> Vec<Option<Resume>> {
+    let found: Vec<Option<Resume>> = config
+        .processes
+        .iter()
+        .map(|p| {
+            if p.kind == ProcessKind::Unmanaged {
+                return None;
+            }
+            resume(state_dir, &p.id)
+        })
+        .collect();
+    let adopted = found.iter().flatten().filter(|r| r.adopts()).count();
+    let lost = found.iter().flatten().count() - adopted;
+    if adopted + lost > 0 {
+        tracing::info!(
+            reattached = adopted,
+            ended_meanwhile = lost,
+            "resuming where the earlier manager on this state directory left off"
+        );
+    }
+    stop_strays(state_dir, config);
+    found
+}
+
+fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
+    let record = match ProcessRecord::load(state_dir, id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(process = %id, error = %e,
+                "cannot read the process's state file; starting it afresh");
+            let _ = ProcessRecord::remove(state_dir, id);
+            return None;
+        }
+    };
+    let (Some(pid), Some(start)) = (record.pid, record.start_time) else {
+        let _ = ProcessRecord::remove(state_dir, id);
+        return None;
+    };
+    match adopt::adopt(pid, start, &record.boot_id) {
+        Ok(adopted) => Some(Resume::Adopt { adopted, record }),
+        Err(Refusal::Ended(end)) => Some(Resume::Lost { end, record }),
+        Err(why @ (Refusal::Gone | Refusal::Recycled { .. })) => {
+            tracing::info!(process = %id, pid, %why, "not re-attached");
+            Some(Resume::Lost {
+                end: ProcessEnd::Unknown,
+                record,
+            })
+        }
+        Err(why) => {
+            tracing::info!(process = %id, pid, %why, "not re-attached; starting it afresh");
+            let _ = ProcessRecord::remove(state_dir, id);
+            None
+        }
+    }
+}
+
+/// Stops the processes of state files whose id is no longer a managed
+/// process of the config (in the background, bounded), and removes the
+/// files. With cgroups their trees are stopped by the sweep too; this
+/// also covers a manager without them.
+fn stop_strays(state_dir: &Path, config: &Config) {
+    let managed = |id: &str| {
+        config
+            .processes
+            .iter()
+            .any(|p| p.id == id && p.kind != ProcessKind::Unmanaged)
+    };
+    for id in ProcessRecord::ids(state_dir) {
+        if managed(&id) {
+            continue;
+        }
+        let record = ProcessRecord::load(state_dir, &id).ok().flatten();
+        let _ = ProcessRecord::remove(state_dir, &id);
+        let Some(record) = record else { continue };
+        let (Some(pid), Some(start)) = (record.pid, record.start_time) else {
+            continue;
+        };
+        let Ok(adopted) = adopt::adopt(pid, start, &record.boot_id) else {
+            continue;
+        };
+        tracing::warn!(process = %id, pid,
+            "a process left by an earlier manager is no longer in the config; stopping it");
+        tokio::spawn(async move {
+            let child = adopted.child;
+            let _ = child.signal_group(Signal::TERM);
+            let _ = child.signal(Signal::TERM);
+            let deadline = Instant::now() + STRAY_GRACE;
+            if tokio::time::timeout_at(deadline.into(), adopted.exit)
+                .await
+                .is_err()
+            {
+                let _ = child.signal_group(Signal::KILL);
+                let _ = child.signal(Signal::KILL);
+            }
+        });
+    }
+}
