@@ -393,9 +393,11 @@ mod tests {
             (Registered, Failed),
             (Registered, Backoff),
             (Backoff, Backoff),
+            // Re-attached, or found ended, by a new manager.
+            (Registered, Running),
+            (Registered, Exited),
         ];
         let illegal = [
-            (Registered, Running),
             (Stopped, Running),
             (Stopping, Running),
             (Stopping, Backoff),

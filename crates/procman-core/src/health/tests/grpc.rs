@@ -106,7 +106,9 @@ async fn an_unknown_service_is_service_unknown() {
 
 #[tokio::test]
 async fn nothing_listening_is_a_transport_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    // A loopback address no other test binds: the port freed below is not
+    // taken again by a test running beside this one.
+    let listener = TcpListener::bind("127.0.0.77:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let (healthy, detail) = check(&addr.to_string(), "").await;

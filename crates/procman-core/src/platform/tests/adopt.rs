@@ -49,19 +49,18 @@ fn a_process_is_adopted_only_with_its_own_start_time() {
         assert!(!adopted.child.has_exited());
         assert!(adopted.child.id().is_running());
         adopted.child.signal(Signal::KILL).expect("signal");
-        // Our own child here, so not reaped by anyone yet: a zombie whose
-        // status the stat file still holds.
+        // Our own child here: a zombie whose status the stat file holds,
+        // unless another test's reaper (one per test process) reaped it
+        // first; then the status is unknown, never another one.
         let end = tokio::time::timeout(std::time::Duration::from_secs(30), adopted.exit)
             .await
             .expect("end heard in time")
             .expect("end sent");
-        assert_eq!(
-            end,
-            ProcessEnd::Signaled {
-                signal: Signal::KILL,
-                core: false
-            }
-        );
+        let killed = ProcessEnd::Signaled {
+            signal: Signal::KILL,
+            core: false,
+        };
+        assert!(end == killed || end == ProcessEnd::Unknown, "{end:?}");
         assert!(!adopted.child.id().is_running());
     });
     let _ = sleeper.wait();
