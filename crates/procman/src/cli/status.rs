@@ -115,7 +115,8 @@ pub fn exit_short(e: &Exit) -> String {
         (Some(sig), _) if e.core_dumped => format!("{sig} (core)"),
         (Some(sig), _) => sig.clone(),
         (None, Some(code)) => format!("code {code}"),
-        (None, None) => e.description.clone(),
+        // Neither: it ended while not our child, and how is unknown.
+        (None, None) => "unknown".to_string(),
     }
 }
 
