@@ -101,6 +101,21 @@ impl Quota {
         }
     }
 
+    /// Takes over the v1 directories an earlier manager made for this
+    /// process, which a re-attached run is still in: they are removed with
+    /// the tree, and used again by the limits that are still set.
+    pub(crate) fn adopt(&mut self) {
+        for ctrl in Controller::ALL {
+            let Some(root) = self.controllers.v1_root(ctrl) else {
+                continue;
+            };
+            let dir = root.join(v1_name(&self.id));
+            if dir.is_dir() && !self.v1.iter().any(|(c, _)| *c == ctrl) {
+                self.v1.push((ctrl, dir));
+            }
+        }
+    }
+
     /// Writes `limits` for the next run (`v2_dir`: the tree's cgroup, empty
     /// and fresh) and says what enforces each.
     pub(crate) fn apply(&mut self, v2_dir: Option<&Path>, limits: &Limits) -> Enforcement {

@@ -80,9 +80,22 @@ impl TreeRoot {
         // The v1 directories an earlier manager on this state directory
         // left, whatever this config needs.
         super::limits::sweep_v1(&host, name, keep);
+        // A re-attached process may still be in a v1 directory whose
+        // controller this config no longer needs: its root is kept too, so
+        // that the directory is found, and removed with the tree.
+        let mut need = need.to_vec();
+        for ctrl in Controller::ALL {
+            let kept = host.own_v1(ctrl).is_some_and(|own| {
+                keep.iter()
+                    .any(|k| own.join(name).join(super::quota::v1_name(k)).is_dir())
+            });
+            if kept && !need.contains(&ctrl) {
+                need.push(ctrl);
+            }
+        }
         if !need.is_empty() {
             let v2 = root.cgroup.as_ref().map(|c| c.dir.as_path());
-            root.controllers = Arc::new(Controllers::create(&host, name, v2, need));
+            root.controllers = Arc::new(Controllers::create(&host, name, v2, &need));
         }
         root
     }
@@ -178,12 +191,14 @@ impl TreeRoot {
                 }
             }
         });
+        let mut quota = Quota::new(self.controllers.clone(), id);
+        quota.adopt();
         Tree {
             cgroup,
             owner: self.owner,
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
-            quota: Quota::new(self.controllers.clone(), id),
+            quota,
         }
     }
 

@@ -86,6 +86,27 @@ impl ProcessRecord {
     /// Writes the record atomically (temporary file, fsync, rename; the
     /// directory is created `0700` on first use).
     pub fn save(&self, state_dir: &Path) -> io::Result<()> {
+        self.write(state_dir, true)
+    }
+
+    /// [`ProcessRecord::save`] without the `fsync`: atomic against a crash
+    /// of the manager (the page cache outlives it), which is what a state
+    /// file is for (it is only valid in the boot that wrote it); follow it
+    /// with [`ProcessRecord::sync`] off the hot path.
+    pub fn save_unsynced(&self, state_dir: &Path) -> io::Result<()> {
+        self.write(state_dir, false)
+    }
+
+    /// `fsync`s the state file of `id`, if there is one.
+    pub fn sync(state_dir: &Path, id: &str) -> io::Result<()> {
+        match files::open_existing(&path(state_dir, id)) {
+            Ok(f) => f.sync_all(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write(&self, state_dir: &Path, sync: bool) -> io::Result<()> {
         let dir = dir(state_dir);
         files::ensure_dir(&dir, DirKind::State).map_err(io::Error::other)?;
         let target = path(state_dir, &self.id);
@@ -96,7 +117,9 @@ impl ProcessRecord {
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         file.write_all(&text)?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         std::fs::rename(&temp, &target)
     }
 

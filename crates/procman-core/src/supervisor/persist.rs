@@ -3,14 +3,16 @@
 //! not running has nothing to re-attach to), written once more when the
 //! manager detaches.
 //!
-//! Writes go to blocking threads, at most [`AT_ONCE`] at a time, so that
-//! 500 spawns never wait on 500 `fsync`s; they are applied in the order
-//! they were asked for (a later request overtaken by none before it), so
-//! a removal is never undone by a slow write that was asked for earlier.
+//! The write itself (a small temporary file renamed over the old one) is
+//! made at once, by the supervisor, before the run's output is read: a
+//! manager killed a moment after a spawn leaves a state file for it, and
+//! a removal can never be overtaken by an older write. The `fsync` that
+//! follows goes to a blocking thread, at most [`AT_ONCE`] at a time, so
+//! that 500 spawns never wait on 500 disk flushes; it only matters against
+//! a crash of the whole machine, after which no process survives anyway.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
@@ -20,14 +22,10 @@ use crate::platform::adopt;
 use crate::policy::Breaker;
 use crate::state::record::{BreakerRecord, HeldPipe, ProcessRecord, VERSION};
 
-/// State file writes on blocking threads at once, across all processes.
+/// `fsync`s of state files on blocking threads at once, across all
+/// processes.
 const AT_ONCE: usize = 8;
-static WRITES: Semaphore = Semaphore::const_new(AT_ONCE);
-
-enum Op {
-    Save(Box<ProcessRecord>),
-    Remove,
-}
+static SYNCS: Semaphore = Semaphore::const_new(AT_ONCE);
 
 /// One process's state file.
 #[derive(Debug)]
@@ -36,10 +34,6 @@ pub(super) struct StateFile {
     /// directory).
     state_dir: Option<Arc<Path>>,
     id: String,
-    /// The number of the last request made.
-    asked: AtomicU64,
-    /// The number of the last request applied.
-    applied: Arc<Mutex<u64>>,
 }
 
 impl StateFile {
@@ -47,58 +41,50 @@ impl StateFile {
         StateFile {
             state_dir,
             id: id.to_string(),
-            asked: AtomicU64::new(0),
-            applied: Arc::new(Mutex::new(0)),
         }
     }
 
-    /// Writes `record`, in the background.
-    pub(super) fn save(&self, record: ProcessRecord) {
-        self.submit(Op::Save(Box::new(record)));
-    }
-
-    /// Removes the file, in the background.
-    pub(super) fn remove(&self) {
-        self.submit(Op::Remove);
+    /// Writes `record` now, and `fsync`s it in the background.
+    pub(super) fn save(&self, record: &ProcessRecord) {
+        let Some(dir) = self.state_dir.clone() else {
+            return;
+        };
+        if let Err(e) = record.save_unsynced(&dir) {
+            tracing::warn!(process = %self.id, error = %e,
+                "cannot write the process's state file; a manager restarted now could not re-attach to it");
+            return;
+        }
+        let id = self.id.clone();
+        tokio::spawn(async move {
+            // Never closed: `acquire` cannot fail.
+            let _permit = SYNCS.acquire().await.ok();
+            let synced = tokio::task::spawn_blocking(move || ProcessRecord::sync(&dir, &id));
+            if let Ok(Err(e)) = synced.await {
+                tracing::debug!(error = %e, "cannot fsync a state file");
+            }
+        });
     }
 
     /// Writes `record` and returns once it is on disk (a detach).
     pub(super) async fn save_now(&self, record: ProcessRecord) {
-        if let Some(task) = self.apply(Op::Save(Box::new(record))) {
-            let _ = task.await;
+        let Some(dir) = self.state_dir.clone() else {
+            return;
+        };
+        let id = self.id.clone();
+        let saved = tokio::task::spawn_blocking(move || record.save(&dir)).await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!(process = %id, error = %e,
+                "cannot write the process's state file; the next manager will not re-attach to it");
         }
     }
 
-    fn submit(&self, op: Op) {
-        if let Some(task) = self.apply(op) {
-            drop(task);
+    /// Removes the file.
+    pub(super) fn remove(&self) {
+        if let Some(dir) = &self.state_dir {
+            if let Err(e) = ProcessRecord::remove(dir, &self.id) {
+                tracing::warn!(process = %self.id, error = %e, "cannot remove the process's state file");
+            }
         }
-    }
-
-    fn apply(&self, op: Op) -> Option<tokio::task::JoinHandle<()>> {
-        let dir = self.state_dir.clone()?;
-        let seq = self.asked.fetch_add(1, Ordering::Relaxed) + 1;
-        let (applied, id) = (self.applied.clone(), self.id.clone());
-        Some(tokio::spawn(async move {
-            // Never closed: `acquire` cannot fail.
-            let _permit = WRITES.acquire().await.ok();
-            let done = tokio::task::spawn_blocking(move || {
-                let mut last = applied.lock().unwrap_or_else(|p| p.into_inner());
-                if seq < *last {
-                    return; // A later request was applied already.
-                }
-                let result = match &op {
-                    Op::Save(record) => record.save(&dir),
-                    Op::Remove => ProcessRecord::remove(&dir, &id),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(process = %id, error = %e,
-                        "cannot write the process's state file; a manager restarted now could not re-attach to it");
-                }
-                *last = seq;
-            });
-            let _ = done.await;
-        }))
     }
 }
 

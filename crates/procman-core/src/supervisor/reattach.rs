@@ -146,7 +146,7 @@ impl Task {
     /// Writes the state file of the current run (in the background).
     pub(super) fn save_record(&self, pipes: Vec<HeldPipe>, port: Option<u16>) {
         if let Some(record) = self.current_record(pipes, port) {
-            self.state_file.save(record);
+            self.state_file.save(&record);
         }
     }
 

@@ -15,7 +15,7 @@ use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
 use super::monitor::Monitor;
-use super::persist::StateFile;
+use super::persist::{self, StateFile};
 use super::reattach::Resume;
 use super::run::{next_event, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
@@ -437,6 +437,20 @@ impl Task {
         let number = self.status.borrow().runs;
         // The separator goes first: the pumps only start reading after it.
         self.log.run_started(pid, number).await;
+        // The state file before anything the child writes is read: a
+        // manager killed from here on leaves a run the next one adopts.
+        let record = persist::record(
+            &self.cfg,
+            &self.status.borrow(),
+            &self.breaker,
+            persist::RunFacts {
+                pid,
+                cgroup: self.tree.cgroup(),
+                pipes: held.clone(),
+                port,
+            },
+        );
+        self.state_file.save(&record);
         let pumps = capture::start(&self.log, pipes.readers, pid, number);
         let health = launch::health_check(&self.cfg).and_then(|hc| {
             let target = launch::probe_target(&self.cfg, &self.ctx.config_dir, id, port, child_env);
@@ -456,7 +470,6 @@ impl Task {
             cpu_last: (Instant::now(), cpu_base),
         });
         self.go(Lifecycle::Starting { pid }, cause);
-        self.save_record(held.clone(), port);
         self.held_pipes = held;
         self.port = port;
         // Readiness gate: a process with a health check stays `starting`

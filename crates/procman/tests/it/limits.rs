@@ -337,7 +337,7 @@ async fn a_stopped_manager_leaves_no_cgroup() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from_the_config() {
+async fn a_killed_managers_processes_are_reattached_or_stopped_when_gone_from_the_config() {
     if !kernel_limits() {
         return;
     }
@@ -362,14 +362,21 @@ async fn a_killed_managers_processes_are_stopped_by_the_next_even_when_gone_from
             "a manager killed by SIGKILL leaves its processes running"
         );
         // The next manager on the same state directory, with `old` gone
-        // from its config: both leftovers are stopped, neither runs
-        // beside a new copy nor unsupervised.
+        // from its config: `old` is stopped (never left unsupervised),
+        // `keep` is re-attached (its limits changed: it says so), and
+        // every cgroup of both is removed when the manager stops.
         let t = first.t;
         let second = Running::start(t, &only_keep).await;
-        wait_gone(&[old, keep], SETTLE).await;
-        let now = second.process("keep").await.pid.expect("keep runs again");
-        assert_ne!(now, keep, "a new run, not the leftover");
+        wait_gone(&[old], SETTLE).await;
+        let now = second.process("keep").await.pid.expect("keep runs");
+        assert_eq!(now, keep, "re-attached, not a new copy");
+        let log = second.log();
+        assert!(
+            log.contains("re-attached") && log.contains("configuration changed"),
+            "{log}"
+        );
         stop_and_check_cgroups(second).await;
+        assert!(!procman_core::platform::procstat::alive(keep));
     })
     .await
     .expect("watchdog");
