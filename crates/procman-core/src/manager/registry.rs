@@ -113,8 +113,8 @@ pub struct Manager {
     /// The log directory, aggregation targets and reopen requests.
     logs: LogSetup,
     /// Per process (config order): taken up from an earlier manager's
-    /// state (re-attached, or judged by its restart policy), so not
-    /// started by [`Manager::start`].
+    /// state (re-attached, or judged by its restart policy) when
+    /// [`Manager::start`] starts it, even if it is not `enabled`.
     resumed: Vec<bool>,
     _lock: StateLock,
 }
@@ -246,7 +246,9 @@ impl Manager {
             .iter()
             .zip(self.control.procs.iter())
             .zip(&self.resumed)
-            .filter(|((p, _), resumed)| p.enabled && p.kind != ProcessKind::Unmanaged && !**resumed)
+            .filter(|((p, _), resumed)| {
+                (p.enabled || **resumed) && p.kind != ProcessKind::Unmanaged
+            })
             .map(|((p, h), _)| (p.id.clone(), h.start()))
             .collect();
         for (id, ticket) in tickets {

@@ -299,17 +299,25 @@ impl TreeRoot {
 /// (Processes with a valid state file are re-attached instead, and their
 /// trees never come here.) Bounded: at most 2 s.
 fn stop_leftovers(id: &str, dir: &Path) {
-    // v2 says so in `cgroup.events`; a v1 directory has only its list.
-    let v2 = dir.join("cgroup.events").exists();
-    let populated = |dir: &Path| {
-        if v2 {
-            cgroup::populated(dir)
-        } else {
-            !cgroup::members(dir).is_empty()
-        }
-    };
+    if kill_leftovers(id, dir) {
+        wait_emptied(&[dir.to_path_buf()]);
+    }
+}
+
+/// Whether processes are in the cgroup `dir`: `cgroup.events` says so on
+/// v2; a v1 directory has only its list.
+fn populated(dir: &Path) -> bool {
+    if dir.join("cgroup.events").exists() {
+        cgroup::populated(dir)
+    } else {
+        !cgroup::members(dir).is_empty()
+    }
+}
+
+/// SIGKILL to everything in `dir`, saying so; false if it was empty.
+fn kill_leftovers(id: &str, dir: &Path) -> bool {
     if !populated(dir) {
-        return;
+        return false;
     }
     let count = cgroup::members(dir).len();
     tracing::warn!(process = %id, count, dir = %dir.display(),
@@ -321,8 +329,13 @@ fn stop_leftovers(id: &str, dir: &Path) {
             }
         }
     }
+    true
+}
+
+/// Waits until every cgroup of `dirs` is empty, at most 2 s in all.
+fn wait_emptied(dirs: &[PathBuf]) {
     let deadline = Instant::now() + Duration::from_secs(2);
-    while populated(dir) && Instant::now() < deadline {
+    while dirs.iter().any(|d| populated(d)) && Instant::now() < deadline {
         // At start-up, before any supervision: a short, bounded wait.
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -334,6 +347,7 @@ fn stop_leftovers(id: &str, dir: &Path) {
 /// still in the config would run beside their new copies, and those of
 /// ids no longer there would run unsupervised.
 pub(crate) fn sweep(root: &Path, keep: &[String]) {
+    let mut swept = Vec::new();
     for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
         let dir = entry.path();
         if !dir.is_dir() {
@@ -346,7 +360,13 @@ pub(crate) fn sweep(root: &Path, keep: &[String]) {
         {
             continue;
         }
-        stop_leftovers(&id, &dir);
+        // Every tree is killed first, then all are waited for together: a
+        // hundred leftovers cost one wait, not a hundred.
+        kill_leftovers(&id, &dir);
+        swept.push(dir);
+    }
+    wait_emptied(&swept);
+    for dir in swept {
         if let Err(e) = std::fs::remove_dir(&dir) {
             tracing::warn!(dir = %dir.display(), error = %e,
                 "cannot remove a cgroup left by an earlier manager");

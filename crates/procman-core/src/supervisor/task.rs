@@ -150,9 +150,6 @@ pub(super) async fn until(deadline: Option<Instant>) {
 
 impl Task {
     async fn main(mut self) {
-        if let Some(resume) = self.resume.take() {
-            self.resume(resume).await;
-        }
         while !self.exiting {
             // A restart due now (`restart_delay: 0s`) starts here, not on
             // the timer: tokio's timers have a 1 ms grain, most of an
@@ -190,6 +187,11 @@ impl Task {
         // this process (unless it detached: then it is the next one's).
         if self.detached {
             return;
+        }
+        // Ended before it was started: what an earlier manager left is
+        // taken up, to be stopped like the rest.
+        if let Some(resume) = self.resume.take() {
+            self.resume(resume).await;
         }
         if self.run.is_some() {
             self.stop(Cause::StopRequested).await;
@@ -254,6 +256,16 @@ impl Task {
     }
 
     async fn on_command(&mut self, cmd: Command) {
+        // What an earlier manager left is taken up at the first command
+        // (the manager's start, once every observer, such as the event
+        // journal, is listening), before anything else.
+        if let Some(resume) = self.resume.take() {
+            self.resume(resume).await;
+            if let Command::Start(reply) = cmd {
+                let _ = reply.send(Ok(()));
+                return;
+            }
+        }
         if self.cfg.kind == ProcessKind::Unmanaged {
             if let Command::Start(r) | Command::Stop(r) | Command::Restart(r) = cmd {
                 let _ = r.send(Err(CommandError::Unmanaged(self.cfg.id.clone())));
