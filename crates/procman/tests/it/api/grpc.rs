@@ -154,9 +154,14 @@ async fn grpc_health_needs_no_token_and_goes_not_serving_at_shutdown() {
 
         // Shutdown through gRPC: the watcher hears NOT_SERVING.
         let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
-        pm.shutdown(authed(proto::ShutdownRequest {}, &api.token()))
-            .await
-            .expect("shutdown");
+        pm.shutdown(authed(
+            proto::ShutdownRequest {
+                keep_processes: false,
+            },
+            &api.token(),
+        ))
+        .await
+        .expect("shutdown");
         let next = watch.message().await.expect("a status").expect("a message");
         assert_eq!(next.status(), ServingStatus::NotServing);
         let end = api.m.ended(LONG).await;
