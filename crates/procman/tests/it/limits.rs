@@ -14,11 +14,8 @@ use std::time::{Duration, Instant};
 
 use procman_core::platform::{procstat, Controller, Controllers, Enforcer, Host};
 
-use crate::cli_control::{ready_pid, Running};
+use crate::cli_control::{ready_pid, svc_with, Running, SETTLE};
 use crate::support::*;
-
-/// How long the manager and its processes may take to get somewhere.
-const SETTLE: Duration = Duration::from_secs(30);
 
 /// Whether the kernel can enforce memory, CPU and process limits for a
 /// manager this test starts; if not, says why (or fails under `CI`).
@@ -39,17 +36,6 @@ fn kernel_limits() -> bool {
         return false;
     }
     true
-}
-
-/// A test child entry with `args`, its `--stamp` in the test's dir (so
-/// that [`KillOnDrop`] finds it), and `management` keys (YAML at the
-/// level of `control:`).
-fn entry(t: &Scratch, id: &str, args: &[&str], management: &str) -> String {
-    let stamp = t.path(&format!("{id}.stamp")).display().to_string();
-    let mut all = vec!["--stamp", stamp.as_str()];
-    all.extend_from_slice(args);
-    let extra: String = management.lines().map(|l| format!("      {l}\n")).collect();
-    child_entry(id, &all, &extra)
 }
 
 /// The manager's own cgroup directories (it inherits this test's): the v1
@@ -87,31 +73,6 @@ async fn stop_and_check_cgroups(m: Running) {
     assert!(left.is_empty(), "cgroups left after the stop: {left:?}");
 }
 
-/// Waits until the manager's detail of `id` satisfies `pred`.
-async fn wait_detail(
-    m: &Running,
-    id: &str,
-    what: &str,
-    pred: impl Fn(&procman_api::ProcessDetail) -> bool,
-) -> procman_api::ProcessDetail {
-    let deadline = Instant::now() + SETTLE;
-    let client = m.client();
-    loop {
-        let last = client.process(id).await;
-        if let Ok(d) = &last {
-            if pred(d) {
-                return d.clone();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {SETTLE:?} waiting for {what}; last answer: {last:#?}\nmanager log:\n{}",
-            m.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_hog_is_oom_killed_and_restarted() {
     if !kernel_limits() {
@@ -120,14 +81,14 @@ async fn a_memory_hog_is_oom_killed_and_restarted() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let stamp = t.path("hog.stamp");
-        let entries = entry(
+        let entries = svc_with(
             &t,
             "hog",
             &["hog", "200", "--step", "4", "--interval", "20ms"],
             "resource_limits:\n  max_memory_mb: 64\nrestart_policy:\n  strategy: always\n  max_attempts: 0\n  restart_delay: 500ms\n",
         );
         let m = Running::start(t, &entries).await;
-        let d = wait_detail(&m, "hog", "a restart after an OOM kill", |d| {
+        let d = m.wait_detail( "hog", "a restart after an OOM kill", |d| {
             d.restarts_by_cause.get("oom").copied().unwrap_or(0) >= 1
         })
         .await;
@@ -192,7 +153,7 @@ async fn a_spinner_gets_at_most_its_cpu_share() {
     }
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let entries = entry(
+        let entries = svc_with(
             &t,
             "spin",
             &["spin"],
@@ -234,7 +195,7 @@ async fn a_fork_loop_is_held_at_max_processes() {
     }
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let entries = entry(
+        let entries = svc_with(
             &t,
             "forks",
             &["fork-loop", "100"],
@@ -282,7 +243,7 @@ async fn a_fork_loop_is_held_at_max_processes() {
 async fn max_file_descriptors_is_the_soft_and_hard_nofile_limit() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let entries = entry(
+        let entries = svc_with(
             &t,
             "fds",
             &["rlimits", "--stay"],
@@ -308,7 +269,7 @@ async fn a_stopped_manager_leaves_no_cgroup() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let (v1, v2) = manager_cgroups(&t.path("state"));
-        let entries = entry(
+        let entries = svc_with(
             &t,
             "svc",
             &["run"],
@@ -346,10 +307,10 @@ async fn a_killed_managers_processes_are_reattached_or_stopped_when_gone_from_th
         let limits = "resource_limits:\n  max_memory_mb: 128\n  max_processes: 20\n";
         let entries = format!(
             "{}{}",
-            entry(&t, "old", &["run"], limits),
-            entry(&t, "keep", &["run"], limits)
+            svc_with(&t, "old", &["run"], limits),
+            svc_with(&t, "keep", &["run"], limits)
         );
-        let only_keep = entry(&t, "keep", &["run"], "");
+        let only_keep = svc_with(&t, "keep", &["run"], "");
         let mut first = Running::start(t, &entries).await;
         let old = ready_pid(&first.wait_log("old", "ready pid=").await).expect("old's pid");
         let keep = ready_pid(&first.wait_log("keep", "ready pid=").await).expect("keep's pid");
@@ -401,7 +362,7 @@ async fn an_oom_kill_of_a_grandchild_ends_the_run_with_cause_oom() {
             "  - id: \"g\"\n    management:\n      control:\n        executable: \"sh\"\n        arguments: [\"-c\", {script:?}]\n      resource_limits:\n        max_memory_mb: 64\n      restart_policy:\n        strategy: never\n"
         );
         let m = Running::start(t, &entries).await;
-        let d = wait_detail(&m, "g", "the run ended by the OOM kill", |d| {
+        let d = m.wait_detail( "g", "the run ended by the OOM kill", |d| {
             d.process.state == "failed"
         })
         .await;

@@ -103,7 +103,7 @@ fn is_ts(b: &[u8]) -> bool {
 
 /// One line of a per-process plain file, without its newline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Plain {
+pub(crate) enum Plain {
     /// `<ts> ----- run N pid P -----`
     Sep { run: u32, pid: u32 },
     /// `<ts> ----- run N pid P ended: <how> after <duration> -----`
@@ -180,7 +180,7 @@ fn file_lines(path: &Path) -> (Vec<Vec<u8>>, bool) {
 }
 
 /// A small plain file, parsed, without the records that end each run.
-fn plain_file(path: &Path) -> Vec<Plain> {
+pub(crate) fn plain_file(path: &Path) -> Vec<Plain> {
     plain_file_with_ends(path)
         .into_iter()
         .filter(|p| !matches!(p, Plain::End { .. }))

@@ -17,6 +17,7 @@ mod logs;
 mod manager;
 mod pid1;
 mod reasons;
+mod reattach;
 mod restart;
 mod spawn;
 mod stop;

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use procman_api::client::Client;
-use procman_api::Process;
+use procman_api::client::{Client, ClientError};
+use procman_api::{Process, ProcessDetail};
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::platform::{signal_process, Stdio};
 use tokio::sync::oneshot;
@@ -26,7 +26,7 @@ use crate::support::*;
 const CLI_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long the manager and its processes may take to get somewhere.
-const SETTLE: Duration = Duration::from_secs(30);
+pub const SETTLE: Duration = Duration::from_secs(30);
 
 /// What a finished CLI command left.
 #[derive(Debug)]
@@ -129,10 +129,17 @@ pub async fn cli(args: &[&str]) -> Output {
 /// directory on its command line, so that [`KillOnDrop`] finds it (and its
 /// forks) if the test fails half-way.
 pub fn svc(t: &Scratch, id: &str, args: &[&str]) -> String {
+    svc_with(t, id, args, "")
+}
+
+/// [`svc`] with `management` keys (YAML at the level of `control:`, such
+/// as `restart_policy:` or `resource_limits:`).
+pub fn svc_with(t: &Scratch, id: &str, args: &[&str], management: &str) -> String {
     let stamp = t.path(&format!("{id}.stamp")).display().to_string();
     let mut all = vec!["--stamp", stamp.as_str()];
     all.extend_from_slice(args);
-    child_entry(id, &all, "")
+    let extra: String = management.lines().map(|l| format!("      {l}\n")).collect();
+    child_entry(id, &all, &extra)
 }
 
 /// A `procman run` on a config of its own, its socket answering.
@@ -192,13 +199,35 @@ impl Running {
 
     /// Waits until the manager answers with processes that satisfy `pred`.
     pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Process]) -> bool) -> Vec<Process> {
+        self.wait_for(what, async |c| c.processes().await, |ps| pred(ps))
+            .await
+    }
+
+    /// Waits until the manager's detail of `id` satisfies `pred`.
+    pub async fn wait_detail(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&ProcessDetail) -> bool,
+    ) -> ProcessDetail {
+        self.wait_for(what, async |c| c.process(id).await, pred)
+            .await
+    }
+
+    /// Asks the manager with `ask` until its answer satisfies `pred`.
+    async fn wait_for<T: Clone + std::fmt::Debug>(
+        &self,
+        what: &str,
+        ask: impl AsyncFn(&Client) -> Result<T, ClientError>,
+        pred: impl Fn(&T) -> bool,
+    ) -> T {
         let deadline = Instant::now() + SETTLE;
         let client = self.client();
         loop {
-            let last = client.processes().await;
-            if let Ok(ps) = &last {
-                if pred(ps) {
-                    return ps.clone();
+            let last = ask(&client).await;
+            if let Ok(answer) = &last {
+                if pred(answer) {
+                    return answer.clone();
                 }
             }
             assert!(
@@ -241,6 +270,33 @@ impl Running {
                 self.log()
             ),
         }
+    }
+
+    /// SIGKILLs the manager, as a crash would, and waits for its end: its
+    /// processes go on running, their state files stay.
+    pub async fn crash(&mut self) {
+        let _ = signal_process(self.pid, Signal::KILL);
+        let end = self.exited(SETTLE).await;
+        assert!(
+            matches!(end, ProcessEnd::Signaled { signal, .. } if signal == Signal::KILL),
+            "the manager ended otherwise: {end:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Runs a new manager on the same config and state directory (after a
+    /// crash or a detach) and waits until it answers; what its processes
+    /// do is the caller's to wait for.
+    pub async fn rerun(&mut self) {
+        assert!(self.exit.is_none(), "the earlier manager still runs");
+        let (pid, exit, log) = start(Path::new(procman()), &["run", "-c", &self.file], &[]);
+        (self.pid, self.exit, self.log) = (pid, Some(exit), log);
+        self.wait_for(
+            "the new manager to answer",
+            async |c| c.manager().await,
+            |info| info.pid == pid,
+        )
+        .await;
     }
 
     /// Ends the manager (SIGTERM) and waits for it.
