@@ -64,8 +64,9 @@ pub(crate) struct Child {
     pub(crate) stdin: RawFd,
     pub(crate) stdout: Option<RawFd>,
     pub(crate) stderr: Option<RawFd>,
-    /// The write end of the report pipe.
-    pub(crate) report: RawFd,
+    /// The write end of the report pipe (moved in the child if it sits on
+    /// a descriptor to hold, see `hold_descriptors`).
+    pub(crate) report: std::cell::Cell<RawFd>,
     /// `cgroup.procs` files to write `0` to (join before exec), when the
     /// clone did not already place the child.
     pub(crate) join: *const RawFd,
@@ -240,6 +241,9 @@ impl Child {
             // Descriptors the manager inherited without close-on-exec (a
             // caller's pipe, a socket) must not leak into every service.
             mark_cloexec_from(3);
+            // Before the descriptor limit is lowered: placing them needs
+            // numbers the program's own limit may not allow.
+            self.hold_descriptors();
             if let Some((soft, hard)) = self.nofile {
                 let lim = libc::rlimit {
                     rlim_cur: soft,
@@ -263,46 +267,43 @@ impl Child {
             if libc::chdir(self.cwd) < 0 {
                 self.fail(Step::Chdir)
             }
-            let report = self.hold_descriptors();
             libc::execve(self.program, self.argv, self.envp);
-            self.report_to(report, Step::Exec, *libc::__errno_location())
+            self.fail(Step::Exec)
         }
     }
 
-    /// Places each held descriptor at its number, without close-on-exec,
-    /// and returns the report pipe's descriptor (moved if it sat on one of
-    /// those numbers). Everything is first moved above the targets, so
-    /// that no placement overwrites a descriptor still to be placed.
-    unsafe fn hold_descriptors(&self) -> RawFd {
+    /// Places each held descriptor at its number, without close-on-exec
+    /// (the report pipe is moved first if it sits on one of those
+    /// numbers). Everything is first moved above the targets, so that no
+    /// placement overwrites a descriptor still to be placed.
+    unsafe fn hold_descriptors(&self) {
         // SAFETY: see `exec`: fcntl and dup2 on valid descriptors.
         unsafe {
-            let mut report = self.report;
             let hold = &self.hold[..self.hold_len.min(MAX_HOLD)];
             if hold.is_empty() {
-                return report;
+                return;
             }
             let above = hold.iter().map(|&(_, to)| to).max().unwrap_or(0) + 1;
+            let report = self.report.get();
             if hold.iter().any(|&(_, to)| to == report) {
-                report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, above);
-                if report < 0 {
-                    // Nowhere to report to: the parent sees an empty report
-                    // and the exit code 127.
-                    libc::_exit(127)
+                let moved = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, above);
+                if moved < 0 {
+                    self.fail(Step::Hold)
                 }
+                self.report.set(moved);
             }
             let mut moved = [-1; MAX_HOLD];
             for (i, &(from, _)) in hold.iter().enumerate() {
                 moved[i] = libc::fcntl(from, libc::F_DUPFD_CLOEXEC, above);
                 if moved[i] < 0 {
-                    self.report_to(report, Step::Stdio, *libc::__errno_location())
+                    self.fail(Step::Hold)
                 }
             }
             for (i, &(_, to)) in hold.iter().enumerate() {
                 if libc::dup2(moved[i], to) < 0 {
-                    self.report_to(report, Step::Stdio, *libc::__errno_location())
+                    self.fail(Step::Hold)
                 }
             }
-            report
         }
     }
 
@@ -326,15 +327,9 @@ impl Child {
     /// Sends the failed step and its errno to the parent, and exits.
     unsafe fn report(&self, step: Step, errno: i32) -> ! {
         // SAFETY: see `exec`.
-        unsafe { self.report_to(self.report, step, errno) }
-    }
-
-    /// [`Child::report`] through the descriptor `fd`.
-    unsafe fn report_to(&self, fd: RawFd, step: Step, errno: i32) -> ! {
-        // SAFETY: see `exec`.
         unsafe {
             let report = [step as i32, errno];
-            libc::write(fd, report.as_ptr().cast(), 8);
+            libc::write(self.report.get(), report.as_ptr().cast(), 8);
             libc::_exit(127)
         }
     }

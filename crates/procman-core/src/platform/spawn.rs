@@ -77,13 +77,14 @@ pub enum Step {
     User,
     Chdir,
     Exec,
+    Hold,
 }
 
 impl Step {
     fn from_raw(n: i32) -> Option<Step> {
         use Step::*;
         [
-            Session, Stdio, Cgroup, Rlimit, Groups, Group, User, Chdir, Exec,
+            Session, Stdio, Cgroup, Rlimit, Groups, Group, User, Chdir, Exec, Hold,
         ]
         .into_iter()
         .find(|s| *s as i32 == n)
@@ -102,6 +103,7 @@ impl fmt::Display for Step {
             Step::User => "setting the user (setresuid)",
             Step::Chdir => "changing to the working directory",
             Step::Exec => "exec",
+            Step::Hold => "keeping the output pipes open (descriptors 62 and 63)",
         })
     }
 }
@@ -384,7 +386,7 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         stdin: devnull.as_raw_fd(),
         stdout: raw(&spec.stdout),
         stderr: raw(&spec.stderr),
-        report: report_w.as_raw_fd(),
+        report: std::cell::Cell::new(report_w.as_raw_fd()),
         join: join.as_ptr(),
         join_len: join.len(),
         join_v1: join_v1.as_ptr(),
