@@ -95,6 +95,12 @@ impl Handle {
         let _ = self.tx.send(Command::Kill);
     }
 
+    /// Starts looking for an unmanaged process (the manager has started);
+    /// resolves after the first look. Does nothing for a managed one.
+    pub(crate) fn monitor(&self) -> Ticket {
+        self.send(Command::Monitor)
+    }
+
     /// Ends the supervisor task, after stopping what runs.
     pub(crate) fn exit(&self) {
         let _ = self.tx.send(Command::Exit);

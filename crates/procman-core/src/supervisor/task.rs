@@ -19,7 +19,7 @@ use super::persist::{self, StateFile};
 use super::reattach::Resume;
 use super::run::{next_event, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
-use crate::config::{ProcessConfig, ProcessKind};
+use crate::config::ProcessConfig;
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
 use crate::platform::adopt;
@@ -97,7 +97,7 @@ pub(crate) fn spawn(
     (handle, watcher)
 }
 
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -254,12 +254,6 @@ impl Task {
     }
 
     async fn on_command(&mut self, cmd: Command) {
-        if self.cfg.kind == ProcessKind::Unmanaged {
-            if let Command::Start(r) | Command::Stop(r) | Command::Restart(r) = cmd {
-                let _ = r.send(Err(CommandError::Unmanaged(self.cfg.id.clone())));
-            }
-            return;
-        }
         match cmd {
             Command::Start(reply) => {
                 let result = if self.phase().is_active() {
@@ -342,6 +336,8 @@ impl Task {
                 self.exiting = true;
                 let _ = reply.send(());
             }
+            // Unmanaged processes have their own task (`unmanaged.rs`).
+            Command::Monitor(reply) => drop(reply.send(Ok(()))),
         }
     }
 
