@@ -140,11 +140,10 @@ async fn found_by_pid_file_reported_rediscovered_through_inotify_and_gone() {
         assert!(why.cause.contains("ext.pid (pid "), "{why:#?}");
         let out = m.cli(&["status", "ext"]).await;
         out.ok();
-        assert!(
-            out.stdout.contains(&format!("PID: {}\n", first.pid)),
-            "{}",
-            out.stdout
-        );
+        let text = &out.stdout;
+        assert!(text.contains(&format!("PID: {}\n", first.pid)), "{text}");
+        assert!(text.contains("Found: once\n"), "{text}");
+        assert!(!text.contains("Log file:"), "{text}");
         // /metrics has its usage too.
         let r = request(&Via::Unix(m.socket()), "GET", "/metrics", &[], None).await;
         assert_eq!(r.status, 200);

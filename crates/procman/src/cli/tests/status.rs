@@ -155,6 +155,33 @@ fn the_detail_says_since_when_why_pids_health_and_log() {
 }
 
 #[test]
+fn an_unmanaged_process_is_found_not_restarted_and_has_no_log() {
+    let mut p = process("db", "running");
+    p.kind = "unmanaged".into();
+    p.pid = Some(700);
+    p.runs = 2;
+    let mut d = detail(p);
+    d.last_transition = Some(Transition {
+        from: "exited".into(),
+        to: "running".into(),
+        cause: "found by pid_file /run/db.pid (pid 700)".into(),
+        cause_kind: "discovered".into(),
+        at: "2026-12-02T09:15:00.000Z".into(),
+    });
+    let text = describe(&d, SystemTime::now(), false);
+    for want in [
+        "● db (unmanaged)\n",
+        "Why: found by pid_file /run/db.pid (pid 700) (exited → running)\n",
+        "Found: 2 times\n",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in:\n{text}");
+    }
+    for unwanted in ["Restarts:", "Breaker:", "Log file:", "Log:"] {
+        assert!(!text.contains(unwanted), "{unwanted:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn the_log_tail_is_the_records_as_plain_lines() {
     let recs: Vec<LogRecord> = [
         r#"{"ts":"2026-12-02T09:15:00.000000Z","id":"w","pid":1,"run":1,"event":"start"}"#,
