@@ -113,7 +113,8 @@ fn health_paint(health: &str) -> Option<Paint> {
     }
 }
 
-/// `code 1`, `SIGKILL`, `SIGSEGV (core)`.
+/// `code 1`, `SIGKILL`, `SIGSEGV (core)`; `unknown` for an end seen
+/// through a pidfd only (an unmanaged process: not our child).
 pub fn exit_short(e: &Exit) -> String {
     match (&e.signal, e.code) {
         (Some(sig), _) if e.core_dumped => format!("{sig} (core)"),

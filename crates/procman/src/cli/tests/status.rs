@@ -73,6 +73,7 @@ fn last_exits_are_short() {
         exit_short(&exit(None, Some("SIGABRT"), true)),
         "SIGABRT (core)"
     );
+    assert_eq!(exit_short(&exit(None, None, false)), "unknown");
 }
 
 #[test]
