@@ -41,7 +41,7 @@ use super::messages::{Command, CommandError};
 use super::resources::reading;
 use super::run::HealthWatch;
 use super::state::{Cause, Lifecycle, ProcessStatus, ResourceUsage, Transition};
-use super::task::{panic_text, until, Context};
+use super::task::{until, watch_panics, Context};
 use crate::config::{Discovery, ProcessConfig};
 use crate::health::probe::{Liveness, ProbeOutcome};
 use crate::health::verdict::Change;
@@ -66,9 +66,7 @@ pub(super) fn spawn(
     ctx: Arc<Context>,
     log: Arc<ProcessLog>,
 ) -> (Handle, JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (status_tx, status_rx) = watch::channel(ProcessStatus::new(&cfg.id));
-    let handle = Handle::new(&cfg.id, tx, status_rx, log.counters.clone());
+    let (handle, rx, status_tx) = Handle::with_task(&cfg.id, log.counters.clone());
     let id = cfg.id.clone();
     let task = Unmanaged {
         name: cfg.id.as_str().into(),
@@ -84,16 +82,7 @@ pub(super) fn spawn(
         reread: None,
     };
     let inner = tokio::spawn(task.main());
-    let watcher = tokio::spawn(async move {
-        if let Err(e) = inner.await {
-            if e.is_panic() {
-                let what = panic_text(e.into_panic());
-                tracing::error!(process = %id, panic = %what,
-                    "the supervisor of this unmanaged process panicked; it is no longer monitored");
-            }
-        }
-    });
-    (handle, watcher)
+    (handle, watch_panics(id, inner))
 }
 
 struct Unmanaged {

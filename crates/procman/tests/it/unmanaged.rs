@@ -41,6 +41,13 @@ impl Outside {
         Outside { pid, exit, out }
     }
 
+    /// Started, once it has said it is ready.
+    async fn ready(t: &Scratch) -> Outside {
+        let o = Outside::start(t, &[]);
+        wait_file(o.out.path(), "ready pid=", SEE).await;
+        o
+    }
+
     /// With `--pidfile FILE`, once the file names it.
     async fn with_pidfile(t: &Scratch, file: &Path) -> Outside {
         let file_arg = file.display().to_string();
@@ -106,6 +113,13 @@ fn story(events: &[Event]) -> Vec<(String, String, Option<u32>)> {
     events
         .iter()
         .map(|e| (e.to.clone(), e.cause_kind.clone(), e.pid))
+        .collect()
+}
+
+/// The story `rows` (`(to, cause_kind, pid)`) tell.
+fn expected(rows: &[(&str, &str, u32)]) -> Vec<(String, String, Option<u32>)> {
+    rows.iter()
+        .map(|&(to, kind, pid)| (to.to_string(), kind.to_string(), Some(pid)))
         .collect()
 }
 
@@ -176,18 +190,13 @@ async fn found_by_pid_file_reported_rediscovered_through_inotify_and_gone() {
         wait_for(&m, "ext", "running again", |p| running_as(p, third.pid)).await;
         assert_eq!(m.process("ext").await.runs, 3);
 
-        let want = [
-            ("running", "discovered", Some(first.pid)),
-            ("running", "discovered", Some(second_pid)),
-            ("exited", "gone", Some(second_pid)),
-            ("running", "discovered", Some(third.pid)),
-        ];
-        let got = story(&events(&m, "ext").await);
-        let want: Vec<(String, String, Option<u32>)> = want
-            .iter()
-            .map(|&(to, kind, pid)| (to.to_string(), kind.to_string(), pid))
-            .collect();
-        assert_eq!(got, want);
+        let want = expected(&[
+            ("running", "discovered", first.pid),
+            ("running", "discovered", second_pid),
+            ("exited", "gone", second_pid),
+            ("running", "discovered", third.pid),
+        ]);
+        assert_eq!(story(&events(&m, "ext").await), want);
         first.untouched();
         third.untouched();
         m.stop().await;
@@ -200,10 +209,8 @@ async fn found_by_pid_file_reported_rediscovered_through_inotify_and_gone() {
 async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let first = Outside::start(&t, &[]);
-        wait_file(first.out.path(), "ready pid=", SEE).await;
-        let second = Outside::start(&t, &[]);
-        wait_file(second.out.path(), "ready pid=", SEE).await;
+        let first = Outside::ready(&t).await;
+        let second = Outside::ready(&t).await;
         // The test's directory is on the command line of its children only.
         let discovery = format!(
             "{{process_name: procman-testchild, argument_match: {:?}}}",
@@ -232,18 +239,14 @@ async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
         let third = Outside::start(&m.t, &[]);
         wait_for(&m, "ext", "the third found", |p| running_as(p, third.pid)).await;
 
-        let got = story(&events(&m, "ext").await);
-        let want: Vec<(String, String, Option<u32>)> = [
+        let want = expected(&[
             ("running", "discovered", first_pid),
             ("exited", "gone", first_pid),
             ("running", "discovered", second_pid),
             ("exited", "gone", second_pid),
             ("running", "discovered", third.pid),
-        ]
-        .iter()
-        .map(|&(to, kind, pid)| (to.to_string(), kind.to_string(), Some(pid)))
-        .collect();
-        assert_eq!(got, want);
+        ]);
+        assert_eq!(story(&events(&m, "ext").await), want);
         third.untouched();
         m.stop().await;
     })
@@ -255,8 +258,7 @@ async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
 async fn found_by_pid_never_signalled_and_left_running_by_the_manager() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let ext = Outside::start(&t, &[]);
-        wait_file(ext.out.path(), "ready pid=", SEE).await;
+        let ext = Outside::ready(&t).await;
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
@@ -322,8 +324,7 @@ async fn found_by_pid_never_signalled_and_left_running_by_the_manager() {
 async fn not_found_is_registered_with_the_reason_and_a_pid_is_not_looked_for_again() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let ext = Outside::start(&t, &[]);
-        wait_file(ext.out.path(), "ready pid=", SEE).await;
+        let ext = Outside::ready(&t).await;
         let pid = ext.pid;
         let entries = entry("ext", &format!("{{pid: {pid}}}"), "")
             + &entry("missing", "{pid_file: nowhere/missing.pid}", "");
