@@ -320,55 +320,87 @@ async fn found_by_pid_never_signalled_and_left_running_by_the_manager() {
     .expect("watchdog");
 }
 
+/// Polls the manager's list (over `client`) until `pred` holds for it.
+async fn wait_list(
+    client: &procman_api::client::Client,
+    what: &str,
+    pred: impl Fn(&[Process]) -> bool,
+) -> Vec<Process> {
+    let deadline = std::time::Instant::now() + SEE;
+    loop {
+        let last = client.processes().await;
+        if let Ok(ps) = &last {
+            if pred(ps) {
+                return ps.clone();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {last:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn find<'p>(ps: &'p [Process], id: &str) -> &'p Process {
+    ps.iter()
+        .find(|p| p.id == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_found_is_registered_with_the_reason_and_a_pid_is_not_looked_for_again() {
+async fn not_found_is_registered_with_the_reason_then_found_and_kept_at_a_detach() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let ext = Outside::ready(&t).await;
         let pid = ext.pid;
+        // `late`'s pid file is in a directory that does not exist yet.
         let entries = entry("ext", &format!("{{pid: {pid}}}"), "")
-            + &entry("missing", "{pid_file: nowhere/missing.pid}", "");
+            + &entry("late", "{pid_file: later/late.pid}", "");
         t.config(&format!("{}{entries}", t.header()));
         let file = t.path("procman.yaml").display().to_string();
         let _kill = KillOnDrop(t.dir.path().display().to_string());
         let manager = crate::cli_control::spawn_cli(&["run", "-c", &file], &[], None);
         let client =
             procman_api::client::Client::unix(t.path("state").join(procman_api::SOCKET_NAME));
-        let deadline = std::time::Instant::now() + SEE;
-        let (ext_p, missing) = loop {
-            if let Ok(ps) = client.processes().await {
-                let get = |id: &str| ps.iter().find(|p| p.id == id).cloned();
-                if let (Some(e), Some(m)) = (get("ext"), get("missing")) {
-                    if e.state == "running" && m.last_error.is_some() {
-                        break (e, m);
-                    }
-                }
-            }
-            assert!(std::time::Instant::now() < deadline, "{}", manager.stderr());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert_eq!(ext_p.pid, Some(pid));
-        assert_eq!(missing.state, "registered");
-        let reason = missing.last_error.expect("a reason");
+        let ps = wait_list(&client, "ext found, late not", |ps| {
+            ps.len() == 2
+                && find(ps, "ext").state == "running"
+                && find(ps, "late").last_error.is_some()
+        })
+        .await;
+        assert_eq!(find(&ps, "ext").pid, Some(pid));
+        let late = find(&ps, "late");
+        assert_eq!(late.state, "registered");
+        let reason = late.last_error.clone().expect("a reason");
         assert!(
-            reason.ends_with("nowhere/missing.pid does not exist"),
+            reason.ends_with("later/late.pid does not exist"),
             "{reason}"
         );
 
+        // A pid is looked for once: after it ended, `exited` for good.
         ext.kill().await;
-        let deadline = std::time::Instant::now() + SEE;
-        loop {
-            let ps = client.processes().await.expect("processes");
-            if ps.iter().any(|p| p.id == "ext" && p.state == "exited") {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{ps:#?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let out = cli(&["shutdown", "-c", &file]).await;
+        wait_list(&client, "ext exited", |ps| {
+            find(ps, "ext").state == "exited"
+        })
+        .await;
+
+        // The directory and the file appear: found on a look.
+        std::fs::create_dir(t.path("later")).expect("mkdir");
+        let later = Outside::with_pidfile(&t, &t.path("later/late.pid")).await;
+        let ps = wait_list(&client, "late found", |ps| {
+            running_as(find(ps, "late"), later.pid)
+        })
+        .await;
+        assert_eq!(find(&ps, "late").last_error, None);
+
+        // `shutdown --keep-processes` detaches: nothing is signalled.
+        let out = cli(&["shutdown", "--keep-processes", "-c", &file]).await;
         out.ok();
         let out = manager.output(SEE).await;
         assert_eq!(out.end, ProcessEnd::Exited(0), "{out:#?}");
+        later.untouched();
+        later.kill().await;
     })
     .await
     .expect("watchdog");
