@@ -15,7 +15,7 @@ use procman_core::platform::signal_process;
 use tokio::sync::oneshot;
 
 use crate::api::{request, Via};
-use crate::cli_control::{cli, Running};
+use crate::cli_control::Running;
 use crate::support::*;
 
 /// How long the manager may take to see something (a look for a name
@@ -320,28 +320,6 @@ async fn found_by_pid_never_signalled_and_left_running_by_the_manager() {
     .expect("watchdog");
 }
 
-/// Polls the manager's list (over `client`) until `pred` holds for it.
-async fn wait_list(
-    client: &procman_api::client::Client,
-    what: &str,
-    pred: impl Fn(&[Process]) -> bool,
-) -> Vec<Process> {
-    let deadline = std::time::Instant::now() + SEE;
-    loop {
-        let last = client.processes().await;
-        if let Ok(ps) = &last {
-            if pred(ps) {
-                return ps.clone();
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {last:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn find<'p>(ps: &'p [Process], id: &str) -> &'p Process {
     ps.iter()
         .find(|p| p.id == id)
@@ -357,18 +335,12 @@ async fn not_found_is_registered_with_the_reason_then_found_and_kept_at_a_detach
         // `late`'s pid file is in a directory that does not exist yet.
         let entries = entry("ext", &format!("{{pid: {pid}}}"), "")
             + &entry("late", "{pid_file: later/late.pid}", "");
-        t.config(&format!("{}{entries}", t.header()));
-        let file = t.path("procman.yaml").display().to_string();
-        let _kill = KillOnDrop(t.dir.path().display().to_string());
-        let manager = crate::cli_control::spawn_cli(&["run", "-c", &file], &[], None);
-        let client =
-            procman_api::client::Client::unix(t.path("state").join(procman_api::SOCKET_NAME));
-        let ps = wait_list(&client, "ext found, late not", |ps| {
-            ps.len() == 2
-                && find(ps, "ext").state == "running"
-                && find(ps, "late").last_error.is_some()
-        })
-        .await;
+        let mut m = Running::launch(t, &entries);
+        let ps = m
+            .wait_until("ext found, late not", |ps| {
+                find(ps, "ext").state == "running" && find(ps, "late").last_error.is_some()
+            })
+            .await;
         assert_eq!(find(&ps, "ext").pid, Some(pid));
         let late = find(&ps, "late");
         assert_eq!(late.state, "registered");
@@ -380,25 +352,17 @@ async fn not_found_is_registered_with_the_reason_then_found_and_kept_at_a_detach
 
         // A pid is looked for once: after it ended, `exited` for good.
         ext.kill().await;
-        wait_list(&client, "ext exited", |ps| {
-            find(ps, "ext").state == "exited"
-        })
-        .await;
+        wait_for(&m, "ext", "exited", |p| p.state == "exited").await;
 
         // The directory and the file appear: found on a look.
-        std::fs::create_dir(t.path("later")).expect("mkdir");
-        let later = Outside::with_pidfile(&t, &t.path("later/late.pid")).await;
-        let ps = wait_list(&client, "late found", |ps| {
-            running_as(find(ps, "late"), later.pid)
-        })
-        .await;
-        assert_eq!(find(&ps, "late").last_error, None);
+        std::fs::create_dir(m.t.path("later")).expect("mkdir");
+        let later = Outside::with_pidfile(&m.t, &m.t.path("later/late.pid")).await;
+        let p = wait_for(&m, "late", "found", |p| running_as(p, later.pid)).await;
+        assert_eq!(p.last_error, None);
 
         // `shutdown --keep-processes` detaches: nothing is signalled.
-        let out = cli(&["shutdown", "--keep-processes", "-c", &file]).await;
-        out.ok();
-        let out = manager.output(SEE).await;
-        assert_eq!(out.end, ProcessEnd::Exited(0), "{out:#?}");
+        m.cli(&["shutdown", "--keep-processes"]).await.ok();
+        assert_eq!(m.exited(SEE).await, ProcessEnd::Exited(0), "{}", m.log());
         later.untouched();
         later.kill().await;
     })
