@@ -127,6 +127,8 @@ fn expected(rows: &[(&str, &str, u32)]) -> Vec<(String, String, Option<u32>)> {
 async fn found_by_pid_file_reported_rediscovered_through_inotify_and_gone() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
+        // The test's own processes go too if it fails before `Running`'s guard.
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let file = t.path("run/ext.pid");
         std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
         let first = Outside::with_pidfile(&t, &file).await;
@@ -209,6 +211,8 @@ async fn found_by_pid_file_reported_rediscovered_through_inotify_and_gone() {
 async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
+        // The test's own processes go too if it fails before `Running`'s guard.
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let first = Outside::ready(&t).await;
         let second = Outside::ready(&t).await;
         // The test's directory is on the command line of its children only.
@@ -258,6 +262,8 @@ async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
 async fn found_by_pid_never_signalled_and_left_running_by_the_manager() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
+        // The test's own processes go too if it fails before `Running`'s guard.
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let ext = Outside::ready(&t).await;
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -330,6 +336,8 @@ fn find<'p>(ps: &'p [Process], id: &str) -> &'p Process {
 async fn not_found_is_registered_with_the_reason_then_found_and_kept_at_a_detach() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
+        // The test's own processes go too if it fails before `Running`'s guard.
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
         let ext = Outside::ready(&t).await;
         let pid = ext.pid;
         // `late`'s pid file is in a directory that does not exist yet.
