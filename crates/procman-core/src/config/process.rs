@@ -46,7 +46,13 @@ const CONTROL_KEYS: &[&str] = &[
     "success_exit_codes",
     "port",
 ];
-const DISCOVERY_KEYS: &[&str] = &["method", "pid_file", "pid", "process_name"];
+const DISCOVERY_KEYS: &[&str] = &[
+    "method",
+    "pid_file",
+    "pid",
+    "process_name",
+    "argument_match",
+];
 const DEPENDENCY_KEYS: &[&str] = &["id", "condition"];
 
 /// A decoded process and what the checks across processes need to point
@@ -355,7 +361,8 @@ fn discovery(
     });
     let pid_file = d.field(&s, "pid_file", Decoder::path);
     let pid = d.field(&s, "pid", |d, i| d.uint(i, 1, u64::from(u32::MAX)));
-    let name = d.field(&s, "process_name", Decoder::nonempty);
+    let name = d.field(&s, "process_name", |d, i| d.checked(i, check_process_name));
+    let argument_match = d.field(&s, "argument_match", Decoder::nonempty);
     let written: Vec<(&str, Method)> = methods
         .into_iter()
         .filter(|(key, _)| s.get(key).is_some())
@@ -387,13 +394,37 @@ fn discovery(
     if method.is_bad() {
         return None;
     }
-    match written.first().map(|&(_, m)| m)? {
+    let chosen = written.first().map(|&(_, m)| m)?;
+    if let (Some(item), false) = (s.get("argument_match"), chosen == Method::ProcessName) {
+        d.invalid(&item, "`argument_match` is only used with `process_name`");
+        return None;
+    }
+    if argument_match.is_bad() {
+        return None;
+    }
+    match chosen {
         Method::PidFile => pid_file.value().map(Discovery::PidFile),
         Method::Pid => pid
             .value()
             .and_then(|p| u32::try_from(p).ok())
             .map(Discovery::Pid),
-        Method::ProcessName => name.value().map(Discovery::ProcessName),
+        Method::ProcessName => name.value().map(|name| Discovery::ProcessName {
+            name,
+            argument_match: argument_match.value(),
+        }),
+    }
+}
+
+/// A process name is what `ps` shows (`/proc/<pid>/comm`) or the last
+/// part of `argv[0]`: never a path.
+fn check_process_name(name: &str) -> Result<(), String> {
+    match name.trim_end_matches('/').rsplit_once('/') {
+        Some((_, base)) => Err(format!(
+            "a process name has no `/` (it is matched against the name `ps` shows and the \
+             last part of argv[0]): write `{}`, and `argument_match` to tell processes apart",
+            cut(base)
+        )),
+        None => Ok(()),
     }
 }
 

@@ -351,7 +351,13 @@ pub enum DependencyCondition {
 pub enum Discovery {
     PidFile(PathBuf),
     Pid(u32),
-    ProcessName(String),
+    /// A process whose name (`/proc/<pid>/comm`, or the basename of its
+    /// `argv[0]`) is `name`, and whose command line (arguments joined by
+    /// spaces) contains `argument_match` when one is given.
+    ProcessName {
+        name: String,
+        argument_match: Option<String>,
+    },
 }
 
 /// `log_collection:`

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::schema::{HealthCheck, HealthCheckKind};
+use crate::platform::discovery::Identity;
 use crate::platform::{ChildId, Credentials};
 
 use super::certificate::HandshakeError;
@@ -19,8 +20,8 @@ use super::{exec, grpc, http, tcp};
 /// What the probe of one process run may need to know about it.
 #[derive(Debug, Clone)]
 pub struct ProbeTarget {
-    /// The running child (for a `process` check).
-    pub process: Option<ChildId>,
+    /// The running process (for a `process` check).
+    pub process: Option<Liveness>,
     /// The port given to an `integrated_managed` process (`control.port`),
     /// where it serves gRPC health when no `grpc_endpoint` is set.
     pub port: Option<u16>,
@@ -34,6 +35,21 @@ pub struct ProbeTarget {
     /// every exec check fail with it: a check never runs as the manager
     /// in the process's place.
     pub credentials: Result<Credentials, String>,
+}
+
+/// The process a `process` check watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// A child of ours, known to the reaper.
+    Child(ChildId),
+    /// A process we did not start (unmanaged), by pid and start time.
+    Found(Identity),
+}
+
+impl From<ChildId> for Liveness {
+    fn from(child: ChildId) -> Liveness {
+        Liveness::Child(child)
+    }
 }
 
 /// One configured check, ready to run.
@@ -65,6 +81,9 @@ pub enum Probe {
     },
     /// The run's own process is running (not reaped, not a zombie).
     Process { child: ChildId },
+    /// The unmanaged process found is still running: the same pid and
+    /// start time, not a zombie.
+    Found { process: Identity },
     /// A check that could not be built from its config: every check fails
     /// with `reason`, so that the process is judged by `startup_timeout`
     /// and the reason shows in its diagnostics, never left unchecked.
@@ -165,7 +184,8 @@ impl Probe {
                 })
             }
             HealthCheckKind::Process => match target.process.clone() {
-                Some(child) => Ok(Probe::Process { child }),
+                Some(Liveness::Child(child)) => Ok(Probe::Process { child }),
+                Some(Liveness::Found(process)) => Ok(Probe::Found { process }),
                 None => Err("a process check needs the process's pid".to_string()),
             },
         }
@@ -201,7 +221,8 @@ impl Probe {
                 env,
                 credentials: Ok(run_as),
             } => exec::check(argv, cwd, env, run_as, timeout).await,
-            Probe::Process { child } => process_check(child),
+            Probe::Process { child } => process_check(child.pid(), child.is_running()),
+            Probe::Found { process } => process_check(process.pid, process.is_running()),
             Probe::Invalid { reason } => (false, reason.clone()),
         };
         ProbeOutcome {
@@ -252,11 +273,10 @@ pub(super) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Liveness of the run's own process, by its identity: once it has been
-/// reaped its pid may name a stranger, which must never pass for it.
-fn process_check(child: &ChildId) -> (bool, String) {
-    let pid = child.pid();
-    if child.is_running() {
+/// Liveness of the run's own process, by its identity (`running`): once
+/// it has ended its pid may name a stranger, which must never pass for it.
+fn process_check(pid: u32, running: bool) -> (bool, String) {
+    if running {
         (true, format!("process {pid} is running"))
     } else {
         (false, format!("process {pid} has ended"))

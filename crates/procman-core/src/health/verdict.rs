@@ -45,9 +45,13 @@ pub enum Change {
 pub struct Verdict {
     health: Health,
     /// Consecutive failures, counted in every state for the diagnostics;
-    /// only those after the first success can make the process unhealthy.
+    /// only those after the first success can make the process unhealthy
+    /// (unless `from_start`).
     failures: u32,
     successes: u32,
+    /// Failures count from the first check: for a process that was
+    /// already running when found (unmanaged), with no start to wait for.
+    from_start: bool,
 }
 
 impl Verdict {
@@ -56,6 +60,17 @@ impl Verdict {
     pub fn ready() -> Verdict {
         Verdict {
             health: Health::Healthy,
+            ..Verdict::default()
+        }
+    }
+
+    /// A verdict for a process that was running before its first check (an
+    /// unmanaged process once found): `failure_threshold` failures make it
+    /// unhealthy even before any check passed, and the first success
+    /// still makes it healthy.
+    pub fn from_start() -> Verdict {
+        Verdict {
+            from_start: true,
             ..Verdict::default()
         }
     }
@@ -80,6 +95,12 @@ impl Verdict {
                 self.health = Health::Healthy;
                 Change::Ready
             }
+            (Health::Starting, false)
+                if self.from_start && self.failures >= failure_threshold.max(1) =>
+            {
+                self.health = Health::Unhealthy;
+                Change::BecameUnhealthy
+            }
             (Health::Healthy, false) if self.failures >= failure_threshold.max(1) => {
                 self.health = Health::Unhealthy;
                 Change::BecameUnhealthy
@@ -90,6 +111,11 @@ impl Verdict {
             }
             _ => Change::None,
         }
+    }
+
+    /// Whether failures count from the first check ([`Verdict::from_start`]).
+    pub fn counts_from_start(&self) -> bool {
+        self.from_start
     }
 
     pub fn health(&self) -> Health {

@@ -236,7 +236,8 @@ impl Manager {
 
     /// Starts every enabled managed process, all at once, and returns when
     /// each is running or has failed to spawn (a spawn failure is that
-    /// process's `failed` state, not an error of the manager).
+    /// process's `failed` state, not an error of the manager). Enabled
+    /// unmanaged processes are looked for, once each before this returns.
     pub async fn start(&self) {
         self.state.send_replace(ManagerState::Starting);
         let tickets: Vec<(String, Ticket)> = self
@@ -246,10 +247,12 @@ impl Manager {
             .iter()
             .zip(self.control.procs.iter())
             .zip(&self.resumed)
-            .filter(|((p, _), resumed)| {
-                (p.enabled || **resumed) && p.kind != ProcessKind::Unmanaged
+            .filter(|((p, _), resumed)| p.enabled || **resumed)
+            .map(|((p, h), _)| match p.kind {
+                // Looked for, never started.
+                ProcessKind::Unmanaged => (p.id.clone(), h.monitor()),
+                _ => (p.id.clone(), h.start()),
             })
-            .map(|((p, h), _)| (p.id.clone(), h.start()))
             .collect();
         for (id, ticket) in tickets {
             if let Err(e) = ticket.await {

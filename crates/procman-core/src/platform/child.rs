@@ -264,9 +264,18 @@ impl Member {
     /// says of it *after* the open (see the module doc). `None`: it is gone,
     /// or it is not ours.
     pub fn open(pid: u32, is_ours: impl Fn(u32, &Stat) -> bool) -> Option<Member> {
+        Member::open_with_stat(pid, is_ours).map(|(m, _)| m)
+    }
+
+    /// [`Member::open`], with what `/proc` said of the process after the
+    /// open (its start time names it for the life of the system).
+    pub fn open_with_stat(
+        pid: u32,
+        is_ours: impl Fn(u32, &Stat) -> bool,
+    ) -> Option<(Member, Stat)> {
         let fd = pidfd_open(Pid::from_raw(pid as i32)?, PidfdFlags::empty()).ok()?;
         match Stat::read(pid) {
-            Ok(Some(stat)) if is_ours(pid, &stat) => Some(Member { pid, fd }),
+            Ok(Some(stat)) if is_ours(pid, &stat) => Some((Member { pid, fd }, stat)),
             _ => None,
         }
     }
@@ -293,9 +302,17 @@ impl Member {
     /// Returns once it has exited: the kernel says so through the pidfd,
     /// nothing is polled. Needs a tokio runtime.
     pub async fn exited(&self) -> io::Result<()> {
-        let fd = super::readable_fd(self.fd.try_clone()?).map_err(|(_, e)| e)?;
+        let fd = self.exit_fd()?;
         let _ready = fd.readable().await?;
         Ok(())
+    }
+
+    /// A copy of the pidfd registered with the async runtime: it becomes
+    /// readable once the process has exited. For a caller that waits for
+    /// the end again and again (in a `select!` loop) without registering
+    /// anew each time. Needs a tokio runtime.
+    pub(crate) fn exit_fd(&self) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+        super::readable_fd(self.fd.try_clone()?).map_err(|(_, e)| e)
     }
 }
 

@@ -22,6 +22,9 @@
 //! - [`limits`] and `quota.rs`: resource limits in cgroup v2 or v1
 //!   controllers under the manager's own cgroups; [`oom`]: the kernel's
 //!   OOM kills in them, heard without polling.
+//! - [`discovery`] and [`pidfile`]: finding a process procman did not
+//!   start (by pid, pid file or name) and holding it by identity; hearing
+//!   its pid file change (inotify), without polling.
 //! - [`procstat`]: the one reader of `/proc/<pid>/stat`.
 //! - [`usage`]: what a process tree, or the manager itself, uses (CPU,
 //!   memory, processes, descriptors).
@@ -35,8 +38,10 @@ pub mod adopt;
 mod cgroup;
 mod child;
 mod clone;
+pub mod discovery;
 pub mod limits;
 pub mod oom;
+pub mod pidfile;
 pub mod procstat;
 mod proctree;
 mod quota;

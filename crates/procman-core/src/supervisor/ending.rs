@@ -351,6 +351,7 @@ impl Task {
                         self.pending_start.push(reply);
                         false
                     }
+                    Some(Command::Monitor(reply)) => { let _ = reply.send(Ok(())); false }
                     None => { self.closed = true; false }
                 },
             };

@@ -38,6 +38,22 @@ impl Handle {
         }
     }
 
+    /// A handle for the task of process `id`, and what that task keeps:
+    /// the receiver of the commands and the sender of its status (which
+    /// starts `registered`).
+    pub(crate) fn with_task(
+        id: &str,
+        log: Arc<LogCounters>,
+    ) -> (
+        Handle,
+        mpsc::UnboundedReceiver<Command>,
+        watch::Sender<ProcessStatus>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (status_tx, status_rx) = watch::channel(ProcessStatus::new(id));
+        (Handle::new(id, tx, status_rx, log), rx, status_tx)
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -93,6 +109,12 @@ impl Handle {
     /// SIGKILL to the whole tree, at once.
     pub fn kill(&self) {
         let _ = self.tx.send(Command::Kill);
+    }
+
+    /// Starts looking for an unmanaged process (the manager has started);
+    /// resolves after the first look. Does nothing for a managed one.
+    pub(crate) fn monitor(&self) -> Ticket {
+        self.send(Command::Monitor)
     }
 
     /// Ends the supervisor task, after stopping what runs.

@@ -8,8 +8,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Control, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind};
-use crate::health::probe::ProbeTarget;
-use crate::platform::{resolve_program, ChildId, Credentials, SpawnSpec, Stdio, User};
+use crate::health::probe::{Liveness, ProbeTarget};
+use crate::platform::{resolve_program, Credentials, SpawnSpec, Stdio, User};
 
 /// The port an `integrated_managed` process is given: `control.port`, or
 /// a free one on the loopback interface. `None` for the other types.
@@ -49,7 +49,7 @@ pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
 pub(crate) fn probe_target(
     cfg: &ProcessConfig,
     config_dir: &Path,
-    process: ChildId,
+    process: impl Into<Liveness>,
     port: Option<u16>,
     env: Vec<(String, String)>,
 ) -> ProbeTarget {
@@ -57,7 +57,7 @@ pub(crate) fn probe_target(
     // should the database have changed since, the check fails with the
     // reason instead of running as the manager.
     ProbeTarget {
-        process: Some(process),
+        process: Some(process.into()),
         port,
         cwd: working_directory(&cfg.control, config_dir),
         env,

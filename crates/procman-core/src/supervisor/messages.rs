@@ -9,7 +9,7 @@ use crate::outcome::Signal;
 pub enum CommandError {
     #[error("process {0} could not be started: {1}")]
     StartFailed(String, String),
-    #[error("process {0} is unmanaged: procman does not start or stop it")]
+    #[error("process {0} is unmanaged: procman only monitors it, and never starts, stops, restarts or signals it")]
     Unmanaged(String),
     #[error("the supervisor of process {0} has ended")]
     Gone(String),
@@ -44,6 +44,9 @@ pub(crate) enum Command {
     Usage(oneshot::Sender<Option<super::ResourceUsage>>),
     /// SIGKILL the whole tree now (the manager's second signal).
     Kill,
+    /// The manager has started: an unmanaged process is looked for from
+    /// now on; replies after the first look. Nothing for a managed one.
+    Monitor(Reply),
     /// Stop what runs and end the task (the manager's shutdown), whoever
     /// still holds a handle.
     Exit,

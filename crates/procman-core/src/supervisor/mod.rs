@@ -3,6 +3,9 @@
 //! The task owns its child, its timers and its [`Lifecycle`]; callers send
 //! it commands and read its [`ProcessStatus`] from a `watch` channel. The
 //! restart decisions themselves are pure functions in [`crate::policy`].
+//! An unmanaged process has a task of its own (`unmanaged.rs`) behind the
+//! same handle: it finds and watches the process, and refuses every
+//! command that would act on it.
 
 mod ending;
 mod event;
@@ -16,6 +19,7 @@ mod resources;
 mod run;
 mod state;
 mod task;
+mod unmanaged;
 
 pub use event::{Event, Events};
 pub use handle::{Handle, Ticket};
@@ -24,8 +28,24 @@ pub(crate) use reattach::Resume;
 pub use state::{
     Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, ResourceUsage, RestartCauses, Transition,
 };
-pub(crate) use task::spawn;
 pub use task::Context;
+pub use unmanaged::LOOK_INTERVAL;
+
+/// Starts the supervisor of `cfg`: the task of a managed process (taking
+/// up `resume` first), or the watcher of an unmanaged one (which has
+/// nothing to resume). Either waits in `registered` until the manager
+/// starts it.
+pub(crate) fn spawn(
+    cfg: std::sync::Arc<crate::config::ProcessConfig>,
+    ctx: std::sync::Arc<Context>,
+    log: std::sync::Arc<crate::logs::sink::ProcessLog>,
+    resume: Option<Resume>,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    match cfg.kind {
+        crate::config::ProcessKind::Unmanaged => unmanaged::spawn(cfg, ctx, log),
+        _ => task::spawn(cfg, ctx, log, resume),
+    }
+}
 
 #[cfg(test)]
 #[path = "tests/pressure.rs"]

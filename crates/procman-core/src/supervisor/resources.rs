@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::state::{Cause, Lifecycle, ResourceUsage};
 use super::task::Task;
 use crate::config::ViolationAction;
+use crate::platform::usage::Sample;
 
 impl Task {
     /// The kernel's OOM killer killed a process of the tree while the main
@@ -47,25 +48,7 @@ impl Task {
     pub(super) async fn usage(&mut self) -> Option<ResourceUsage> {
         let run = self.run.as_mut()?;
         let sample = self.tree.sample(Some(&run.child), true).await;
-        let now = Instant::now();
-        // Never backwards within a run: without a cgroup the time is the
-        // live members', and one reaped outside the tree takes its own.
-        let (then, before) = run.cpu_last;
-        let usec = sample.cpu_usec.map(|u| u.max(before));
-        let cpu_seconds = usec.map(|u| u.saturating_sub(run.cpu_base) as f64 / 1e6);
-        let cpu_percent = usec.and_then(|usec| {
-            run.cpu_last = (now, usec);
-            let wall = now.duration_since(then).as_micros() as f64;
-            (wall > 0.0).then(|| (usec - before) as f64 * 100.0 / wall)
-        });
-        Some(ResourceUsage {
-            memory_bytes: sample.memory_bytes,
-            cpu_seconds,
-            cpu_percent,
-            processes: sample.processes,
-            open_files: sample.open_files,
-            from_cgroup: sample.from_cgroup,
-        })
+        Some(reading(&sample, run.cpu_base, &mut run.cpu_last))
     }
 
     /// `on_violation: stop`: the run ends and the process is `failed`,
@@ -74,5 +57,30 @@ impl Task {
         let reason = format!("{cause} (on_violation: stop)");
         self.end_run(cause, Some(Lifecycle::Failed { reason }))
             .await;
+    }
+}
+
+/// A sample as the API shows it: the CPU time since `base` (microseconds),
+/// and the percent of one CPU since the previous reading `last` (`(when,
+/// microseconds)`), which it updates.
+pub(super) fn reading(sample: &Sample, base: u64, last: &mut (Instant, u64)) -> ResourceUsage {
+    let now = Instant::now();
+    // Never backwards within a run: without a cgroup the time is the
+    // live members', and one reaped outside the tree takes its own.
+    let (then, before) = *last;
+    let usec = sample.cpu_usec.map(|u| u.max(before));
+    let cpu_seconds = usec.map(|u| u.saturating_sub(base) as f64 / 1e6);
+    let cpu_percent = usec.and_then(|usec| {
+        *last = (now, usec);
+        let wall = now.duration_since(then).as_micros() as f64;
+        (wall > 0.0).then(|| (usec - before) as f64 * 100.0 / wall)
+    });
+    ResourceUsage {
+        memory_bytes: sample.memory_bytes,
+        cpu_seconds,
+        cpu_percent,
+        processes: sample.processes,
+        open_files: sample.open_files,
+        from_cgroup: sample.from_cgroup,
     }
 }

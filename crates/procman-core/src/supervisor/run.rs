@@ -158,6 +158,22 @@ impl HealthWatch {
     /// `startup_timeout` with the reason in its diagnostics, rather than
     /// running as if it were checked.
     pub(super) fn start(id: &str, hc: HealthCheck, target: &ProbeTarget) -> Option<HealthWatch> {
+        Some(HealthWatch::spawn(id, hc, target, Verdict::default()))
+    }
+
+    /// Probes a process that was already running when it was found (an
+    /// unmanaged one): every `interval` from the start, and failures count
+    /// from the first check ([`Verdict::from_start`]).
+    pub(super) fn for_found(id: &str, hc: HealthCheck, target: &ProbeTarget) -> HealthWatch {
+        HealthWatch::spawn(id, hc, target, Verdict::from_start())
+    }
+
+    /// The next check's outcome (`None` once the probing task has ended).
+    pub(super) async fn next(&mut self) -> Option<ProbeOutcome> {
+        self.rx.recv().await
+    }
+
+    fn spawn(id: &str, hc: HealthCheck, target: &ProbeTarget, verdict: Verdict) -> HealthWatch {
         let probe = Probe::from_config(&hc, target).unwrap_or_else(|reason| {
             tracing::error!(process = %id, error = %reason,
                 "cannot build the health check; every check fails until this is fixed");
@@ -169,9 +185,11 @@ impl HealthWatch {
         // server that listens 50 ms after its spawn should not wait a whole
         // `interval` (10 s by default) to be seen ready.
         let starting_interval = interval.min(STARTING_INTERVAL);
+        // A process found running has no start to wait for.
+        let found = verdict.counts_from_start();
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let mut ready = false;
+            let mut ready = found;
             let mut next = tokio::time::Instant::now();
             loop {
                 let outcome = probe.check(timeout).await;
@@ -183,15 +201,15 @@ impl HealthWatch {
                 tokio::time::sleep_until(next.max(tokio::time::Instant::now())).await;
             }
         });
-        Some(HealthWatch {
+        HealthWatch {
             rx,
             task,
-            verdict: Verdict::default(),
+            verdict,
             failure_threshold: hc.failure_threshold,
             success_threshold: hc.success_threshold,
             last_check: None,
             last_detail: None,
-        })
+        }
     }
 
     /// The process was ready before (re-attached): failed checks count

@@ -95,6 +95,21 @@ impl Phase {
                 | (Registered, Running | Exited)
         )
     }
+
+    /// The transition table of an unmanaged process, which procman never
+    /// starts or stops: it is found (`registered` → `running`), it ends
+    /// (`running` → `exited`), it is found again (`exited` → `running`),
+    /// and a pid file that comes to name another live process moves it
+    /// from one `running` to the next. A table of its own, so that these
+    /// do not become legal for a managed process (which reaches `running`
+    /// through `starting`, or at once only when re-attached).
+    pub fn can_become_unmanaged(self, to: Phase) -> bool {
+        use Phase::*;
+        matches!(
+            (self, to),
+            (Registered | Exited | Running, Running) | (Running, Exited)
+        )
+    }
 }
 
 impl std::fmt::Display for Phase {
@@ -161,6 +176,11 @@ pub enum Cause {
     /// pid held by another process, when this manager started); how, when
     /// it could still be read, else [`ProcessEnd::Unknown`].
     EndedUnsupervised(ProcessEnd),
+    /// An unmanaged process was found; how (`pid_file /run/x.pid`).
+    Discovered(String),
+    /// An unmanaged process ended. It is not our child, so the kernel told
+    /// us (through its pidfd) that it ended, never how.
+    Gone,
 }
 
 impl std::fmt::Display for Cause {
@@ -196,6 +216,8 @@ impl std::fmt::Display for Cause {
             Cause::EndedUnsupervised(end) => {
                 write!(f, "ended while no manager was running ({end})")
             }
+            Cause::Discovered(how) => write!(f, "found by {how}"),
+            Cause::Gone => write!(f, "the process {}", ProcessEnd::Unknown),
         }
     }
 }
@@ -218,6 +240,8 @@ impl Cause {
             Cause::ResourceViolation(_) => "resource_violation",
             Cause::Reattached { .. } => "reattached",
             Cause::EndedUnsupervised(_) => "ended_unsupervised",
+            Cause::Discovered(_) => "discovered",
+            Cause::Gone => "gone",
         }
     }
 
@@ -239,6 +263,8 @@ impl Cause {
             "resource_violation",
             "reattached",
             "ended_unsupervised",
+            "discovered",
+            "gone",
         ];
         KINDS.iter().copied().find(|k| *k == name)
     }
@@ -412,6 +438,29 @@ mod tests {
         }
         for (a, b) in illegal {
             assert!(!a.can_become(b), "{a} -> {b} must be illegal");
+        }
+    }
+
+    #[test]
+    fn unmanaged_transition_table() {
+        let legal = [
+            (Registered, Running),
+            (Running, Exited),
+            (Exited, Running),
+            (Running, Running),
+        ];
+        let all = [
+            Registered, Starting, Running, Stopping, Stopped, Backoff, Failed, Exited,
+        ];
+        for a in all {
+            for b in all {
+                let want = legal.contains(&(a, b));
+                assert_eq!(a.can_become_unmanaged(b), want, "unmanaged {a} -> {b}");
+            }
+        }
+        // Those it adds stay illegal for a managed process.
+        for (a, b) in [(Exited, Running), (Running, Running)] {
+            assert!(!a.can_become(b), "managed {a} -> {b} must stay illegal");
         }
     }
 }

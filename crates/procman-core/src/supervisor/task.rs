@@ -19,7 +19,7 @@ use super::persist::{self, StateFile};
 use super::reattach::Resume;
 use super::run::{next_event, HealthWatch, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
-use crate::config::{ProcessConfig, ProcessKind};
+use crate::config::ProcessConfig;
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
 use crate::platform::adopt;
@@ -49,9 +49,7 @@ pub(crate) fn spawn(
     log: Arc<ProcessLog>,
     resume: Option<Resume>,
 ) -> (Handle, JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (status_tx, status_rx) = watch::channel(ProcessStatus::new(&cfg.id));
-    let handle = Handle::new(&cfg.id, tx, status_rx, log.counters.clone());
+    let (handle, rx, status_tx) = Handle::with_task(&cfg.id, log.counters.clone());
     let tree = if resume.as_ref().is_some_and(Resume::adopts) {
         ctx.trees.adopt_tree(&cfg.id)
     } else {
@@ -83,9 +81,14 @@ pub(crate) fn spawn(
         stops_requested: 0,
     };
     let inner = tokio::spawn(task.main());
-    // A panic in a supervisor is a bug; it must be seen, not lost with the
-    // task (the panic hook, if any, has printed where; this says whose).
-    let watcher = tokio::spawn(async move {
+    (handle, watch_panics(id, inner))
+}
+
+/// A task that waits for a supervisor task `inner`. A panic in a
+/// supervisor is a bug; it must be seen, not lost with the task (the panic
+/// hook, if any, has printed where; this says whose).
+pub(super) fn watch_panics(id: String, inner: JoinHandle<()>) -> JoinHandle<()> {
+    tokio::spawn(async move {
         if let Err(e) = inner.await {
             if e.is_panic() {
                 let what = panic_text(e.into_panic());
@@ -93,8 +96,7 @@ pub(crate) fn spawn(
                     "the supervisor of this process panicked; it is no longer supervised");
             }
         }
-    });
-    (handle, watcher)
+    })
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -266,12 +268,6 @@ impl Task {
                 return;
             }
         }
-        if self.cfg.kind == ProcessKind::Unmanaged {
-            if let Command::Start(r) | Command::Stop(r) | Command::Restart(r) = cmd {
-                let _ = r.send(Err(CommandError::Unmanaged(self.cfg.id.clone())));
-            }
-            return;
-        }
         match cmd {
             Command::Start(reply) => {
                 let result = if self.phase().is_active() {
@@ -354,6 +350,8 @@ impl Task {
                 self.exiting = true;
                 let _ = reply.send(());
             }
+            // Unmanaged processes have their own task (`unmanaged.rs`).
+            Command::Monitor(reply) => drop(reply.send(Ok(()))),
         }
     }
 

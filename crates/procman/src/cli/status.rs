@@ -55,6 +55,10 @@ pub fn status(args: StatusArgs) -> Result<(), Failure> {
                 }
                 let text = describe(&detail, SystemTime::now(), out.color);
                 out.text(&text)?;
+                // An unmanaged process writes its output elsewhere.
+                if detail.process.kind == "unmanaged" {
+                    return out.flush();
+                }
                 match client.logs(Some(id), TAIL).await {
                     Ok(records) => out.bytes(&tail(&records))?,
                     Err(e) => out.text(&format!("\n(no log lines: {e})\n"))?,
@@ -109,7 +113,8 @@ fn health_paint(health: &str) -> Option<Paint> {
     }
 }
 
-/// `code 1`, `SIGKILL`, `SIGSEGV (core)`.
+/// `code 1`, `SIGKILL`, `SIGSEGV (core)`; `unknown` for an end seen
+/// through a pidfd only (an unmanaged process: not our child).
 pub fn exit_short(e: &Exit) -> String {
     match (&e.signal, e.code) {
         (Some(sig), _) if e.core_dumped => format!("{sig} (core)"),
@@ -166,6 +171,8 @@ fn size(bytes: u64) -> String {
 /// One process in detail, as labelled lines.
 pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
     let p = &d.process;
+    // Found and watched, never started: no restarts, no breaker, no log.
+    let unmanaged = p.kind == "unmanaged";
     let mut lines: Vec<(&str, String)> = Vec::new();
     let state = state_paint(&p.state).map_or(p.state.clone(), |c| c.apply(&p.state, color));
     let state = match &d.last_transition {
@@ -177,7 +184,11 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
         lines.push(("Why", format!("{} ({} → {})", t.cause, t.from, t.to)));
     }
     if !p.enabled {
-        lines.push(("Enabled", "no (not started with the manager)".into()));
+        let what = match unmanaged {
+            true => "no (not looked for)",
+            false => "no (not started with the manager)",
+        };
+        lines.push(("Enabled", what.into()));
     }
     match d.pids.split_first() {
         Some((main, rest)) => {
@@ -215,8 +226,17 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
         1 => "1 run".to_string(),
         n => format!("{n} runs"),
     };
-    lines.push(("Restarts", format!("{restarts}; {runs}")));
-    lines.push(("Breaker", d.breaker.clone()));
+    if unmanaged {
+        let found = match p.runs {
+            0 => "not yet".to_string(),
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
+        lines.push(("Found", found));
+    } else {
+        lines.push(("Restarts", format!("{restarts}; {runs}")));
+        lines.push(("Breaker", d.breaker.clone()));
+    }
     if let Some(h) = &d.health_check {
         let mut text = health_paint(&h.state).map_or(h.state.clone(), |c| c.apply(&h.state, color));
         text.push_str(&format!(" ({}): {}", h.kind, h.last_result));
@@ -234,15 +254,17 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
             lines.push(("Health error", e.clone()));
         }
     }
-    lines.push(("Log file", or_dash(d.log_file.clone())));
-    lines.push((
-        "Log",
-        format!(
-            "{} read, {} records dropped",
-            size(d.log_bytes),
-            d.log_dropped
-        ),
-    ));
+    if !unmanaged {
+        lines.push(("Log file", or_dash(d.log_file.clone())));
+        lines.push((
+            "Log",
+            format!(
+                "{} read, {} records dropped",
+                size(d.log_bytes),
+                d.log_dropped
+            ),
+        ));
+    }
     if d.limits.is_empty() {
         lines.push(("Limits", "none".into()));
     }

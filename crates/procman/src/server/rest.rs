@@ -166,7 +166,7 @@ async fn stop_process(
         (status = 400, description = "A bad query", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
         (status = 404, description = "No process with this id", body = ApiError),
-        (status = 409, description = "The process cannot be restarted", body = ApiError),
+        (status = 409, description = "The process cannot be restarted (it failed to spawn, or is unmanaged)", body = ApiError),
         (status = 503, description = "The manager is shutting down", body = ApiError),
     ))]
 async fn restart_process(
@@ -186,7 +186,7 @@ async fn restart_process(
         (status = 400, description = "Malformed JSON, an unknown field or not a signal", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
         (status = 404, description = "No process with this id", body = ApiError),
-        (status = 409, description = "The process is not running", body = ApiError),
+        (status = 409, description = "The process is not running, or is unmanaged (never signalled)", body = ApiError),
         (status = 413, description = "The body is over 64 KiB", body = ApiError),
         (status = 503, description = "The manager is shutting down", body = ApiError),
     ))]

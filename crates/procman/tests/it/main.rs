@@ -22,5 +22,6 @@ mod restart;
 mod spawn;
 mod stop;
 mod support;
+mod unmanaged;
 mod users;
 mod validate_limits;

@@ -421,6 +421,51 @@ const CASES: &[Case] = &[
         message: "set only one of pid_file, pid or process_name",
     },
     Case {
+        name: "argument_match without process_name",
+        yaml: "
+            managed_processes:
+              - id: ext
+                type: unmanaged
+                management:
+                  discovery:
+                    pid_file: /run/ext.pid
+                    argument_match: --daemon
+            ",
+        line: 7,
+        column: 25,
+        path: "managed_processes[0].management.discovery.argument_match",
+        message: "`argument_match` is only used with `process_name`",
+    },
+    Case {
+        name: "empty argument_match",
+        yaml: "
+            managed_processes:
+              - id: ext
+                type: unmanaged
+                management:
+                  discovery: {process_name: nginx, argument_match: ''}
+            ",
+        line: 5,
+        column: 56,
+        path: "managed_processes[0].management.discovery.argument_match",
+        message: "must not be empty",
+    },
+    Case {
+        name: "process name written as a path",
+        yaml: "
+            managed_processes:
+              - id: ext
+                type: unmanaged
+                management:
+                  discovery: {process_name: /usr/sbin/nginx}
+            ",
+        line: 5,
+        column: 33,
+        path: "managed_processes[0].management.discovery.process_name",
+        message: "a process name has no `/` (it is matched against the name `ps` shows and the \
+                  last part of argv[0]): write `nginx`, and `argument_match` to tell processes apart",
+    },
+    Case {
         name: "resource limit of zero",
         yaml: "
             managed_processes:

@@ -387,12 +387,28 @@ fn unmanaged_processes_are_found_by_discovery() {
             type: unmanaged
             management:
               discovery: {method: process_name, process_name: nginx}
+          - id: by-name-and-arguments
+            type: unmanaged
+            management:
+              discovery:
+                process_name: python3
+                argument_match: \"worker.py --queue mail\"
         ",
     );
     assert_eq!(config.processes[0].discovery, Some(Discovery::Pid(4242)));
     assert_eq!(
         config.processes[1].discovery,
-        Some(Discovery::ProcessName("nginx".into()))
+        Some(Discovery::ProcessName {
+            name: "nginx".into(),
+            argument_match: None
+        })
+    );
+    assert_eq!(
+        config.processes[2].discovery,
+        Some(Discovery::ProcessName {
+            name: "python3".into(),
+            argument_match: Some("worker.py --queue mail".into())
+        })
     );
     assert_eq!(config.processes[0].control.executable, "");
 }

@@ -14,7 +14,7 @@ fn hc(kind: HealthCheckKind) -> HealthCheck {
 
 fn target() -> ProbeTarget {
     ProbeTarget {
-        process: Some(ChildId::unregistered(4242)),
+        process: Some(ChildId::unregistered(4242).into()),
         port: Some(50123),
         cwd: PathBuf::from("/srv/app"),
         env: vec![("A".into(), "1".into())],
@@ -135,6 +135,36 @@ async fn a_running_child_is_alive_and_a_reaped_one_is_gone() {
     let out = Probe::Process { child }.check(Duration::from_secs(1)).await;
     assert!(!out.healthy, "{out:?}");
     assert_eq!(out.detail, format!("process {pid} has ended"));
+}
+
+#[tokio::test]
+async fn a_found_process_is_alive_by_pid_and_start_time() {
+    use crate::platform::discovery::Identity;
+    use crate::platform::procstat::Stat;
+    let me = Stat::read(std::process::id()).expect("read").expect("self");
+    let process = Identity {
+        pid: me.pid,
+        start_time: me.start_time,
+    };
+    let target = ProbeTarget {
+        process: Some(super::Liveness::Found(process)),
+        ..target()
+    };
+    let probe = Probe::from_config(&hc(HealthCheckKind::Process), &target).expect("probe");
+    assert_eq!(probe, Probe::Found { process });
+    let out = probe.check(Duration::from_secs(1)).await;
+    assert!(out.healthy, "{out:?}");
+    assert_eq!(out.detail, format!("process {} is running", me.pid));
+    // The same pid with another start time is another process.
+    let other = Identity {
+        start_time: me.start_time + 1,
+        ..process
+    };
+    let out = Probe::Found { process: other }
+        .check(Duration::from_secs(1))
+        .await;
+    assert!(!out.healthy, "{out:?}");
+    assert_eq!(out.detail, format!("process {} has ended", me.pid));
 }
 
 #[tokio::test]

@@ -122,10 +122,47 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// A process already running when found (unmanaged): no start to wait
+/// for, so failures count from the first check.
+const FROM_START: &[Case] = &[
+    Case {
+        name: "failure_threshold failures from the start make it unhealthy, once",
+        failure_threshold: 3,
+        success_threshold: 1,
+        results: "-----",
+        changes: &[No, No, Down, No, No],
+        health: Health::Unhealthy,
+        failures: 5,
+    },
+    Case {
+        name: "a first success is still readiness",
+        failure_threshold: 3,
+        success_threshold: 1,
+        results: "--+---",
+        changes: &[No, No, Ready, No, No, Down],
+        health: Health::Unhealthy,
+        failures: 3,
+    },
+    Case {
+        name: "unhealthy from the start recovers by success_threshold",
+        failure_threshold: 1,
+        success_threshold: 2,
+        results: "-++",
+        changes: &[Down, No, Up],
+        health: Health::Healthy,
+        failures: 0,
+    },
+];
+
 #[test]
 fn verdict_table() {
-    for case in CASES {
-        let mut v = Verdict::default();
+    run(CASES, Verdict::default);
+    run(FROM_START, Verdict::from_start);
+}
+
+fn run(cases: &[Case], fresh: fn() -> Verdict) {
+    for case in cases {
+        let mut v = fresh();
         assert_eq!(v.health(), Health::Starting, "{}", case.name);
         let changes: Vec<Change> = results(case.results)
             .into_iter()

@@ -73,6 +73,7 @@ fn last_exits_are_short() {
         exit_short(&exit(None, Some("SIGABRT"), true)),
         "SIGABRT (core)"
     );
+    assert_eq!(exit_short(&exit(None, None, false)), "unknown");
 }
 
 #[test]
@@ -152,6 +153,33 @@ fn the_detail_says_since_when_why_pids_health_and_log() {
     // Labels are right-aligned on their colon.
     let colons: Vec<usize> = text.lines().skip(1).filter_map(|l| l.find(": ")).collect();
     assert!(colons.windows(2).all(|w| w[0] == w[1]), "{text}");
+}
+
+#[test]
+fn an_unmanaged_process_is_found_not_restarted_and_has_no_log() {
+    let mut p = process("db", "running");
+    p.kind = "unmanaged".into();
+    p.pid = Some(700);
+    p.runs = 2;
+    let mut d = detail(p);
+    d.last_transition = Some(Transition {
+        from: "exited".into(),
+        to: "running".into(),
+        cause: "found by pid_file /run/db.pid (pid 700)".into(),
+        cause_kind: "discovered".into(),
+        at: "2026-12-02T09:15:00.000Z".into(),
+    });
+    let text = describe(&d, SystemTime::now(), false);
+    for want in [
+        "● db (unmanaged)\n",
+        "Why: found by pid_file /run/db.pid (pid 700) (exited → running)\n",
+        "Found: 2 times\n",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in:\n{text}");
+    }
+    for unwanted in ["Restarts:", "Breaker:", "Log file:", "Log:"] {
+        assert!(!text.contains(unwanted), "{unwanted:?} in:\n{text}");
+    }
 }
 
 #[test]

@@ -157,24 +157,29 @@ impl Running {
     /// Writes the header and `entries` (from [`svc`]) as the config, runs
     /// the manager on it, and waits until every enabled process runs.
     pub async fn start(t: Scratch, entries: &str) -> Running {
-        t.config(&format!("{}{entries}", t.header()));
-        let file = t.path("procman.yaml").display().to_string();
-        let kill = KillOnDrop(t.dir.path().display().to_string());
-        let (pid, exit, log) = start(Path::new(procman()), &["run", "-c", &file], &[]);
-        let running = Running {
-            t,
-            file,
-            pid,
-            exit: Some(exit),
-            log,
-            _kill: kill,
-        };
+        let running = Running::launch(t, entries);
         running
             .wait_until("every enabled process running", |ps| {
                 ps.iter().all(|p| !p.enabled || p.state == "running")
             })
             .await;
         running
+    }
+
+    /// [`Running::start`] without waiting for anything.
+    pub fn launch(t: Scratch, entries: &str) -> Running {
+        t.config(&format!("{}{entries}", t.header()));
+        let file = t.path("procman.yaml").display().to_string();
+        let kill = KillOnDrop(t.dir.path().display().to_string());
+        let (pid, exit, log) = start(Path::new(procman()), &["run", "-c", &file], &[]);
+        Running {
+            t,
+            file,
+            pid,
+            exit: Some(exit),
+            log,
+            _kill: kill,
+        }
     }
 
     pub fn socket(&self) -> PathBuf {
