@@ -122,7 +122,7 @@ async fn a_trickle_without_newline_reaches_the_file_in_pieces() {
 /// same state directory stops them before it starts its own, so that no
 /// second copy runs beside the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_killed_manager_the_next_one_runs_no_second_copy() {
+async fn after_a_killed_manager_the_next_one_reattaches_and_runs_no_second_copy() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let _cleanup = KillOnDrop(t.dir.path().display().to_string());
@@ -143,15 +143,19 @@ async fn after_a_killed_manager_the_next_one_runs_no_second_copy() {
         signal_process(first, Signal::KILL).unwrap();
         let _ = exit.await;
         assert!(alive(old), "the service outlives its killed manager");
+        // The next manager re-attaches to it: no second copy starts.
         let (second, exit, log) = start(Path::new(procman()), &["run", "-c", &file_s], &[]);
-        let new = wait_pidfile(&pidfile, Duration::from_secs(30), |p| p != old).await;
-        wait_gone(&[old], Duration::from_secs(5)).await;
-        assert!(alive(new));
-        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
-        assert!(text.contains("left by an earlier manager"), "{text}");
+        let text = wait_file(log.path(), "re-attached", Duration::from_secs(30)).await;
+        assert!(alive(old), "{text}");
+        assert_eq!(
+            std::fs::read_to_string(&pidfile).unwrap_or_default().trim(),
+            old.to_string(),
+            "no second copy wrote its pid"
+        );
         signal_process(second, Signal::TERM).unwrap();
         let end = tokio::time::timeout(Duration::from_secs(30), exit).await;
         assert!(matches!(end, Ok(Ok(ProcessEnd::Exited(0)))), "{text}");
+        wait_gone(&[old], Duration::from_secs(30)).await;
     })
     .await
     .expect("watchdog");
