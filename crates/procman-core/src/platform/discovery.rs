@@ -126,6 +126,11 @@ fn hold(pid: u32, start_time: Option<u64>) -> Result<(Member, Identity), String>
         !stat.is_zombie() && start_time.is_none_or(|t| t == stat.start_time)
     })
     .ok_or_else(|| format!("no process with pid {pid} is running"))?;
+    if stat.ppid == std::process::id() {
+        return Err(format!(
+            "pid {pid} is a process procman started itself, not an unmanaged one"
+        ));
+    }
     // The check read a stranger that took the number after the pidfd's
     // process ended: not found (yet).
     if member.has_exited() {

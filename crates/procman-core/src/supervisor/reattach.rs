@@ -139,11 +139,14 @@ impl Task {
             Lifecycle::Running { pid },
             Cause::Reattached { config_changed },
         );
-        let pipes = record.pipes;
-        self.save_record(pipes, port);
+        // What this run holds, for the state file this manager writes (at
+        // once, and again if it detaches in turn).
+        self.held_pipes = record.pipes;
+        self.port = port;
+        self.save_record(self.held_pipes.clone(), port);
     }
 
-    /// Writes the state file of the current run (in the background).
+    /// Writes the state file of the current run.
     pub(super) fn save_record(&self, pipes: Vec<HeldPipe>, port: Option<u16>) {
         if let Some(record) = self.current_record(pipes, port) {
             self.state_file.save(&record);

@@ -355,6 +355,18 @@ async fn shutdown_keep_processes_leaves_them_for_the_next_manager() {
         rerun_and_reattach(&mut m, &before).await;
         wait_count(&m, "count", at_detach + MORE_LINES).await;
 
+        // A re-attached run detaches in turn and is re-attached again: its
+        // pipes go along each time, and its output is read on.
+        m.cli(&["shutdown", "--keep-processes"]).await.ok();
+        assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0), "{}", m.log());
+        let record = ProcessRecord::load(&state, "count")
+            .expect("readable")
+            .expect("a state file");
+        assert_eq!(record.pipes.len(), 2, "{record:?}");
+        let at_second = last_count(&m.process_log("count"));
+        rerun_and_reattach(&mut m, &before).await;
+        wait_count(&m, "count", at_second + MORE_LINES).await;
+
         let events = journal(&m).await;
         m.cli(&["shutdown"]).await.ok();
         assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0), "{}", m.log());
