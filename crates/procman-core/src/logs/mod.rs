@@ -16,15 +16,20 @@
 //! - [`reader`] and [`follow`]: what `procman logs` uses to read the files.
 
 pub(crate) mod capture;
+mod checkpoint;
+mod feed;
 pub mod follow;
 pub(crate) mod format;
+mod journal;
 mod paths;
 mod queue;
 pub mod reader;
 pub(crate) mod record;
+mod repair;
 pub(crate) mod rotate;
 pub(crate) mod sink;
 pub(crate) mod splitter;
+mod spool;
 pub(crate) mod targets;
 
 #[cfg(test)]

@@ -24,17 +24,27 @@
 //! - Files are created `0640` and never through a symbolic link (see
 //!   [`crate::state::files`]).
 //!
+//! - In `positioned` mode (raw output spliced straight from a pipe, see
+//!   [`RotatingFile::splice_from`]) the file is opened without `O_APPEND`,
+//!   which `splice(2)` refuses, and written at its position, set to its end
+//!   at each open.
+//!
 //! Pitfall: the size is counted, not asked from the file system, so a
 //! second writer to the same file makes rotation come early or late (never
 //! lose or split records).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memchr::{memchr, memrchr};
+use rustix::pipe::SpliceFlags;
+
+use super::checkpoint::FileId;
 
 use crate::state::files::{self, Access};
 
@@ -45,6 +55,7 @@ pub const DEFAULT_BUFFER: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFileOp {
     Open,
+    Read,
     Write,
     Rotate,
     Sync,
@@ -54,6 +65,7 @@ impl std::fmt::Display for LogFileOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             LogFileOp::Open => "open",
+            LogFileOp::Read => "read back",
             LogFileOp::Write => "write to",
             LogFileOp::Rotate => "rotate",
             LogFileOp::Sync => "sync",
@@ -121,6 +133,10 @@ pub struct RotatingFile {
     buf_cap: usize,
     /// Reopen requests, and the generation this file was opened at.
     reopen: Option<(Reopen, u64)>,
+    /// Device and inode of the open file.
+    id: (u64, u64),
+    /// Opened without `O_APPEND` and written at its position (its end).
+    positioned: bool,
 }
 
 impl RotatingFile {
@@ -149,7 +165,17 @@ impl RotatingFile {
             buf: Vec::new(),
             buf_cap: DEFAULT_BUFFER,
             reopen: None,
+            id: (0, 0),
+            positioned: false,
         }
+    }
+
+    /// Opens the file without `O_APPEND`, readable, and writes at its end:
+    /// what [`splice_from`](RotatingFile::splice_from) needs. For a file
+    /// without rotation, with no other writer.
+    pub fn positioned(mut self) -> RotatingFile {
+        self.positioned = true;
+        self
     }
 
     /// A file already open as `file` (a device in tests), with `path` to
@@ -179,22 +205,7 @@ impl RotatingFile {
     ///
     /// [`flush`]: RotatingFile::flush
     pub fn write_records(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Some((reopen, opened_at)) = &mut self.reopen {
-            let now = reopen.generation();
-            if now != *opened_at {
-                *opened_at = now;
-                // What was written before the request stays in the old
-                // file; the path is opened anew below.
-                let flushed = self.flush();
-                self.file = None;
-                flushed?;
-            }
-        }
-        if self.file.is_none() {
-            // First write, after a failed one, or a reopen request: the
-            // path again, and its real size.
-            self.open_again()?;
-        }
+        self.prepare()?;
         let mut rest = bytes;
         while !rest.is_empty() {
             let take = match self.room() {
@@ -221,6 +232,90 @@ impl RotatingFile {
             };
             self.append(&rest[..take])?;
             rest = &rest[take..];
+        }
+        Ok(())
+    }
+
+    /// The live file as it is now, when it is open and nothing is
+    /// buffered: what a spool's checkpoint records after a write.
+    pub(crate) fn identity(&self) -> Option<FileId> {
+        let (dev, ino) = self.id;
+        (self.file.is_some() && self.buf.is_empty()).then_some(FileId {
+            dev,
+            ino,
+            len: self.size,
+        })
+    }
+
+    /// Moves up to `max` bytes from `pipe` to the end of the file (opened
+    /// [`positioned`](RotatingFile::positioned)), and, with `readback`,
+    /// reads them back into it. `Ok(0)`: the pipe's end of file; an error
+    /// of kind `WouldBlock`: an empty pipe. The bytes are in the file, or
+    /// still in the pipe: never only in memory.
+    pub fn splice_from(
+        &mut self,
+        pipe: BorrowedFd<'_>,
+        max: usize,
+        readback: Option<&mut Vec<u8>>,
+    ) -> io::Result<usize> {
+        if !self.positioned {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        self.prepare()?;
+        self.flush()?;
+        let Some(file) = &self.file else {
+            return Err(error(
+                LogFileOp::Write,
+                &self.path,
+                io::ErrorKind::NotFound.into(),
+            ));
+        };
+        let start = self.size;
+        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+        let n = match rustix::pipe::splice(pipe, None, file, None, max, flags) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::AGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => {
+                // Opened again at the next call, at the real end.
+                self.file = None;
+                return Err(error(LogFileOp::Write, &self.path, e.into()));
+            }
+        };
+        self.size += n as u64;
+        if let Some(buf) = readback {
+            buf.clear();
+            buf.resize(n, 0);
+            rustix::io::pread(file, &mut buf[..], start)
+                .and_then(|got| {
+                    if got == n {
+                        Ok(())
+                    } else {
+                        Err(rustix::io::Errno::IO)
+                    }
+                })
+                .map_err(|e| error(LogFileOp::Read, &self.path, e.into()))?;
+        }
+        Ok(n)
+    }
+
+    /// Before a write: a reopen request is honoured (what is buffered
+    /// goes to the old file), and a file not open is opened.
+    fn prepare(&mut self) -> io::Result<()> {
+        if let Some((reopen, opened_at)) = &mut self.reopen {
+            let now = reopen.generation();
+            if now != *opened_at {
+                *opened_at = now;
+                // What was written before the request stays in the old
+                // file; the path is opened anew below.
+                let flushed = self.flush();
+                self.file = None;
+                flushed?;
+            }
+        }
+        if self.file.is_none() {
+            // First write, after a failed one, or a reopen request: the
+            // path again, and its real size.
+            self.open_again()?;
         }
         Ok(())
     }
@@ -307,7 +402,8 @@ impl RotatingFile {
     }
 
     fn open_again(&mut self) -> io::Result<()> {
-        let (file, size) = open_append(&self.path)?;
+        let (file, size, id) = open_append(&self.path, self.positioned)?;
+        self.id = id;
         self.file = Some(file);
         self.size = size + self.buf.len() as u64;
         Ok(())
@@ -383,15 +479,21 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let file = files::open(path, Access::Append)
-        .map_err(|e| error(LogFileOp::Open, path, e))?
-        .file;
-    let size = file
-        .metadata()
-        .map_err(|e| error(LogFileOp::Open, path, e))?
-        .len();
-    Ok((file, size))
+/// Opens `path` to write at its end: appending, or (`positioned`) read
+/// and write with the position at the end. Its size, device and inode.
+fn open_append(path: &Path, positioned: bool) -> io::Result<(File, u64, (u64, u64))> {
+    let fail = |e| error(LogFileOp::Open, path, e);
+    let access = if positioned {
+        Access::ReadWrite
+    } else {
+        Access::Append
+    };
+    let mut file = files::open(path, access).map_err(fail)?.file;
+    let meta = file.metadata().map_err(fail)?;
+    if positioned {
+        file.seek(io::SeekFrom::End(0)).map_err(fail)?;
+    }
+    Ok((file, meta.len(), (meta.dev(), meta.ino())))
 }
 
 /// Like `write_all`, but says how much got through before an error.
