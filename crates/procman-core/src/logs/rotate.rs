@@ -35,16 +35,12 @@
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
-use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memchr::{memchr, memrchr};
-use rustix::pipe::SpliceFlags;
-
-use super::checkpoint::FileId;
 
 use crate::state::files::{self, Access};
 
@@ -170,14 +166,6 @@ impl RotatingFile {
         }
     }
 
-    /// Opens the file without `O_APPEND`, readable, and writes at its end:
-    /// what [`splice_from`](RotatingFile::splice_from) needs. For a file
-    /// without rotation, with no other writer.
-    pub fn positioned(mut self) -> RotatingFile {
-        self.positioned = true;
-        self
-    }
-
     /// A file already open as `file` (a device in tests), with `path` to
     /// reopen after a failure.
     #[cfg(test)]
@@ -236,71 +224,9 @@ impl RotatingFile {
         Ok(())
     }
 
-    /// The live file as it is now, when it is open and nothing is
-    /// buffered: what a spool's checkpoint records after a write.
-    pub(crate) fn identity(&self) -> Option<FileId> {
-        let (dev, ino) = self.id;
-        (self.file.is_some() && self.buf.is_empty()).then_some(FileId {
-            dev,
-            ino,
-            len: self.size,
-        })
-    }
-
-    /// Moves up to `max` bytes from `pipe` to the end of the file (opened
-    /// [`positioned`](RotatingFile::positioned)), and, with `readback`,
-    /// reads them back into it. `Ok(0)`: the pipe's end of file; an error
-    /// of kind `WouldBlock`: an empty pipe. The bytes are in the file, or
-    /// still in the pipe: never only in memory.
-    pub fn splice_from(
-        &mut self,
-        pipe: BorrowedFd<'_>,
-        max: usize,
-        readback: Option<&mut Vec<u8>>,
-    ) -> io::Result<usize> {
-        if !self.positioned {
-            return Err(io::ErrorKind::Unsupported.into());
-        }
-        self.prepare()?;
-        self.flush()?;
-        let Some(file) = &self.file else {
-            return Err(error(
-                LogFileOp::Write,
-                &self.path,
-                io::ErrorKind::NotFound.into(),
-            ));
-        };
-        let start = self.size;
-        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
-        let n = match rustix::pipe::splice(pipe, None, file, None, max, flags) {
-            Ok(n) => n,
-            Err(rustix::io::Errno::AGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
-            Err(e) => {
-                // Opened again at the next call, at the real end.
-                self.file = None;
-                return Err(error(LogFileOp::Write, &self.path, e.into()));
-            }
-        };
-        self.size += n as u64;
-        if let Some(buf) = readback {
-            buf.clear();
-            buf.resize(n, 0);
-            rustix::io::pread(file, &mut buf[..], start)
-                .and_then(|got| {
-                    if got == n {
-                        Ok(())
-                    } else {
-                        Err(rustix::io::Errno::IO)
-                    }
-                })
-                .map_err(|e| error(LogFileOp::Read, &self.path, e.into()))?;
-        }
-        Ok(n)
-    }
-
     /// Before a write: a reopen request is honoured (what is buffered
     /// goes to the old file), and a file not open is opened.
-    fn prepare(&mut self) -> io::Result<()> {
+    pub(super) fn prepare(&mut self) -> io::Result<()> {
         if let Some((reopen, opened_at)) = &mut self.reopen {
             let now = reopen.generation();
             if now != *opened_at {
@@ -509,6 +435,9 @@ fn write_whole(w: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
     }
     (done, Ok(()))
 }
+
+#[path = "splice.rs"]
+mod splice;
 
 #[cfg(test)]
 #[path = "tests/rotate.rs"]

@@ -126,7 +126,7 @@ impl Spool {
             let (len, at) = (buf.len(), from + buf.len() as u64);
             let spare = &mut buf.spare_capacity_mut()[..want - len];
             match rustix::io::pread(&self.file, spare, at) {
-                Ok((filled, _)) if filled.is_empty() => {
+                Ok(([], _)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!("{}: shorter than expected", self.path.display()),

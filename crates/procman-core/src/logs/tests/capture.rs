@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use super::*;
 use crate::logs::checkpoint::HEADER;
 use crate::logs::sink::LogSetup;
+use crate::logs::spool::Spool;
 
 /// A process `svc` whose log goes to `<dir>/svc.log`.
 fn log_in(dir: &std::path::Path) -> Arc<ProcessLog> {
