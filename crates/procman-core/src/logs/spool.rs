@@ -155,14 +155,12 @@ impl Spool {
         gen: u64,
         log: Option<FileId>,
     ) -> io::Result<()> {
-        let mut cp = self.cp;
-        cp.done = done;
-        cp.continues = continues;
-        cp.gen = gen;
-        cp.log = log;
-        checkpoint::write(&self.file, &mut cp)?;
-        self.cp = cp;
-        Ok(())
+        self.record(|cp| {
+            cp.done = done;
+            cp.continues = continues;
+            cp.gen = gen;
+            cp.log = log;
+        })
     }
 
     /// The bytes spliced from now on are run `run` (pid `pid`). Call it
@@ -172,10 +170,18 @@ impl Spool {
         if (self.cp.pid, self.cp.run) == (pid, run) {
             return Ok(());
         }
+        self.record(|cp| {
+            cp.pid = pid;
+            cp.run = run;
+            cp.continues = false;
+        })
+    }
+
+    /// Writes the last checkpoint changed by `change`; kept only once
+    /// written.
+    fn record(&mut self, change: impl FnOnce(&mut Checkpoint)) -> io::Result<()> {
         let mut cp = self.cp;
-        cp.pid = pid;
-        cp.run = run;
-        cp.continues = false;
+        change(&mut cp);
         checkpoint::write(&self.file, &mut cp)?;
         self.cp = cp;
         Ok(())
