@@ -17,28 +17,34 @@
 //!
 //! A pump ends at end of file: when every process holding the pipe's write
 //! end is gone (a grandchild that kept stdout keeps the pump going).
+//!
+//! Where the bytes go first (see `docs/logs.md`, "Crash of the manager"):
+//! - **through the stream's spool** (a process with a file, a spool
+//!   directory, and a format that is not raw-unrotated): spliced from the
+//!   pipe into the spool, read back, written, and recorded, so a crash of
+//!   the manager at any instant loses and repeats no line of the file;
+//! - **straight into the file** (raw format, no rotation): spliced from
+//!   the pipe, so the file's size is the record; targets get the bytes
+//!   read back;
+//! - **read from the pipe** (no file, no spool directory, or a spool that
+//!   failed: counted in `spool_fallbacks`): as before spools existed.
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustix::io::Errno;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::format;
-use super::record::{Record, Stream};
+use super::feed::{Feed, CHUNK};
+use super::journal::{self, Shared};
+use super::record::Stream;
 use super::sink::ProcessLog;
 use super::splitter::LineSplitter;
-use crate::config::ProcessLogFormat;
 use crate::platform::Stdio;
-
-/// Bytes read from a pipe at a time.
-const CHUNK: usize = 256 * 1024;
 /// Bytes handled in one round on a blocking thread at most.
 const ROUND: usize = 4 * 1024 * 1024;
 /// How long part of a line may wait for its end before it is written.
@@ -100,7 +106,10 @@ fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Starts one pump per read end. Call after the spawn (the child holds
-/// the write ends; ours were closed with the spec).
+/// the write ends; ours were closed with the spec) and
+/// `ProcessLog::run_started`; or, for a re-attach, with read ends opened
+/// again and after `ProcessLog::run_resumed`: each pump then first writes
+/// what its spool holds of this run, going on with the line it held.
 pub(crate) fn start(
     log: &Arc<ProcessLog>,
     readers: Vec<(Stream, OwnedFd)>,
@@ -110,6 +119,11 @@ pub(crate) fn start(
     readers
         .into_iter()
         .filter_map(|(stream, fd)| {
+            // Ours from `pipes` already are; one opened again may not be.
+            if let Err(e) = rustix::io::ioctl_fionbio(&fd, true) {
+                tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
+                return None;
+            }
             let fd = Arc::new(fd);
             // SAFETY: the descriptor is owned by the `Arc<OwnedFd>`, and the
             // `AsyncFd` holds a clone of it: the descriptor stays open, and
@@ -118,6 +132,11 @@ pub(crate) fn start(
                 unsafe { AsyncFd::register_with_interest(fd.clone(), Interest::READABLE) };
             match registered {
                 Ok(ready) => {
+                    let source = match log.spool(stream) {
+                        _ if log.raw_unrotated() && log.has_file() => Source::File,
+                        Some(spool) => Source::Spool { spool, fed: None },
+                        None => Source::Pipe { spool: None },
+                    };
                     let pump = Pump {
                         log: log.clone(),
                         splitter: LineSplitter::new(stream, log.max_line),
@@ -125,6 +144,7 @@ pub(crate) fn start(
                         fd,
                         pid,
                         run,
+                        source,
                     };
                     Some(tokio::spawn(pump.run(ready)))
                 }
@@ -146,6 +166,20 @@ struct Pump {
     pid: u32,
     run: u32,
     splitter: LineSplitter,
+    source: Source,
+}
+
+/// Where a pump's bytes go first.
+enum Source {
+    /// Spliced into the spool, read back from it. `fed`: the spool offset
+    /// fed to the splitter (`None` until the pump has settled what the
+    /// spool held).
+    Spool { spool: Shared, fed: Option<u64> },
+    /// Spliced straight into the file (raw format, no rotation).
+    File,
+    /// Read from the pipe; with the spool it fell back from, which then
+    /// stays empty but still takes the checkpoints.
+    Pipe { spool: Option<Shared> },
 }
 
 /// How a round of reading ended.
@@ -160,6 +194,11 @@ enum Round {
 
 impl Pump {
     async fn run(mut self, ready: AsyncFd<Arc<OwnedFd>>) {
+        // What the spool holds first (after a crash of the manager).
+        match work(self, |p, s| p.settle(s)).await {
+            Some((back, ())) => self = back,
+            None => return,
+        }
         // Since when the line held has been waiting for its end, and the
         // splitter's record count then (another count: another line).
         let mut pending_since: Option<(tokio::time::Instant, u64)> = None;
@@ -190,7 +229,7 @@ impl Pump {
                     }
                 },
                 () = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if partial => {
-                    match work(self, |p, s| p.feed(Feed::Partial, &mut s.output)).await {
+                    match work(self, |p, s| p.feed(Feed::Partial, s)).await {
                         Some((back, ())) => self = back,
                         None => return,
                     }
@@ -208,51 +247,40 @@ impl Pump {
             }
         }
         // End of file: the last line may have had no newline.
-        let _ = work(self, |p, s| p.feed(Feed::End, &mut s.output)).await;
-    }
-
-    /// Reads and handles chunks until the pipe is empty, at its end, or
-    /// [`ROUND`] bytes were handled. Blocking thread only.
-    fn read_round(&mut self, s: &mut Scratch) -> Round {
-        let mut handled = 0;
-        while handled < ROUND {
-            s.input.clear();
-            s.input.reserve(CHUNK);
-            match rustix::io::read(&*self.fd, rustix::buffer::spare_capacity(&mut s.input)) {
-                Ok(0) => return Round::End,
-                Ok(n) => {
-                    handled += n;
-                    let counters = &self.log.counters;
-                    counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                    let Scratch { input, output } = s;
-                    self.feed(Feed::Chunk(input), output);
-                }
-                Err(Errno::AGAIN) => return Round::Drained,
-                Err(Errno::INTR) => {}
-                Err(e) => {
-                    tracing::warn!(process = %self.log.id, stream = self.stream.as_str(),
-                        error = %e, "reading the output pipe failed");
-                    return Round::End;
+        let _ = work(self, |p, s| {
+            p.feed(Feed::End, s);
+            if let Source::Spool { spool, .. } | Source::Pipe { spool: Some(spool) } = &p.source {
+                // Everything is written: the spool goes back to empty.
+                if let Err(e) = journal::lock(spool).compact(&[], true) {
+                    tracing::warn!(process = %p.log.id, error = %e, "cannot reset the log spool");
                 }
             }
-        }
-        Round::More
+        })
+        .await;
     }
+}
 
-    /// Splits what `feed` brings, writes the process's file and queues the
-    /// target batches. Raw bytes go to an unrotated raw file as they are.
-    fn feed(&mut self, feed: Feed<'_>, out: &mut Vec<u8>) {
-        let (log, splitter) = (&*self.log, &mut self.splitter);
-        if log.raw_unrotated() {
-            consume_raw(log, splitter, feed, self.pid, self.run);
-        } else {
-            consume(log, splitter, feed, out, self.pid, self.run);
-            if out.capacity() > KEEP_OUTPUT {
-                out.clear();
-                out.shrink_to(KEEP_OUTPUT);
-            }
-        }
-    }
+/// After a crash of the manager, for a process whose run ended while no
+/// manager ran (it will not be re-attached): writes what its spools still
+/// hold, as the last lines of the run they came from (pid and run number
+/// from their checkpoints), and returns that `(pid, run)` if there was
+/// anything. The log file is left open, as at the end of a run: call
+/// `ProcessLog::run_ended` next (with how the run ended, if known), which
+/// closes it.
+// Used by the re-attach of processes after a crash of the manager.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) async fn recover(log: &Arc<ProcessLog>) -> Option<(u32, u32)> {
+    let permit = ROUNDS.acquire().await.ok();
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        log.recover_blocking()
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "recovering a log spool failed");
+        None
+    })
 }
 
 /// Runs `f` on a blocking thread with a scratch set, at most [`WORKERS`]
@@ -294,83 +322,13 @@ fn put_scratch(s: Scratch) {
     }
 }
 
-/// What a pump hands the splitter.
-enum Feed<'a> {
-    Chunk(&'a [u8]),
-    /// The pipe went quiet with part of a line held.
-    Partial,
-    /// End of file.
-    End,
-}
-
-/// Splits what `feed` brings, writes the process's file, and queues the
-/// formatted batches for the targets.
-fn consume(
-    log: &ProcessLog,
-    splitter: &mut LineSplitter,
-    feed: Feed<'_>,
-    out: &mut Vec<u8>,
-    pid: u32,
-    run: u32,
-) {
-    let at_end = matches!(feed, Feed::End);
-    let (ts, origin) = log.stamp(pid, run);
-    out.clear();
-    let mut bufs = log.targets.buffers();
-    let mut records = 0u64;
-    let file = log.has_file();
-    let mut emit = |r: Record<'_>| {
-        records += 1;
-        if file {
-            match log.format {
-                ProcessLogFormat::Plain => format::plain_line(out, &ts, &r),
-                ProcessLogFormat::Json => format::json_line(out, &ts, &origin, &r),
-                // Raw with rotation: records keep rotation at line ends.
-                ProcessLogFormat::Raw => {
-                    out.extend_from_slice(r.bytes);
-                    // At the end, a last line without a newline stays so.
-                    if !r.continued && !at_end {
-                        out.push(b'\n');
-                    }
-                }
-            }
-        }
-        log.targets.format_into(&mut bufs, &ts, &origin, &r);
-    };
-    match feed {
-        Feed::Chunk(chunk) => splitter.feed(chunk, &mut emit),
-        Feed::Partial => splitter.flush_partial(&mut emit),
-        Feed::End => splitter.finish(&mut emit),
-    }
-    log.write_file(out, records);
-    log.targets.push_all(bufs, records);
-}
-
-/// Raw format without rotation: the file gets the chunk itself, unchanged
-/// (no copy, no split); the splitter runs only when targets need records.
-fn consume_raw(log: &ProcessLog, splitter: &mut LineSplitter, feed: Feed<'_>, pid: u32, run: u32) {
-    if let Feed::Chunk(chunk) = feed {
-        let lines = memchr::memchr_iter(b'\n', chunk).count() as u64;
-        log.write_file(chunk, lines.max(1));
-    }
-    if log.targets.is_empty() {
-        return;
-    }
-    let (ts, origin) = log.stamp(pid, run);
-    let mut bufs = log.targets.buffers();
-    let mut records = 0u64;
-    let mut emit = |r: Record<'_>| {
-        records += 1;
-        log.targets.format_into(&mut bufs, &ts, &origin, &r);
-    };
-    match feed {
-        Feed::Chunk(chunk) => splitter.feed(chunk, &mut emit),
-        Feed::Partial => splitter.flush_partial(&mut emit),
-        Feed::End => splitter.finish(&mut emit),
-    }
-    log.targets.push_all(bufs, records);
-}
+#[path = "round.rs"]
+mod round;
 
 #[cfg(test)]
 #[path = "tests/capture.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/crash.rs"]
+mod crash;

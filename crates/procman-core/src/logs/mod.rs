@@ -3,10 +3,12 @@
 //!
 //! - [`capture`]: one pump task per captured stream waits on the pipe while
 //!   the process runs (and after, until every holder of the pipe is gone);
-//!   on a blocking thread it reads, splits the bytes into records
-//!   ([`splitter`]), formats them ([`format`]) and writes them straight
-//!   through to the OS, so a crash of the manager loses nothing already
-//!   read, and the async workers never block on a file.
+//!   on a blocking thread it moves the bytes into the stream's [`spool`],
+//!   splits them into records ([`splitter`]), formats them ([`format`]),
+//!   writes them straight through to the OS and records how far it got
+//!   ([`checkpoint`]), so a crash of the manager loses and repeats no line
+//!   of a process's file ([`repair`] and [`journal`] put it back), and the
+//!   async workers never block on a file.
 //! - [`sink`]: a process's log: its file ([`rotate`]), open only while the
 //!   process runs, its format, its counters (records it could not write,
 //!   e.g. on a full disk).
@@ -16,15 +18,20 @@
 //! - [`reader`] and [`follow`]: what `procman logs` uses to read the files.
 
 pub(crate) mod capture;
+mod checkpoint;
+mod feed;
 pub mod follow;
 pub(crate) mod format;
+mod journal;
 mod paths;
 mod queue;
 pub mod reader;
 pub(crate) mod record;
+mod repair;
 pub(crate) mod rotate;
 pub(crate) mod sink;
 pub(crate) mod splitter;
+mod spool;
 pub(crate) mod targets;
 
 #[cfg(test)]

@@ -24,12 +24,18 @@
 //! - Files are created `0640` and never through a symbolic link (see
 //!   [`crate::state::files`]).
 //!
+//! - In `positioned` mode (raw output spliced straight from a pipe, see
+//!   [`RotatingFile::splice_from`]) the file is opened without `O_APPEND`,
+//!   which `splice(2)` refuses, and written at its position, set to its end
+//!   at each open.
+//!
 //! Pitfall: the size is counted, not asked from the file system, so a
 //! second writer to the same file makes rotation come early or late (never
 //! lose or split records).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +51,7 @@ pub const DEFAULT_BUFFER: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFileOp {
     Open,
+    Read,
     Write,
     Rotate,
     Sync,
@@ -54,6 +61,7 @@ impl std::fmt::Display for LogFileOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             LogFileOp::Open => "open",
+            LogFileOp::Read => "read back",
             LogFileOp::Write => "write to",
             LogFileOp::Rotate => "rotate",
             LogFileOp::Sync => "sync",
@@ -121,6 +129,10 @@ pub struct RotatingFile {
     buf_cap: usize,
     /// Reopen requests, and the generation this file was opened at.
     reopen: Option<(Reopen, u64)>,
+    /// Device and inode of the open file.
+    id: (u64, u64),
+    /// Opened without `O_APPEND` and written at its position (its end).
+    positioned: bool,
 }
 
 impl RotatingFile {
@@ -149,6 +161,8 @@ impl RotatingFile {
             buf: Vec::new(),
             buf_cap: DEFAULT_BUFFER,
             reopen: None,
+            id: (0, 0),
+            positioned: false,
         }
     }
 
@@ -179,22 +193,7 @@ impl RotatingFile {
     ///
     /// [`flush`]: RotatingFile::flush
     pub fn write_records(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Some((reopen, opened_at)) = &mut self.reopen {
-            let now = reopen.generation();
-            if now != *opened_at {
-                *opened_at = now;
-                // What was written before the request stays in the old
-                // file; the path is opened anew below.
-                let flushed = self.flush();
-                self.file = None;
-                flushed?;
-            }
-        }
-        if self.file.is_none() {
-            // First write, after a failed one, or a reopen request: the
-            // path again, and its real size.
-            self.open_again()?;
-        }
+        self.prepare()?;
         let mut rest = bytes;
         while !rest.is_empty() {
             let take = match self.room() {
@@ -221,6 +220,28 @@ impl RotatingFile {
             };
             self.append(&rest[..take])?;
             rest = &rest[take..];
+        }
+        Ok(())
+    }
+
+    /// Before a write: a reopen request is honoured (what is buffered
+    /// goes to the old file), and a file not open is opened.
+    pub(super) fn prepare(&mut self) -> io::Result<()> {
+        if let Some((reopen, opened_at)) = &mut self.reopen {
+            let now = reopen.generation();
+            if now != *opened_at {
+                *opened_at = now;
+                // What was written before the request stays in the old
+                // file; the path is opened anew below.
+                let flushed = self.flush();
+                self.file = None;
+                flushed?;
+            }
+        }
+        if self.file.is_none() {
+            // First write, after a failed one, or a reopen request: the
+            // path again, and its real size.
+            self.open_again()?;
         }
         Ok(())
     }
@@ -307,7 +328,8 @@ impl RotatingFile {
     }
 
     fn open_again(&mut self) -> io::Result<()> {
-        let (file, size) = open_append(&self.path)?;
+        let (file, size, id) = open_append(&self.path, self.positioned)?;
+        self.id = id;
         self.file = Some(file);
         self.size = size + self.buf.len() as u64;
         Ok(())
@@ -383,15 +405,21 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let file = files::open(path, Access::Append)
-        .map_err(|e| error(LogFileOp::Open, path, e))?
-        .file;
-    let size = file
-        .metadata()
-        .map_err(|e| error(LogFileOp::Open, path, e))?
-        .len();
-    Ok((file, size))
+/// Opens `path` to write at its end: appending, or (`positioned`) read
+/// and write with the position at the end. Its size, device and inode.
+fn open_append(path: &Path, positioned: bool) -> io::Result<(File, u64, (u64, u64))> {
+    let fail = |e| error(LogFileOp::Open, path, e);
+    let access = if positioned {
+        Access::ReadWrite
+    } else {
+        Access::Append
+    };
+    let mut file = files::open(path, access).map_err(fail)?.file;
+    let meta = file.metadata().map_err(fail)?;
+    if positioned {
+        file.seek(io::SeekFrom::End(0)).map_err(fail)?;
+    }
+    Ok((file, meta.len(), (meta.dev(), meta.ino())))
 }
 
 /// Like `write_all`, but says how much got through before an error.
@@ -407,6 +435,9 @@ fn write_whole(w: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
     }
     (done, Ok(()))
 }
+
+#[path = "splice.rs"]
+mod splice;
 
 #[cfg(test)]
 #[path = "tests/rotate.rs"]

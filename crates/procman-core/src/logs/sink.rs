@@ -11,6 +11,12 @@
 //! Every call that touches the file runs on a blocking thread, never on
 //! the async workers: the mutex around the file is held across the write,
 //! and a slow disk (or an fsync) must not stall supervision.
+//!
+//! With a spool directory ([`LogSetup::with_spool`]), every write is
+//! followed, under the same lock, by a checkpoint in one of the process's
+//! spools ([`journal`](super::journal)), and the first start, re-attach or
+//! recovery of the process after the manager started repairs the file
+//! ([`repair`](super::repair)) before anything is written to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,9 +26,11 @@ use std::time::SystemTime;
 use tokio::sync::Semaphore;
 
 use super::format::{self, Timestamp};
+use super::journal::{self, Journal};
 use super::paths::{file_path, log_dir};
 use super::record::{Ending, Origin};
 use super::rotate::{self, LogFileOp, Reopen, RotatingFile};
+use super::spool::Spool;
 use super::targets::Targets;
 use crate::config::{Config, ProcessConfig, ProcessLogFormat};
 use crate::state::files::{self, Access, DirError, DirKind};
@@ -40,6 +48,8 @@ pub struct LogSetup {
     pub log_dir: PathBuf,
     pub targets: Arc<Targets>,
     reopen: Reopen,
+    /// `<state_dir>/spool`, when output goes through spools.
+    spool_dir: Option<PathBuf>,
 }
 
 impl LogSetup {
@@ -51,7 +61,22 @@ impl LogSetup {
             log_dir: log_dir(config)?,
             targets: Arc::new(Targets::start(&config.log_collection, &reopen)?),
             reopen,
+            spool_dir: None,
         })
+    }
+
+    /// Output goes through spools in `<state_dir>/spool` (created `0700`),
+    /// so that a crash of the manager loses and repeats no line of a
+    /// process's file. If that directory cannot be used, pipes are read
+    /// directly (as without this call), and the manager log says why.
+    pub fn with_spool(mut self, state_dir: &Path) -> LogSetup {
+        let dir = state_dir.join("spool");
+        match files::ensure_dir(&dir, DirKind::Spool) {
+            Ok(()) => self.spool_dir = Some(dir),
+            Err(e) => tracing::warn!(error = %e,
+                "cannot use the log spool directory; reading output directly (a crash of the manager may lose the lines it had read)"),
+        }
+        self
     }
 
     /// Every log file (per process and file targets) reopens its path
@@ -84,6 +109,9 @@ pub struct LogCounters {
     pub dropped_records: AtomicU64,
     /// Bytes of the process's output read from its pipes.
     pub bytes_read: AtomicU64,
+    /// Streams that could not use their spool and read their pipe
+    /// directly (no spool directory is not counted).
+    pub spool_fallbacks: AtomicU64,
     /// True while writes fail; a success clears it (and is logged once).
     failing: AtomicBool,
 }
@@ -126,6 +154,8 @@ pub(crate) struct ProcessLog {
     rotates: bool,
     pub(crate) targets: Arc<Targets>,
     pub(crate) counters: Arc<LogCounters>,
+    /// The spools, when there is a file and a spool directory.
+    journal: Option<Journal>,
 }
 
 impl ProcessLog {
@@ -153,7 +183,14 @@ impl ProcessLog {
                 })
             }
         };
+        let raw_unrotated =
+            cfg.logging.format == ProcessLogFormat::Raw && cfg.logging.rotation.is_none();
+        let journal = match (&setup.spool_dir, &file) {
+            (Some(dir), Some(_)) => Some(Journal::new(dir, !raw_unrotated)),
+            _ => None,
+        };
         Ok(ProcessLog {
+            journal,
             id: cfg.id.as_str().into(),
             format: cfg.logging.format,
             max_line: cfg.logging.buffer_size,
@@ -175,10 +212,35 @@ impl ProcessLog {
         self.file.is_some()
     }
 
-    /// Writes complete formatted records to the file, straight through to
-    /// the OS. `records` is how many they are, for the dropped count.
+    /// Writes records of our own (a run's start or end) to the file, and
+    /// records the write in an open spool (its offsets unchanged).
     /// Blocking: call it from a blocking thread.
     pub(crate) fn write_file(&self, bytes: &[u8], records: u64) {
+        let spool = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.open_spools().into_iter().next());
+        match spool {
+            Some(shared) => {
+                let mut spool = journal::lock(&shared);
+                let cp = *spool.checkpoint();
+                self.write_marked(bytes, records, Some((&mut spool, cp.done, cp.continues)));
+            }
+            None => self.write_marked(bytes, records, None),
+        }
+    }
+
+    /// Writes complete formatted records to the file, straight through to
+    /// the OS; then, with `mark` `(spool, done, continues)`, records in
+    /// that spool that its bytes before `done` are in the file. `records`
+    /// is how many they are, for the dropped count. Blocking: call it from
+    /// a blocking thread, holding the spool's lock.
+    pub(crate) fn write_marked(
+        &self,
+        bytes: &[u8],
+        records: u64,
+        mark: Option<(&mut Spool, u64, bool)>,
+    ) {
         let Some(file) = &self.file else {
             return;
         };
@@ -195,6 +257,20 @@ impl ProcessLog {
                 source: std::io::Error::other("the run ended; the file is closed"),
             })),
         };
+        // A failed write left the file as it was (a torn record is cut
+        // back), and its records are counted as dropped: no checkpoint, so
+        // the last one still describes the file.
+        if let (Ok(()), Some((spool, done, continues)), Some(j)) = (&result, mark, &self.journal) {
+            let id = open.as_ref().and_then(RotatingFile::identity);
+            if let Err(e) = spool.commit(done, continues, j.next_gen(), id) {
+                j.fall_back(
+                    &self.id,
+                    "cannot write a log spool's checkpoint",
+                    &e,
+                    &self.counters,
+                );
+            }
+        }
         drop(open);
         self.note_result(&file.path, result.map_err(|e| e.to_string()), records);
     }
@@ -245,33 +321,26 @@ impl ProcessLog {
         }
         let log = self.clone();
         off_runtime(move || {
-            if let Some(file) = &log.file {
-                let mut open = file.lock();
-                if open.is_none() {
-                    *open = Some(
-                        RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen),
-                    );
-                }
-            }
+            log.open_run();
+            // What the spools hold of a run that ended while no manager
+            // ran goes first, as that run's last lines.
+            log.settle_spools(None, Some((pid, run)));
             log.write_file(&buf, 1);
         })
         .await;
     }
 
-    /// A run an earlier manager started goes on under this one (it was
-    /// re-attached): its file is opened again, with no separator, since
-    /// the run did not begin here.
-    pub(crate) async fn run_resumed(self: &Arc<Self>) {
+    /// A run goes on under a new manager (re-attach after a crash): the
+    /// file and the spools open as for [`run_started`], no separator is
+    /// written, and what the spools hold of this run is written by the
+    /// pumps (`capture::start`) before the pipe's new bytes.
+    ///
+    /// [`run_started`]: ProcessLog::run_started
+    pub(crate) async fn run_resumed(self: &Arc<Self>, pid: u32, run: u32) {
         let log = self.clone();
         off_runtime(move || {
-            if let Some(file) = &log.file {
-                let mut open = file.lock();
-                if open.is_none() {
-                    *open = Some(
-                        RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen),
-                    );
-                }
-            }
+            log.open_run();
+            log.settle_spools(Some((pid, run)), Some((pid, run)));
         })
         .await;
     }
@@ -302,6 +371,9 @@ impl ProcessLog {
             if !buf.is_empty() && file.lock().is_some() {
                 log.write_file(&buf, 1);
             }
+            if let Some(j) = &log.journal {
+                j.close();
+            }
             let Some(mut f) = file.lock().take() else {
                 return;
             };
@@ -314,6 +386,9 @@ impl ProcessLog {
         .await;
     }
 }
+
+#[path = "recovery.rs"]
+mod recovery;
 
 #[cfg(test)]
 impl ProcessLog {

@@ -92,6 +92,25 @@ impl LineSplitter {
         !self.pending.is_empty()
     }
 
+    /// The part of a line held, waiting for its end: the last bytes fed.
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
+    }
+
+    /// Whether the next record continues a piece already handed out.
+    pub fn continues(&self) -> bool {
+        self.continues
+    }
+
+    /// A splitter that goes on where one that had handed out a piece to be
+    /// continued (`continues`) and held nothing stopped: after a crash,
+    /// from a spool's checkpoint.
+    pub fn resumed(stream: Stream, max_line: usize, continues: bool) -> LineSplitter {
+        let mut s = LineSplitter::new(stream, max_line);
+        s.continues = continues;
+        s
+    }
+
     /// How many records have been handed out: while it stays the same, a
     /// held tail is the same line (only grown).
     pub fn emitted(&self) -> u64 {

@@ -145,8 +145,9 @@ impl Manager {
                 tracing::warn!(error = %e, "cannot become a child subreaper; orphaned grandchildren go to init");
             }
         }
-        // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above.
-        let setup = LogSetup::start(&config)?;
+        // `log_dir`, else `<state_dir>/logs`: the `state_dir` found above;
+        // output goes through spools in `<state_dir>/spool`.
+        let setup = LogSetup::start(&config)?.with_spool(&state_dir);
         // Every log file is checked now (and opened only when its process
         // runs): an unwritable one is an error before anything starts.
         let logs = config

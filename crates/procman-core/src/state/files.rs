@@ -1,6 +1,7 @@
 //! The files and directories the manager creates, made the same way
-//! everywhere: the state directory `0700`, log directories `0750`, log,
-//! lock and target files `0640`, whatever the umask (the mode is set
+//! everywhere: the state directory and the log spool directory `0700`,
+//! log directories `0750`, log, lock and target files `0640`, spool files
+//! `0600`, whatever the umask (the mode is set
 //! explicitly after creation, because the umask can only take bits away).
 //!
 //! Invariants:
@@ -32,18 +33,22 @@ pub const STATE_DIR_MODE: u32 = 0o700;
 pub const LOG_DIR_MODE: u32 = 0o750;
 /// Mode of a log, lock or target file the manager creates.
 pub const FILE_MODE: u32 = 0o640;
+/// Mode of a file only the manager reads (the log spool's files).
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// Which kind of directory, for its mode and the messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirKind {
     State,
     Log,
+    /// `<state_dir>/spool`: output taken from pipes, not yet in the logs.
+    Spool,
 }
 
 impl DirKind {
     fn mode(self) -> u32 {
         match self {
-            DirKind::State => STATE_DIR_MODE,
+            DirKind::State | DirKind::Spool => STATE_DIR_MODE,
             DirKind::Log => LOG_DIR_MODE,
         }
     }
@@ -54,6 +59,7 @@ impl std::fmt::Display for DirKind {
         f.write_str(match self {
             DirKind::State => "state",
             DirKind::Log => "log",
+            DirKind::Spool => "log spool",
         })
     }
 }
@@ -148,11 +154,11 @@ pub fn ensure_dir(path: &Path, kind: DirKind) -> Result<(), DirError> {
     }
     // A new directory gets its mode whatever the umask; an old state
     // directory that others may read is tightened (see the module docs).
-    let tighten = kind == DirKind::State && mode & 0o077 != 0;
+    let tighten = kind.mode() == STATE_DIR_MODE && mode & 0o077 != 0;
     if created || tighten {
         if tighten && !created {
             tracing::info!(path = %path.display(), mode = format!("{mode:03o}"),
-                "state directory readable by others; setting it to 700");
+                "{kind} directory readable by others; setting it to 700");
         }
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(kind.mode())).map_err(
             |source| DirError::Chmod {
@@ -188,6 +194,11 @@ pub struct Opened {
 /// keeps the `io::ErrorKind` of the cause; its text says what was refused
 /// (callers add the path).
 pub fn open(path: &Path, access: Access) -> io::Result<Opened> {
+    open_with_mode(path, access, FILE_MODE)
+}
+
+/// [`open`], creating the file with `mode` instead of [`FILE_MODE`].
+pub fn open_with_mode(path: &Path, access: Access, mode: u32) -> io::Result<Opened> {
     let options = |create: bool| {
         let mut o = OpenOptions::new();
         match access {
@@ -195,7 +206,7 @@ pub fn open(path: &Path, access: Access) -> io::Result<Opened> {
             Access::ReadWrite => o.read(true).write(true),
         };
         if create {
-            o.create_new(true).mode(FILE_MODE);
+            o.create_new(true).mode(mode);
         }
         // O_NONBLOCK: opening a fifo for writing would wait for a reader.
         // It changes nothing for a regular file, and is cleared below.
@@ -215,7 +226,7 @@ pub fn open(path: &Path, access: Access) -> io::Result<Opened> {
     }
     rustix::fs::fcntl_setfl(&file, rustix::fs::fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
     if created {
-        fchmod(&file, Mode::from_raw_mode(FILE_MODE))?;
+        fchmod(&file, Mode::from_raw_mode(mode))?;
     }
     Ok(Opened { file, created })
 }

@@ -81,8 +81,13 @@ pub fn tag(dir: &Path) -> String {
 /// FNV-1a of a path's bytes: stable across runs and versions, unlike
 /// `DefaultHasher`.
 fn fnv1a(path: &Path) -> u64 {
+    fnv1a_bytes(path.as_os_str().as_encoded_bytes())
+}
+
+/// FNV-1a of `bytes` (also the checksum of the log spool's checkpoints).
+pub(crate) fn fnv1a_bytes(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.as_os_str().as_encoded_bytes() {
+    for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

@@ -116,7 +116,7 @@ impl Task {
     /// Says how a run ended, with its duration, in the process's log (and
     /// the targets), which it then closes (after an fsync with `sync`), and
     /// in the manager's log.
-    async fn record_end(
+    pub(super) async fn record_end(
         &self,
         pid: u32,
         number: u32,

@@ -72,6 +72,13 @@ impl Task {
                 tracing::warn!(process = %self.id(), pid = record.pid, %end,
                     "the process ended while no manager was running; the restart policy decides");
                 self.state_file.remove();
+                // What the run wrote that the last manager had taken from
+                // its pipes but not yet written goes to its log now.
+                if let Some((pid, run)) = capture::recover(&self.log).await {
+                    let cause = Cause::EndedUnsupervised(end);
+                    self.record_end(pid, run, Some(end), &cause, uptime, false)
+                        .await;
+                }
                 let outcome = policy::classify(end, &self.cfg.control.success_exit_codes);
                 self.status.send_modify(|s| s.last_exit = Some(end));
                 self.apply_policy(Some(end), Cause::EndedUnsupervised(end), outcome, uptime)
@@ -104,7 +111,7 @@ impl Task {
         self.status
             .send_modify(|s| s.enforcement = enforcement.clone());
         let number = record.run;
-        self.log.run_resumed().await;
+        self.log.run_resumed(pid, number).await;
         let pumps = capture::start(&self.log, readers, pid, number);
         let port = record.port;
         let env = launch::spec(&self.cfg, &self.ctx.config_dir, port)

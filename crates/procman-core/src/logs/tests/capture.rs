@@ -4,18 +4,66 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::Ordering;
+
 use super::*;
+use crate::logs::checkpoint::HEADER;
 use crate::logs::sink::LogSetup;
+use crate::logs::spool::Spool;
 
 /// A process `svc` whose log goes to `<dir>/svc.log`.
 fn log_in(dir: &std::path::Path) -> Arc<ProcessLog> {
+    let (config, setup) = setup_in(dir);
+    Arc::new(ProcessLog::new(&config.processes[0], &setup).expect("log"))
+}
+
+/// The same, with its output through spools in `<dir>/state/spool`.
+fn spooled_log_in(dir: &std::path::Path) -> Arc<ProcessLog> {
+    let (config, setup) = setup_in(dir);
+    let setup = setup.with_spool(&dir.join("state"));
+    Arc::new(ProcessLog::new(&config.processes[0], &setup).expect("log"))
+}
+
+fn setup_in(dir: &std::path::Path) -> (crate::config::Config, LogSetup) {
+    std::fs::create_dir_all(dir.join("state")).unwrap();
     let yaml = format!(
         "process_manager:\n  state_dir: {d}/state\n  log_dir: {d}/logs\nmanaged_processes:\n  - id: svc\n    management:\n      control: {{executable: svc}}\n",
         d = dir.display()
     );
     let config = crate::config::load_str(&yaml, &dir.join("pm.yaml"), &|_| None).expect("config");
     let setup = LogSetup::start(&config).expect("setup");
-    Arc::new(ProcessLog::new(&config.processes[0], &setup).expect("log"))
+    (config, setup)
+}
+
+/// The stdout spool of `svc` as a crash left it: `bytes` taken from the
+/// pipe for run `run` of pid 7, none of them recorded as written.
+fn crashed_spool(dir: &std::path::Path, bytes: &[u8], run: u32) {
+    let spool_dir = dir.join("state/spool");
+    crate::state::files::ensure_dir(&spool_dir, crate::state::files::DirKind::Spool).unwrap();
+    let mut spool = Spool::open(&spool_dir.join("svc.stdout")).unwrap();
+    spool.set_run(7, run).unwrap();
+    let (r, w) = pipe_pair().unwrap();
+    std::fs::File::from(w).write_all(bytes).unwrap();
+    assert_eq!(
+        spool.fill(std::os::fd::AsFd::as_fd(&r), 1 << 20),
+        Ok(bytes.len())
+    );
+}
+
+/// The lines of `svc.log` after the timestamp.
+fn logged(dir: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("logs/svc.log")).unwrap_or_default();
+    text.lines().map(|l| l[28..].to_string()).collect()
+}
+
+/// Waits for the pumps to end.
+async fn ended(pumps: Vec<JoinHandle<()>>) {
+    for p in pumps {
+        tokio::time::timeout(Duration::from_secs(30), p)
+            .await
+            .expect("the pump ends at the end of the pipe")
+            .expect("the pump does not panic");
+    }
 }
 
 /// A runtime with a single worker thread.
@@ -110,4 +158,113 @@ fn a_stream_of_writes_ending_mid_line_cuts_no_line() {
             "line {n} was cut: {text}"
         );
     }
+}
+
+#[test]
+fn recover_writes_what_a_dead_run_left_in_its_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    crashed_spool(dir.path(), b"one\ntwo\nthr", 2);
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    let found = rt.block_on(recover(&log));
+    assert_eq!(found, Some((7, 2)), "the run the spool names");
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(
+        logged(dir.path()),
+        ["stdout one", "stdout two", "stdout thr"]
+    );
+    // Written once: a second recovery finds nothing.
+    let log = spooled_log_in(dir.path());
+    assert_eq!(rt.block_on(recover(&log)), None);
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(logged(dir.path()).len(), 3);
+    let spool = dir.path().join("state/spool/svc.stdout");
+    assert_eq!(std::fs::metadata(spool).unwrap().len(), HEADER, "emptied");
+}
+
+#[test]
+fn a_new_run_writes_the_last_runs_spool_before_its_separator() {
+    let dir = tempfile::tempdir().unwrap();
+    crashed_spool(dir.path(), b"last words\n", 1);
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    rt.block_on(log.run_started(8, 2));
+    let (r, w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, r)], 8, 2) });
+    writeln!(std::fs::File::from(w), "first words").unwrap();
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(
+        logged(dir.path()),
+        [
+            "stdout last words",
+            "----- run 2 pid 8 -----",
+            "stdout first words"
+        ]
+    );
+}
+
+#[test]
+fn a_reattached_run_goes_on_with_the_line_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    crashed_spool(dir.path(), b"whole\nhalf a ", 3);
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    rt.block_on(log.run_resumed(7, 3));
+    let (r, w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, r)], 7, 3) });
+    writeln!(std::fs::File::from(w), "line").unwrap();
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(logged(dir.path()), ["stdout whole", "stdout half a line"]);
+}
+
+#[test]
+fn a_spool_that_cannot_be_opened_falls_back_to_reading_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the spool file goes.
+    std::fs::create_dir_all(dir.path().join("state/spool/svc.stdout")).unwrap();
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    rt.block_on(log.run_started(7, 1));
+    let (r, w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, r)], 7, 1) });
+    writeln!(std::fs::File::from(w), "still captured").unwrap();
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(
+        logged(dir.path()),
+        ["----- run 1 pid 7 -----", "stdout still captured"]
+    );
+    assert_eq!(log.counters.spool_fallbacks.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn through_the_spool_every_line_is_written_once_and_the_spool_empties() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    rt.block_on(log.run_started(7, 1));
+    let (r, w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, r)], 7, 1) });
+    let mut w = std::fs::File::from(w);
+    // More than a spool holds before it is reset.
+    for n in 0..40_000 {
+        writeln!(w, "line {n} {}", "x".repeat(n % 64)).unwrap();
+    }
+    drop(w);
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    let lines = logged(dir.path());
+    assert_eq!(lines.len(), 40_001);
+    for (n, l) in lines[1..].iter().enumerate() {
+        assert_eq!(*l, format!("stdout line {n} {}", "x".repeat(n % 64)));
+    }
+    let spool = dir.path().join("state/spool/svc.stdout");
+    assert_eq!(
+        std::fs::metadata(spool).unwrap().len(),
+        HEADER,
+        "emptied at the end"
+    );
+    assert_eq!(log.counters.spool_fallbacks.load(Ordering::Relaxed), 0);
 }

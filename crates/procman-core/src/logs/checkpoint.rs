@@ -1,0 +1,183 @@
+//! A spool's checkpoint: how far its bytes went into the process's log,
+//! and what the log looked like then. Kept in the first page of the spool
+//! file ([`HEADER`] bytes), in two slots written in turn.
+//!
+//! Invariants:
+//! - A checkpoint is written after the log write it describes, by one
+//!   `pwrite` into the slot the last one did not use; the other slot keeps
+//!   the previous checkpoint whole. A slot whose checksum does not match
+//!   (a write torn by a crash) is ignored, so a reader always finds the
+//!   newest checkpoint that was completely written: the valid slot with
+//!   the highest sequence number.
+//! - Page cache is enough: a checkpoint guards against a crash of the
+//!   manager, not of the machine, so nothing is fsynced.
+//!
+//! What a checkpoint says (see [`Checkpoint`]): every byte of the spool
+//! before `done` is in the log, none after it is; the log file `log`
+//! (device, inode, length) was the live file right after that write; and
+//! `gen`, a counter shared by the process's two streams, orders the
+//! checkpoints of both, so the newest one says how long the log was at
+//! the last write that was recorded.
+
+use std::fs::File;
+use std::io;
+
+use crate::state::fnv1a_bytes;
+
+/// Bytes before the spool's data: the two checkpoint slots, padded to a
+/// page so that spliced data stays page-aligned.
+pub(crate) const HEADER: u64 = 4096;
+/// Bytes of one slot.
+const SLOT: usize = 128;
+const MAGIC: &[u8; 4] = b"PMSP";
+const VERSION: u8 = 1;
+/// Bytes covered by the checksum (the checksum follows them).
+const BODY: usize = 64;
+
+/// A log file, as a checkpoint names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    /// Its length right after the write (nothing buffered).
+    pub len: u64,
+}
+
+/// One checkpoint of a spool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    /// Slot sequence number; 0: never written.
+    pub seq: u64,
+    /// The process's write counter at this checkpoint (both streams).
+    pub gen: u64,
+    /// Spool offset: the bytes before it are in the log (or were dropped
+    /// and counted), the bytes from it on are not. Never inside a line
+    /// the splitter holds.
+    pub done: u64,
+    /// The next record continues a piece already written (a long line
+    /// cut, or part of a line flushed after its wait).
+    pub continues: bool,
+    /// The run whose output the spool holds.
+    pub pid: u32,
+    pub run: u32,
+    /// The live log file after the write; `None` before any write.
+    pub log: Option<FileId>,
+}
+
+impl Default for Checkpoint {
+    fn default() -> Checkpoint {
+        Checkpoint {
+            seq: 0,
+            gen: 0,
+            done: HEADER,
+            continues: false,
+            pid: 0,
+            run: 0,
+            log: None,
+        }
+    }
+}
+
+impl Checkpoint {
+    fn encode(&self) -> [u8; SLOT] {
+        let mut b = [0u8; SLOT];
+        b[..4].copy_from_slice(MAGIC);
+        b[4] = VERSION;
+        b[5] = u8::from(self.continues) | (u8::from(self.log.is_some()) << 1);
+        let log = self.log.unwrap_or(FileId {
+            dev: 0,
+            ino: 0,
+            len: 0,
+        });
+        let words = [self.seq, self.gen, self.done, log.dev, log.ino, log.len];
+        for (i, w) in words.iter().enumerate() {
+            b[8 + 8 * i..16 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        b[56..60].copy_from_slice(&self.pid.to_le_bytes());
+        b[60..64].copy_from_slice(&self.run.to_le_bytes());
+        let sum = fnv1a_bytes(&b[..BODY]);
+        b[BODY..BODY + 8].copy_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    /// `None` for an empty, torn or foreign slot.
+    fn decode(b: &[u8]) -> Option<Checkpoint> {
+        if b.len() < BODY + 8 || &b[..4] != MAGIC || b[4] != VERSION {
+            return None;
+        }
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+        };
+        let half = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+        };
+        if word(BODY)? != fnv1a_bytes(&b[..BODY]) {
+            return None;
+        }
+        let seq = word(8)?;
+        if seq == 0 {
+            return None;
+        }
+        let log = (b[5] & 2 != 0).then_some(FileId {
+            dev: word(32)?,
+            ino: word(40)?,
+            len: word(48)?,
+        });
+        Some(Checkpoint {
+            seq,
+            gen: word(16)?,
+            done: word(24)?,
+            continues: b[5] & 1 != 0,
+            pid: half(56)?,
+            run: half(60)?,
+            log,
+        })
+    }
+}
+
+/// The newest checkpoint of a spool file, if any slot holds a whole one.
+pub(crate) fn read(file: &File) -> io::Result<Option<Checkpoint>> {
+    let mut page = [0u8; 2 * SLOT];
+    let mut got = 0;
+    while got < page.len() {
+        match rustix::io::pread(file, &mut page[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(newest(&page[..got]))
+}
+
+/// The valid slot with the highest sequence number in `page`.
+fn newest(page: &[u8]) -> Option<Checkpoint> {
+    page.chunks(SLOT)
+        .filter_map(Checkpoint::decode)
+        .max_by_key(|c| c.seq)
+}
+
+/// Writes `cp` with the next sequence number into the slot the last
+/// checkpoint did not use, and updates `cp.seq`.
+pub(crate) fn write(file: &File, cp: &mut Checkpoint) -> io::Result<()> {
+    let mut next = *cp;
+    next.seq = cp.seq + 1;
+    let bytes = next.encode();
+    let at = (next.seq % 2) * SLOT as u64;
+    loop {
+        match rustix::io::pwrite(file, &bytes, at) {
+            Ok(n) if n == bytes.len() => break,
+            // A short write of 128 bytes into an allocated page does not
+            // happen; if it did, the checksum makes the slot invalid.
+            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    *cp = next;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "tests/checkpoint.rs"]
+mod tests;

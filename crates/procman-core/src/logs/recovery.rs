@@ -1,0 +1,124 @@
+//! A process log's side for spools: opening them with the file at the
+//! start of a run (repairing the file the first time after the manager
+//! started), writing what they hold of an earlier run, and raw output
+//! spliced straight into the file. See the parent module and
+//! [`journal`](crate::logs::journal).
+
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::Ordering;
+
+use super::ProcessLog;
+use crate::logs::feed;
+use crate::logs::journal;
+use crate::logs::record::Stream;
+use crate::logs::repair;
+use crate::logs::rotate::RotatingFile;
+
+impl ProcessLog {
+    /// Raw format without rotation: moves up to `max` bytes from `pipe`
+    /// straight into the file (see [`RotatingFile::splice_from`]).
+    /// Blocking.
+    pub(crate) fn splice_file(
+        &self,
+        pipe: BorrowedFd<'_>,
+        max: usize,
+        readback: Option<&mut Vec<u8>>,
+    ) -> std::io::Result<usize> {
+        let file = self.file.as_ref().ok_or(std::io::ErrorKind::Unsupported)?;
+        let mut open = file.lock();
+        match open.as_mut() {
+            Some(f) => f.splice_from(pipe, max, readback),
+            None => Err(std::io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// The spool of `stream` for this run, when output goes through one.
+    pub(crate) fn spool(&self, stream: Stream) -> Option<journal::Shared> {
+        self.journal.as_ref()?.spool(stream)
+    }
+
+    /// Counts a stream that reads its pipe directly from now on.
+    pub(crate) fn fall_back(&self, what: &str, error: &dyn std::fmt::Display) {
+        match &self.journal {
+            Some(j) => j.fall_back(&self.id, what, error, &self.counters),
+            None => {
+                self.counters
+                    .spool_fallbacks
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(process = %self.id, %error, "{what}; reading the output directly");
+            }
+        }
+    }
+
+    /// Opens what a run writes to: the file (at its first write) and the
+    /// spools, repairing the file first if this is the first time since
+    /// the manager started. Blocking.
+    pub(super) fn open_run(&self) {
+        let Some(file) = &self.file else { return };
+        let mut open = file.lock();
+        if let Some(j) = &self.journal {
+            let rotation = file.rotation.map(|(_, n)| n);
+            j.open(
+                &self.id,
+                [self.capture_stdout, self.capture_stderr],
+                |last| repair::repair(&file.path, rotation, last),
+                &self.counters,
+            );
+        }
+        if open.is_none() {
+            let mut f = RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen);
+            if self.raw_unrotated() {
+                f = f.positioned();
+            }
+            *open = Some(f);
+        }
+    }
+
+    /// Writes what the spools hold of an earlier run (as its last lines)
+    /// unless it is run `keep`, and says that what they take from now on
+    /// is run `now`. Blocking.
+    pub(super) fn settle_spools(
+        &self,
+        keep: Option<(u32, u32)>,
+        now: Option<(u32, u32)>,
+    ) -> Option<(u32, u32)> {
+        let journal = self.journal.as_ref()?;
+        let mut found = None;
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let Some(shared) = journal.spool(stream) else {
+                continue;
+            };
+            let held = {
+                let spool = journal::lock(&shared);
+                let cp = spool.checkpoint();
+                Some((cp.pid, cp.run))
+            };
+            if keep.is_none() || held != keep {
+                match feed::finish_backlog(self, stream, &shared) {
+                    Ok(Some(run)) => found = found.or(Some(run)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(process = %self.id, stream = stream.as_str(), error = %e,
+                        "cannot write what the log spool holds")
+                    }
+                }
+            }
+            if let Some((pid, run)) = now {
+                if let Err(e) = journal::lock(&shared).set_run(pid, run) {
+                    self.fall_back("cannot write a log spool's checkpoint", &e);
+                }
+            }
+        }
+        found
+    }
+
+    /// After a crash of the manager, for a process that will not be
+    /// re-attached: opens its file and writes what its spools still hold,
+    /// as the last lines of the run they came from. Returns that run's
+    /// `(pid, run)` if there was anything. Blocking.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn recover_blocking(&self) -> Option<(u32, u32)> {
+        self.open_run();
+        self.settle_spools(None, None)
+    }
+}
