@@ -183,26 +183,23 @@ impl Task {
     pub(super) async fn detach(&mut self) {
         self.backoff = None;
         self.startup_deadline = None;
+        let record = self.current_record(self.held_pipes.clone(), self.port);
+        // Dropped without a signal: the child is not ours to stop now.
         let Some(mut run) = self.run.take() else {
             return;
         };
         // The pumps stop between two reads: what they have not read stays
-        // in the pipes, for the next manager.
+        // in the pipes (or in the spool), for the next manager.
         for pump in run.pumps.drain(..) {
             pump.abort();
             let _ = pump.await;
         }
-        run.health = None;
-        let pipes = self.held_pipes.clone();
-        let port = self.port;
-        self.run = Some(run);
-        if let Some(record) = self.current_record(pipes, port) {
+        drop(run);
+        if let Some(record) = record {
             self.state_file.save_now(record).await;
         }
         self.log.run_ended(None, true).await;
         self.detached = true;
-        // Dropped without a signal: the child is not ours to stop now.
-        self.run = None;
         tracing::info!(process = %self.id(), "detached; the process keeps running");
     }
 }
