@@ -415,7 +415,7 @@ pub(crate) fn sweep_v1(host: &Host, name: &str, keep: &[String]) {
             continue;
         };
         if dir.is_dir() {
-            super::tree::sweep(&dir, keep);
+            super::leftovers::sweep(&dir, keep);
             let _ = std::fs::remove_dir(&dir);
         }
     }

@@ -11,6 +11,7 @@
 //! that 500 spawns never wait on 500 disk flushes; it only matters against
 //! a crash of the whole machine, after which no process survives anyway.
 
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use super::state::ProcessStatus;
 use crate::config::ProcessConfig;
+use crate::logs::Stream;
 use crate::platform::adopt;
 use crate::policy::Breaker;
 use crate::state::record::{BreakerRecord, HeldPipe, ProcessRecord, VERSION};
@@ -86,6 +88,30 @@ impl StateFile {
             }
         }
     }
+}
+
+/// Copies of the read ends of a run's pipes for the child to hold (each at
+/// its descriptor, see `adopt.rs`), and what the state file says of them.
+/// A copy that cannot be made is no reason not to run the process: that
+/// stream is then not found again by a new manager.
+pub(super) fn held_pipes(readers: &[(Stream, OwnedFd)]) -> (Vec<(OwnedFd, RawFd)>, Vec<HeldPipe>) {
+    let mut copies = Vec::new();
+    let mut held = Vec::new();
+    for (stream, fd) in readers {
+        let at = match stream {
+            Stream::Stdout => adopt::HOLD_FDS[0],
+            Stream::Stderr => adopt::HOLD_FDS[1],
+        };
+        if let (Ok(copy), Ok(inode)) = (fd.try_clone(), adopt::pipe_inode(fd)) {
+            copies.push((copy, at));
+            held.push(HeldPipe {
+                stream: stream.as_str().to_string(),
+                fd: at,
+                inode,
+            });
+        }
+    }
+    (copies, held)
 }
 
 /// A stable hash of a process's configuration (its whole parsed form).

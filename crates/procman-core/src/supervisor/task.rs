@@ -22,7 +22,6 @@ use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::ProcessConfig;
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
-use crate::platform::adopt;
 use crate::platform::{self, Tree, TreeRoot};
 use crate::policy::{self, Breaker};
 use crate::state::record::HeldPipe;
@@ -393,24 +392,9 @@ impl Task {
         spec.stdout = pipes.stdout;
         spec.stderr = pipes.stderr;
         // The child holds the read ends too, so that its pipes outlive the
-        // manager (see `adopt.rs`); a copy it cannot be given is no reason
-        // not to run it.
-        let mut held = Vec::new();
-        for (stream, fd) in &pipes.readers {
-            let at = match stream {
-                crate::logs::Stream::Stdout => adopt::HOLD_FDS[0],
-                crate::logs::Stream::Stderr => adopt::HOLD_FDS[1],
-            };
-            let inode = adopt::pipe_inode(fd);
-            if let (Ok(copy), Ok(inode)) = (fd.try_clone(), inode) {
-                spec.hold.push((copy, at));
-                held.push(HeldPipe {
-                    stream: stream.as_str().to_string(),
-                    fd: at,
-                    inode,
-                });
-            }
-        }
+        // manager (see `adopt.rs`).
+        let (copies, held) = persist::held_pipes(&pipes.readers);
+        spec.hold = copies;
         // The limits go into the cgroups before the child exists; it joins
         // them before it execs.
         let limits = &self.cfg.resource_limits;
