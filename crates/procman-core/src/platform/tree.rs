@@ -257,7 +257,8 @@ impl TreeRoot {
         if reaper::mode().ok() != Some(reaper::Reaping::All) {
             return;
         }
-        let mut left = adopted().await;
+        let ours = self.cgroup.as_ref().map(|c| c.rel.clone());
+        let mut left = adopted(ours).await;
         if left.is_empty() {
             return;
         }
@@ -297,13 +298,18 @@ impl TreeRoot {
 
 /// The children of this process that no spawn registered, with their
 /// descendants, as members.
-async fn adopted() -> Vec<Member> {
-    worker::run(|| {
+///
+/// An orphan in the cgroup tree of another manager (`/procman-…` other than
+/// `ours`) is that manager's: one that detached or died under this process
+/// re-parents its services here, and they wait for it to re-attach.
+async fn adopted(ours: Option<String>) -> Vec<Member> {
+    worker::run(move || {
         let me = std::process::id();
         let table = reaper::lock();
         let orphans: Vec<Member> = proctree::children(me)
             .into_iter()
             .filter(|&pid| !table.is_registered(pid as i32))
+            .filter(|&pid| !in_another_manager(pid, ours.as_deref()))
             .filter_map(|pid| Member::open(pid, |_, s| s.ppid == me))
             .collect();
         drop(table);
@@ -314,6 +320,15 @@ async fn adopted() -> Vec<Member> {
     })
     .await
     .unwrap_or_default()
+}
+
+/// Whether `pid` is in a cgroup of a procman tree root other than `ours`.
+fn in_another_manager(pid: u32, ours: Option<&str>) -> bool {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines().any(|line| {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        path.contains("/procman-") && ours.is_none_or(|o| !path.starts_with(o))
+    })
 }
 
 /// One supervised process's tree of processes.

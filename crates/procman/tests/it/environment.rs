@@ -279,9 +279,18 @@ async fn the_child_leads_its_own_session_and_group_with_stdin_from_dev_null() {
         // Nothing past 2 reaches a service: neither what the manager opened
         // (lock file, cgroup, pipes) nor what it inherited without
         // close-on-exec (a caller's pipe), as with systemd and supervisord.
-        let extra: BTreeMap<u32, String> = open_fds(pid)
+        // But 62 and 63: the child's own hold on the read ends of its
+        // output pipes, so that they outlive the manager (docs/reattach.md).
+        let fds = open_fds(pid);
+        for held in [62, 63] {
+            assert!(
+                fds.get(&held).is_some_and(|f| f.starts_with("pipe:")),
+                "{held} holds an output pipe: {fds:?}"
+            );
+        }
+        let extra: BTreeMap<u32, String> = fds
             .into_iter()
-            .filter(|(fd, _)| *fd > 2)
+            .filter(|(fd, _)| *fd > 2 && *fd != 62 && *fd != 63)
             .collect();
         assert!(
             extra.is_empty(),
