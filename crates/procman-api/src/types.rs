@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// `not_found`, `bad_request`, `unauthorized`, `method_not_allowed`,
-    /// `payload_too_large`, `conflict`, `not_implemented`, `unavailable`,
+    /// `payload_too_large`, `conflict`, `invalid_config`, `unavailable`,
     /// `internal`.
     pub code: String,
     pub message: String,
@@ -213,8 +213,46 @@ pub struct Event {
     pub at: String,
 }
 
-/// The answer to a request that is carried out later (shutdown) or not at
-/// all (reload, not supported yet).
+/// What a reload did or, with `dry_run`, would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReloadPlan {
+    /// Only planned: nothing was changed.
+    pub dry_run: bool,
+    /// New processes (started when `enabled`).
+    pub added: Vec<String>,
+    /// Processes gone from the file (stopped).
+    pub removed: Vec<String>,
+    /// Processes restarted with their new settings, and the keys that
+    /// changed.
+    pub changed: Vec<ProcessChange>,
+    /// Processes whose new settings apply without a restart (same PID).
+    pub changed_in_place: Vec<ProcessChange>,
+    /// Processes left as they are: same PID, log file and counters.
+    pub unchanged: Vec<String>,
+    /// Changes of the manager section and of log collection.
+    pub manager: Vec<ManagerChange>,
+    /// Whether some change takes effect only when the manager restarts.
+    pub manager_restart_needed: bool,
+}
+
+/// One process's changed keys, as key paths of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessChange {
+    pub id: String,
+    pub keys: Vec<String>,
+}
+
+/// A changed key outside the processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ManagerChange {
+    /// e.g. `process_manager.port`.
+    pub key: String,
+    /// Applied by the reload; `false`: takes effect when the manager is
+    /// restarted.
+    pub applied: bool,
+}
+
+/// The answer to a request that is carried out later (shutdown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
     pub message: String,

@@ -3,7 +3,7 @@
 //! | signal | meaning |
 //! |---|---|
 //! | SIGINT, SIGTERM, SIGQUIT | graceful shutdown; a second one kills every process at once, a third exits at once |
-//! | SIGHUP | reload (not supported yet: logged) |
+//! | SIGHUP | reload the config (as `procman reload`) |
 //! | SIGUSR1 | reopen every log file |
 //! | SIGUSR2 | every process's state to the manager log |
 //! | every other signal whose default action ends the process | handled and logged at debug: nothing a user or the kernel sends by accident may end the manager and orphan its services |

@@ -6,7 +6,9 @@ use serde_json::value::RawValue;
 
 use super::transport::{decode, quote};
 use super::{Client, ClientError, Stream};
-use crate::{Accepted, Event, ManagerInfo, Process, ProcessDetail, SignalRequest, API_PREFIX};
+use crate::{
+    Accepted, Event, ManagerInfo, Process, ProcessDetail, ReloadPlan, SignalRequest, API_PREFIX,
+};
 
 /// What `start`, `stop` and `restart` ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,9 +138,13 @@ impl Client {
         self.get("/manager").await
     }
 
-    /// `POST /manager/reload` (not supported yet: the error says so).
-    pub async fn reload(&self) -> Result<Accepted, ClientError> {
-        self.post_accepted("/manager/reload").await
+    /// `POST /manager/reload?dry_run=`: loads the manager's config file
+    /// again and applies it (`dry_run`: only says what it would do). An
+    /// invalid file is refused (422) with every error and its location.
+    pub async fn reload(&self, dry_run: bool) -> Result<ReloadPlan, ClientError> {
+        let path = format!("{API_PREFIX}/manager/reload?dry_run={dry_run}");
+        self.call(Method::POST, &path, None, self.timeouts.action)
+            .await
     }
 
     /// `POST /manager/shutdown`: the manager stops every process and exits;

@@ -12,15 +12,15 @@ use std::time::SystemTime;
 use tokio::sync::{broadcast, watch};
 
 use super::registry::{ManagerError, ManagerState};
+use super::roster::Roster;
 use crate::config::Config;
 use crate::outcome::Signal;
 use crate::supervisor::{Event, Events, Handle, ProcessStatus};
 
 #[derive(Debug, Clone)]
 pub struct Control {
-    pub(super) config: Arc<Config>,
+    pub(super) roster: Arc<Roster>,
     pub(super) state_dir: Arc<Path>,
-    pub(super) procs: Arc<[Handle]>,
     pub(super) state: watch::Receiver<ManagerState>,
     pub(super) events: Arc<Events>,
     pub(super) started_at: SystemTime,
@@ -28,8 +28,9 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The config in effect (the last one a reload applied).
+    pub fn config(&self) -> Arc<Config> {
+        self.roster.lineup().config.clone()
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -46,16 +47,26 @@ impl Control {
         self.uses_cgroups
     }
 
-    pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {
-        self.procs
+    pub fn handle(&self, id: &str) -> Result<Handle, ManagerError> {
+        self.roster
+            .lineup()
+            .procs
             .iter()
             .find(|h| h.id() == id)
+            .cloned()
             .ok_or_else(|| ManagerError::UnknownProcess(id.to_string()))
     }
 
+    /// The config in effect and its processes' handles (in config order),
+    /// taken together: a reload cannot come between them.
+    pub fn lineup(&self) -> (Arc<Config>, Arc<[Handle]>) {
+        let now = self.roster.lineup();
+        (now.config.clone(), now.procs.clone())
+    }
+
     /// Every process's handle, in config order.
-    pub fn handles(&self) -> &[Handle] {
-        &self.procs
+    pub fn handles(&self) -> Arc<[Handle]> {
+        self.roster.lineup().procs.clone()
     }
 
     /// Starts the process (closing its circuit breaker); returns once it
@@ -101,6 +112,6 @@ impl Control {
 
     /// Every process's state with diagnostics, in config order.
     pub fn process_states(&self) -> Vec<ProcessStatus> {
-        self.procs.iter().map(Handle::status).collect()
+        self.handles().iter().map(Handle::status).collect()
     }
 }

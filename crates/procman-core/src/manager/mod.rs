@@ -8,12 +8,17 @@
 //! within `force_shutdown_timeout`.
 
 mod control;
+mod plan;
 mod registry;
+mod reload;
 mod resources;
 mod resume;
+mod roster;
 
 pub use control::Control;
+pub use plan::{Change, ManagerChange, Plan};
 pub use registry::{Manager, ManagerError, ManagerState, Options};
+pub use reload::ReloadError;
 
 #[cfg(test)]
 #[path = "tests/embedded.rs"]

@@ -8,8 +8,8 @@ use tokio::task::JoinHandle;
 
 use super::control::Control;
 use super::resources;
+use super::roster::{Lineup, Roster};
 use crate::config::{Config, ProcessKind};
-use crate::logs::sink::ProcessLog;
 use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, Reaping, TreeRoot};
 use crate::state::{self, LockError, StateLock};
@@ -108,10 +108,9 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 pub struct Manager {
     control: Control,
     trees: TreeRoot,
-    tasks: Vec<JoinHandle<()>>,
     state: watch::Sender<ManagerState>,
-    /// The log directory, aggregation targets and reopen requests.
-    logs: LogSetup,
+    /// `shutdown` or `detach` ran: nothing is left to kill when dropped.
+    finished: bool,
     /// Per process (config order): taken up from an earlier manager's
     /// state (re-attached, or judged by its restart policy) when
     /// [`Manager::start`] starts it, even if it is not `enabled`.
@@ -153,7 +152,7 @@ impl Manager {
         let logs = config
             .processes
             .iter()
-            .map(|p| ProcessLog::new(p, &setup).map(Arc::new))
+            .map(|p| crate::logs::sink::ProcessLog::new(p, &setup).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         // What an earlier manager on this state directory left: runs to
         // re-attach to (their trees are kept), runs that ended meanwhile.
@@ -186,21 +185,23 @@ impl Manager {
             state_dir: Some(state_dir.as_path().into()),
         });
         let config = Arc::new(config);
-        let (procs, tasks): (Vec<Handle>, _) = config
+        let roster = Arc::new(Roster::new(config.clone(), ctx, setup));
+        let procs: Vec<Handle> = config
             .processes
             .iter()
             .zip(logs)
             .zip(resumes)
-            .map(|((p, log), resume)| {
-                supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log, resume)
-            })
-            .unzip();
+            .map(|((p, log), resume)| roster.spawn(p, log, resume))
+            .collect();
+        roster.replace(Lineup {
+            config,
+            procs: procs.into(),
+        });
         LIVE.fetch_add(1, Ordering::Relaxed);
         let state = watch::channel(ManagerState::Created).0;
         let control = Control {
-            config,
+            roster,
             state_dir: state_dir.into(),
-            procs: procs.into(),
             state: state.subscribe(),
             events,
             started_at: SystemTime::now(),
@@ -209,9 +210,8 @@ impl Manager {
         Ok(Manager {
             control,
             trees,
-            tasks,
             state,
-            logs: setup,
+            finished: false,
             resumed,
             _lock: lock,
         })
@@ -222,8 +222,9 @@ impl Manager {
         &self.control
     }
 
-    pub fn config(&self) -> &Config {
-        &self.control.config
+    /// The config in effect (the last one a reload applied).
+    pub fn config(&self) -> Arc<Config> {
+        self.control.config()
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -241,12 +242,12 @@ impl Manager {
     /// unmanaged processes are looked for, once each before this returns.
     pub async fn start(&self) {
         self.state.send_replace(ManagerState::Starting);
-        let tickets: Vec<(String, Ticket)> = self
-            .control
+        let lineup = self.control.roster.lineup();
+        let tickets: Vec<(String, Ticket)> = lineup
             .config
             .processes
             .iter()
-            .zip(self.control.procs.iter())
+            .zip(lineup.procs.iter())
             .zip(&self.resumed)
             .filter(|((p, _), resumed)| p.enabled || **resumed)
             .map(|((p, h), _)| match p.kind {
@@ -273,7 +274,10 @@ impl Manager {
 
     async fn stop_until(&self, force: Instant) {
         self.state.send_replace(ManagerState::Stopping);
-        let tickets: Vec<Ticket> = self.control.procs.iter().map(Handle::stop).collect();
+        // A reload under way finishes first (its stops are bounded too).
+        let reload = self.control.roster.reloading.lock();
+        let _reload = tokio::time::timeout_at(force.into(), reload).await.ok();
+        let tickets: Vec<Ticket> = self.control.handles().iter().map(Handle::stop).collect();
         let mut pending = tickets.into_iter();
         let all = async {
             for t in pending.by_ref() {
@@ -315,7 +319,7 @@ impl Manager {
     /// and each supervisor told to finish its stop without waiting.
     pub fn kill_all(&self) {
         self.trees.kill_everything();
-        for h in self.control.procs.iter() {
+        for h in self.control.handles().iter() {
             h.kill();
         }
     }
@@ -327,10 +331,11 @@ impl Manager {
         self.stop_until(force).await;
         let hard = force.max(Instant::now()) + SHUTDOWN_MARGIN;
         // Every supervisor ends now, whoever else still holds its handle.
-        for h in self.control.procs.iter() {
+        for h in self.control.handles().iter() {
             h.exit();
         }
-        for t in self.tasks.drain(..) {
+        self.finished = true;
+        for t in self.control.roster.take_tasks() {
             let abort = t.abort_handle();
             if tokio::time::timeout_at(hard.into(), t).await.is_err() {
                 tracing::error!("a supervisor did not end in time; abandoning it");
@@ -342,7 +347,7 @@ impl Manager {
         // what they hold, within a bound whatever their readers do, and
         // within the margin (a shutdown that used it up gives them none).
         let deadline = (Instant::now() + LOG_TARGETS_FINISH).min(hard);
-        self.logs.targets.finish(deadline).await;
+        self.control.roster.logs.targets.finish(deadline).await;
     }
 
     /// Detaches from every process without stopping any (for an upgrade
@@ -353,15 +358,16 @@ impl Manager {
     pub async fn detach(mut self) {
         self.state.send_replace(ManagerState::Stopping);
         let hard = Instant::now() + self.config().manager.force_shutdown_timeout + SHUTDOWN_MARGIN;
+        self.finished = true;
         let detaching: Vec<JoinHandle<()>> = self
             .control
-            .procs
+            .handles()
             .iter()
             .map(|h| {
                 let h = h.clone();
                 tokio::spawn(async move { h.detach().await })
             })
-            .chain(self.tasks.drain(..))
+            .chain(self.control.roster.take_tasks())
             .collect();
         for t in detaching {
             let abort = t.abort_handle();
@@ -371,7 +377,7 @@ impl Manager {
             }
         }
         let deadline = (Instant::now() + LOG_TARGETS_FINISH).min(hard.max(Instant::now()));
-        self.logs.targets.finish(deadline).await;
+        self.control.roster.logs.targets.finish(deadline).await;
         self.state.send_replace(ManagerState::Stopped);
         tracing::info!("detached: every process keeps running for the next manager");
     }
@@ -381,10 +387,10 @@ impl Manager {
     /// `logrotate` that renamed it (SIGUSR1). What was written before stays
     /// in the renamed file; no line is split between the two.
     pub fn reopen_logs(&self) {
-        self.logs.reopen();
+        self.control.roster.logs.reopen();
     }
 
-    pub fn handle(&self, id: &str) -> Result<&Handle, ManagerError> {
+    pub fn handle(&self, id: &str) -> Result<Handle, ManagerError> {
         self.control.handle(id)
     }
 
@@ -422,7 +428,7 @@ impl Drop for Manager {
     /// (never by a pid remembered from an old status).
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
-        if self.tasks.is_empty() {
+        if self.finished || !self.control.roster.has_tasks() {
             return; // `shutdown` ran.
         }
         self.trees

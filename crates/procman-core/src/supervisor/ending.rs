@@ -352,6 +352,12 @@ impl Task {
                         false
                     }
                     Some(Command::Monitor(reply)) => { let _ = reply.send(Ok(())); false }
+                    // Stopping: the new settings are for the next run.
+                    Some(Command::Reconfigure(cfg, reply)) => {
+                        self.reconfigure(cfg);
+                        let _ = reply.send(());
+                        false
+                    }
                     None => { self.closed = true; false }
                 },
             };

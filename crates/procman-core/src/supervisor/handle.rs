@@ -122,6 +122,15 @@ impl Handle {
         let _ = self.tx.send(Command::Exit);
     }
 
+    /// New settings that apply without a new run (see `reconfigure.rs`);
+    /// returns once applied.
+    pub(crate) async fn reconfigure(&self, cfg: std::sync::Arc<crate::config::ProcessConfig>) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Reconfigure(cfg, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Lets go of the running process without stopping it (its state
     /// file written, for the next manager to re-attach) and ends the
     /// supervisor; returns when done.

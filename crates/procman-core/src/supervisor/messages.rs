@@ -50,6 +50,12 @@ pub(crate) enum Command {
     /// Stop what runs and end the task (the manager's shutdown), whoever
     /// still holds a handle.
     Exit,
+    /// New settings that apply to the running process without a new run
+    /// (a reload's "changed in place"); replies once applied.
+    Reconfigure(
+        std::sync::Arc<crate::config::ProcessConfig>,
+        oneshot::Sender<()>,
+    ),
     /// Let go of what runs without stopping it, write the state file, and
     /// end the task (the manager detaches); replies when done.
     Detach(oneshot::Sender<()>),

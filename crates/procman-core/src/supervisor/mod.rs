@@ -15,6 +15,7 @@ mod messages;
 mod monitor;
 mod persist;
 mod reattach;
+mod reconfigure;
 mod resources;
 mod run;
 mod state;

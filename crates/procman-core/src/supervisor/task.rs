@@ -349,6 +349,10 @@ impl Task {
                 self.exiting = true;
                 let _ = reply.send(());
             }
+            Command::Reconfigure(cfg, reply) => {
+                self.reconfigure(cfg);
+                let _ = reply.send(());
+            }
             // Unmanaged processes have their own task (`unmanaged.rs`).
             Command::Monitor(reply) => drop(reply.send(Ok(()))),
         }

@@ -212,6 +212,12 @@ impl Unmanaged {
                 }
                 let _ = reply.send(Ok(()));
             }
+            // A reload replaces the supervisor of an unmanaged process
+            // whose settings changed; nothing runs here to keep.
+            Command::Reconfigure(cfg, reply) => {
+                self.cfg = cfg;
+                let _ = reply.send(());
+            }
             Command::Exit | Command::Detach(_) => {}
         }
     }

@@ -1,15 +1,23 @@
-//! `procman reload`: asks the manager to reload its config. Not supported
-//! yet: the manager answers so (501), which is printed, and the exit code
-//! is 1.
+//! `procman reload [--dry-run]`: asks the manager to load its config file
+//! again and apply it, and prints the plan: what was added, removed,
+//! changed (restarted), changed in place, left unchanged, and which
+//! manager settings wait for a restart of the manager. An invalid file
+//! changes nothing: its errors are printed and the exit code is 2.
+
+use procman_api::ReloadPlan;
 
 use super::endpoint::{block_on, locate, ManagerArgs};
 use super::output::{Format, FormatArg, Out};
 use crate::exit::Failure;
+use crate::server::reload::summary;
 
 #[derive(Debug, clap::Args)]
 pub struct ReloadArgs {
     #[command(flatten)]
     manager: ManagerArgs,
+    /// Only print what the reload would do; change nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     format: FormatArg,
 }
@@ -17,16 +25,53 @@ pub struct ReloadArgs {
 pub fn reload(args: ReloadArgs) -> Result<(), Failure> {
     let located = locate(&args.manager)?;
     block_on(async {
-        let accepted = located
-            .client
-            .reload()
-            .await
-            .map_err(|e| located.failure("reload", e))?;
+        let plan = match located.client.reload(args.dry_run).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                return Err(match e.api() {
+                    Some(api) if api.code == "invalid_config" => {
+                        Failure::Config(format!("procman: {}", api.message))
+                    }
+                    _ => located.failure("reload", e),
+                })
+            }
+        };
         let mut out = Out::new();
         match args.format.output {
-            Format::Json => out.json(&accepted)?,
-            Format::Plain => out.line(&accepted.message)?,
+            Format::Json => out.json(&plan)?,
+            Format::Plain => {
+                for line in lines(&plan) {
+                    out.line(&line)?;
+                }
+            }
         }
         out.flush()
     })
+}
+
+/// The plan for a reader: the summary, then one line per process that is
+/// not unchanged and per manager setting.
+fn lines(plan: &ReloadPlan) -> Vec<String> {
+    let mut out = vec![summary(plan)];
+    for id in &plan.added {
+        out.push(format!("  added      {id}"));
+    }
+    for id in &plan.removed {
+        out.push(format!("  removed    {id}"));
+    }
+    for c in &plan.changed {
+        out.push(format!("  restart    {}: {}", c.id, c.keys.join(", ")));
+    }
+    for c in &plan.changed_in_place {
+        out.push(format!("  in place   {}: {}", c.id, c.keys.join(", ")));
+    }
+    for c in &plan.manager {
+        let when = if c.applied {
+            "applied"
+        } else {
+            "takes effect when the manager restarts"
+        };
+        out.push(format!("  manager    {}: {when}", c.key));
+    }
+    out
 }

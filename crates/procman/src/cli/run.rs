@@ -308,7 +308,10 @@ fn ignore_request() {
 /// A signal that is not a shutdown request.
 fn act(manager: &Manager, got: Received) {
     match got.disposition {
-        Disposition::Reload => tracing::warn!("SIGHUP: reload is not supported yet"),
+        Disposition::Reload => {
+            tracing::info!("SIGHUP: reloading the config");
+            reload_in_background(manager.control().clone());
+        }
         Disposition::ReopenLogs => {
             tracing::info!("SIGUSR1: reopening the log files");
             manager.reopen_logs();
@@ -317,6 +320,17 @@ fn act(manager: &Manager, got: Received) {
         Disposition::Harmless => tracing::debug!(signal = %got.name(), "signal ignored"),
         Disposition::Shutdown | Disposition::Default => {}
     }
+}
+
+/// Reloads the config on a task of its own, so that signals (a shutdown)
+/// are still heard while processes stop and start; reloads queue up one
+/// after the other. The outcome is in the manager log either way.
+fn reload_in_background(control: procman_core::manager::Control) {
+    tokio::spawn(async move {
+        // The plan, or a refusal with every error, is logged by the
+        // reload itself.
+        let _ = crate::server::reload::reload(&control, false).await;
+    });
 }
 
 /// SIGUSR2: one info line per process, in config order.

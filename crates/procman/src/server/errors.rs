@@ -55,7 +55,7 @@ impl From<Refusal> for Failure {
             Refusal::NotFound(_) => StatusCode::NOT_FOUND,
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
-            Refusal::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Refusal::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         Failure::new(status, r.code(), r.to_string())

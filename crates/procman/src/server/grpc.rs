@@ -30,7 +30,7 @@ impl From<Refusal> for Status {
             Refusal::NotFound(m) => Status::not_found(m),
             Refusal::BadRequest(m) => Status::invalid_argument(m),
             Refusal::Conflict(m) => Status::failed_precondition(m),
-            Refusal::NotImplemented(m) => Status::unimplemented(m),
+            Refusal::InvalidConfig(m) => Status::invalid_argument(m),
             Refusal::Unavailable(m) => Status::unavailable(m),
         }
     }
@@ -226,11 +226,10 @@ impl ProcessManager for Grpc {
 
     async fn reload(
         &self,
-        _: Request<proto::ReloadRequest>,
+        req: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
-        Err(Status::unimplemented(
-            "reload is not supported yet: restart the manager to apply a changed config",
-        ))
+        let plan = super::reload::reload(&self.api.control, req.into_inner().dry_run).await?;
+        Ok(Response::new(reload_plan(plan)))
     }
 
     async fn shutdown(
@@ -296,5 +295,34 @@ impl ProcessManager for Grpc {
             ))),
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn reload_plan(plan: api::ReloadPlan) -> proto::ReloadResponse {
+    let changes = |v: Vec<api::ProcessChange>| {
+        v.into_iter()
+            .map(|c| proto::ProcessChange {
+                id: c.id,
+                keys: c.keys,
+            })
+            .collect()
+    };
+    proto::ReloadResponse {
+        message: super::reload::summary(&plan),
+        dry_run: plan.dry_run,
+        added: plan.added,
+        removed: plan.removed,
+        changed: changes(plan.changed),
+        changed_in_place: changes(plan.changed_in_place),
+        unchanged: plan.unchanged,
+        manager: plan
+            .manager
+            .into_iter()
+            .map(|c| proto::ManagerChange {
+                key: c.key,
+                applied: c.applied,
+            })
+            .collect(),
+        manager_restart_needed: plan.manager_restart_needed,
     }
 }

@@ -93,8 +93,8 @@ fn log_set(control: &Control, cfg: &ProcessConfig) -> Option<LogSet> {
 fn select(control: &Control, id: Option<&str>) -> Result<Selection, Refusal> {
     let sets: Vec<LogSet> = match id {
         Some(id) => {
-            let cfg = control
-                .config()
+            let config = control.config();
+            let cfg = config
                 .process(id)
                 .ok_or_else(|| Refusal::from(ManagerError::UnknownProcess(id.to_string())))?;
             let set = log_set(control, cfg).ok_or_else(|| {

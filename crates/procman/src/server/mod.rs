@@ -23,6 +23,7 @@ mod listener;
 pub mod logs;
 pub mod metrics;
 mod openapi;
+pub mod reload;
 mod resources;
 mod rest;
 pub mod service;

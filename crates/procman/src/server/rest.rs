@@ -9,7 +9,9 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as Sse, KeepAlive};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use procman_api::{Accepted, ApiError, Event, ManagerInfo, Process, ProcessDetail, SignalRequest};
+use procman_api::{
+    Accepted, ApiError, Event, ManagerInfo, Process, ProcessDetail, ReloadPlan, SignalRequest,
+};
 use procman_core::manager::ManagerState;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -208,18 +210,33 @@ async fn get_manager(State(api): State<Api>) -> axum::Json<ManagerInfo> {
     axum::Json(service::manager(&api.control))
 }
 
-/// Reloads the config: not supported yet.
+/// `?dry_run=` of the reload route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReloadQuery {
+    /// Only say what the reload would do (default false).
+    dry_run: Option<bool>,
+}
+
+/// Loads the manager's config file again and applies it: added processes
+/// start, removed ones stop, changed ones restart, changes in place apply
+/// to the running process, unchanged ones are left alone. An invalid file
+/// changes nothing; the answer lists every error with its location.
 #[utoipa::path(post, path = "/api/v1/manager/reload", tag = "manager",
+    params(ReloadQuery),
     responses(
+        (status = 200, description = "What the reload did (or, dry run, would do)", body = ReloadPlan),
+        (status = 400, description = "A bad query", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
-        (status = 501, description = "Reload is not supported yet", body = ApiError),
+        (status = 422, description = "The config file is not valid; nothing was changed", body = ApiError),
+        (status = 503, description = "The manager is shutting down", body = ApiError),
     ))]
-async fn reload() -> Failure {
-    Failure::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "reload is not supported yet: restart the manager to apply a changed config",
-    )
+async fn reload(
+    State(api): State<Api>,
+    Query(query): Query<ReloadQuery>,
+) -> Result<axum::Json<ReloadPlan>, Failure> {
+    let plan = super::reload::reload(&api.control, query.dry_run.unwrap_or(false)).await?;
+    Ok(axum::Json(plan))
 }
 
 /// `?keep_processes=` of the shutdown route.

@@ -29,9 +29,11 @@ pub enum Refusal {
     /// allows it (unmanaged, not running, failed to start).
     #[error("{0}")]
     Conflict(String),
-    /// 501 / UNIMPLEMENTED.
+    /// 422 / INVALID_ARGUMENT: the config file a reload read is not valid
+    /// (every error, with its location), or a log file it names cannot be
+    /// used. Nothing was changed.
     #[error("{0}")]
-    NotImplemented(String),
+    InvalidConfig(String),
     /// 503 / UNAVAILABLE: the manager is shutting down.
     #[error("{0}")]
     Unavailable(String),
@@ -44,7 +46,7 @@ impl Refusal {
             Refusal::NotFound(_) => "not_found",
             Refusal::BadRequest(_) => "bad_request",
             Refusal::Conflict(_) => "conflict",
-            Refusal::NotImplemented(_) => "not_implemented",
+            Refusal::InvalidConfig(_) => "invalid_config",
             Refusal::Unavailable(_) => "unavailable",
         }
     }
@@ -126,19 +128,21 @@ pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::
 /// Every process, in config order.
 pub fn list(control: &Control) -> Vec<api::Process> {
     let now = SystemTime::now();
-    control
-        .config()
+    // One lineup: a reload cannot come between the configs and the states.
+    let (config, handles) = control.lineup();
+    config
         .processes
         .iter()
-        .zip(control.process_states())
-        .map(|(cfg, s)| process(cfg, &s, now))
+        .zip(handles.iter())
+        .map(|(cfg, h)| process(cfg, &h.status(), now))
         .collect()
 }
 
-fn config_of<'c>(control: &'c Control, id: &str) -> Result<&'c ProcessConfig, Refusal> {
+fn config_of(control: &Control, id: &str) -> Result<ProcessConfig, Refusal> {
     control
         .config()
         .process(id)
+        .cloned()
         .ok_or_else(|| Refusal::from(ManagerError::UnknownProcess(id.to_string())))
 }
 
@@ -146,7 +150,7 @@ fn config_of<'c>(control: &'c Control, id: &str) -> Result<&'c ProcessConfig, Re
 pub fn one(control: &Control, id: &str) -> Result<api::Process, Refusal> {
     let cfg = config_of(control, id)?;
     let status = control.handle(id)?.status();
-    Ok(process(cfg, &status, SystemTime::now()))
+    Ok(process(&cfg, &status, SystemTime::now()))
 }
 
 fn health_kind(kind: HealthCheckKind) -> &'static str {
@@ -164,7 +168,7 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
     let cfg = config_of(control, id)?;
     let handle = control.handle(id)?;
     let pids = handle.pids().await;
-    let usage = resources::usage_by(handle, Instant::now() + resources::USAGE_DEADLINE).await;
+    let usage = resources::usage_by(&handle, Instant::now() + resources::USAGE_DEADLINE).await;
     let s = handle.status();
     let health_check = match (&cfg.health_check, &s.health) {
         (Some(hc), Some(h)) => Some(api::HealthCheck {
@@ -178,15 +182,15 @@ pub async fn detail(control: &Control, id: &str) -> Result<api::ProcessDetail, R
         }),
         _ => None,
     };
-    let log_file = LogSet::of(control.config(), cfg)
+    let log_file = LogSet::of(&control.config(), &cfg)
         .ok()
         .flatten()
         .map(|set| set.path.display().to_string());
     let counters = handle.log_counters();
-    let rl = resources::applicable(cfg);
+    let rl = resources::applicable(&cfg);
     let any_limit = !resources::limits(rl, &s.enforcement).is_empty();
     Ok(api::ProcessDetail {
-        process: process(cfg, &s, SystemTime::now()),
+        process: process(&cfg, &s, SystemTime::now()),
         last_transition: s.last_transition.as_ref().map(transition),
         pids,
         breaker: match s.breaker {

@@ -402,7 +402,7 @@ async fn arguments_arrive_verbatim_without_a_shell() {
 /// Waits for `id` to fail and returns the reason.
 async fn failure_of(m: &Manager, id: &str) -> String {
     let h = m.handle(id).expect("configured");
-    let s = wait_status(h, Duration::from_secs(20), "failed", |s| {
+    let s = wait_status(&h, Duration::from_secs(20), "failed", |s| {
         s.phase() != Phase::Registered && s.phase() != Phase::Starting
     })
     .await;
@@ -476,7 +476,7 @@ async fn as_root_an_env_file_others_could_write_is_refused_naming_the_file_mode_
         );
         for id in ["own", "to_safe"] {
             let h = m.handle(id).expect("configured");
-            wait_status(h, Duration::from_secs(20), "running", |s| {
+            wait_status(&h, Duration::from_secs(20), "running", |s| {
                 s.phase() == Phase::Running
             })
             .await;

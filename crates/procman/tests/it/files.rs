@@ -178,7 +178,7 @@ async fn a_log_file_is_open_only_while_its_process_runs() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("svc").unwrap();
-        wait_status(h, SHORT, "svc running", |s| s.phase() == Phase::Running).await;
+        wait_status(&h, SHORT, "svc running", |s| s.phase() == Phase::Running).await;
         let logs = t.path("state/logs");
         wait_file(&logs.join("svc.log"), "ready pid=", SHORT).await;
         // The state directory's lock is open too: look at the logs only.
@@ -192,7 +192,7 @@ async fn a_log_file_is_open_only_while_its_process_runs() {
         assert!(open.is_empty(), "nothing open once svc stopped: {open:?}");
         // And it opens again with the next run, lines appended.
         m.start_process("svc").await.expect("start again");
-        wait_status(h, SHORT, "svc running again", |s| {
+        wait_status(&h, SHORT, "svc running again", |s| {
             s.phase() == Phase::Running && s.runs == 2
         })
         .await;

@@ -31,10 +31,10 @@ async fn a_restart_while_the_executable_is_missing_keeps_retrying() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("app").unwrap();
-        wait_status(h, Duration::from_secs(20), "running", |s| s.phase() == Phase::Running).await;
+        wait_status(&h, Duration::from_secs(20), "running", |s| s.phase() == Phase::Running).await;
         let away = t.path("app.sh.away");
         std::fs::rename(&app, &away).unwrap();
-        let s = wait_status(h, Duration::from_secs(20), "a failed spawn", |s| {
+        let s = wait_status(&h, Duration::from_secs(20), "a failed spawn", |s| {
             matches!(
                 s.last_transition.as_ref().map(|t| &t.cause),
                 Some(Cause::SpawnFailed(_))
@@ -44,7 +44,7 @@ async fn a_restart_while_the_executable_is_missing_keeps_retrying() {
         assert_eq!(s.phase(), Phase::Backoff, "retrying, not failed: {s:#?}");
         let runs = s.runs;
         std::fs::rename(&away, &app).unwrap();
-        wait_status(h, Duration::from_secs(20), "running again", |s| {
+        wait_status(&h, Duration::from_secs(20), "running again", |s| {
             s.runs > runs && s.phase().is_active()
         })
         .await;

@@ -273,14 +273,14 @@ async fn http_ready_on_the_first_pass_and_restarted_after_exactly_three_failures
         m.start().await;
         let h = m.handle("web").unwrap();
 
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!(diag(&s).last_result, "HTTP 200", "{s:#?}");
         let pid1 = s.pid().expect("pid");
         let log = log_file(&t, "web");
         wait_file(&log, "health n=1 status=200", SHORT).await;
 
         // Requests 5, 6 and 7 fail: the third failure ends the run.
-        let s = wait_status(h, SHORT, "the run to end", |s| {
+        let s = wait_status(&h, SHORT, "the run to end", |s| {
             s.phase() == Phase::Backoff || s.runs >= 2
         })
         .await;
@@ -306,7 +306,7 @@ async fn http_ready_on_the_first_pass_and_restarted_after_exactly_three_failures
             "{s:#?}"
         );
 
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!((s.runs, s.restarts), (2, 1), "{s:#?}");
         let pid2 = s.pid().expect("pid");
         assert_ne!(pid1, pid2, "a new process");
@@ -347,7 +347,7 @@ async fn a_healthy_process_is_never_restarted() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("web").unwrap();
-        let first = wait_ready(h, SHORT).await;
+        let first = wait_ready(&h, SHORT).await;
         // Watching for something that must not happen: ~15 checks' worth.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let s = h.status();
@@ -402,7 +402,7 @@ async fn grpc_not_serving_ends_the_run_after_three_checks_and_serving_again_brin
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("svc").unwrap();
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!(diag(&s).last_result, "SERVING", "{s:#?}");
 
         // Switch between two checks, so that no check is in flight: one
@@ -415,7 +415,7 @@ async fn grpc_not_serving_ends_the_run_after_three_checks_and_serving_again_brin
             .set_service_status("svc", ServingStatus::NotServing)
             .await;
 
-        let s = wait_status(h, SHORT, "backoff", |s| s.phase() != Phase::Running).await;
+        let s = wait_status(&h, SHORT, "backoff", |s| s.phase() != Phase::Running).await;
         let seen_at = Instant::now();
         assert_eq!(s.phase(), Phase::Backoff, "{s:#?}");
         let tr = s.last_transition.as_ref().unwrap();
@@ -448,7 +448,7 @@ async fn grpc_not_serving_ends_the_run_after_three_checks_and_serving_again_brin
         reporter
             .set_service_status("svc", ServingStatus::Serving)
             .await;
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!((s.runs, s.restarts), (2, 1), "{s:#?}");
         assert_eq!(diag(&s).last_result, "SERVING", "{s:#?}");
         m.shutdown().await;
@@ -482,7 +482,7 @@ async fn a_server_that_never_answers_fails_by_startup_timeout_not_by_failed_chec
         assert_eq!(s.phase(), Phase::Starting, "a check is pending: {s:#?}");
         let pid = s.pid().expect("pid");
 
-        let s = wait_startup_timeout(h, Duration::from_secs(2), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_secs(2), SHORT).await;
         let d = diag(&s);
         assert_eq!(d.last_result, "timed out after 300ms", "{s:#?}");
         assert_eq!(d.last_error.as_deref(), Some("timed out after 300ms"));
@@ -514,7 +514,7 @@ async fn a_closed_port_fails_by_startup_timeout_with_connection_refused() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("closed").unwrap();
-        let s = wait_startup_timeout(h, Duration::from_millis(1500), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_millis(1500), SHORT).await;
         let d = diag(&s);
         assert_eq!(d.last_result, "connection refused", "{s:#?}");
         assert_eq!(d.last_error.as_deref(), Some("connection refused"));
@@ -570,7 +570,7 @@ async fn an_exec_check_that_hangs_is_killed_and_leaves_nothing_behind() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
 
-        let s = wait_startup_timeout(h, Duration::from_secs(3), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_secs(3), SHORT).await;
         let d = diag(&s);
         assert_eq!(d.last_result, "killed after timeout (300ms)", "{s:#?}");
         assert!(d.consecutive_failures >= 2, "{s:#?}");
@@ -650,7 +650,7 @@ async fn integrated_managed_gets_a_port_and_a_grpc_check_on_it() {
         assert_ne!(port, 0);
         // Nothing serves gRPC health there: the default check fails until
         // startup_timeout.
-        let s = wait_startup_timeout(h, Duration::from_secs(1), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_secs(1), SHORT).await;
         assert_eq!(diag(&s).last_result, "connection refused", "{s:#?}");
         m.shutdown().await;
     })
@@ -679,7 +679,7 @@ async fn integrated_managed_uses_control_port_for_its_arguments_env_and_check() 
         m.start().await;
         let h = m.handle("integ").unwrap();
         assert_eq!(reported_port(&out).await, addr.port());
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!(diag(&s).last_result, "SERVING", "{s:#?}");
         assert!(!arrivals.lock().unwrap().is_empty());
         m.shutdown().await;

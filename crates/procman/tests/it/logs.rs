@@ -395,7 +395,7 @@ async fn flood_once(format: &str, bytes: u64) {
     let began = Instant::now();
     m.start().await;
     let h = m.handle("flood").unwrap();
-    let s = wait_exited_ok(h, FLOOD).await;
+    let s = wait_exited_ok(&h, FLOOD).await;
     let took = began.elapsed();
     assert_eq!(s.log_dropped, 0, "{s:#?}");
     let file = log_file(&t, "flood");
@@ -465,7 +465,7 @@ async fn a_line_longer_than_buffer_size_is_split_into_marked_pieces() {
         let m = t.manager(&yaml);
         m.start().await;
         for id in ["plain", "json"] {
-            wait_exited_ok(m.handle(id).unwrap(), SHORT).await;
+            wait_exited_ok(&m.handle(id).unwrap(), SHORT).await;
         }
         let mut want = format!("{:0NUMBER_DIGITS$} ", 1).into_bytes();
         want.resize(LEN, b'x');
@@ -541,7 +541,7 @@ async fn a_last_line_without_newline_is_kept_and_raw_keeps_it_unterminated() {
         let m = t.manager(&yaml);
         m.start().await;
         for id in ["plain", "raw"] {
-            wait_exited_ok(m.handle(id).unwrap(), SHORT).await;
+            wait_exited_ok(&m.handle(id).unwrap(), SHORT).await;
         }
         let parsed = plain_file(&log_file(&t, "plain"));
         assert_eq!(records(&parsed, "stdout"), ["line 1", "line 2", "line 3"]);
@@ -569,7 +569,7 @@ async fn invalid_utf8_is_kept_exactly_in_plain_and_as_base64_in_json() {
         let m = t.manager(&yaml);
         m.start().await;
         for id in ["plain", "json"] {
-            wait_exited_ok(m.handle(id).unwrap(), SHORT).await;
+            wait_exited_ok(&m.handle(id).unwrap(), SHORT).await;
         }
         let want: &[u8] = b"\xff\xfeabc";
         let parsed = plain_file(&log_file(&t, "plain"));
@@ -611,7 +611,7 @@ async fn stdout_and_stderr_both_land_with_their_stream_markers() {
         let m = t.manager(&yaml);
         m.start().await;
         for id in ["errs", "both"] {
-            wait_exited_ok(m.handle(id).unwrap(), SHORT).await;
+            wait_exited_ok(&m.handle(id).unwrap(), SHORT).await;
         }
         let parsed = plain_file(&log_file(&t, "errs"));
         let want: Vec<String> = (1..=50).map(|n| format!("line {n}")).collect();
@@ -647,7 +647,7 @@ async fn aggregation_targets_get_every_line_of_every_process() {
         let mut pids = std::collections::HashMap::new();
         for id in ["alpha", "beta"] {
             let h = m.handle(id).unwrap();
-            wait_exited_ok(h, SHORT).await;
+            wait_exited_ok(&h, SHORT).await;
             let pid = match parse_plain(&file_lines(&log_file(&t, id)).0[0]) {
                 Plain::Sep { pid, .. } => pid,
                 other => panic!("{other:?}"),
@@ -731,7 +731,7 @@ async fn rotation_keeps_every_line_once_and_never_splits_one() {
             );
         let m = t.manager(&yaml);
         m.start().await;
-        let s = wait_exited_ok(m.handle("rot").unwrap(), FLOOD).await;
+        let s = wait_exited_ok(&m.handle("rot").unwrap(), FLOOD).await;
         assert_eq!(s.log_dropped, 0);
         m.shutdown().await;
 
@@ -774,7 +774,7 @@ async fn each_restart_gets_a_separator_with_its_run_and_pid() {
             );
         let m = t.manager(&yaml);
         m.start().await;
-        let s = wait_ended(m.handle("crasher").unwrap(), SHORT).await;
+        let s = wait_ended(&m.handle("crasher").unwrap(), SHORT).await;
         assert_eq!(s.phase(), Phase::Failed, "{s:#?}");
         assert_eq!(s.runs, 4, "{s:#?}");
         m.shutdown().await;
@@ -834,7 +834,7 @@ async fn an_uncaptured_stream_never_blocks_the_child_and_stays_out_of_the_file()
             );
         let m = t.manager(&yaml);
         m.start().await;
-        wait_exited_ok(m.handle("quiet").unwrap(), FLOOD).await;
+        wait_exited_ok(&m.handle("quiet").unwrap(), FLOOD).await;
         m.shutdown().await;
         let parsed = plain_file(&log_file(&t, "quiet"));
         assert!(
@@ -969,7 +969,7 @@ async fn a_full_disk_is_counted_and_logging_resumes_when_there_is_room() {
         m.start().await;
         let h = m.handle("full").unwrap();
         // The manager goes on supervising: the run ends as it should.
-        let s = wait_exited_ok(h, FLOOD).await;
+        let s = wait_exited_ok(&h, FLOOD).await;
         assert!(s.log_dropped > 0, "the lost records are counted: {s:#?}");
         let dropped = s.log_dropped;
 
@@ -1019,7 +1019,7 @@ async fn a_full_disk_is_counted_and_logging_resumes_when_there_is_room() {
             .unwrap();
         std::fs::write(&second, "").unwrap();
         m.start_process("full").await.expect("start again");
-        let s = wait_status(h, SHORT, "the second run to end", |s| {
+        let s = wait_status(&h, SHORT, "the second run to end", |s| {
             s.runs == 2 && matches!(s.phase(), Phase::Exited | Phase::Failed)
         })
         .await;
@@ -1053,7 +1053,7 @@ async fn the_published_status_carries_log_dropped_too() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("full").unwrap();
-        wait_exited_ok(h, FLOOD).await;
+        wait_exited_ok(&h, FLOOD).await;
         let polled = h.status().log_dropped;
         assert!(polled > 0, "the disk was full");
         // A watcher (an API client, `wait_status`) sees the same number.
@@ -1322,7 +1322,7 @@ async fn reopen_logs_sends_new_lines_to_a_new_file_after_an_external_rename() {
             procman_core::outcome::Signal::parse("USR1").expect("SIGUSR1"),
         )
         .expect("SIGUSR1");
-        wait_exited_ok(m.handle("svc").unwrap(), FLOOD).await;
+        wait_exited_ok(&m.handle("svc").unwrap(), FLOOD).await;
         m.shutdown().await;
 
         let before = plain_file(&renamed);

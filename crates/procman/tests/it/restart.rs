@@ -82,7 +82,7 @@ async fn on_failure_leaves_a_clean_exit_alone() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("ok").unwrap();
-        let s = wait_status(h, Duration::from_secs(20), "exited", |s| {
+        let s = wait_status(&h, Duration::from_secs(20), "exited", |s| {
             s.phase() == Phase::Exited
         })
         .await;
@@ -110,9 +110,9 @@ async fn always_restarts_a_clean_exit_and_never_restarts_nothing() {
         let m = t.manager(&yaml);
         m.start().await;
         let always = m.handle("always").unwrap();
-        wait_status(always, Duration::from_secs(20), "3 runs", |s| s.runs >= 3).await;
+        wait_status(&always, Duration::from_secs(20), "3 runs", |s| s.runs >= 3).await;
         let never = m.handle("never").unwrap();
-        let s = wait_status(never, Duration::from_secs(20), "failed", |s| {
+        let s = wait_status(&never, Duration::from_secs(20), "failed", |s| {
             s.phase() == Phase::Failed
         })
         .await;
@@ -147,7 +147,7 @@ async fn max_attempts_ends_in_failed_and_a_manual_start_closes_the_breaker() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("flaky").unwrap();
-        let s = wait_status(h, Duration::from_secs(20), "failed", |s| {
+        let s = wait_status(&h, Duration::from_secs(20), "failed", |s| {
             s.phase() == Phase::Failed
         })
         .await;
@@ -163,7 +163,7 @@ async fn max_attempts_ends_in_failed_and_a_manual_start_closes_the_breaker() {
         assert_eq!(h.status().runs, 3, "nothing restarts a failed process");
 
         m.start_process("flaky").await.expect("manual start");
-        let s = wait_status(h, Duration::from_secs(20), "failed again", |s| {
+        let s = wait_status(&h, Duration::from_secs(20), "failed again", |s| {
             s.runs == 6 && s.phase() == Phase::Failed
         })
         .await;
@@ -189,13 +189,16 @@ async fn reset_after_forgives_past_failures() {
         let m = t.manager(&yaml);
         m.start().await;
         let strict = m.handle("strict").unwrap();
-        let s = wait_status(strict, Duration::from_secs(20), "strict failed", |s| {
+        let s = wait_status(&strict, Duration::from_secs(20), "strict failed", |s| {
             s.phase() == Phase::Failed
         })
         .await;
         assert_eq!(s.runs, 2);
         let forgiven = m.handle("forgiven").unwrap();
-        let s = wait_status(forgiven, Duration::from_secs(30), "4 runs", |s| s.runs >= 4).await;
+        let s = wait_status(&forgiven, Duration::from_secs(30), "4 runs", |s| {
+            s.runs >= 4
+        })
+        .await;
         assert_ne!(s.phase(), Phase::Failed, "{s:?}");
         assert_eq!(s.breaker, BreakerState::Closed);
         m.shutdown().await;
@@ -219,7 +222,7 @@ async fn a_batch_job_that_succeeds_is_never_restarted() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("job").unwrap();
-        wait_status(h, Duration::from_secs(20), "exited", |s| {
+        wait_status(&h, Duration::from_secs(20), "exited", |s| {
             s.phase() == Phase::Exited
         })
         .await;
@@ -244,7 +247,7 @@ async fn a_stop_during_backoff_is_durable() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("crasher").unwrap();
-        wait_status(h, Duration::from_secs(20), "backoff", |s| {
+        wait_status(&h, Duration::from_secs(20), "backoff", |s| {
             s.phase() == Phase::Backoff
         })
         .await;
@@ -268,12 +271,12 @@ async fn exit_codes_and_signal_deaths_are_kept_apart() {
             + &child_entry("segv", &["crash", "SEGV"], &policy("strategy: never"));
         let m = t.manager(&yaml);
         m.start().await;
-        let code = wait_status(m.handle("code").unwrap(), Duration::from_secs(20), "failed", |s| {
+        let code = wait_status(&m.handle("code").unwrap(), Duration::from_secs(20), "failed", |s| {
             s.phase() == Phase::Failed
         })
         .await;
         assert_eq!(code.last_exit, Some(ProcessEnd::Exited(137)));
-        let segv = wait_status(m.handle("segv").unwrap(), Duration::from_secs(20), "failed", |s| {
+        let segv = wait_status(&m.handle("segv").unwrap(), Duration::from_secs(20), "failed", |s| {
             s.phase() == Phase::Failed
         })
         .await;

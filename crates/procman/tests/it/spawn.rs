@@ -51,7 +51,7 @@ async fn fails_to_spawn_beside_a_healthy_process(t: &Scratch, bad: &str) -> Stri
     assert_eq!(ok.status().pid(), Some(ok_pid));
 
     let h = m.handle("bad").unwrap();
-    let s = wait_status(h, Duration::from_secs(20), "bad failed", |s| {
+    let s = wait_status(&h, Duration::from_secs(20), "bad failed", |s| {
         s.phase() == Phase::Failed
     })
     .await;

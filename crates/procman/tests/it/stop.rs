@@ -59,7 +59,7 @@ async fn a_second_stop_kills_at_once() {
         let (m, _) = stubborn(&t, "30s").await;
         let h = m.handle("stubborn").unwrap();
         let first = h.stop();
-        wait_status(h, Duration::from_secs(10), "stopping", |s| {
+        wait_status(&h, Duration::from_secs(10), "stopping", |s| {
             s.phase() == Phase::Stopping
         })
         .await;
@@ -157,7 +157,7 @@ async fn a_hundred_rapid_crashes_leave_no_zombie() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("crashloop").unwrap();
-        wait_status(h, Duration::from_secs(60), "100 runs", |s| s.runs >= 100).await;
+        wait_status(&h, Duration::from_secs(60), "100 runs", |s| s.runs >= 100).await;
         m.stop_process("crashloop").await.expect("stop");
         assert_eq!(h.status().phase(), Phase::Stopped);
         m.shutdown().await;

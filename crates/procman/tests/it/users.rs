@@ -166,7 +166,7 @@ fn env_entry(id: &str, control: &str) -> String {
 async fn identity_of(t: &Scratch, m: &Manager, id: &str) -> (u32, BTreeMap<String, String>) {
     let log = t.path("state").join("logs").join(format!("{id}.log"));
     let h = m.handle(id).expect("configured");
-    let s = wait_status(h, Duration::from_secs(20), "running", |s| {
+    let s = wait_status(&h, Duration::from_secs(20), "running", |s| {
         s.pid().is_some() || s.phase() == Phase::Failed
     })
     .await;
@@ -295,7 +295,7 @@ async fn an_exec_health_check_runs_as_the_process_user_with_its_groups_and_envir
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("svc").expect("configured");
-        let s = wait_status(h, Duration::from_secs(30), "running", |s| {
+        let s = wait_status(&h, Duration::from_secs(30), "running", |s| {
             s.phase() == Phase::Running
         })
         .await;
@@ -320,7 +320,10 @@ async fn user_runs_the_process_as_that_user_with_its_primary_group() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("svc").unwrap();
-        let s = wait_status(h, Duration::from_secs(20), "running", |s| s.pid().is_some()).await;
+        let s = wait_status(&h, Duration::from_secs(20), "running", |s| {
+            s.pid().is_some()
+        })
+        .await;
         let pid = s.pid().unwrap();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let ids = |key: &str| -> Vec<String> {

@@ -131,7 +131,7 @@ async fn an_https_check_makes_the_process_running_only_once_it_passes() {
         let h = m.handle("web").unwrap();
 
         // Nothing listens yet: checks fail, and the process stays starting.
-        let s = wait_status(h, SHORT, "two failed checks", |s| {
+        let s = wait_status(&h, SHORT, "two failed checks", |s| {
             s.health
                 .as_ref()
                 .is_some_and(|d| d.consecutive_failures >= 2)
@@ -142,7 +142,7 @@ async fn an_https_check_makes_the_process_running_only_once_it_passes() {
 
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         let served = serve_https(listener, &self_signed("localhost"));
-        let s = wait_ready(h, SHORT).await;
+        let s = wait_ready(&h, SHORT).await;
         assert_eq!(diag(&s).last_result, "HTTP 200", "{s:#?}");
         assert!(served.load(Ordering::SeqCst) >= 1);
         m.shutdown().await;
@@ -170,7 +170,7 @@ async fn a_self_signed_certificate_keeps_the_process_starting_until_startup_time
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("web").unwrap();
-        let s = wait_startup_timeout(h, Duration::from_secs(2), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_secs(2), SHORT).await;
         let d = diag(&s);
         assert_eq!(d.last_result, SELF_SIGNED, "{s:#?}");
         assert_eq!(d.last_error.as_deref(), Some(SELF_SIGNED), "{s:#?}");
@@ -199,7 +199,7 @@ async fn a_check_the_probe_cannot_use_fails_by_startup_timeout_naming_why() {
         let m = t.manager(&yaml);
         m.start().await;
         let h = m.handle("odd").unwrap();
-        let s = wait_startup_timeout(h, Duration::from_millis(1500), SHORT).await;
+        let s = wait_startup_timeout(&h, Duration::from_millis(1500), SHORT).await;
         assert_eq!(
             diag(&s).last_result,
             "http endpoint `http://exa^mple/`: invalid uri character",

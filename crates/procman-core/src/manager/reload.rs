@@ -1,0 +1,187 @@
+//! Hot reload: the config file is loaded and validated again; if it is
+//! valid, the [`Plan`] between the config in effect and the new one is
+//! carried out. An invalid file changes nothing.
+//!
+//! Order: the processes that are removed or changed are stopped first
+//! (dependents before what they depend on); the changes in place are
+//! applied; the new supervisors are created; the new lineup replaces the
+//! old one at once; then the added and changed processes that are
+//! `enabled` are started (their dependencies order them). Unchanged
+//! processes are never touched: same PID, log file and counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::control::Control;
+use super::plan::Plan;
+use super::registry::ManagerState;
+use super::roster::Lineup;
+use crate::config::{self, Config, ConfigErrors};
+use crate::logs::LogError;
+use crate::supervisor::Handle;
+
+/// How long a supervisor may take to end once its process is stopped.
+const TASK_END: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is not valid: nothing was changed.
+    #[error("{0}")]
+    Config(ConfigErrors),
+    /// A new log file cannot be used: nothing was changed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the manager is shutting down")]
+    ShuttingDown,
+    #[error("cannot load the config: {0}")]
+    Load(String),
+}
+
+impl Control {
+    /// Loads the config file the manager runs (its path as given at
+    /// start) and applies it; `dry_run`: only says what it would do.
+    pub async fn reload(&self, dry_run: bool) -> Result<Plan, ReloadError> {
+        let source = self.config().source.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load_file(&source))
+            .await
+            .map_err(|e| ReloadError::Load(e.to_string()))?;
+        self.reload_with(loaded.map_err(ReloadError::Config)?, dry_run)
+            .await
+    }
+
+    /// Applies `new` (already loaded and valid); `dry_run`: only says what
+    /// it would do.
+    pub async fn reload_with(&self, new: Config, dry_run: bool) -> Result<Plan, ReloadError> {
+        let _one = self.roster.reloading.lock().await;
+        if matches!(
+            self.manager_state(),
+            ManagerState::Stopping | ManagerState::Stopped
+        ) {
+            return Err(ReloadError::ShuttingDown);
+        }
+        let before = self.roster.lineup();
+        let plan = Plan::between(&before.config, &new);
+        let effective = effective(&before.config, new);
+        // Every new log file is checked before anything changes.
+        let renewed: Vec<&str> = plan
+            .added
+            .iter()
+            .chain(plan.changed.iter().map(|c| &c.id))
+            .map(String::as_str)
+            .collect();
+        let mut logs = Vec::with_capacity(renewed.len());
+        for id in &renewed {
+            if let Some(p) = effective.process(id) {
+                logs.push((p.id.clone(), self.roster.log(p)?));
+            }
+        }
+        if dry_run {
+            return Ok(plan);
+        }
+        for w in &effective.warnings {
+            tracing::warn!("{}", w.display(&effective.source));
+        }
+        // Stopped: what leaves and what is replaced.
+        let leaving: Vec<&str> = plan
+            .removed
+            .iter()
+            .chain(plan.changed.iter().map(|c| &c.id))
+            .map(String::as_str)
+            .collect();
+        self.retire(&before, &leaving).await;
+        // Applied to running processes.
+        for change in &plan.changed_in_place {
+            if let (Some(h), Some(p)) = (
+                before.procs.iter().find(|h| h.id() == change.id),
+                effective.process(&change.id),
+            ) {
+                h.reconfigure(Arc::new(p.clone())).await;
+            }
+        }
+        // The new lineup, in the new file's order.
+        let mut fresh: Vec<Handle> = Vec::new();
+        let procs: Vec<Handle> = effective
+            .processes
+            .iter()
+            .filter_map(|p| {
+                if let Some(at) = logs.iter().position(|(id, _)| *id == p.id) {
+                    let (_, log) = logs.swap_remove(at);
+                    let h = self.roster.spawn(p, log, None);
+                    fresh.push(h.clone());
+                    Some(h)
+                } else {
+                    before.procs.iter().find(|h| h.id() == p.id).cloned()
+                }
+            })
+            .collect();
+        let config = Arc::new(effective);
+        self.roster.replace(Lineup {
+            config: config.clone(),
+            procs: procs.into(),
+        });
+        let starts: Vec<_> = fresh
+            .iter()
+            .filter(|h| config.process(h.id()).is_some_and(|p| p.enabled))
+            .map(|h| (h.id().to_string(), h.start()))
+            .collect();
+        for (id, ticket) in starts {
+            if let Err(e) = ticket.await {
+                tracing::warn!(process = %id, error = %e, "did not start after the reload");
+            }
+        }
+        summarize(&plan);
+        Ok(plan)
+    }
+
+    /// Stops the processes `ids` of `lineup` and ends their supervisors.
+    async fn retire(&self, lineup: &Lineup, ids: &[&str]) {
+        let handles: Vec<&Handle> = lineup
+            .procs
+            .iter()
+            .filter(|h| ids.contains(&h.id()))
+            .collect();
+        let stops: Vec<_> = handles.iter().map(|h| h.stop()).collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
+        for h in handles {
+            h.exit();
+            if let Some(task) = self.roster.take_task(h.id()) {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(TASK_END, task).await.is_err() {
+                    tracing::error!(process = %h.id(), "its supervisor did not end after the reload stopped it; abandoning it");
+                    abort.abort();
+                }
+            }
+        }
+    }
+}
+
+/// The config a reload puts in effect: the new processes, and of the rest
+/// only what applies without a restart of the manager
+/// (`force_shutdown_timeout`); the listening address, token, directories,
+/// manager log settings and log collection stay as they are until then.
+fn effective(old: &Config, mut new: Config) -> Config {
+    let timeout = new.manager.force_shutdown_timeout;
+    new.manager = old.manager.clone();
+    new.manager.force_shutdown_timeout = timeout;
+    new.log_collection = old.log_collection.clone();
+    new
+}
+
+fn summarize(plan: &Plan) {
+    let ids = |v: &[String]| v.join(", ");
+    let changed: Vec<String> = plan.changed.iter().map(|c| c.id.clone()).collect();
+    let in_place: Vec<String> = plan.changed_in_place.iter().map(|c| c.id.clone()).collect();
+    tracing::info!(
+        added = %ids(&plan.added),
+        removed = %ids(&plan.removed),
+        changed = %ids(&changed),
+        changed_in_place = %ids(&in_place),
+        unchanged = plan.unchanged.len(),
+        "config reloaded"
+    );
+    for c in plan.manager.iter().filter(|c| !c.applied) {
+        tracing::warn!(key = %c.key, "changed in the file; takes effect when the manager is restarted");
+    }
+}
