@@ -2,8 +2,11 @@
 //! stderr closed (`procman run 2>&1 | head -1`) or stuck (a full pipe
 //! nobody reads), children are still restarted, SIGINT still exits 0 and
 //! leaves nothing behind, and the exit code of a failure is still 1 or 2.
+//! The lines a stuck stderr could not take are counted, and the count said
+//! at the end.
 
-use std::time::Duration;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use procman_core::outcome::ProcessEnd;
 use procman_core::platform::Stdio;
@@ -160,6 +163,87 @@ async fn a_locked_state_dir_exits_1_even_when_stderr_is_closed() {
             "{}",
             first.log_text()
         );
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// Reads everything `read` has (non-blocking) until it holds `needle`.
+async fn drain_until(read: OwnedFd, needle: &str) -> String {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let flags = fcntl_getfl(&read).expect("getfl");
+    fcntl_setfl(&read, flags | OFlags::NONBLOCK).expect("setfl");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + LONG;
+    loop {
+        match rustix::io::read(&read, &mut buf) {
+            Ok(0) => {}
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                continue;
+            }
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("read the manager's stderr: {e}"),
+        }
+        let text = String::from_utf8_lossy(&got);
+        if text.contains(needle) {
+            return text.into_owned();
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_a_stuck_stderr_could_not_take_are_counted_and_said() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
+        // Restarted at once, forever: about 400 bytes of log per run.
+        let policy = "      restart_policy:\n        restart_delay: 0s\n        max_attempts: 0\n";
+        let yaml = t.header() + &child_entry("loop", &["exit", "1"], policy);
+        let config = config_file(&t, &yaml).display().to_string();
+        let (read, write) = stuck_pipe();
+        let mut m = Running::start(
+            Path::new(procman()),
+            &["run", "-c", &config],
+            &[],
+            Stdio::Null,
+            Stdio::Fd(write),
+        );
+        // 2500 runs write about 1 MiB: far more than the full pipe and the
+        // manager's queue (256 KiB) hold, so lines were dropped.
+        let client =
+            procman_api::client::Client::unix(t.path("state").join(procman_api::SOCKET_NAME));
+        let deadline = Instant::now() + LONG * 2;
+        loop {
+            let runs = match client.processes().await {
+                Ok(ps) => ps.first().map_or(0, |p| p.runs),
+                Err(_) => 0,
+            };
+            if runs >= 2500 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "only {runs} runs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(m.running(), "the manager ended");
+        // stderr takes lines again; the last one says how many were lost.
+        let drained = tokio::spawn(drain_until(read, "procman stopped"));
+        m.signal(Sig::INT.as_raw());
+        assert_eq!(m.ended(LONG).await, ProcessEnd::Exited(0));
+        let text = drained.await.expect("drain");
+        let last = text
+            .lines()
+            .find(|l| l.contains("procman stopped"))
+            .unwrap_or_default();
+        let lost: u64 = last
+            .split("lost_manager_log_lines=")
+            .nth(1)
+            .and_then(|n| n.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {last:?}"));
+        assert!(lost > 0, "{last}");
     })
     .await
     .expect("watchdog");
