@@ -1,5 +1,5 @@
 //! `procman events` and `procman logs` through the manager, and their
-//! `-f` streams.
+//! `-f` streams; `procman logs` from the files when no manager runs.
 
 use procman_api::Event;
 
@@ -137,6 +137,60 @@ async fn logs_go_through_the_manager_plain_json_and_followed() {
         let _ = signal_process(f.pid, Signal::TERM);
         assert_eq!(f.output(SETTLE).await.code(), 0);
         m.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_without_a_manager_are_read_from_the_files_the_config_names() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let entries = svc(&t, "web", &["run"]);
+        let mut m = Running::start(t, &entries).await;
+        let pid = ready_pid(&m.wait_log("web", "ready pid=").await).expect("pid");
+        let _ = signal_process(m.pid, Signal::TERM);
+        assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0), "{}", m.log());
+        let file = m.process_log("web");
+        assert!(
+            file.contains(&format!("----- run 1 pid {pid} ended: ")),
+            "{file}"
+        );
+
+        // Nobody answers on the socket: the config says where the files are.
+        let out = m.cli(&["logs", "web"]).await;
+        out.ok();
+        assert_eq!(out.stdout, file, "{out:#?}");
+
+        let out = m.cli(&["logs", "-o", "json"]).await;
+        out.ok();
+        let records: Vec<serde_json::Value> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON record"))
+            .collect();
+        let ready = format!("ready pid={pid}");
+        assert!(
+            records.iter().any(|r| r["id"] == "web"
+                && r["stream"] == "stdout"
+                && r["line"] == ready.as_str()),
+            "{out:#?}"
+        );
+        assert_eq!(
+            records.last().map(|r| &r["event"]),
+            Some(&"end".into()),
+            "{out:#?}"
+        );
+
+        // Without the config only a manager could say where they are.
+        let state = m.t.path("state").display().to_string();
+        let out = cli(&["logs", "web", "--state-dir", &state]).await;
+        assert_eq!(out.code(), 3, "{out:#?}");
+        assert!(
+            out.stderr
+                .contains("without its config (-c FILE) the log files cannot be found"),
+            "{out:#?}"
+        );
     })
     .await
     .expect("watchdog");
