@@ -1,5 +1,6 @@
 //! Bad input gets a JSON error with the right status, never a 5xx; a slow
-//! or silent client is dropped while everyone else is served.
+//! or silent client is dropped while everyone else is served; a listener
+//! holds at most 256 connections at once.
 
 use std::time::Instant;
 
@@ -165,6 +166,54 @@ async fn a_slow_or_silent_client_is_dropped_and_others_are_served() {
 
         let r = api.local("GET", "/healthz", None).await;
         assert_eq!(r.status, 200);
+        api.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_256_connections_a_listener_takes_the_next_only_when_one_ends() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let (a, _) = runner(&t, "a", "");
+        let port = free_port();
+        let api = Api::start(&t, &(header(&t, port, "") + &a), port).await;
+
+        // 256 silent connections take every place on the socket.
+        let mut held = Vec::new();
+        for _ in 0..256 {
+            held.push(UnixStream::connect(api.socket()).await.expect("connect"));
+        }
+        let socket = api.unix();
+        let mut next =
+            tokio::spawn(
+                async move { try_request(&socket, "GET", "/api/v1/manager", &[], None).await },
+            );
+        // Only a wait can show that nothing comes: a server without the
+        // limit answers within milliseconds, and the silent ones are only
+        // dropped after 10 s.
+        if let Ok(early) = tokio::time::timeout(Duration::from_secs(2), &mut next).await {
+            let status = early.map(|r| r.map(|r| r.status));
+            panic!("answered past the limit: {status:?}");
+        }
+        // The limit is per listener: TCP still answers.
+        let auth = format!("Bearer {}", api.token());
+        let r = request(
+            &api.tcp(),
+            "GET",
+            "/api/v1/manager",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+
+        // One ends: the waiting one is taken and answered.
+        held.pop();
+        let r = next.await.expect("join").expect("the request waiting");
+        assert_eq!(r.status, 200, "{}", r.text());
+        drop(held);
         api.stop().await;
     })
     .await
