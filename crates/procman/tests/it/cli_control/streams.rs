@@ -22,6 +22,14 @@ async fn wait_stdout(started: &Started, needle: &str) -> String {
     }
 }
 
+/// Stdout of `procman logs -o json`: one JSON record per line.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_show_the_transitions_of_a_restart() {
     tokio::time::timeout(WATCHDOG, async {
@@ -120,11 +128,7 @@ async fn logs_go_through_the_manager_plain_json_and_followed() {
 
         let out = cli(&["logs", "--state-dir", &state, "-o", "json", "-n", "1"]).await;
         out.ok();
-        let lines: Vec<serde_json::Value> = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON record"))
-            .collect();
+        let lines = json_lines(&out);
         assert_eq!(lines.len(), 1, "{out:#?}");
         assert_eq!(lines[0]["id"], "web");
         assert_eq!(lines[0]["line"], format!("ready pid={pid}"));
@@ -164,11 +168,7 @@ async fn logs_without_a_manager_are_read_from_the_files_the_config_names() {
 
         let out = m.cli(&["logs", "-o", "json"]).await;
         out.ok();
-        let records: Vec<serde_json::Value> = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON record"))
-            .collect();
+        let records = json_lines(&out);
         let ready = format!("ready pid={pid}");
         assert!(
             records.iter().any(|r| r["id"] == "web"
