@@ -293,7 +293,7 @@ impl Manager {
                     let _ = t.await;
                 }
             };
-            let hard = Instant::now() + SHUTDOWN_MARGIN;
+            let hard = force + SHUTDOWN_MARGIN;
             if tokio::time::timeout_at(hard.into(), rest).await.is_err() {
                 tracing::error!("some supervisors did not finish their stop; giving up on them");
             }
@@ -329,7 +329,8 @@ impl Manager {
     pub async fn shutdown(mut self) {
         let force = Instant::now() + self.config().manager.force_shutdown_timeout;
         self.stop_until(force).await;
-        let hard = force.max(Instant::now()) + SHUTDOWN_MARGIN;
+        // One bound for the whole shutdown, whatever the stop above used.
+        let hard = force + SHUTDOWN_MARGIN;
         // Every supervisor ends now, whoever else still holds its handle.
         for h in self.control.handles().iter() {
             h.exit();
