@@ -8,6 +8,7 @@
 //! within `force_shutdown_timeout`.
 
 mod control;
+mod order;
 mod registry;
 mod resources;
 mod resume;

@@ -60,6 +60,13 @@ pub enum ManagerError {
     Platform(std::io::Error),
     #[error("invalid options: {0}")]
     Options(&'static str),
+    /// A user's start of `id` refused: processes it depends on (directly
+    /// or not) are down; each with its state.
+    #[error("{}", super::order::down_message(id, down))]
+    DependenciesDown {
+        id: String,
+        down: Vec<(String, String)>,
+    },
 }
 
 /// Choices an embedder (or a test) can make beyond the config file.
@@ -195,6 +202,7 @@ impl Manager {
                 supervisor::spawn(Arc::new(p.clone()), ctx.clone(), log, resume)
             })
             .unzip();
+        super::order::wire(&procs, &config);
         LIVE.fetch_add(1, Ordering::Relaxed);
         let state = watch::channel(ManagerState::Created).0;
         let control = Control {
@@ -263,7 +271,8 @@ impl Manager {
         self.state.send_replace(ManagerState::Running);
     }
 
-    /// Stops every process in parallel. Whatever still runs when
+    /// Stops every process, dependents before what they depend on (each
+    /// level of `depends_on` in parallel). Whatever still runs when
     /// `force_shutdown_timeout` expires is SIGKILLed, and the stop returns
     /// at most [`SHUTDOWN_MARGIN`] later whatever the supervisors do.
     pub async fn stop(&self) {
@@ -273,14 +282,9 @@ impl Manager {
 
     async fn stop_until(&self, force: Instant) {
         self.state.send_replace(ManagerState::Stopping);
-        let tickets: Vec<Ticket> = self.control.procs.iter().map(Handle::stop).collect();
-        let mut pending = tickets.into_iter();
-        let all = async {
-            for t in pending.by_ref() {
-                let _ = t.await;
-            }
-        };
-        if tokio::time::timeout_at(force.into(), all).await.is_err() {
+        let pending =
+            super::order::stop_in_order(&self.control.procs, &self.control.config, force).await;
+        if !pending.is_empty() {
             tracing::warn!(timeout = %humantime::format_duration(self.config().manager.force_shutdown_timeout),
                 "force_shutdown_timeout expired; killing every process left");
             self.kill_all();

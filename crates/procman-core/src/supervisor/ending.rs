@@ -352,6 +352,8 @@ impl Task {
                         false
                     }
                     Some(Command::Monitor(reply)) => { let _ = reply.send(Ok(())); false }
+                    // For the next launch.
+                    Some(Command::DependOn(upstreams)) => { self.upstreams = upstreams; false }
                     None => { self.closed = true; false }
                 },
             };

@@ -50,6 +50,10 @@ pub(crate) enum Command {
     /// Stop what runs and end the task (the manager's shutdown), whoever
     /// still holds a handle.
     Exit,
+    /// The dependencies every launch waits for, replacing any before (the
+    /// manager wires them after creating every handle, and again after a
+    /// reload); a `waiting` process checks them at once.
+    DependOn(Vec<super::gate::Upstream>),
     /// Let go of what runs without stopping it, write the state file, and
     /// end the task (the manager detaches); replies when done.
     Detach(oneshot::Sender<()>),

@@ -212,7 +212,8 @@ impl Unmanaged {
                 }
                 let _ = reply.send(Ok(()));
             }
-            Command::Exit | Command::Detach(_) => {}
+            // Never started by procman: nothing to wait for.
+            Command::Exit | Command::Detach(_) | Command::DependOn(_) => {}
         }
     }
 
