@@ -99,28 +99,32 @@ pub(crate) fn reason(upstreams: &[Upstream]) -> Option<String> {
     (!unmet.is_empty()).then(|| format!("waiting for {}", unmet.join(" and for ")))
 }
 
+/// A wait for one dependency's next state: `false` when its supervisor
+/// has ended.
+type Change<'u> = Pin<Box<dyn Future<Output = bool> + Send + 'u>>;
+
 /// Resolves when a dependency publishes a new state (or its supervisor
 /// ends): its index. Never, when none is left to watch.
 pub(super) async fn changed(upstreams: &mut [Upstream]) -> usize {
-    let mut watching: Vec<(usize, Pin<Box<dyn Future<Output = bool> + Send + '_>>)> = upstreams
+    let mut watching: Vec<(usize, Change<'_>)> = upstreams
         .iter_mut()
         .enumerate()
         .filter(|(_, u)| !u.gone)
         .map(|(i, u)| {
-            let fut: Pin<Box<dyn Future<Output = bool> + Send + '_>> = Box::pin(async move {
+            let change: Change<'_> = Box::pin(async move {
                 let alive = u.status.changed().await.is_ok();
                 u.gone = !alive;
                 alive
             });
-            (i, fut)
+            (i, change)
         })
         .collect();
     if watching.is_empty() {
         return std::future::pending().await;
     }
     std::future::poll_fn(|cx| {
-        for (i, fut) in watching.iter_mut() {
-            if fut.as_mut().poll(cx).is_ready() {
+        for (i, change) in watching.iter_mut() {
+            if change.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(*i);
             }
         }

@@ -117,7 +117,11 @@ async fn run(action: Action, args: &ActionArgs, located: &Located) -> Result<(),
             Err(e) => {
                 nobody += usize::from(e.is_no_manager());
                 let error = api_error(&e);
-                errors.push(format!("cannot {} {id}: {e}", action.as_str()));
+                errors.push(match e.api() {
+                    // Says already what cannot start, and why.
+                    Some(api) if api.code == "dependencies_down" => api.message.clone(),
+                    _ => format!("cannot {} {id}: {e}", action.as_str()),
+                });
                 Outcome {
                     id: id.clone(),
                     ok: false,
