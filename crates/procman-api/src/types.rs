@@ -89,9 +89,10 @@ pub struct Transition {
     pub to: String,
     /// What happened, in words.
     pub cause: String,
-    /// A stable name: `start_requested`, `policy_restart`, `ready`,
-    /// `exit`, `spawn_failed`, `startup_timeout`, `health_check`,
-    /// `stop_requested`, `restart_requested`, `breaker_open`.
+    /// A stable name: `start_requested`, `policy_restart`,
+    /// `dependency_changed`, `ready`, `exit`, `spawn_failed`,
+    /// `startup_timeout`, `health_check`, `stop_requested`,
+    /// `restart_requested`, `breaker_open`, ... (see docs/cli.md).
     pub cause_kind: String,
     pub at: String,
 }
