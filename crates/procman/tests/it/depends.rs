@@ -83,20 +83,20 @@ fn check_for(file: &Path) -> String {
 async fn a_chain_starts_in_order_and_an_independent_process_does_not_wait() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        // a and b are ready after their first check (the file is there).
-        let ready = t.path("ready");
-        std::fs::write(&ready, "").expect("ready file");
-        let check = check_for(&ready);
+        // a and b are ready once their child has written its start stamp
+        // (spawned is not enough: the child may not have run yet).
+        let check_a = check_for(&stamp_of(&t, "a"));
+        let check_b = check_for(&stamp_of(&t, "b"));
         let yaml = t.header()
             + &entry(&t, "c", &["run"], "", "depends_on: [b]")
             + &entry(
                 &t,
                 "b",
                 &["run"],
-                &check,
+                &check_b,
                 "depends_on: [{id: a, condition: healthy}]",
             )
-            + &entry(&t, "a", &["run"], &check, "")
+            + &entry(&t, "a", &["run"], &check_a, "")
             + &entry(&t, "d", &["run"], "", "");
         let m = t.manager(&yaml);
         let mut events = m.control().events();
@@ -107,16 +107,30 @@ async fn a_chain_starts_in_order_and_an_independent_process_does_not_wait() {
         let (a, b) = (first(&t, "a", 'S').await, first(&t, "b", 'S').await);
         let c = first(&t, "c", 'S').await;
         assert!(a < b && b < c, "a {a} < b {b} < c {c}");
-        // c was held back (b needs a passing check first); d never was.
-        let mut waited = Vec::new();
+        // c was held back (b needs a passing check first); d went
+        // straight from registered to starting.
+        let mut seen = Vec::new();
         while let Ok(e) = events.try_recv() {
-            if e.transition.to == Phase::Waiting {
-                waited.push(e.process.to_string());
-            }
+            seen.push((e.process.to_string(), e.transition.from, e.transition.to));
         }
-        assert!(waited.iter().any(|p| p == "c"), "{waited:?}");
-        assert!(!waited.iter().any(|p| p == "d"), "{waited:?}");
-        assert!(first(&t, "d", 'S').await < c, "d started before c");
+        let of = |id: &str| -> Vec<(Phase, Phase)> {
+            seen.iter()
+                .filter(|(p, ..)| p == id)
+                .map(|(_, from, to)| (*from, *to))
+                .collect()
+        };
+        assert!(
+            of("c").contains(&(Phase::Registered, Phase::Waiting)),
+            "{seen:?}"
+        );
+        assert_eq!(
+            of("d"),
+            [
+                (Phase::Registered, Phase::Starting),
+                (Phase::Starting, Phase::Running)
+            ],
+            "{seen:?}"
+        );
         m.shutdown().await;
     })
     .await
@@ -228,6 +242,10 @@ async fn shutdown_stops_dependents_before_what_they_depend_on() {
         m.start().await;
         for id in ["a", "b", "c", "d"] {
             running(&m, id).await;
+            // Its handler for SIGTERM is in place (a child that is
+            // `running` may not have got that far yet).
+            let log = t.path("state").join("logs").join(format!("{id}.log"));
+            wait_file(&log, "ready pid=", SETTLE).await;
         }
         m.shutdown().await;
         let (a, b) = (first(&t, "a", 'E').await, first(&t, "b", 'E').await);
@@ -277,20 +295,16 @@ async fn start_refuses_a_process_whose_dependency_is_stopped_unless_with_deps() 
             })
             .await;
         assert_eq!(ps.len(), 2);
-        // Its second run came after db's second.
-        let mut runs = Vec::new();
-        for id in ["db", "api"] {
-            let all = wait_starts(&m.t.path(&format!("{id}.stamp")), 2, SETTLE).await;
-            let starts: Vec<u64> = all
-                .into_iter()
-                .filter(|(k, ..)| *k == 'S')
-                .map(|(_, ns, _)| ns)
-                .collect();
-            runs.push(starts);
+        // Both run again, each in a second run of its own (the order of
+        // starts is the first test's).
+        for p in &ps {
+            assert_eq!(p.runs, 2, "{p:#?}");
+            let stamp = m.t.path(&format!("{}.stamp", p.id));
+            let starts = wait_starts(&stamp, 2, SETTLE).await;
+            let last = starts.iter().rev().find(|(k, ..)| *k == 'S').map(|s| s.2);
+            assert_eq!(last, p.pid, "{p:#?}");
+            assert!(p.pid.is_some_and(alive), "{p:#?}");
         }
-        let (db, api) = (&runs[0], &runs[1]);
-        assert_eq!((db.len(), api.len()), (2, 2), "db {db:?}, api {api:?}");
-        assert!(db[1] < api[1], "db {db:?}, api {api:?}");
         m.stop().await;
     })
     .await
