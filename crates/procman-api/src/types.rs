@@ -10,10 +10,33 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// `not_found`, `bad_request`, `unauthorized`, `method_not_allowed`,
-    /// `payload_too_large`, `conflict`, `invalid_config`, `unavailable`,
-    /// `internal`.
+    /// `payload_too_large`, `conflict`, `dependencies_down`,
+    /// `invalid_config`, `unavailable`, `internal`.
     pub code: String,
     pub message: String,
+    /// With `dependencies_down`: the processes the start needs that are
+    /// down, each with its state. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<DependencyState>,
+}
+
+impl ApiError {
+    /// An error body without dependencies.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+            dependencies: Vec::new(),
+        }
+    }
+}
+
+/// A process a start depends on, and the state it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DependencyState {
+    pub id: String,
+    /// `registered`, `stopped`, `failed` or `exited`.
+    pub state: String,
 }
 
 /// How a run ended.
@@ -35,8 +58,8 @@ pub struct Process {
     /// `standard_managed`, `integrated_managed` or `unmanaged`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// `registered`, `starting`, `running`, `stopping`, `stopped`,
-    /// `backoff`, `failed` or `exited`.
+    /// `registered`, `waiting`, `starting`, `running`, `stopping`,
+    /// `stopped`, `backoff`, `failed` or `exited`.
     pub state: String,
     pub enabled: bool,
     pub pid: Option<u32>,
@@ -53,6 +76,10 @@ pub struct Process {
     pub health: Option<String>,
     pub last_exit: Option<Exit>,
     pub last_error: Option<String>,
+    /// While `waiting`: what the process waits for, and why (`waiting for
+    /// db to be healthy (db is starting)`). Absent in every other state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 /// A state change.
@@ -62,9 +89,10 @@ pub struct Transition {
     pub to: String,
     /// What happened, in words.
     pub cause: String,
-    /// A stable name: `start_requested`, `policy_restart`, `ready`,
-    /// `exit`, `spawn_failed`, `startup_timeout`, `health_check`,
-    /// `stop_requested`, `restart_requested`, `breaker_open`.
+    /// A stable name: `start_requested`, `policy_restart`,
+    /// `dependency_changed`, `ready`, `exit`, `spawn_failed`,
+    /// `startup_timeout`, `health_check`, `stop_requested`,
+    /// `restart_requested`, `breaker_open`, ... (see docs/cli.md).
     pub cause_kind: String,
     pub at: String,
 }

@@ -96,8 +96,25 @@ impl Client {
     /// answer comes once the action is done (within
     /// [`Timeouts::action`](super::Timeouts::action)).
     pub async fn act(&self, id: &str, action: Action, wait: bool) -> Result<Process, ClientError> {
+        self.act_with_deps(id, action, wait, false).await
+    }
+
+    /// [`Client::act`]; for a start with `with_deps`, every process it
+    /// depends on is started too (else a start is refused, with the code
+    /// `dependencies_down`, when one of them is down).
+    pub async fn act_with_deps(
+        &self,
+        id: &str,
+        action: Action,
+        wait: bool,
+        with_deps: bool,
+    ) -> Result<Process, ClientError> {
+        let deps = match (action, with_deps) {
+            (Action::Start, true) => "&with_deps=true",
+            _ => "",
+        };
         let path = format!(
-            "{API_PREFIX}/processes/{}/{}?wait={wait}",
+            "{API_PREFIX}/processes/{}/{}?wait={wait}{deps}",
             segment(id),
             action.as_str()
         );
@@ -110,6 +127,12 @@ impl Client {
 
     pub async fn start(&self, id: &str, wait: bool) -> Result<Process, ClientError> {
         self.act(id, Action::Start, wait).await
+    }
+
+    /// `POST /processes/{id}/start?with_deps=true`: the process and every
+    /// process it depends on, directly or not.
+    pub async fn start_with_deps(&self, id: &str, wait: bool) -> Result<Process, ClientError> {
+        self.act_with_deps(id, Action::Start, wait, true).await
     }
 
     pub async fn stop(&self, id: &str, wait: bool) -> Result<Process, ClientError> {

@@ -212,12 +212,12 @@ pub(super) fn decode<T: DeserializeOwned>(endpoint: &str, bytes: &[u8]) -> Resul
 /// The error of a non-2xx answer: its [`ApiError`] body, or the status and
 /// the start of whatever came instead (a proxy's page).
 pub(super) fn refusal(status: u16, bytes: &[u8]) -> ClientError {
-    let error = serde_json::from_slice::<ApiError>(bytes).unwrap_or_else(|_| ApiError {
-        code: format!("http_{status}"),
-        message: match bytes.is_empty() {
+    let error = serde_json::from_slice::<ApiError>(bytes).unwrap_or_else(|_| {
+        let message = match bytes.is_empty() {
             true => format!("HTTP {status}"),
             false => format!("HTTP {status}: {}", quote(bytes)),
-        },
+        };
+        ApiError::new(format!("http_{status}"), message)
     });
     ClientError::Api { status, error }
 }

@@ -44,6 +44,7 @@ pub(super) fn check(d: &mut Decoder<'_>, config: &Config, top: &Section<'_>, ite
         nothing_to_watch(d, process, item);
         restart_never(d, process, item);
         cpu_beyond_host(d, process, item, cpus);
+        disabled_dependency(d, config, process, item);
     }
 }
 
@@ -204,6 +205,46 @@ fn cpu_beyond_host(
         cut(&pct.to_string())
     );
     d.warn(at.pos(), &at.path, message);
+}
+
+/// An enabled process that depends on one that is not: the dependency
+/// never starts with the manager, so the process waits (`waiting`) until
+/// someone starts the dependency.
+fn disabled_dependency(
+    d: &mut Decoder<'_>,
+    config: &Config,
+    process: &ProcessConfig,
+    item: &Item<'_>,
+) {
+    if !process.enabled {
+        return;
+    }
+    let Some(entries) = item.at(&["depends_on"]).and_then(|i| i.elements()) else {
+        return;
+    };
+    for dep in &process.depends_on {
+        if config.process(&dep.id).is_none_or(|p| p.enabled) {
+            continue;
+        }
+        let names = |e: &Item<'_>| {
+            let id = e
+                .plain_text()
+                .or_else(|| e.at(&["id"]).and_then(|i| i.plain_text()));
+            id == Some(dep.id.as_str())
+        };
+        let Some(entry) = entries.iter().find(|e| names(e)) else {
+            continue;
+        };
+        let message = format!(
+            "`{}` depends on `{}`, which is not enabled: `{}` never starts with the \
+             manager, so `{}` waits for it (state waiting) until it is started by hand",
+            cut(&process.id),
+            cut(&dep.id),
+            cut(&dep.id),
+            cut(&process.id),
+        );
+        d.warn(entry.pos(), &entry.path, message);
+    }
 }
 
 fn show(d: Duration) -> humantime::FormattedDuration {

@@ -11,11 +11,12 @@ use std::time::SystemTime;
 
 use tokio::sync::{broadcast, watch};
 
+use super::order;
 use super::registry::{ManagerError, ManagerState};
 use super::roster::Roster;
 use crate::config::Config;
 use crate::outcome::Signal;
-use crate::supervisor::{Event, Events, Handle, ProcessStatus};
+use crate::supervisor::{Event, Events, Handle, ProcessStatus, Ticket};
 
 #[derive(Debug, Clone)]
 pub struct Control {
@@ -70,9 +71,29 @@ impl Control {
     }
 
     /// Starts the process (closing its circuit breaker); returns once it
-    /// is spawned, or has failed to.
+    /// is spawned, waits for its dependencies (`waiting`), or has failed
+    /// to start. Refused ([`ManagerError::DependenciesDown`]) when a
+    /// process it depends on, directly or not, is down (never started,
+    /// stopped, failed, or exited without meeting its condition).
     pub async fn start_process(&self, id: &str) -> Result<(), ManagerError> {
-        Ok(self.handle(id)?.start().await?)
+        Ok(self.request_start(id, false)?.await?)
+    }
+
+    /// Starts every process `id` depends on, directly or not, then `id`
+    /// (all at once: each waits for its own dependencies); returns as
+    /// [`Control::start_process`] does.
+    pub async fn start_with_deps(&self, id: &str) -> Result<(), ManagerError> {
+        Ok(self.request_start(id, true)?.await?)
+    }
+
+    /// Sends the start of `id` (with `with_deps`, of its dependencies
+    /// first) and returns its ticket, or the refusal of
+    /// [`Control::start_process`].
+    pub fn request_start(&self, id: &str, with_deps: bool) -> Result<Ticket, ManagerError> {
+        let (config, procs) = self.lineup();
+        let handle = self.handle(id)?;
+        order::prepare_start(&procs, &config, id, with_deps)?;
+        Ok(handle.start())
     }
 
     /// Stops the process; returns once its whole tree is gone.

@@ -8,6 +8,7 @@
 //! within `force_shutdown_timeout`.
 
 mod control;
+mod order;
 mod plan;
 mod registry;
 mod reload;

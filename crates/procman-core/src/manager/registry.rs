@@ -60,6 +60,13 @@ pub enum ManagerError {
     Platform(std::io::Error),
     #[error("invalid options: {0}")]
     Options(&'static str),
+    /// A user's start of `id` refused: processes it depends on (directly
+    /// or not) are down; each with its state.
+    #[error("{}", super::order::down_message(id, down))]
+    DependenciesDown {
+        id: String,
+        down: Vec<(String, String)>,
+    },
 }
 
 /// Choices an embedder (or a test) can make beyond the config file.
@@ -193,6 +200,7 @@ impl Manager {
             .zip(resumes)
             .map(|((p, log), resume)| roster.spawn(p, log, resume))
             .collect();
+        super::order::wire(&procs, &config);
         roster.replace(Lineup {
             config,
             procs: procs.into(),
@@ -264,7 +272,8 @@ impl Manager {
         self.state.send_replace(ManagerState::Running);
     }
 
-    /// Stops every process in parallel. Whatever still runs when
+    /// Stops every process, dependents before what they depend on (each
+    /// level of `depends_on` in parallel). Whatever still runs when
     /// `force_shutdown_timeout` expires is SIGKILLed, and the stop returns
     /// at most [`SHUTDOWN_MARGIN`] later whatever the supervisors do.
     pub async fn stop(&self) {
@@ -277,14 +286,9 @@ impl Manager {
         // A reload under way finishes first (its stops are bounded too).
         let reload = self.control.roster.reloading.lock();
         let _reload = tokio::time::timeout_at(force.into(), reload).await.ok();
-        let tickets: Vec<Ticket> = self.control.handles().iter().map(Handle::stop).collect();
-        let mut pending = tickets.into_iter();
-        let all = async {
-            for t in pending.by_ref() {
-                let _ = t.await;
-            }
-        };
-        if tokio::time::timeout_at(force.into(), all).await.is_err() {
+        let (config, procs) = self.control.lineup();
+        let pending = super::order::stop_in_order(&procs, &config, force).await;
+        if !pending.is_empty() {
             tracing::warn!(timeout = %humantime::format_duration(self.config().manager.force_shutdown_timeout),
                 "force_shutdown_timeout expired; killing every process left");
             self.kill_all();

@@ -115,6 +115,9 @@ impl Control {
             })
             .collect();
         let config = Arc::new(effective);
+        // Every task gets its dependencies anew: handles were replaced,
+        // and `depends_on` may have changed.
+        super::order::wire(&procs, &config);
         self.roster.replace(Lineup {
             config: config.clone(),
             procs: procs.into(),
@@ -133,16 +136,23 @@ impl Control {
         Ok(plan)
     }
 
-    /// Stops the processes `ids` of `lineup` and ends their supervisors.
+    /// Stops the processes `ids` of `lineup` (dependents before what they
+    /// depend on, each level at once) and ends their supervisors.
     async fn retire(&self, lineup: &Lineup, ids: &[&str]) {
         let handles: Vec<&Handle> = lineup
             .procs
             .iter()
             .filter(|h| ids.contains(&h.id()))
             .collect();
-        let stops: Vec<_> = handles.iter().map(|h| h.stop()).collect();
-        for stop in stops {
-            let _ = stop.await;
+        for level in super::order::stop_levels(&lineup.config, ids) {
+            let stops: Vec<_> = handles
+                .iter()
+                .filter(|h| level.iter().any(|id| id == h.id()))
+                .map(|h| h.stop())
+                .collect();
+            for stop in stops {
+                let _ = stop.await;
+            }
         }
         for h in handles {
             h.exit();

@@ -358,6 +358,8 @@ impl Task {
                         let _ = reply.send(());
                         false
                     }
+                    // For the next launch.
+                    Some(Command::DependOn(upstreams)) => { self.upstreams = upstreams; false }
                     None => { self.closed = true; false }
                 },
             };

@@ -117,6 +117,12 @@ impl Handle {
         self.send(Command::Monitor)
     }
 
+    /// Gives the process the dependencies each of its launches waits for
+    /// (replacing any it had).
+    pub(crate) fn depend_on(&self, upstreams: Vec<super::Upstream>) {
+        let _ = self.tx.send(Command::DependOn(upstreams));
+    }
+
     /// Ends the supervisor task, after stopping what runs.
     pub(crate) fn exit(&self) {
         let _ = self.tx.send(Command::Exit);

@@ -56,6 +56,10 @@ pub(crate) enum Command {
         std::sync::Arc<crate::config::ProcessConfig>,
         oneshot::Sender<()>,
     ),
+    /// The dependencies every launch waits for, replacing any before (the
+    /// manager wires them after creating every handle, and again after a
+    /// reload); a `waiting` process checks them at once.
+    DependOn(Vec<super::gate::Upstream>),
     /// Let go of what runs without stopping it, write the state file, and
     /// end the task (the manager detaches); replies when done.
     Detach(oneshot::Sender<()>),

@@ -9,6 +9,7 @@
 
 mod ending;
 mod event;
+mod gate;
 mod handle;
 mod launch;
 mod messages;
@@ -23,6 +24,7 @@ mod task;
 mod unmanaged;
 
 pub use event::{Event, Events};
+pub(crate) use gate::Upstream;
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
 pub(crate) use reattach::Resume;

@@ -24,7 +24,7 @@ impl Task {
             self.relimit();
         }
         if launch::health_check(&old) != launch::health_check(&self.cfg) {
-            self.recheck();
+            self.new_health_check();
         } else if old.control.startup_timeout != self.cfg.control.startup_timeout {
             if let (Some(run), Some(_)) = (&self.run, self.startup_deadline) {
                 self.startup_deadline = Some(run.started + self.cfg.control.startup_timeout);
@@ -51,7 +51,7 @@ impl Task {
     /// first; one still `starting` waits for the new check's first pass,
     /// within `startup_timeout` from its spawn, or is ready at once when
     /// it no longer has a check.
-    fn recheck(&mut self) {
+    fn new_health_check(&mut self) {
         let Some(run) = self.run.as_mut() else { return };
         let (pid, started) = (run.pid(), run.started);
         let env = launch::spec(&self.cfg, &self.ctx.config_dir, self.port)

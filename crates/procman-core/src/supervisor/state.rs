@@ -14,6 +14,11 @@ use crate::policy::BreakerState;
 pub enum Lifecycle {
     /// Known, never started (or `enabled: false`).
     Registered,
+    /// Asked to start (or restart), held back until its `depends_on`
+    /// conditions hold; the reason names what it waits for, and why.
+    Waiting {
+        reason: String,
+    },
     /// Spawned, not yet ready (until its first passing health check, when it
     /// has one; a process without a check is ready once spawned).
     Starting {
@@ -47,6 +52,7 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     Registered,
+    Waiting,
     Starting,
     Running,
     Stopping,
@@ -60,6 +66,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Registered => "registered",
+            Phase::Waiting => "waiting",
             Phase::Starting => "starting",
             Phase::Running => "running",
             Phase::Stopping => "stopping",
@@ -80,15 +87,18 @@ impl Phase {
         use Phase::*;
         matches!(
             (self, to),
-            (Registered | Stopped | Failed | Exited | Backoff, Starting)
-                | (Registered | Backoff | Failed | Exited, Stopped)
-                | (Registered | Stopped | Failed | Exited | Backoff, Failed)
+            (Registered | Stopped | Failed | Exited | Backoff | Waiting, Starting)
+                | (Registered | Backoff | Failed | Exited | Waiting, Stopped)
+                | (Registered | Stopped | Failed | Exited | Backoff | Waiting, Failed)
+                // Held back by its dependencies; a new reason is a new
+                // `waiting` (published only when its text changes).
+                | (Registered | Stopped | Failed | Exited | Backoff | Waiting, Waiting)
                 | (Starting, Running)
                 | (Starting | Running, Stopping)
                 | (Starting | Running, Backoff | Failed | Exited)
                 // A spawn that failed for a passing reason (a process or
                 // descriptor limit) is a failed run without a process.
-                | (Registered | Stopped | Failed | Exited | Backoff, Backoff)
+                | (Registered | Stopped | Failed | Exited | Backoff | Waiting, Backoff)
                 | (Stopping, Stopped)
                 // Re-attached to a process an earlier manager started, or
                 // found ended while no manager ran (a finished batch job).
@@ -122,6 +132,7 @@ impl Lifecycle {
     pub fn phase(&self) -> Phase {
         match self {
             Lifecycle::Registered => Phase::Registered,
+            Lifecycle::Waiting { .. } => Phase::Waiting,
             Lifecycle::Starting { .. } => Phase::Starting,
             Lifecycle::Running { .. } => Phase::Running,
             Lifecycle::Stopping { .. } => Phase::Stopping,
@@ -148,6 +159,9 @@ pub enum Cause {
     StartRequested,
     /// Spawned as a restart by the policy.
     PolicyRestart,
+    /// A dependency of a `waiting` process changed state (its id), and
+    /// the reason for waiting with it.
+    DependencyChanged(String),
     /// Ready (spawned, or first health check passed).
     Ready,
     /// The run ended on its own.
@@ -188,6 +202,7 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::StartRequested => f.write_str("start requested"),
             Cause::PolicyRestart => f.write_str("restart policy"),
+            Cause::DependencyChanged(id) => write!(f, "dependency {id} changed state"),
             Cause::Ready => f.write_str("ready"),
             Cause::Exit(end) => write!(f, "{end}"),
             Cause::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
@@ -228,6 +243,7 @@ impl Cause {
         match self {
             Cause::StartRequested => "start_requested",
             Cause::PolicyRestart => "policy_restart",
+            Cause::DependencyChanged(_) => "dependency_changed",
             Cause::Ready => "ready",
             Cause::Exit(_) => "exit",
             Cause::SpawnFailed(_) => "spawn_failed",
@@ -251,6 +267,7 @@ impl Cause {
         const KINDS: &[&str] = &[
             "start_requested",
             "policy_restart",
+            "dependency_changed",
             "ready",
             "exit",
             "spawn_failed",
@@ -422,6 +439,18 @@ mod tests {
             // Re-attached, or found ended, by a new manager.
             (Registered, Running),
             (Registered, Exited),
+            // Held back by its dependencies, from wherever a start can
+            // begin; out of it by a launch, a stop, or a failed spawn.
+            (Registered, Waiting),
+            (Stopped, Waiting),
+            (Failed, Waiting),
+            (Exited, Waiting),
+            (Backoff, Waiting),
+            (Waiting, Waiting),
+            (Waiting, Starting),
+            (Waiting, Stopped),
+            (Waiting, Failed),
+            (Waiting, Backoff),
         ];
         let illegal = [
             (Stopped, Running),
@@ -432,6 +461,14 @@ mod tests {
             (Failed, Running),
             (Running, Starting),
             (Running, Stopped),
+            // A process that runs is never sent back to wait: a dependency
+            // that stops later leaves its dependents alone.
+            (Starting, Waiting),
+            (Running, Waiting),
+            (Stopping, Waiting),
+            (Waiting, Running),
+            (Waiting, Exited),
+            (Waiting, Stopping),
         ];
         for (a, b) in legal {
             assert!(a.can_become(b), "{a} -> {b} must be legal");
@@ -439,6 +476,12 @@ mod tests {
         for (a, b) in illegal {
             assert!(!a.can_become(b), "{a} -> {b} must be illegal");
         }
+    }
+
+    #[test]
+    fn waiting_is_not_active() {
+        assert!(!Waiting.is_active());
+        assert_eq!(Waiting.as_str(), "waiting");
     }
 
     #[test]
@@ -450,7 +493,7 @@ mod tests {
             (Running, Running),
         ];
         let all = [
-            Registered, Starting, Running, Stopping, Stopped, Backoff, Failed, Exited,
+            Registered, Waiting, Starting, Running, Stopping, Stopped, Backoff, Failed, Exited,
         ];
         for a in all {
             for b in all {

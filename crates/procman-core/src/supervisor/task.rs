@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::event::Events;
+use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError, Reply};
@@ -78,6 +79,8 @@ pub(crate) fn spawn(
         closed: false,
         exiting: false,
         stops_requested: 0,
+        upstreams: Vec::new(),
+        held: None,
     };
     let inner = tokio::spawn(task.main());
     (handle, watch_panics(id, inner))
@@ -140,6 +143,10 @@ pub(super) struct Task {
     /// Stop requests that arrived while a tree was being terminated, so
     /// far: a restart that sees it change gives way to the stop.
     pub(super) stops_requested: u64,
+    /// The dependencies every launch waits for (`depends_on`).
+    pub(super) upstreams: Vec<Upstream>,
+    /// The launch held back while `waiting`.
+    pub(super) held: Option<Held>,
 }
 
 pub(super) async fn until(deadline: Option<Instant>) {
@@ -181,6 +188,10 @@ impl Task {
                 () = until(self.backoff) => {
                     self.backoff = None;
                     let _ = self.launch(Cause::PolicyRestart).await;
+                }
+                i = gate::changed(&mut self.upstreams), if self.phase() == Phase::Waiting => {
+                    let id = self.upstreams[i].id.clone();
+                    self.recheck(Cause::DependencyChanged(id)).await;
                 }
             }
         }
@@ -257,6 +268,12 @@ impl Task {
     }
 
     async fn on_command(&mut self, cmd: Command) {
+        // The manager wires the dependencies before it starts anything:
+        // that is not the first command the comment below means.
+        let cmd = match cmd {
+            Command::DependOn(upstreams) => return self.depend_on(upstreams).await,
+            cmd => cmd,
+        };
         // What an earlier manager left is taken up at the first command
         // (the manager's start, once every observer, such as the event
         // journal, is listening), before anything else.
@@ -270,6 +287,10 @@ impl Task {
         match cmd {
             Command::Start(reply) => {
                 let result = if self.phase().is_active() {
+                    Ok(())
+                } else if self.phase() == Phase::Waiting {
+                    // It starts as soon as its dependencies are ready.
+                    self.breaker.reset();
                     Ok(())
                 } else {
                     self.breaker.reset();
@@ -299,6 +320,7 @@ impl Task {
                     self.stop(Cause::StopRequested).await;
                 } else {
                     self.backoff = None;
+                    self.held = None;
                     if self.phase() != Phase::Stopped {
                         self.go(Lifecycle::Stopped, Cause::StopRequested);
                     }
@@ -355,10 +377,14 @@ impl Task {
             }
             // Unmanaged processes have their own task (`unmanaged.rs`).
             Command::Monitor(reply) => drop(reply.send(Ok(()))),
+            // Taken at the top.
+            Command::DependOn(_) => {}
         }
     }
 
-    /// Spawns a run. A spawn that fails is a failed run, for the restart
+    /// Spawns a run, once the gate of its dependencies lets it (see
+    /// `gate.rs`): until then the process is `waiting`, and this returns
+    /// `Ok` at once. A spawn that fails is a failed run, for the restart
     /// policy to judge, when it fails for a passing reason (a process or
     /// descriptor limit reached) or when it is a restart of a process that
     /// ran before (a deploy may be replacing its executable this very
@@ -369,6 +395,11 @@ impl Task {
     /// manager.
     pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
+        if self.hold(&cause) {
+            return Ok(());
+        }
+        // Why the run before ended, when the gate held this restart.
+        let after = self.held.take().and_then(|h| h.after);
         let retry = |transient: bool| transient || cause == Cause::PolicyRestart;
         let port = match launch::port(&self.cfg) {
             Ok(p) => p,
@@ -423,10 +454,11 @@ impl Task {
                 s.restarts += 1;
                 // The transition to `backoff` (or the one before an
                 // immediate restart) says why the last run ended.
-                let why = s
-                    .last_transition
-                    .as_ref()
-                    .map_or("exit", |t| t.cause.kind());
+                let why = after.unwrap_or_else(|| {
+                    s.last_transition
+                        .as_ref()
+                        .map_or("exit", |t| t.cause.kind())
+                });
                 s.restart_causes.add(why);
             }
             s.started_at = Some(SystemTime::now());

@@ -218,7 +218,8 @@ impl Unmanaged {
                 self.cfg = cfg;
                 let _ = reply.send(());
             }
-            Command::Exit | Command::Detach(_) => {}
+            // Never started by procman: nothing to wait for.
+            Command::Exit | Command::Detach(_) | Command::DependOn(_) => {}
         }
     }
 

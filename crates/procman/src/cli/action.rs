@@ -1,8 +1,10 @@
 //! `procman start|stop|restart ID… | --all [--no-wait]`: one request per
 //! process, sent together, each waiting until its process is done (running,
-//! or stopped) unless `--no-wait`. Each process's outcome is printed, in
-//! the order given; if any failed, the command fails (exit 1) after
-//! saying why for each.
+//! waiting for its dependencies, or stopped) unless `--no-wait`. Each
+//! process's outcome is printed, in the order given; if any failed, the
+//! command fails (exit 1) after saying why for each. A start is refused
+//! when a process it depends on is down, unless `--with-deps` (which
+//! `--all` implies) starts those too.
 
 use std::sync::Arc;
 
@@ -31,6 +33,11 @@ pub struct ActionArgs {
     /// Return once each request is accepted, without waiting until done.
     #[arg(long)]
     no_wait: bool,
+    /// For start: start every process it depends on (directly or not)
+    /// too, instead of refusing when one of them is down. Implied by
+    /// `--all`.
+    #[arg(long)]
+    with_deps: bool,
     #[command(flatten)]
     manager: ManagerArgs,
     #[command(flatten)]
@@ -74,9 +81,12 @@ async fn run(action: Action, args: &ActionArgs, located: &Located) -> Result<(),
         .map(|id| {
             let (client, gate, id) = (client.clone(), gate.clone(), id.clone());
             let wait = !args.no_wait;
+            // Everything starts with --all: what a process depends on too
+            // (each waits for its own dependencies).
+            let with_deps = args.with_deps || args.all;
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                client.act(&id, action, wait).await
+                client.act_with_deps(&id, action, wait, with_deps).await
             })
         })
         .collect();
@@ -107,7 +117,11 @@ async fn run(action: Action, args: &ActionArgs, located: &Located) -> Result<(),
             Err(e) => {
                 nobody += usize::from(e.is_no_manager());
                 let error = api_error(&e);
-                errors.push(format!("cannot {} {id}: {e}", action.as_str()));
+                errors.push(match e.api() {
+                    // Says already what cannot start, and why.
+                    Some(api) if api.code == "dependencies_down" => api.message.clone(),
+                    _ => format!("cannot {} {id}: {e}", action.as_str()),
+                });
                 Outcome {
                     id: id.clone(),
                     ok: false,
@@ -152,21 +166,29 @@ fn applies(action: Action, p: &Process) -> bool {
     let managed = p.kind != "unmanaged";
     let active = matches!(
         p.state.as_str(),
-        "starting" | "running" | "backoff" | "stopping"
+        "waiting" | "starting" | "running" | "backoff" | "stopping"
     );
     managed
         && match action {
-            Action::Start => p.enabled && !matches!(p.state.as_str(), "starting" | "running"),
+            Action::Start => {
+                p.enabled && !matches!(p.state.as_str(), "waiting" | "starting" | "running")
+            }
             Action::Stop => active,
             Action::Restart => p.enabled || active,
         }
 }
 
 /// `web: running (pid 1234)`; without waiting, `web: stop requested,
-/// stopping (pid 1234)`.
+/// stopping (pid 1234)`; held back, `api: waiting for db (db is stopped)`.
 fn done(action: Action, p: &Process, no_wait: bool, color: bool) -> String {
     let state = state_paint(&p.state).map_or(p.state.clone(), |c| c.apply(&p.state, color));
-    let pid = p.pid.map(|n| format!(" (pid {n})")).unwrap_or_default();
+    let pid = match (&p.waiting_reason, p.pid) {
+        (Some(reason), _) => reason
+            .strip_prefix("waiting")
+            .map_or_else(|| format!(" ({reason})"), str::to_string),
+        (None, Some(n)) => format!(" (pid {n})"),
+        (None, None) => String::new(),
+    };
     match no_wait {
         true => format!("{}: {} requested, {state}{pid}", p.id, action.as_str()),
         false => format!("{}: {state}{pid}", p.id),
@@ -184,8 +206,5 @@ fn api_error(e: &ClientError) -> ApiError {
         ClientError::Timeout { .. } => "timeout",
         _ => "client_error",
     };
-    ApiError {
-        code: code.to_string(),
-        message: e.to_string(),
-    }
+    ApiError::new(code, e.to_string())
 }

@@ -183,6 +183,10 @@ pub fn describe(d: &ProcessDetail, now: SystemTime, color: bool) -> String {
     if let Some(t) = &d.last_transition {
         lines.push(("Why", format!("{} ({} → {})", t.cause, t.from, t.to)));
     }
+    if let Some(reason) = &p.waiting_reason {
+        let what = reason.strip_prefix("waiting for ").unwrap_or(reason);
+        lines.push(("Waiting for", what.to_string()));
+    }
     if !p.enabled {
         let what = match unmanaged {
             true => "no (not looked for)",

@@ -37,7 +37,7 @@ impl Paint {
 pub fn state_paint(state: &str) -> Option<Paint> {
     match state {
         "running" => Some(Paint::Green),
-        "starting" | "backoff" | "stopping" => Some(Paint::Yellow),
+        "waiting" | "starting" | "backoff" | "stopping" => Some(Paint::Yellow),
         "failed" => Some(Paint::Red),
         "stopped" | "exited" | "registered" => Some(Paint::Dim),
         _ => None,
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn states_have_their_colours() {
         assert_eq!(state_paint("running"), Some(Paint::Green));
-        for s in ["starting", "backoff", "stopping"] {
+        for s in ["waiting", "starting", "backoff", "stopping"] {
             assert_eq!(state_paint(s), Some(Paint::Yellow), "{s}");
         }
         assert_eq!(state_paint("failed"), Some(Paint::Red));

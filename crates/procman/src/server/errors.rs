@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use procman_api::ApiError;
+use procman_api::{ApiError, DependencyState};
 use serde::de::DeserializeOwned;
 
 use super::service::Refusal;
@@ -23,6 +23,8 @@ pub struct Failure {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What a refused start needs that is down (`dependencies_down`).
+    pub dependencies: Vec<DependencyState>,
 }
 
 impl Failure {
@@ -31,6 +33,7 @@ impl Failure {
             status,
             code,
             message: message.into(),
+            dependencies: Vec::new(),
         }
     }
 
@@ -54,11 +57,18 @@ impl From<Refusal> for Failure {
         let status = match r {
             Refusal::NotFound(_) => StatusCode::NOT_FOUND,
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Refusal::Conflict(_) => StatusCode::CONFLICT,
+            Refusal::Conflict(_) | Refusal::DependenciesDown { .. } => StatusCode::CONFLICT,
             Refusal::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        Failure::new(status, r.code(), r.to_string())
+        let mut failure = Failure::new(status, r.code(), r.to_string());
+        if let Refusal::DependenciesDown { down, .. } = r {
+            failure.dependencies = down
+                .into_iter()
+                .map(|(id, state)| DependencyState { id, state })
+                .collect();
+        }
+        failure
     }
 }
 
@@ -67,6 +77,7 @@ impl IntoResponse for Failure {
         let body = ApiError {
             code: self.code.to_string(),
             message: self.message,
+            dependencies: self.dependencies,
         };
         (self.status, axum::Json(body)).into_response()
     }

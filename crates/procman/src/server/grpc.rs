@@ -31,6 +31,7 @@ impl From<Refusal> for Status {
             Refusal::BadRequest(m) => Status::invalid_argument(m),
             Refusal::Conflict(m) => Status::failed_precondition(m),
             Refusal::InvalidConfig(m) => Status::invalid_argument(m),
+            Refusal::DependenciesDown { message, .. } => Status::failed_precondition(message),
             Refusal::Unavailable(m) => Status::unavailable(m),
         }
     }
@@ -59,6 +60,7 @@ fn process(p: api::Process) -> proto::Process {
         health: p.health,
         last_exit: p.last_exit.map(exit),
         last_error: p.last_error,
+        waiting_reason: p.waiting_reason,
     }
 }
 
@@ -148,12 +150,7 @@ fn event(e: api::Event) -> proto::Event {
 type Stream<T> = Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
 
 impl Grpc {
-    async fn act(
-        &self,
-        req: Request<proto::ProcessRequest>,
-        verb: Verb,
-    ) -> Result<Response<proto::Process>, Status> {
-        let id = req.into_inner().id;
+    async fn act(&self, id: String, verb: Verb) -> Result<Response<proto::Process>, Status> {
         let p = service::act(&self.api.control, &id, verb, true).await?;
         Ok(Response::new(process(p)))
     }
@@ -184,23 +181,25 @@ impl ProcessManager for Grpc {
 
     async fn start_process(
         &self,
-        req: Request<proto::ProcessRequest>,
+        req: Request<proto::StartRequest>,
     ) -> Result<Response<proto::Process>, Status> {
-        self.act(req, Verb::Start).await
+        let r = req.into_inner();
+        let with_deps = r.with_deps;
+        self.act(r.id, Verb::Start { with_deps }).await
     }
 
     async fn stop_process(
         &self,
         req: Request<proto::ProcessRequest>,
     ) -> Result<Response<proto::Process>, Status> {
-        self.act(req, Verb::Stop).await
+        self.act(req.into_inner().id, Verb::Stop).await
     }
 
     async fn restart_process(
         &self,
         req: Request<proto::ProcessRequest>,
     ) -> Result<Response<proto::Process>, Status> {
-        self.act(req, Verb::Restart).await
+        self.act(req.into_inner().id, Verb::Restart).await
     }
 
     async fn signal_process(

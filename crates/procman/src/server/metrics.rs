@@ -58,8 +58,9 @@ use super::resources::{self, Limit};
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-const PHASES: [Phase; 8] = [
+const PHASES: [Phase; 9] = [
     Phase::Registered,
+    Phase::Waiting,
     Phase::Starting,
     Phase::Running,
     Phase::Stopping,

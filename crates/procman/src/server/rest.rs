@@ -72,6 +72,21 @@ pub struct WaitQuery {
     wait: Option<bool>,
 }
 
+/// The query of a start: `?wait=` as for every action, and `?with_deps=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// `true` (default): answer once the process is started (or waits for
+    /// its dependencies, or has failed to start); `false`: once the
+    /// request is sent.
+    wait: Option<bool>,
+    /// `true`: start every process it depends on (directly or not) too.
+    /// `false` (default): refuse (409, `dependencies_down`) when one of
+    /// them is down (never started, stopped, failed, or exited without
+    /// meeting its condition).
+    with_deps: Option<bool>,
+}
+
 /// Liveness of the manager (no token needed).
 #[utoipa::path(get, path = "/healthz", tag = "manager", security(()),
     responses(
@@ -122,23 +137,27 @@ async fn act(api: Api, id: String, verb: Verb, q: WaitQuery) -> Answer<Process> 
     ))
 }
 
-/// Starts a process (closing an open circuit breaker).
+/// Starts a process (closing an open circuit breaker). A process whose
+/// dependencies are not ready yet is `waiting` (see `waiting_reason`)
+/// and starts as soon as they are.
 #[utoipa::path(post, path = "/api/v1/processes/{id}/start", tag = "processes",
-    params(("id" = String, Path, description = "The process id"), WaitQuery),
+    params(("id" = String, Path, description = "The process id"), StartQuery),
     responses(
         (status = 200, description = "The process after the start", body = Process),
         (status = 400, description = "A bad query", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
         (status = 404, description = "No process with this id", body = ApiError),
-        (status = 409, description = "The process cannot be started (it failed to spawn, or is unmanaged)", body = ApiError),
+        (status = 409, description = "The process cannot be started (it failed to spawn, or is unmanaged), or a process it depends on is down (`dependencies_down`, naming each in `dependencies`)", body = ApiError),
         (status = 503, description = "The manager is shutting down", body = ApiError),
     ))]
 async fn start_process(
     State(api): State<Api>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    Query(q): Query<StartQuery>,
 ) -> Answer<Process> {
-    act(api, id, Verb::Start, q).await
+    let with_deps = q.with_deps.unwrap_or(false);
+    let wait = WaitQuery { wait: q.wait };
+    act(api, id, Verb::Start { with_deps }, wait).await
 }
 
 /// Stops a process and its whole tree.

@@ -11,7 +11,7 @@ use procman_core::logs::reader::LogSet;
 use procman_core::manager::{Control, ManagerError, ManagerState};
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::policy::BreakerState;
-use procman_core::supervisor::{CommandError, Event, Phase, ProcessStatus, Transition};
+use procman_core::supervisor::{CommandError, Event, Lifecycle, Phase, ProcessStatus, Transition};
 use tokio::time::Instant;
 
 use super::resources;
@@ -29,6 +29,13 @@ pub enum Refusal {
     /// allows it (unmanaged, not running, failed to start).
     #[error("{0}")]
     Conflict(String),
+    /// 409 / FAILED_PRECONDITION: a start refused because processes it
+    /// depends on are down; each with its state.
+    #[error("{message}")]
+    DependenciesDown {
+        message: String,
+        down: Vec<(String, String)>,
+    },
     /// 422 / INVALID_ARGUMENT: the config file a reload read is not valid
     /// (every error, with its location), or a log file it names cannot be
     /// used. Nothing was changed.
@@ -46,6 +53,7 @@ impl Refusal {
             Refusal::NotFound(_) => "not_found",
             Refusal::BadRequest(_) => "bad_request",
             Refusal::Conflict(_) => "conflict",
+            Refusal::DependenciesDown { .. } => "dependencies_down",
             Refusal::InvalidConfig(_) => "invalid_config",
             Refusal::Unavailable(_) => "unavailable",
         }
@@ -59,6 +67,10 @@ impl From<ManagerError> for Refusal {
             ManagerError::Command(CommandError::Gone(_)) => {
                 Refusal::Unavailable(format!("{e}: the manager is shutting down"))
             }
+            ManagerError::DependenciesDown { ref down, .. } => Refusal::DependenciesDown {
+                message: e.to_string(),
+                down: down.clone(),
+            },
             other => Refusal::Conflict(other.to_string()),
         }
     }
@@ -122,6 +134,10 @@ pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::
         },
         last_exit: s.last_exit.map(exit),
         last_error: s.last_error.clone(),
+        waiting_reason: match &s.lifecycle {
+            Lifecycle::Waiting { reason } => Some(reason.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -260,7 +276,11 @@ pub fn shutting_down(control: &Control) -> bool {
 /// What a start, stop or restart is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
-    Start,
+    /// `with_deps`: every process it depends on is started too (else the
+    /// start is refused when one of them is down).
+    Start {
+        with_deps: bool,
+    },
     Stop,
     Restart,
 }
@@ -281,7 +301,7 @@ pub async fn act(
         ));
     }
     let ticket = match verb {
-        Verb::Start => handle.start(),
+        Verb::Start { with_deps } => control.request_start(id, with_deps)?,
         Verb::Stop => handle.stop(),
         Verb::Restart => handle.restart(),
     };

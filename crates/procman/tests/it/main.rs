@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod cli_control;
 mod credentials;
+mod depends;
 mod dispositions;
 mod environment;
 mod fallback;

@@ -159,3 +159,38 @@ fn warnings_are_sorted_and_errors_are_not_warnings() {
     let errors = load_err("process_manager: {port: x}");
     assert!(errors.iter().all(|e| e.severity == Severity::Error));
 }
+
+#[test]
+fn depending_on_a_process_that_is_not_enabled_is_a_warning_at_the_entry() {
+    let w = warnings(
+        "
+        managed_processes:
+          - id: db
+            enabled: false
+            management:
+              control: {executable: postgres}
+          - id: cache
+            management:
+              control: {executable: redis-server}
+          - id: api
+            depends_on:
+              - cache
+              - {id: db, condition: started}
+            management:
+              control: {executable: api}
+          - id: tool
+            enabled: false
+            depends_on: [db]
+            management:
+              control: {executable: tool}
+        ",
+    );
+    // Only api: a disabled dependent (tool) starts by hand anyway.
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(at(&w[0]), (12, 10, "managed_processes[2].depends_on[1]"));
+    assert_eq!(
+        w[0].message,
+        "`api` depends on `db`, which is not enabled: `db` never starts with the manager, \
+         so `api` waits for it (state waiting) until it is started by hand"
+    );
+}

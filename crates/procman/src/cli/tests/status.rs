@@ -19,6 +19,7 @@ fn process(id: &str, state: &str) -> Process {
         health: None,
         last_exit: None,
         last_error: None,
+        waiting_reason: None,
     }
 }
 

@@ -121,6 +121,7 @@ async fn the_families_of_a_running_manager() {
     let web = |name: &str| value(&s, &format!("procman_{name}{{process=\"web\"}}"));
     for state in [
         "registered",
+        "waiting",
         "starting",
         "stopped",
         "backoff",

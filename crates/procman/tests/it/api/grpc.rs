@@ -100,7 +100,13 @@ async fn the_grpc_service_lists_stops_and_starts_with_the_token() {
         assert_eq!(p.state, "stopped");
         assert!(!alive(first));
         let p = pm
-            .start_process(authed(id("a"), &token))
+            .start_process(authed(
+                proto::StartRequest {
+                    id: "a".into(),
+                    with_deps: false,
+                },
+                &token,
+            ))
             .await
             .expect("start")
             .into_inner();

@@ -1,0 +1,247 @@
+//! The order `depends_on` gives: each process's supervisor is told what it
+//! depends on (its gate then holds every launch until those are ready, see
+//! `supervisor/gate.rs`); a user's start refuses a process whose
+//! dependencies are down, or starts them with it; the shutdown stops
+//! dependents before what they depend on.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use super::registry::ManagerError;
+use crate::config::{Config, DependencyCondition, ProcessKind};
+use crate::policy;
+use crate::supervisor::{Handle, Lifecycle, ProcessStatus, Ticket, Upstream};
+
+/// Gives each handle its dependencies, by id, as `config` lists them
+/// (replacing what it had: called again with the handles and config of a
+/// reload). A handle `config` does not list is left alone.
+pub(crate) fn wire(procs: &[Handle], config: &Config) {
+    let by_id: HashMap<&str, &Handle> = procs.iter().map(|h| (h.id(), h)).collect();
+    for p in &config.processes {
+        let Some(handle) = by_id.get(p.id.as_str()) else {
+            continue;
+        };
+        let upstreams = p
+            .depends_on
+            .iter()
+            .filter_map(|dep| {
+                let (Some(h), Some(cfg)) = (by_id.get(dep.id.as_str()), config.process(&dep.id))
+                else {
+                    // Validation rejects an unknown id; a caller that
+                    // passes fewer handles gets no gate for it.
+                    tracing::warn!(process = %p.id, dependency = %dep.id,
+                        "a dependency without a supervisor is not waited for");
+                    return None;
+                };
+                let mut status = h.subscribe();
+                status.borrow_and_update();
+                Some(Upstream {
+                    id: dep.id.clone(),
+                    condition: dep.condition,
+                    status,
+                    enabled: cfg.enabled,
+                    success_exit_codes: cfg.control.success_exit_codes.clone(),
+                    gone: false,
+                })
+            })
+            .collect();
+        handle.depend_on(upstreams);
+    }
+}
+
+/// `ids` in the order to stop them: level 0 holds the processes no other
+/// listed process depends on, each next level what only the levels before
+/// depend on. A level stops in parallel, after the one before has
+/// stopped. Within a level, the order of `ids`.
+pub(crate) fn stop_levels(config: &Config, ids: &[&str]) -> Vec<Vec<String>> {
+    let listed: HashSet<&str> = ids.iter().copied().collect();
+    let deps_of = |id: &str| -> Vec<&str> {
+        config.process(id).map_or(Vec::new(), |p| {
+            p.depends_on
+                .iter()
+                .map(|d| d.id.as_str())
+                .filter(|d| listed.contains(d) && *d != id)
+                .collect()
+        })
+    };
+    // How many listed processes, not yet stopped, depend on each one.
+    let mut dependents: HashMap<&str, usize> = ids.iter().map(|&id| (id, 0)).collect();
+    for &id in ids {
+        for dep in deps_of(id) {
+            *dependents.entry(dep).or_default() += 1;
+        }
+    }
+    let mut left: Vec<&str> = ids.to_vec();
+    let mut levels = Vec::new();
+    while !left.is_empty() {
+        let (now, later): (Vec<&str>, Vec<&str>) = left.iter().partition(|id| dependents[*id] == 0);
+        // A cycle (which validation rejects) must not stop the shutdown:
+        // what is left goes at once.
+        if now.is_empty() {
+            levels.push(later.iter().map(|s| s.to_string()).collect());
+            break;
+        }
+        for &id in &now {
+            for dep in deps_of(id) {
+                if let Some(n) = dependents.get_mut(dep) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        levels.push(now.iter().map(|s| s.to_string()).collect());
+        left = later;
+    }
+    levels
+}
+
+/// Stops every process of `procs`, level by level (see [`stop_levels`]),
+/// each level in parallel. Returns the tickets of what had not stopped by
+/// `force` (every process not yet stopped is then told to stop, so a
+/// later level does not wait for an earlier one any more); empty when all
+/// stopped in time.
+pub(crate) async fn stop_in_order(
+    procs: &[Handle],
+    config: &Config,
+    force: Instant,
+) -> Vec<Ticket> {
+    let ids: Vec<&str> = procs.iter().map(Handle::id).collect();
+    let levels = stop_levels(config, &ids);
+    let by_id: HashMap<&str, &Handle> = procs.iter().map(|h| (h.id(), h)).collect();
+    let mut done = 0;
+    let stopping = async {
+        for level in &levels {
+            let tickets: Vec<Ticket> = level
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()))
+                .map(|h| h.stop())
+                .collect();
+            for t in tickets {
+                let _ = t.await;
+            }
+            done += 1;
+        }
+    };
+    if tokio::time::timeout_at(force.into(), stopping)
+        .await
+        .is_ok()
+    {
+        return Vec::new();
+    }
+    // A second stop to a process that is stopping kills it at once; one
+    // that is stopped answers at once.
+    levels[done..]
+        .iter()
+        .flatten()
+        .filter_map(|id| by_id.get(id.as_str()))
+        .map(|h| h.stop())
+        .collect()
+}
+
+/// Every process `id` depends on, directly or not, once each, nearest
+/// first, with the conditions it is needed with.
+fn upstream_of<'c>(config: &'c Config, id: &str) -> Vec<(&'c str, Vec<DependencyCondition>)> {
+    let mut found: Vec<(&str, Vec<DependencyCondition>)> = Vec::new();
+    let mut queue: VecDeque<&str> = VecDeque::new();
+    if let Some(p) = config.process(id) {
+        queue.push_back(p.id.as_str());
+    }
+    while let Some(next) = queue.pop_front() {
+        let Some(p) = config.process(next) else {
+            continue;
+        };
+        for dep in &p.depends_on {
+            if dep.id == id {
+                continue;
+            }
+            match found.iter_mut().find(|(d, _)| *d == dep.id) {
+                Some((_, conditions)) => conditions.push(dep.condition),
+                None => {
+                    found.push((dep.id.as_str(), vec![dep.condition]));
+                    queue.push_back(dep.id.as_str());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether a dependency in state `s` is down for a process that needs it
+/// with `conditions`: never started, stopped, failed, or exited without
+/// meeting them. One on its way (starting, waiting, backoff) or running
+/// is not: the process waits for it.
+fn is_down(s: &ProcessStatus, conditions: &[DependencyCondition], success: &[i32]) -> bool {
+    match &s.lifecycle {
+        Lifecycle::Registered | Lifecycle::Stopped | Lifecycle::Failed { .. } => true,
+        Lifecycle::Exited { end } => !conditions.iter().all(|c| {
+            *c == DependencyCondition::CompletedSuccessfully
+                && policy::classify(*end, success) == policy::Outcome::Success
+        }),
+        _ => false,
+    }
+}
+
+/// Makes ready the start of `id` by a user: with `with_deps`, every
+/// managed process it depends on (directly or not) is started, all at
+/// once (their gates order them); without, the start is refused when any
+/// of them is down. A process that runs or waits already needs neither.
+pub(crate) fn prepare_start(
+    procs: &[Handle],
+    config: &Config,
+    id: &str,
+    with_deps: bool,
+) -> Result<(), ManagerError> {
+    let handle_of = |id: &str| procs.iter().find(|h| h.id() == id);
+    if let Some(h) = handle_of(id) {
+        let phase = h.status().phase();
+        if !with_deps && (phase.is_active() || phase == crate::supervisor::Phase::Waiting) {
+            return Ok(());
+        }
+    }
+    let mut down = Vec::new();
+    for (dep, conditions) in upstream_of(config, id) {
+        let (Some(h), Some(cfg)) = (handle_of(dep), config.process(dep)) else {
+            continue;
+        };
+        // Never started by procman: it is waited for, never asked.
+        if cfg.kind == ProcessKind::Unmanaged {
+            continue;
+        }
+        if with_deps {
+            // The outcome shows in its state (and in the reason `id`
+            // waits with), not in this start's answer.
+            drop(h.start());
+            continue;
+        }
+        let s = h.status();
+        if is_down(&s, &conditions, &cfg.control.success_exit_codes) {
+            down.push((dep.to_string(), s.phase().to_string()));
+        }
+    }
+    if down.is_empty() {
+        Ok(())
+    } else {
+        Err(ManagerError::DependenciesDown {
+            id: id.to_string(),
+            down,
+        })
+    }
+}
+
+/// The message of [`ManagerError::DependenciesDown`]: `cannot start api:
+/// it depends on db, which is stopped (start it first, or use
+/// --with-deps)`.
+pub(crate) fn down_message(id: &str, down: &[(String, String)]) -> String {
+    let each: Vec<String> = down
+        .iter()
+        .map(|(dep, state)| format!("{dep}, which is {state}"))
+        .collect();
+    let them = if down.len() == 1 { "it" } else { "them" };
+    format!(
+        "cannot start {id}: it depends on {} (start {them} first, or use --with-deps)",
+        each.join(", and on ")
+    )
+}
+
+#[cfg(test)]
+#[path = "tests/order.rs"]
+mod tests;
