@@ -65,7 +65,7 @@ fn now_ns() -> u64 {
 
 async fn running(m: &Manager, id: &str) {
     let h = m.handle(id).expect("a process");
-    wait_status(h, SETTLE, &format!("{id} running"), |s| {
+    wait_status(&h, SETTLE, &format!("{id} running"), |s| {
         s.phase() == Phase::Running
     })
     .await;
@@ -156,7 +156,7 @@ async fn healthy_waits_for_the_first_passing_check() {
         let api = m.handle("api").expect("api");
         // (It may wait first for a db not started yet.)
         let want = "waiting for db to be healthy (db is starting)";
-        wait_status(api, SETTLE, want, |s| {
+        wait_status(&api, SETTLE, want, |s| {
             s.lifecycle
                 == Lifecycle::Waiting {
                     reason: want.into(),
@@ -212,7 +212,7 @@ async fn completed_successfully_waits_for_the_job_and_a_failed_job_holds_back() 
 
         let worker = m.handle("worker").expect("worker");
         let want = "waiting for broken to complete successfully (broken exited with code 1)";
-        wait_status(worker, SETTLE, want, |s| {
+        wait_status(&worker, SETTLE, want, |s| {
             s.lifecycle
                 == Lifecycle::Waiting {
                     reason: want.into(),
