@@ -39,6 +39,7 @@ mod cgroup;
 mod child;
 mod clone;
 pub mod discovery;
+mod inotify;
 mod leftovers;
 pub mod limits;
 pub mod oom;
