@@ -60,6 +60,12 @@ impl Inotify {
         Ok(inotify::add_watch(self.fd.get_ref(), dir, events)?)
     }
 
+    /// Drops the watch `wd`. One already gone (its directory was removed)
+    /// is no error.
+    pub(crate) fn unwatch(&self, wd: i32) {
+        let _ = inotify::remove_watch(self.fd.get_ref(), wd);
+    }
+
     /// Waits until events are queued, then reads every one of them, giving
     /// each to `each`. An overflow of the kernel's queue comes as an event
     /// with [`ReadFlags::QUEUE_OVERFLOW`](inotify::ReadFlags::QUEUE_OVERFLOW)
