@@ -23,6 +23,15 @@ async fn next(w: &mut ConfigWatch) -> Vec<PathBuf> {
         .expect("read events")
 }
 
+/// The next answer, which must be `file` alone.
+async fn hears(w: &mut ConfigWatch, file: &Path) {
+    assert_eq!(next(w).await, [file]);
+}
+
+fn watch_one(file: &Path, quiet: Duration) -> ConfigWatch {
+    ConfigWatch::new(&[file.to_path_buf()], quiet).expect("watch")
+}
+
 /// No answer within `wait` (the wait is dropped, which loses nothing).
 async fn nothing(w: &mut ConfigWatch, wait: Duration) {
     let answer = tokio::time::timeout(wait, w.changed()).await;
@@ -44,59 +53,59 @@ fn config_dir() -> (tempfile::TempDir, PathBuf) {
 #[tokio::test]
 async fn a_plain_write_is_heard() {
     let (_dir, config) = config_dir();
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
     write(&config, "processes: {a: {command: [true]}}\n");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     // And again: the watch goes on.
     std::fs::OpenOptions::new()
         .append(true)
         .open(&config)
         .and_then(|mut f| f.write_all(b"# more\n"))
         .expect("append");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 #[tokio::test]
 async fn a_wait_dropped_while_it_debounces_loses_no_change() {
     let (_dir, config) = config_dir();
     let quiet = Duration::from_secs(1);
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), quiet).expect("watch");
+    let mut w = watch_one(&config, quiet);
     write(&config, "processes: {}\n");
     // Dropped after the change is heard, before its quiet time is over.
     nothing(&mut w, Duration::from_millis(300)).await;
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 #[tokio::test]
 async fn a_write_to_a_temporary_file_renamed_over_is_heard_once_for_the_file() {
     let (dir, config) = config_dir();
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
     let tmp = dir.path().join(".config.yaml.swp");
     write(&tmp, "processes: {b: {command: [true]}}\n");
     std::fs::rename(&tmp, &config).expect("rename");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     // The file is a new inode now, and still heard.
     write(&config, "processes: {}\n");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 #[tokio::test]
 async fn a_file_deleted_and_created_again_is_heard_and_still_watched() {
     let (_dir, config) = config_dir();
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
     std::fs::remove_file(&config).expect("remove");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     write(&config, "processes: {}\n");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     write(&config, "processes: {c: {command: [true]}}\n");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 #[tokio::test]
 async fn a_burst_of_writes_within_the_quiet_time_is_one_change() {
     let (_dir, config) = config_dir();
     let quiet = Duration::from_millis(1500);
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), quiet).expect("watch");
+    let mut w = watch_one(&config, quiet);
     // Spread over 400 ms while the watch waits, so that they are read in
     // many wake-ups, not one.
     let writer = {
@@ -108,7 +117,7 @@ async fn a_burst_of_writes_within_the_quiet_time_is_one_change() {
             }
         })
     };
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
     writer.join().expect("writer");
     nothing(&mut w, 2 * quiet).await;
 }
@@ -117,7 +126,7 @@ async fn a_burst_of_writes_within_the_quiet_time_is_one_change() {
 async fn a_file_rewritten_forever_is_still_reported() {
     let (_dir, config) = config_dir();
     let quiet = Duration::from_millis(300);
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), quiet).expect("watch");
+    let mut w = watch_one(&config, quiet);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (config, stop) = (config.clone(), stop.clone());
@@ -143,14 +152,14 @@ async fn a_file_rewritten_forever_is_still_reported() {
 #[tokio::test]
 async fn another_file_in_the_same_directory_is_not_reported() {
     let (dir, config) = config_dir();
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
     let other = dir.path().join("config.yaml.bak");
     write(&other, "x");
     write(&dir.path().join("config"), "x");
     std::fs::rename(&other, dir.path().join("old.yaml")).expect("rename");
     nothing(&mut w, Duration::from_secs(1)).await;
     write(&config, "processes: {}\n");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 #[tokio::test]
@@ -162,7 +171,7 @@ async fn an_env_file_in_another_directory_is_heard_and_answers_keep_the_given_or
     let files = [config.clone(), env.clone(), config.clone()];
     let mut w = ConfigWatch::new(&files, QUIET).expect("watch");
     write(&env, "A=2\n");
-    assert_eq!(next(&mut w).await, vec![env.clone()]);
+    hears(&mut w, &env).await;
     // Both, the env file first: answered once each, in the order given.
     write(&env, "A=3\n");
     write(&config, "processes: {}\n");
@@ -175,7 +184,7 @@ async fn set_files_replaces_the_files_heard() {
     let env_dir = tempfile::tempdir().expect("tempdir");
     let env = env_dir.path().join("app.env");
     write(&env, "A=1\n");
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
     write(&env, "A=2\n");
     nothing(&mut w, Duration::from_secs(1)).await;
 
@@ -183,7 +192,7 @@ async fn set_files_replaces_the_files_heard() {
     write(&config, "processes: {}\n");
     nothing(&mut w, Duration::from_secs(1)).await;
     write(&env, "A=3\n");
-    assert_eq!(next(&mut w).await, vec![env.clone()]);
+    hears(&mut w, &env).await;
 
     // A directory that cannot be watched is named, and changes nothing.
     let missing = env_dir.path().join("no-such-dir");
@@ -193,7 +202,7 @@ async fn set_files_replaces_the_files_heard() {
     let shown = missing.display().to_string();
     assert!(err.to_string().contains(&shown), "{err}");
     write(&env, "A=4\n");
-    assert_eq!(next(&mut w).await, [env]);
+    hears(&mut w, &env).await;
 }
 
 #[tokio::test]
@@ -223,14 +232,14 @@ async fn a_config_map_swap_of_its_data_link_is_heard() {
     symlink("..2026_12_03_01", mount.join("..data")).expect("data link");
     let config = mount.join("config.yaml");
     symlink("..data/config.yaml", &config).expect("config link");
-    let mut w = ConfigWatch::new(std::slice::from_ref(&config), QUIET).expect("watch");
+    let mut w = watch_one(&config, QUIET);
 
     // As the kubelet does: a new version, a new link renamed over `..data`.
     // Neither `config.yaml` link nor the old version's file changes.
     let new = config_map_version(mount, "2026_12_03_02", "v2\n");
     symlink("..2026_12_03_02", mount.join("..data_tmp")).expect("tmp link");
     std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).expect("swap");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     assert_eq!(std::fs::read_to_string(&config).expect("read"), "v2\n");
 
     // The old version is not the file any more.
@@ -239,7 +248,7 @@ async fn a_config_map_swap_of_its_data_link_is_heard() {
 
     // The new version's file is: it was resolved again.
     write(&new.join("config.yaml"), "v3\n");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 }
 
 /// The CPU time this thread has used.
@@ -284,7 +293,7 @@ async fn a_removed_directory_is_warned_about_once_and_the_others_are_still_heard
     let mut w = ConfigWatch::new(&[config.clone(), env.clone()], QUIET).expect("watch");
 
     std::fs::remove_dir_all(&env_parent).expect("remove env dir");
-    assert_eq!(next(&mut w).await, vec![env.clone()]);
+    hears(&mut w, &env).await;
     // Then quiet: no answers, and no spinning while waiting.
     let cpu = thread_cpu();
     nothing(&mut w, Duration::from_secs(1)).await;
@@ -292,9 +301,9 @@ async fn a_removed_directory_is_warned_about_once_and_the_others_are_still_heard
     assert!(used < Duration::from_millis(300), "{used:?} of CPU");
 
     write(&config, "processes: {}\n");
-    assert_eq!(next(&mut w).await, vec![config.clone()]);
+    hears(&mut w, &config).await;
     write(&config, "processes: {a: {command: [true]}}\n");
-    assert_eq!(next(&mut w).await, [config]);
+    hears(&mut w, &config).await;
 
     let log = String::from_utf8_lossy(&log.0.lock().expect("log buffer")).into_owned();
     let warning = format!("cannot watch the directory {}", env_parent.display());
