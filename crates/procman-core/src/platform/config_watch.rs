@@ -16,9 +16,9 @@
 //!   the batch is answered after `quiet` without a further change, or at
 //!   the latest `10 × quiet` after its first change, so that a file
 //!   rewritten forever is still reloaded.
-//! - Watches are in place (links resolved again) before [`ConfigWatch::changed`]
-//!   answers, so whatever the caller reads after an answer is either what
-//!   it reads, or a change that will be heard.
+//! - Watches are in place (links resolved again) before
+//!   [`ConfigWatch::changed`] answers: a change made after the answer, the
+//!   caller's reading of the files included, is heard by the next call.
 //! - Cancel-safe: the changes heard live in the watch, not in the future,
 //!   so a `changed` dropped by a `select!` loses none.
 //! - A directory that is removed (or cannot be watched when the links are
