@@ -1,7 +1,7 @@
 //! Hearing that configuration files change (the config file and the
 //! `env_file`s it names), for `procman run --watch-config`.
 //!
-//! Each file is watched through its directory (see [`super::inotify`]), so
+//! Each file is watched through its directory (see `platform/inotify.rs`), so
 //! that an editor's write-to-temp-then-rename, a `cp` over, a delete and
 //! recreate, all come as events naming the file. When a path goes through
 //! symbolic links (a Kubernetes ConfigMap mounts `config.yaml ->
