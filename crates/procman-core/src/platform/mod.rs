@@ -25,6 +25,8 @@
 //! - [`discovery`] and [`pidfile`]: finding a process procman did not
 //!   start (by pid, pid file or name) and holding it by identity; hearing
 //!   its pid file change (inotify), without polling.
+//! - [`config_watch`]: hearing that configuration files change (inotify on
+//!   their directories, through symbolic links), debounced.
 //! - [`procstat`]: the one reader of `/proc/<pid>/stat`.
 //! - [`usage`]: what a process tree, or the manager itself, uses (CPU,
 //!   memory, processes, descriptors).
@@ -38,7 +40,9 @@ pub mod adopt;
 mod cgroup;
 mod child;
 mod clone;
+pub mod config_watch;
 pub mod discovery;
+mod inotify;
 mod leftovers;
 pub mod limits;
 pub mod oom;

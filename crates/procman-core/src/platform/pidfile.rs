@@ -10,15 +10,12 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
-use rustix::io::Errno;
-use tokio::io::unix::AsyncFd;
+use rustix::fs::inotify::ReadFlags;
 
+use super::inotify::Inotify;
 use crate::config::cut;
 
 /// The most of a pid file that is read: a pid is at most 10 digits.
@@ -67,9 +64,8 @@ pub enum FileEvent {
 /// Hears changes of one pid file through an inotify watch on its directory.
 #[derive(Debug)]
 pub struct PidFileWatch {
-    fd: AsyncFd<OwnedFd>,
+    inotify: Inotify,
     name: OsString,
-    buf: Vec<MaybeUninit<u8>>,
 }
 
 impl PidFileWatch {
@@ -84,24 +80,9 @@ impl PidFileWatch {
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
             .to_os_string();
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        let events = WatchFlags::CREATE
-            | WatchFlags::CLOSE_WRITE
-            | WatchFlags::MODIFY
-            | WatchFlags::MOVED_TO
-            | WatchFlags::MOVED_FROM
-            | WatchFlags::DELETE
-            | WatchFlags::DELETE_SELF
-            | WatchFlags::MOVE_SELF
-            | WatchFlags::ONLYDIR;
-        inotify::add_watch(&fd, dir, events)?;
-        let fd = super::readable_fd(fd).map_err(|(_, e)| e)?;
-        Ok(PidFileWatch {
-            fd,
-            name,
-            // Room for many events of the longest name (16 + 256 bytes).
-            buf: vec![MaybeUninit::uninit(); 8 * 1024],
-        })
+        let inotify = Inotify::new()?;
+        inotify.watch_dir(dir)?;
+        Ok(PidFileWatch { inotify, name })
     }
 
     /// Waits until an event concerns the file (or its directory). Every
@@ -110,28 +91,22 @@ impl PidFileWatch {
     /// dropping the wait (another branch of a `select!` won) loses none.
     pub async fn changed(&mut self) -> io::Result<FileEvent> {
         loop {
-            let mut guard = self.fd.readable().await?;
             let mut heard = None;
-            let mut events = inotify::Reader::new(self.fd.get_ref().as_fd(), &mut self.buf);
-            loop {
-                let event = match events.next() {
-                    Ok(event) => event,
-                    Err(Errno::AGAIN) => break,
-                    Err(Errno::INTR) => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                let flags = event.events();
-                if flags
-                    .intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED)
-                {
-                    heard = Some(FileEvent::DirectoryGone);
-                } else if flags.contains(ReadFlags::QUEUE_OVERFLOW)
-                    || event.file_name().map(|n| n.to_bytes()) == Some(self.name.as_bytes())
-                {
-                    heard = heard.or(Some(FileEvent::Changed));
-                }
-            }
-            guard.clear_ready();
+            let name = self.name.as_bytes();
+            self.inotify
+                .read(|event| {
+                    let flags = event.events();
+                    if flags.intersects(
+                        ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED,
+                    ) {
+                        heard = Some(FileEvent::DirectoryGone);
+                    } else if flags.contains(ReadFlags::QUEUE_OVERFLOW)
+                        || event.file_name().map(|n| n.to_bytes()) == Some(name)
+                    {
+                        heard = heard.or(Some(FileEvent::Changed));
+                    }
+                })
+                .await?;
             if let Some(event) = heard {
                 return Ok(event);
             }
