@@ -92,6 +92,23 @@ impl Plan {
         plan
     }
 
+    /// Process `id` needs a new run after all (`key` changed outside the
+    /// config file: the contents of its `env_file`).
+    pub(super) fn needs_new_run(&mut self, id: &str, key: &str) {
+        let mut keys = vec![key.to_string()];
+        if let Some(at) = self.changed_in_place.iter().position(|c| c.id == id) {
+            keys.extend(self.changed_in_place.remove(at).keys);
+        } else if let Some(at) = self.unchanged.iter().position(|u| u == id) {
+            self.unchanged.remove(at);
+        } else {
+            return;
+        }
+        self.changed.push(Change {
+            id: id.to_string(),
+            keys,
+        });
+    }
+
     /// Whether the reload changes nothing at all.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
@@ -136,11 +153,9 @@ fn compare(a: &ProcessConfig, b: &ProcessConfig) -> (Vec<String>, Vec<String>) {
         "management.control.working_directory",
         true,
     );
-    // `environment` holds the `env_file` entries too: a change of the
-    // file's contents shows here.
     check(
         ca.environment != cb.environment,
-        "management.control.environment (or env_file contents)",
+        "management.control.environment",
         true,
     );
     check(

@@ -60,7 +60,10 @@ impl Control {
             return Err(ReloadError::ShuttingDown);
         }
         let before = self.roster.lineup();
-        let plan = Plan::between(&before.config, &new);
+        let mut plan = Plan::between(&before.config, &new);
+        for id in env_files_changed(&before, &new).await {
+            plan.needs_new_run(&id, "management.control.env_file (its contents)");
+        }
         let effective = effective(&before.config, new);
         // Every new log file is checked before anything changes.
         let renewed: Vec<&str> = plan
@@ -165,6 +168,34 @@ impl Control {
             }
         }
     }
+}
+
+/// The processes whose `env_file` (the same path in both configs) no
+/// longer holds what their run read.
+async fn env_files_changed(before: &Lineup, new: &Config) -> Vec<String> {
+    let files: Vec<(String, std::path::PathBuf, u64)> = new
+        .processes
+        .iter()
+        .filter_map(|p| {
+            let file = p.control.env_file.clone()?;
+            let old = before.config.process(&p.id)?;
+            let h = before.procs.iter().find(|h| h.id() == p.id)?;
+            let used = h.status().env_file_digest?;
+            (old.control.env_file.as_ref() == Some(&file)).then(|| (p.id.clone(), file, used))
+        })
+        .collect();
+    if files.is_empty() {
+        return Vec::new();
+    }
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .filter(|(_, file, used)| crate::supervisor::file_digest(file) != Some(*used))
+            .map(|(id, _, _)| id)
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// The config a reload puts in effect: the new processes, and of the rest

@@ -27,6 +27,7 @@ pub use event::{Event, Events};
 pub(crate) use gate::Upstream;
 pub use handle::{Handle, Ticket};
 pub use messages::CommandError;
+pub(crate) use persist::file_digest;
 pub(crate) use reattach::Resume;
 pub use state::{
     Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, ResourceUsage, RestartCauses, Transition,

@@ -116,13 +116,22 @@ pub(super) fn held_pipes(readers: &[(Stream, OwnedFd)]) -> (Vec<(OwnedFd, RawFd)
 
 /// A stable hash of a process's configuration (its whole parsed form).
 pub(crate) fn config_hash(cfg: &ProcessConfig) -> String {
-    let text = format!("{cfg:?}");
+    format!("{:016x}", digest(format!("{cfg:?}").as_bytes()))
+}
+
+/// FNV-1a: stable across builds and runs (unlike std's hasher).
+pub(crate) fn digest(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
+    for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
+}
+
+/// The digest of the file at `path` now (`None` when it cannot be read).
+pub(crate) fn file_digest(path: &Path) -> Option<u64> {
+    std::fs::read(path).ok().map(|b| digest(&b))
 }
 
 /// What a run leaves in the state file.

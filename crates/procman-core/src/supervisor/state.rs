@@ -366,6 +366,10 @@ pub struct ProcessStatus {
     /// Violations of a limit the manager watches, so far (each one
     /// sustained for `violation_grace`, whatever `on_violation` did).
     pub violations: u32,
+    /// A digest of the `env_file` the last run read (`None`: no file, no
+    /// run yet, or a run re-attached to): a reload compares it with the
+    /// file's contents now.
+    pub env_file_digest: Option<u64>,
 }
 
 /// What a running process's tree uses, as one reading sees it.
@@ -401,6 +405,7 @@ impl ProcessStatus {
             enforcement: Enforcement::default(),
             oom_kills: 0,
             violations: 0,
+            env_file_digest: None,
         }
     }
 

@@ -405,6 +405,14 @@ impl Task {
             Ok(p) => p,
             Err(reason) => return self.spawn_failed(reason, retry(false)).await,
         };
+        // Read before the spawn reads it: a change in between is seen by
+        // the next reload (a restart too many, never one too few).
+        let env_file_digest = self
+            .cfg
+            .control
+            .env_file
+            .as_deref()
+            .map(persist::file_digest);
         let mut spec = match launch::spec(&self.cfg, &self.ctx.config_dir, port) {
             Ok(spec) => spec,
             Err(reason) => return self.spawn_failed(reason, retry(false)).await,
@@ -463,6 +471,7 @@ impl Task {
             }
             s.started_at = Some(SystemTime::now());
             s.enforcement = enforcement.clone();
+            s.env_file_digest = env_file_digest.flatten();
         });
         let number = self.status.borrow().runs;
         // The separator goes first: the pumps only start reading after it.

@@ -16,6 +16,7 @@ mod signal;
 mod status;
 mod table;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 

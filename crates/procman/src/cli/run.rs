@@ -4,7 +4,8 @@
 //! every process gracefully and exit 0; a second one kills every process
 //! at once (the shutdown still ends in order, exit 0); a third kills
 //! whatever is left, synchronously, and exits 1 at once without cleaning
-//! up. SIGHUP is reserved for reload, SIGUSR1 reopens the log files,
+//! up. SIGHUP reloads the config (as does a change of the file with
+//! `--watch-config`), SIGUSR1 reopens the log files,
 //! SIGUSR2 logs every process's state; no other catchable signal ends the
 //! manager. The control API (`server/`) serves from before the first
 //! process starts until the shutdown begins; its shutdown request acts as
@@ -29,6 +30,9 @@ const RUNTIME_GRACE: Duration = Duration::from_secs(1);
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Reload when the config file, or an env_file it names, changes.
+    #[arg(long)]
+    watch_config: bool,
 }
 
 /// What began the shutdown.
@@ -69,7 +73,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let threads = log_targets(&config) + crate::server::THREADS;
     let runtime = runtime::build(threads).map_err(Failure::Runtime)?;
-    let ending = runtime.block_on(serve(config));
+    let ending = runtime.block_on(serve(config, args.watch_config));
     match ending {
         Ok(Ending::Stopped) => {
             runtime.shutdown_timeout(RUNTIME_GRACE);
@@ -101,16 +105,23 @@ fn log_targets(config: &Config) -> usize {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<Ending> {
+async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
     // Signal handlers first: a signal that arrives while processes start
     // must not kill the manager with its default action.
     let mut signals = Signals::install()?;
 
     let source = config.source.clone();
+    let watch = match watch_config {
+        true => Some(super::watch::start(&config).context("cannot watch the config file")?),
+        false => None,
+    };
     let manager = Manager::new(config)?;
     // Before any process starts: a port in use ends the run here, with
     // nothing started.
     let (server, mut requests) = Server::start(manager.control().clone()).await?;
+    if let Some(watch) = watch {
+        super::watch::spawn(watch, manager.control().clone());
+    }
     // The YAML tree is gone: hand its memory back before the spawns, which
     // copy the page tables of whatever the manager still maps.
     procman_core::platform::release_free_memory();
