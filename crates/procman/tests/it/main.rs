@@ -26,3 +26,4 @@ mod support;
 mod unmanaged;
 mod users;
 mod validate_limits;
+mod watch;

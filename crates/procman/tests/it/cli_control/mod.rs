@@ -168,10 +168,17 @@ impl Running {
 
     /// [`Running::start`] without waiting for anything.
     pub fn launch(t: Scratch, entries: &str) -> Running {
+        Running::launch_with(t, entries, &[])
+    }
+
+    /// [`Running::launch`] with more arguments to `procman run`.
+    pub fn launch_with(t: Scratch, entries: &str, more: &[&str]) -> Running {
         t.config(&format!("{}{entries}", t.header()));
         let file = t.path("procman.yaml").display().to_string();
         let kill = KillOnDrop(t.dir.path().display().to_string());
-        let (pid, exit, log) = start(Path::new(procman()), &["run", "-c", &file], &[]);
+        let mut args = vec!["run", "-c", &file];
+        args.extend_from_slice(more);
+        let (pid, exit, log) = start(Path::new(procman()), &args, &[]);
         Running {
             t,
             file,
