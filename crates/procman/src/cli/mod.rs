@@ -59,7 +59,8 @@ enum Cmd {
     Logs(logs::LogsArgs),
     /// Print the state transitions of the processes; `-f` follows them.
     Events(events::EventsArgs),
-    /// Reload the config (not supported yet).
+    /// Load the config file again and apply it; `--dry-run` only prints the
+    /// plan.
     Reload(reload::ReloadArgs),
     /// Stop every process and the manager, and wait until it has exited.
     Shutdown(shutdown::ShutdownArgs),

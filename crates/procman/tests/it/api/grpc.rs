@@ -86,11 +86,17 @@ async fn the_grpc_service_lists_stops_and_starts_with_the_token() {
             .await
             .expect_err("bad signal");
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-        let e = pm
-            .reload(authed(proto::ReloadRequest { dry_run: false }, &token))
+        let plan = pm
+            .reload(authed(proto::ReloadRequest { dry_run: true }, &token))
             .await
-            .expect_err("reload");
-        assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+            .expect("reload")
+            .into_inner();
+        assert!(plan.dry_run, "{plan:?}");
+        assert_eq!(plan.unchanged, ["a"], "{plan:?}");
+        assert!(
+            plan.message.starts_with("would reload: 0 added"),
+            "{plan:?}"
+        );
 
         let p = pm
             .stop_process(authed(id("a"), &token))

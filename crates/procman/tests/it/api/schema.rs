@@ -5,8 +5,8 @@
 //!
 //! It runs from a Python virtualenv made by [`python_venv`] under cargo's
 //! `target/tmp` (kept for the next run). Left out: the shutdown route
-//! (it would end the manager under test), reload (documented as 501,
-//! which the `not_a_server_error` check counts against any 5xx), and
+//! (it would end the manager under test), reload (it reads the config file
+//! again; its own tests are in `reload.rs`), and
 //! `follow=true` (an event stream never ends: the config file fixes
 //! `follow` to `false`; the streams have tests of their own).
 

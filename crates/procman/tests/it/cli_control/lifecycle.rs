@@ -1,4 +1,4 @@
-//! `shutdown`, `reload`, no manager (exit 3), and a closed stdout.
+//! `shutdown`, no manager (exit 3, `reload` too), and a closed stdout.
 
 use std::os::fd::OwnedFd;
 
@@ -94,25 +94,6 @@ async fn no_manager_is_exit_3_for_every_client_command() {
         // `logs` reads the files instead (there are none yet: nothing printed).
         let out = cli(&["logs", "-c", &file]).await;
         out.ok();
-    })
-    .await
-    .expect("watchdog");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reload_says_it_is_not_supported() {
-    tokio::time::timeout(WATCHDOG, async {
-        let t = Scratch::new();
-        let entries = svc(&t, "web", &["run"]);
-        let m = Running::start(t, &entries).await;
-        let out = m.cli(&["reload"]).await;
-        assert_eq!(out.code(), 1, "{out:#?}");
-        assert!(
-            out.stderr.starts_with("procman: cannot reload: "),
-            "{out:#?}"
-        );
-        assert!(out.stderr.contains("not_implemented"), "{out:#?}");
-        m.stop().await;
     })
     .await
     .expect("watchdog");

@@ -58,7 +58,7 @@ async fn no_signal_but_a_shutdown_ends_the_manager_and_its_child_stays_supervise
         }
         // Each handled one leaves a line (32 and 33, which glibc keeps for
         // itself, are ignored without one).
-        wait_file(&log, "SIGHUP: reload is not supported yet", LONG).await;
+        wait_file(&log, "SIGHUP: reloading the config", LONG).await;
         wait_file(&log, "SIGUSR1: reopening the log files", LONG).await;
         wait_file(&log, "SIGUSR2: the state of every process", LONG).await;
         let text = wait_file(&log, &format!("process=svc state=running pid={svc} "), LONG).await;
@@ -135,7 +135,7 @@ async fn signals_that_arrive_during_start_up_are_handled_once_it_is_done() {
         }
         let svc = wait_pidfile(&pidfile, LONG, |_| true).await;
         wait_file(&log, "SIGUSR2: the state of every process", LONG).await;
-        wait_file(&log, "SIGHUP: reload is not supported yet", LONG).await;
+        wait_file(&log, "SIGHUP: reloading the config", LONG).await;
         assert!(m.running(), "the manager ended:\n{}", m.log_text());
         m.signal(Sig::INT.as_raw());
         assert_eq!(
