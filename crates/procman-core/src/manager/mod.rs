@@ -28,3 +28,7 @@ mod embedded_tests;
 #[cfg(test)]
 #[path = "tests/control.rs"]
 mod control_tests;
+
+#[cfg(test)]
+#[path = "tests/plan.rs"]
+mod plan_tests;

@@ -19,7 +19,7 @@ use crate::support::*;
 
 /// Whether the kernel can enforce memory, CPU and process limits for a
 /// manager this test starts; if not, says why (or fails under `CI`).
-fn kernel_limits() -> bool {
+pub fn kernel_limits() -> bool {
     if !is_root() {
         skip_or_fail("limits in cgroups need root");
         return false;

@@ -19,6 +19,7 @@ mod manager;
 mod pid1;
 mod reasons;
 mod reattach;
+mod reload;
 mod restart;
 mod spawn;
 mod stop;

@@ -203,6 +203,11 @@ impl Running {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
+    /// Waits until the manager's own output has a line with `needle`.
+    pub async fn wait_manager_log(&self, needle: &str) -> String {
+        wait_file(self.log.path(), needle, SETTLE).await
+    }
+
     /// The process log of `id` (plain, in the state directory).
     pub fn process_log(&self, id: &str) -> String {
         std::fs::read_to_string(self.t.path("state").join("logs").join(format!("{id}.log")))
