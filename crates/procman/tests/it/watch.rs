@@ -3,7 +3,6 @@
 //! inotify; an invalid edit changes nothing and the next valid one applies.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
 use crate::cli_control::{svc, svc_with, Running};
 use crate::support::*;
@@ -49,20 +48,8 @@ async fn a_changed_env_file_or_config_reloads_and_an_invalid_edit_changes_nothin
     // An invalid edit: refused, logged, nothing changes.
     let config = m.t.path("procman.yaml");
     std::fs::write(&config, header_and("  - id: \"broken\"\n    typo_key: 1\n")).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !m.log().contains("reload refused") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no refusal logged:\n{}",
-            m.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        m.log().contains("typo_key"),
-        "the error names the key:\n{}",
-        m.log()
-    );
+    let log = m.wait_manager_log("reload refused").await;
+    assert!(log.contains("typo_key"), "the error names the key:\n{log}");
     let ps = m.client().processes().await.expect("list");
     assert_eq!(ps.len(), 2);
     assert_eq!(pid_of(&ps, "env"), Some(env2));
