@@ -42,6 +42,7 @@ pub(crate) fn wire(procs: &[Handle], config: &Config) {
                     enabled: cfg.enabled,
                     success_exit_codes: cfg.control.success_exit_codes.clone(),
                     gone: false,
+                    unmanaged: cfg.kind == ProcessKind::Unmanaged,
                 })
             })
             .collect();
@@ -94,46 +95,60 @@ pub(crate) fn stop_levels(config: &Config, ids: &[&str]) -> Vec<Vec<String>> {
     levels
 }
 
-/// Stops every process of `procs`, level by level (see [`stop_levels`]),
-/// each level in parallel. Returns the tickets of what had not stopped by
-/// `force` (every process not yet stopped is then told to stop, so a
-/// later level does not wait for an earlier one any more); empty when all
-/// stopped in time.
+/// Stops every process of `procs`, each as soon as every process that
+/// depends on it has stopped (dependents first, as [`stop_levels`] orders
+/// them, but a slow process holds back only what it depends on, not a
+/// whole level). Returns the tickets of what had not stopped by `force`
+/// (each is then told to stop again, which kills a stopping process at
+/// once); empty when all stopped in time.
 pub(crate) async fn stop_in_order(
     procs: &[Handle],
     config: &Config,
     force: Instant,
 ) -> Vec<Ticket> {
     let ids: Vec<&str> = procs.iter().map(Handle::id).collect();
-    let levels = stop_levels(config, &ids);
-    let by_id: HashMap<&str, &Handle> = procs.iter().map(|h| (h.id(), h)).collect();
-    let mut done = 0;
-    let stopping = async {
-        for level in &levels {
-            let tickets: Vec<Ticket> = level
-                .iter()
-                .filter_map(|id| by_id.get(id.as_str()))
-                .map(|h| h.stop())
-                .collect();
-            for t in tickets {
-                let _ = t.await;
+    // A process waits only for dependents of an earlier level: a cycle
+    // (which validation rejects) cannot make two wait for each other.
+    let level_of: HashMap<String, usize> = stop_levels(config, &ids)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(n, level)| level.into_iter().map(move |id| (id, n)))
+        .collect();
+    let done: HashMap<&str, tokio::sync::watch::Sender<bool>> = ids
+        .iter()
+        .map(|&id| (id, tokio::sync::watch::channel(false).0))
+        .collect();
+    let mut stops = tokio::task::JoinSet::new();
+    for h in procs {
+        let level = level_of.get(h.id()).copied().unwrap_or(0);
+        let waits: Vec<tokio::sync::watch::Receiver<bool>> = config
+            .processes
+            .iter()
+            .filter(|p| p.depends_on.iter().any(|d| d.id == h.id()))
+            .filter(|p| level_of.get(&p.id).is_some_and(|&l| l < level))
+            .filter_map(|p| done.get(p.id.as_str()).map(|tx| tx.subscribe()))
+            .collect();
+        let Some(finished) = done.get(h.id()).cloned() else {
+            continue;
+        };
+        let h = h.clone();
+        stops.spawn(async move {
+            for mut dependent in waits {
+                let _ = dependent.wait_for(|stopped| *stopped).await;
             }
-            done += 1;
-        }
-    };
-    if tokio::time::timeout_at(force.into(), stopping)
-        .await
-        .is_ok()
-    {
+            let _ = h.stop().await;
+            finished.send_replace(true);
+        });
+    }
+    let all = async { while stops.join_next().await.is_some() {} };
+    if tokio::time::timeout_at(force.into(), all).await.is_ok() {
         return Vec::new();
     }
-    // A second stop to a process that is stopping kills it at once; one
-    // that is stopped answers at once.
-    levels[done..]
+    stops.abort_all();
+    procs
         .iter()
-        .flatten()
-        .filter_map(|id| by_id.get(id.as_str()))
-        .map(|h| h.stop())
+        .filter(|h| done.get(h.id()).is_some_and(|tx| !*tx.borrow()))
+        .map(Handle::stop)
         .collect()
 }
 
@@ -206,15 +221,21 @@ pub(crate) fn prepare_start(
         if cfg.kind == ProcessKind::Unmanaged {
             continue;
         }
-        if with_deps {
-            // The outcome shows in its state (and in the reason `id`
-            // waits with), not in this start's answer.
-            drop(h.start());
+        let s = h.status();
+        if !is_down(&s, &conditions, &cfg.control.success_exit_codes) {
             continue;
         }
-        let s = h.status();
-        if is_down(&s, &conditions, &cfg.control.success_exit_codes) {
-            down.push((dep.to_string(), s.phase().to_string()));
+        if with_deps {
+            // Only what is down: a batch job that completed successfully
+            // is not run again. The outcome shows in its state (and in
+            // the reason `id` waits with), not in this start's answer.
+            drop(h.start());
+        } else {
+            let state = match s.phase() {
+                crate::supervisor::Phase::Registered if !cfg.enabled => "not enabled".to_string(),
+                phase => phase.to_string(),
+            };
+            down.push((dep.to_string(), state));
         }
     }
     if down.is_empty() {

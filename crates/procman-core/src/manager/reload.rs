@@ -16,9 +16,9 @@ use super::control::Control;
 use super::plan::Plan;
 use super::registry::ManagerState;
 use super::roster::Lineup;
-use crate::config::{self, Config, ConfigErrors};
+use crate::config::{self, Config, ConfigErrors, ProcessKind};
 use crate::logs::LogError;
-use crate::supervisor::Handle;
+use crate::supervisor::{Handle, Phase};
 
 /// How long a supervisor may take to end once its process is stopped.
 const TASK_END: Duration = Duration::from_secs(5);
@@ -29,8 +29,12 @@ pub enum ReloadError {
     #[error("{0}")]
     Config(ConfigErrors),
     /// A new log file cannot be used: nothing was changed.
-    #[error(transparent)]
-    Log(#[from] LogError),
+    #[error("process {id}: management.logging: {error}")]
+    Log { id: String, error: LogError },
+    /// An `env_file` that a process started by the reload would read
+    /// cannot be read: nothing was changed.
+    #[error("{0}")]
+    EnvFile(String),
     #[error("the manager is shutting down")]
     ShuttingDown,
     #[error("cannot load the config: {0}")]
@@ -52,11 +56,12 @@ impl Control {
     /// Applies `new` (already loaded and valid); `dry_run`: only says what
     /// it would do.
     pub async fn reload_with(&self, new: Config, dry_run: bool) -> Result<Plan, ReloadError> {
+        // Refused at once during a shutdown, not after it.
+        if self.shutting_down() {
+            return Err(ReloadError::ShuttingDown);
+        }
         let _one = self.roster.reloading.lock().await;
-        if matches!(
-            self.manager_state(),
-            ManagerState::Stopping | ManagerState::Stopped
-        ) {
+        if self.shutting_down() {
             return Err(ReloadError::ShuttingDown);
         }
         let before = self.roster.lineup();
@@ -65,6 +70,13 @@ impl Control {
             plan.needs_new_run(&id, "management.control.env_file (its contents)");
         }
         let effective = effective(&before.config, new);
+        // What a process started by this reload reads at its spawn must
+        // be there: a missing env_file refuses the reload rather than
+        // stop a running process that could not start again.
+        env_files_readable(&effective, &plan).await?;
+        if dry_run {
+            return Ok(plan);
+        }
         // Every new log file is checked before anything changes.
         let renewed: Vec<&str> = plan
             .added
@@ -75,15 +87,27 @@ impl Control {
         let mut logs = Vec::with_capacity(renewed.len());
         for id in &renewed {
             if let Some(p) = effective.process(id) {
-                logs.push((p.id.clone(), self.roster.log(p)?));
+                let log = self.roster.log(p).map_err(|error| ReloadError::Log {
+                    id: p.id.clone(),
+                    error,
+                })?;
+                logs.push((p.id.clone(), log));
             }
-        }
-        if dry_run {
-            return Ok(plan);
         }
         for w in &effective.warnings {
             tracing::warn!("{}", w.display(&effective.source));
         }
+        // A process stopped on purpose stays stopped when it is replaced.
+        let kept_stopped: Vec<String> = plan
+            .changed
+            .iter()
+            .filter(|c| {
+                before.procs.iter().any(|h| {
+                    h.id() == c.id && matches!(h.status().phase(), Phase::Stopped | Phase::Stopping)
+                })
+            })
+            .map(|c| c.id.clone())
+            .collect();
         // Stopped: what leaves and what is replaced.
         let leaving: Vec<&str> = plan
             .removed
@@ -127,8 +151,20 @@ impl Control {
         });
         let starts: Vec<_> = fresh
             .iter()
-            .filter(|h| config.process(h.id()).is_some_and(|p| p.enabled))
-            .map(|h| (h.id().to_string(), h.start()))
+            .filter_map(|h| {
+                let p = config.process(h.id())?;
+                let ticket = if kept_stopped.contains(&p.id) {
+                    h.stop()
+                } else if !p.enabled {
+                    return None;
+                } else if p.kind == ProcessKind::Unmanaged {
+                    // Looked for, never started.
+                    h.monitor()
+                } else {
+                    h.start()
+                };
+                Some((p.id.clone(), ticket))
+            })
             .collect();
         for (id, ticket) in starts {
             if let Err(e) = ticket.await {
@@ -139,6 +175,13 @@ impl Control {
         Ok(plan)
     }
 
+    fn shutting_down(&self) -> bool {
+        matches!(
+            self.manager_state(),
+            ManagerState::Stopping | ManagerState::Stopped
+        )
+    }
+
     /// Stops the processes `ids` of `lineup` (dependents before what they
     /// depend on, each level at once) and ends their supervisors.
     async fn retire(&self, lineup: &Lineup, ids: &[&str]) {
@@ -147,6 +190,17 @@ impl Control {
             .iter()
             .filter(|h| ids.contains(&h.id()))
             .collect();
+        // A graceful stop under way (a user's) keeps its grace: a second
+        // stop would kill at once.
+        for h in &handles {
+            let grace = lineup
+                .config
+                .process(h.id())
+                .map_or(Duration::ZERO, |p| p.control.shutdown_timeout);
+            let mut rx = h.subscribe();
+            let stopped = rx.wait_for(|s| s.phase() != Phase::Stopping);
+            let _ = tokio::time::timeout(grace + TASK_END, stopped).await;
+        }
         for level in super::order::stop_levels(&lineup.config, ids) {
             let stops: Vec<_> = handles
                 .iter()
@@ -167,6 +221,42 @@ impl Control {
                 }
             }
         }
+    }
+}
+
+/// Refuses the reload when a process it would start (added or changed,
+/// and enabled) could not read its `env_file`.
+async fn env_files_readable(config: &Config, plan: &Plan) -> Result<(), ReloadError> {
+    let started: Vec<crate::config::ProcessConfig> = plan
+        .added
+        .iter()
+        .chain(plan.changed.iter().map(|c| &c.id))
+        .filter_map(|id| config.process(id))
+        .filter(|p| p.enabled && p.control.env_file.is_some())
+        .cloned()
+        .collect();
+    if started.is_empty() {
+        return Ok(());
+    }
+    let source = config.source.display().to_string();
+    let problems = tokio::task::spawn_blocking(move || {
+        started
+            .iter()
+            .filter_map(|p| {
+                crate::supervisor::env_file_readable(p).err().map(|why| {
+                    format!(
+                        "{source}: managed_processes.{}.management.control.env_file: {why}",
+                        p.id
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ReloadError::Load(e.to_string()))?;
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(ReloadError::EnvFile(problems.join("\n"))),
     }
 }
 

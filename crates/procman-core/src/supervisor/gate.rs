@@ -32,6 +32,8 @@ pub(crate) struct Upstream {
     pub success_exit_codes: Vec<i32>,
     /// Its supervisor has ended: its last state is all there will be.
     pub gone: bool,
+    /// It is `unmanaged`: found, never started by procman.
+    pub unmanaged: bool,
 }
 
 impl Upstream {
@@ -72,6 +74,8 @@ impl Upstream {
     fn state_text(&self, s: &ProcessStatus) -> String {
         let id = &self.id;
         match &s.lifecycle {
+            Lifecycle::Registered if self.unmanaged => format!("{id} has not been found"),
+            Lifecycle::Exited { .. } if self.unmanaged => format!("{id} is gone"),
             Lifecycle::Registered if !self.enabled => format!("{id} is not enabled; start it"),
             Lifecycle::Registered => format!("{id} has not been started"),
             Lifecycle::Running { .. } => match (self.condition, &s.health) {

@@ -103,6 +103,16 @@ fn working_directory(control: &Control, config_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| config_dir.to_path_buf())
 }
 
+/// Whether the process's `env_file` (if any) can be read now, as its
+/// spawn would read it; else why not, in one line.
+pub(crate) fn env_file_readable(cfg: &ProcessConfig) -> Result<(), String> {
+    let Some(file) = &cfg.control.env_file else {
+        return Ok(());
+    };
+    let (credentials, _) = credentials(&cfg.control)?;
+    read_env_file(file, credentials.uid).map(|_| ())
+}
+
 /// Builds the spawn spec, or says in one line why it cannot. An
 /// `integrated_managed` process gets its `port` as `--port N` and in
 /// `PROCMAN_PORT`.

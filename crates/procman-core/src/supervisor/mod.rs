@@ -26,6 +26,7 @@ mod unmanaged;
 pub use event::{Event, Events};
 pub(crate) use gate::Upstream;
 pub use handle::{Handle, Ticket};
+pub(crate) use launch::env_file_readable;
 pub use messages::CommandError;
 pub(crate) use persist::file_digest;
 pub(crate) use reattach::Resume;

@@ -202,7 +202,7 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::StartRequested => f.write_str("start requested"),
             Cause::PolicyRestart => f.write_str("restart policy"),
-            Cause::DependencyChanged(id) => write!(f, "dependency {id} changed state"),
+            Cause::DependencyChanged(id) => write!(f, "what it waits for changed: {id}"),
             Cause::Ready => f.write_str("ready"),
             Cause::Exit(end) => write!(f, "{end}"),
             Cause::SpawnFailed(why) => write!(f, "spawn failed: {why}"),

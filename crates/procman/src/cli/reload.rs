@@ -23,6 +23,29 @@ pub struct ReloadArgs {
 }
 
 pub fn reload(args: ReloadArgs) -> Result<(), Failure> {
+    let json = matches!(args.format.output, Format::Json);
+    match run(args) {
+        // An invalid file: with `-o json`, an error object on stdout too
+        // (the errors, with their locations, also go to stderr, exit 2).
+        Err(Failure::Config(message)) if json => {
+            let error = procman_api::ApiError {
+                code: "invalid_config".to_string(),
+                message: message
+                    .trim_start_matches("procman: ")
+                    .trim_end()
+                    .to_string(),
+                dependencies: Default::default(),
+            };
+            let mut out = Out::new();
+            out.json(&serde_json::json!({ "error": error }))?;
+            out.flush()?;
+            Err(Failure::Config(message))
+        }
+        other => other,
+    }
+}
+
+fn run(args: ReloadArgs) -> Result<(), Failure> {
     let located = locate(&args.manager)?;
     block_on(async {
         let plan = match located.client.reload(args.dry_run).await {

@@ -19,9 +19,11 @@ pub async fn reload(control: &Control, dry_run: bool) -> Result<api::ReloadPlan,
 
 fn refusal(e: ReloadError) -> Refusal {
     match e {
-        ReloadError::Config(_) | ReloadError::Log(_) => Refusal::InvalidConfig(format!(
-            "the config was not reloaded; nothing was changed:\n{e}"
-        )),
+        ReloadError::Config(_) | ReloadError::Log { .. } | ReloadError::EnvFile(_) => {
+            Refusal::InvalidConfig(format!(
+                "the config was not reloaded; nothing was changed:\n{e}"
+            ))
+        }
         ReloadError::ShuttingDown => Refusal::Unavailable(e.to_string()),
         ReloadError::Load(_) => Refusal::Unavailable(e.to_string()),
     }

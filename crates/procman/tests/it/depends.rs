@@ -237,10 +237,12 @@ async fn shutdown_stops_dependents_before_what_they_depend_on() {
             + &entry(&t, "a", &args, "", "")
             + &entry(&t, "b", &args, "", "depends_on: [a]")
             + &entry(&t, "c", &args, "", "depends_on: [b]")
-            + &entry(&t, "d", &args, "", "depends_on: [a]");
+            + &entry(&t, "d", &args, "", "depends_on: [a]")
+            // Unrelated and slow to stop: it holds back nothing.
+            + &entry(&t, "slow", &["run", "--term-delay", "4s"], "", "");
         let m = t.manager(&yaml);
         m.start().await;
-        for id in ["a", "b", "c", "d"] {
+        for id in ["a", "b", "c", "d", "slow"] {
             running(&m, id).await;
             // Its handler for SIGTERM is in place (a child that is
             // `running` may not have got that far yet).
@@ -252,6 +254,11 @@ async fn shutdown_stops_dependents_before_what_they_depend_on() {
         let (c, d) = (first(&t, "c", 'E').await, first(&t, "d", 'E').await);
         assert!(c < b && b < a, "c {c} < b {b} < a {a}");
         assert!(d < a, "d {d} < a {a}");
+        let slow = first(&t, "slow", 'E').await;
+        assert!(
+            a + 1_500_000_000 < slow,
+            "the chain ended ({a}) without waiting for the unrelated slow process ({slow})"
+        );
     })
     .await
     .expect("watchdog");
@@ -305,6 +312,41 @@ async fn start_refuses_a_process_whose_dependency_is_stopped_unless_with_deps() 
             assert_eq!(last, p.pid, "{p:#?}");
             assert!(p.pid.is_some_and(alive), "{p:#?}");
         }
+        m.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_deps_does_not_run_a_completed_job_again() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let never = "restart_policy:\n  strategy: never\n";
+        let entries = svc_with(&t, "db", &["run"], "")
+            + &svc_with(&t, "migrate", &["exit", "0"], never)
+            + "    profile_type: batch\n"
+            + &svc_with(&t, "api", &["run"], "")
+            + "    depends_on:\n      - db\n      - id: migrate\n        condition: completed_successfully\n";
+        let m = Running::launch(t, &entries);
+        m.wait_until("db and api running, migrate done", |ps| {
+            ps.iter().all(|p| match p.id.as_str() {
+                "migrate" => p.state == "exited",
+                _ => p.state == "running",
+            })
+        })
+        .await;
+        m.cli(&["stop", "api", "db"]).await.ok();
+        m.cli(&["start", "api", "--with-deps"]).await.ok();
+        let ps = m
+            .wait_until("db and api running again", |ps| {
+                ps.iter()
+                    .filter(|p| p.id != "migrate")
+                    .all(|p| p.state == "running" && p.runs == 2)
+            })
+            .await;
+        let migrate = ps.iter().find(|p| p.id == "migrate").expect("migrate");
+        assert_eq!((migrate.state.as_str(), migrate.runs), ("exited", 1), "{migrate:#?}");
         m.stop().await;
     })
     .await

@@ -14,6 +14,7 @@ use procman_core::platform::signal_process;
 use crate::cli_control::{cli, svc, svc_with, table_rows, Output, Running, SETTLE};
 use crate::support::*;
 
+mod edges;
 mod settings;
 
 /// Restarts at once, for ever: a killed process comes back.

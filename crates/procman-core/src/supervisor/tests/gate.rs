@@ -37,6 +37,7 @@ fn upstream(s: ProcessStatus, condition: DependencyCondition, enabled: bool) -> 
         enabled,
         success_exit_codes: vec![0],
         gone: false,
+        unmanaged: false,
     }
 }
 
@@ -195,6 +196,7 @@ async fn changed_wakes_for_the_dependency_that_changed() {
             enabled: true,
             success_exit_codes: vec![0],
             gone: false,
+            unmanaged: false,
         })
         .collect();
     tx_b.send_replace(status("b", Lifecycle::Running { pid: 3 }));
