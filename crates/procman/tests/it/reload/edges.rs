@@ -91,9 +91,10 @@ async fn a_stop_under_way_keeps_its_grace_and_the_stopped_process_stays_stopped(
 async fn an_unmanaged_process_added_by_a_reload_is_looked_for() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
-        let _cleanup = KillOnDrop(t.dir.path().display().to_string());
-        let stamp = t.path("outside.stamp").display().to_string();
-        let (outside, _exit, _out) = start(child(), &["--stamp", &stamp, "run"], &[]);
+        // Not under the test's directory: the manager's guard (which kills
+        // what names that directory) must not be what ends it.
+        let (outside, exit, _out) = start(child(), &["run"], &[]);
+        let _cleanup = KillPid(outside, exit);
         let keep = svc_with(&t, "keep", &["run"], "");
         let m = Running::start(t, &keep).await;
 
@@ -111,8 +112,26 @@ async fn an_unmanaged_process_added_by_a_reload_is_looked_for() {
         m.stop().await;
         // Never signalled: it outlives the manager.
         assert!(alive(outside));
-        let _ = procman_core::platform::signal_process(outside, procman_core::outcome::Signal::KILL);
     })
     .await
     .expect("watchdog");
+}
+
+/// SIGKILL to the test's own outside process when dropped, unless its
+/// exit was heard already (then its pid may be another's).
+struct KillPid(
+    u32,
+    tokio::sync::oneshot::Receiver<procman_core::outcome::ProcessEnd>,
+);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        if matches!(
+            self.1.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        ) {
+            let _ =
+                procman_core::platform::signal_process(self.0, procman_core::outcome::Signal::KILL);
+        }
+    }
 }
