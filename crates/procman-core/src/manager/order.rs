@@ -96,16 +96,42 @@ pub(crate) fn stop_levels(config: &Config, ids: &[&str]) -> Vec<Vec<String>> {
 }
 
 /// Stops every process of `procs`, each as soon as every process that
-/// depends on it has stopped (dependents first, as [`stop_levels`] orders
-/// them, but a slow process holds back only what it depends on, not a
-/// whole level). Returns the tickets of what had not stopped by `force`
-/// (each is then told to stop again, which kills a stopping process at
-/// once); empty when all stopped in time.
+/// depends on it has stopped (see [`in_stop_order`]). Returns the tickets
+/// of what had not stopped by `force` (each is then told to stop again,
+/// which kills a stopping process at once); empty when all stopped in
+/// time.
 pub(crate) async fn stop_in_order(
     procs: &[Handle],
     config: &Config,
     force: Instant,
 ) -> Vec<Ticket> {
+    let left = in_stop_order(procs, config, Some(force), |h| async move {
+        let _ = h.stop().await;
+    })
+    .await;
+    procs
+        .iter()
+        .filter(|h| left.iter().any(|id| id == h.id()))
+        .map(Handle::stop)
+        .collect()
+}
+
+/// Runs `each` for every process of `procs`, each once `each` has ended
+/// for every listed process that depends on it (dependents first, as
+/// [`stop_levels`] orders them; a slow one holds back only what it depends
+/// on, not a whole level). Returns the ids whose `each` had not ended when
+/// `until` passed (those still running are abandoned); empty when all
+/// ended.
+pub(crate) async fn in_stop_order<F, Fut>(
+    procs: &[Handle],
+    config: &Config,
+    until: Option<Instant>,
+    each: F,
+) -> Vec<String>
+where
+    F: Fn(Handle) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let ids: Vec<&str> = procs.iter().map(Handle::id).collect();
     // A process waits only for dependents of an earlier level: a cycle
     // (which validation rejects) cannot make two wait for each other.
@@ -118,7 +144,7 @@ pub(crate) async fn stop_in_order(
         .iter()
         .map(|&id| (id, tokio::sync::watch::channel(false).0))
         .collect();
-    let mut stops = tokio::task::JoinSet::new();
+    let mut runs = tokio::task::JoinSet::new();
     for h in procs {
         let level = level_of.get(h.id()).copied().unwrap_or(0);
         let waits: Vec<tokio::sync::watch::Receiver<bool>> = config
@@ -131,24 +157,27 @@ pub(crate) async fn stop_in_order(
         let Some(finished) = done.get(h.id()).cloned() else {
             continue;
         };
-        let h = h.clone();
-        stops.spawn(async move {
+        let work = each(h.clone());
+        runs.spawn(async move {
             for mut dependent in waits {
-                let _ = dependent.wait_for(|stopped| *stopped).await;
+                let _ = dependent.wait_for(|ended| *ended).await;
             }
-            let _ = h.stop().await;
+            work.await;
             finished.send_replace(true);
         });
     }
-    let all = async { while stops.join_next().await.is_some() {} };
-    if tokio::time::timeout_at(force.into(), all).await.is_ok() {
-        return Vec::new();
+    let all = async { while runs.join_next().await.is_some() {} };
+    match until {
+        None => all.await,
+        Some(until) => {
+            if tokio::time::timeout_at(until.into(), all).await.is_err() {
+                runs.abort_all();
+            }
+        }
     }
-    stops.abort_all();
-    procs
-        .iter()
-        .filter(|h| done.get(h.id()).is_some_and(|tx| !*tx.borrow()))
-        .map(Handle::stop)
+    done.iter()
+        .filter(|(_, tx)| !*tx.borrow())
+        .map(|(id, _)| id.to_string())
         .collect()
 }
 

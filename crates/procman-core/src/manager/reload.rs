@@ -17,7 +17,6 @@ use super::plan::Plan;
 use super::registry::ManagerState;
 use super::roster::Lineup;
 use crate::config::{self, Config, ConfigErrors, ProcessKind};
-use crate::logs::LogError;
 use crate::supervisor::{Handle, Phase};
 
 /// How long a supervisor may take to end once its process is stopped.
@@ -29,8 +28,8 @@ pub enum ReloadError {
     #[error("{0}")]
     Config(ConfigErrors),
     /// A new log file cannot be used: nothing was changed.
-    #[error("process {id}: management.logging: {error}")]
-    Log { id: String, error: LogError },
+    #[error("{0}")]
+    Log(String),
     /// An `env_file` that a process started by the reload would read
     /// cannot be read: nothing was changed.
     #[error("{0}")]
@@ -85,14 +84,17 @@ impl Control {
             .map(String::as_str)
             .collect();
         let mut logs = Vec::with_capacity(renewed.len());
+        let mut unusable = Vec::new();
         for id in &renewed {
             if let Some(p) = effective.process(id) {
-                let log = self.roster.log(p).map_err(|error| ReloadError::Log {
-                    id: p.id.clone(),
-                    error,
-                })?;
-                logs.push((p.id.clone(), log));
+                match self.roster.log(p) {
+                    Ok(log) => logs.push((p.id.clone(), log)),
+                    Err(e) => unusable.push(format!("process {}: management.logging: {e}", p.id)),
+                }
             }
+        }
+        if !unusable.is_empty() {
+            return Err(ReloadError::Log(unusable.join("\n")));
         }
         for w in &effective.warnings {
             tracing::warn!("{}", w.display(&effective.source));
@@ -102,9 +104,10 @@ impl Control {
             .changed
             .iter()
             .filter(|c| {
-                before.procs.iter().any(|h| {
-                    h.id() == c.id && matches!(h.status().phase(), Phase::Stopped | Phase::Stopping)
-                })
+                before
+                    .procs
+                    .iter()
+                    .any(|h| h.id() == c.id && stopped_on_purpose(&h.status()))
             })
             .map(|c| c.id.clone())
             .collect();
@@ -182,45 +185,48 @@ impl Control {
         )
     }
 
-    /// Stops the processes `ids` of `lineup` (dependents before what they
-    /// depend on, each level at once) and ends their supervisors.
+    /// Ends the supervisors of the processes `ids` of `lineup`, each after
+    /// every listed process that depends on it. Each is told to exit: what
+    /// runs gets its graceful stop, and a stop already under way (a
+    /// user's, a restart's, a failed health check's) keeps its grace
+    /// rather than being hurried into a SIGKILL.
     async fn retire(&self, lineup: &Lineup, ids: &[&str]) {
-        let handles: Vec<&Handle> = lineup
+        let handles: Vec<Handle> = lineup
             .procs
             .iter()
             .filter(|h| ids.contains(&h.id()))
+            .cloned()
             .collect();
-        // A graceful stop under way (a user's) keeps its grace: a second
-        // stop would kill at once.
-        for h in &handles {
-            let grace = lineup
-                .config
-                .process(h.id())
-                .map_or(Duration::ZERO, |p| p.control.shutdown_timeout);
-            let mut rx = h.subscribe();
-            let stopped = rx.wait_for(|s| s.phase() != Phase::Stopping);
-            let _ = tokio::time::timeout(grace + TASK_END, stopped).await;
-        }
-        for level in super::order::stop_levels(&lineup.config, ids) {
-            let stops: Vec<_> = handles
+        let tasks: std::collections::HashMap<String, (tokio::task::JoinHandle<()>, Duration)> =
+            handles
                 .iter()
-                .filter(|h| level.iter().any(|id| id == h.id()))
-                .map(|h| h.stop())
+                .filter_map(|h| {
+                    let grace = lineup
+                        .config
+                        .process(h.id())
+                        .map_or(Duration::ZERO, |p| p.control.shutdown_timeout);
+                    // A stop under way, then the stop of what runs after it.
+                    let bound = grace * 2 + TASK_END;
+                    Some((h.id().to_string(), (self.roster.take_task(h.id())?, bound)))
+                })
                 .collect();
-            for stop in stops {
-                let _ = stop.await;
-            }
-        }
-        for h in handles {
-            h.exit();
-            if let Some(task) = self.roster.take_task(h.id()) {
+        let tasks = std::sync::Mutex::new(tasks);
+        super::order::in_stop_order(&handles, &lineup.config, None, |h| {
+            let task = tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(h.id());
+            async move {
+                h.exit();
+                let Some((task, bound)) = task else { return };
                 let abort = task.abort_handle();
-                if tokio::time::timeout(TASK_END, task).await.is_err() {
+                if tokio::time::timeout(bound, task).await.is_err() {
                     tracing::error!(process = %h.id(), "its supervisor did not end after the reload stopped it; abandoning it");
                     abort.abort();
                 }
             }
-        }
+        })
+        .await;
     }
 }
 
@@ -286,6 +292,19 @@ async fn env_files_changed(before: &Lineup, new: &Config) -> Vec<String> {
     })
     .await
     .unwrap_or_default()
+}
+
+/// Stopped, or being stopped, at a user's request (not by a restart or a
+/// failed health check).
+fn stopped_on_purpose(s: &crate::supervisor::ProcessStatus) -> bool {
+    match s.phase() {
+        Phase::Stopped => true,
+        Phase::Stopping => s
+            .last_transition
+            .as_ref()
+            .is_some_and(|t| t.cause == crate::supervisor::Cause::StopRequested),
+        _ => false,
+    }
 }
 
 /// The config a reload puts in effect: the new processes, and of the rest

@@ -395,6 +395,11 @@ impl Task {
     /// manager.
     pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
+        // Told to end (a reload retiring it, the manager's shutdown): a
+        // restart that was under way does not start a run any more.
+        if self.exiting {
+            return Err(CommandError::Gone(self.cfg.id.clone()));
+        }
         if self.hold(&cause) {
             return Ok(());
         }

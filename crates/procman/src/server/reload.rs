@@ -19,7 +19,7 @@ pub async fn reload(control: &Control, dry_run: bool) -> Result<api::ReloadPlan,
 
 fn refusal(e: ReloadError) -> Refusal {
     match e {
-        ReloadError::Config(_) | ReloadError::Log { .. } | ReloadError::EnvFile(_) => {
+        ReloadError::Config(_) | ReloadError::Log(_) | ReloadError::EnvFile(_) => {
             Refusal::InvalidConfig(format!(
                 "the config was not reloaded; nothing was changed:\n{e}"
             ))

@@ -135,3 +135,41 @@ impl Drop for KillPid {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_restarting_when_a_reload_changes_it_comes_back_with_the_new_config() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let slow = |value: &str| {
+            svc_with(&t, "slow", &["run", "--term-delay", "2s"], "")
+                + &control_keys(&format!("environment: {{MARK: \"{value}\"}}"))
+        };
+        let (first, changed) = (slow("1"), slow("2"));
+        let m = Running::start(t, &first).await;
+        let pid = pid_of(&m, "slow").await;
+        m.wait_log("slow", "ready pid=").await;
+
+        // The restart's stop takes 2 s; the reload comes in the middle.
+        m.cli(&["restart", "slow", "--no-wait"]).await.ok();
+        rewrite(&m, &changed);
+        let plan: ReloadPlan = reload(&m, &["-o", "json"]).await.json();
+        assert_eq!(plan.changed.len(), 1, "{plan:#?}");
+        let ps = m
+            .wait_until("slow running again", |ps| {
+                ps.iter()
+                    .any(|p| p.id == "slow" && p.state == "running" && p.pid != Some(pid))
+            })
+            .await;
+        let new = ps[0].pid.expect("a pid");
+        let environ = std::fs::read(format!("/proc/{new}/environ")).expect("environ");
+        assert!(
+            environ.split(|b| *b == 0).any(|v| v == b"MARK=2"),
+            "the run has the new environment"
+        );
+        // One run since the reload: the old config never ran again.
+        assert_eq!(ps[0].runs, 1, "{:#?}", ps[0]);
+        m.stop().await;
+    })
+    .await
+    .expect("watchdog");
+}
