@@ -138,57 +138,47 @@ fn compare(a: &ProcessConfig, b: &ProcessConfig) -> (Vec<String>, Vec<String>) {
     check(a.kind != b.kind, "type", true);
     check(a.profile != b.profile, "profile_type", true);
     check(a.enabled != b.enabled, "enabled", true);
-    check(
-        ca.executable != cb.executable,
-        "management.control.executable",
-        true,
-    );
-    check(
-        ca.arguments != cb.arguments,
-        "management.control.arguments",
-        true,
-    );
-    check(
-        ca.working_directory != cb.working_directory,
-        "management.control.working_directory",
-        true,
-    );
-    check(
-        ca.environment != cb.environment,
-        "management.control.environment",
-        true,
-    );
-    check(
-        ca.env_file != cb.env_file,
-        "management.control.env_file",
-        true,
-    );
-    check(ca.user != cb.user, "management.control.user", true);
-    check(ca.group != cb.group, "management.control.group", true);
-    check(ca.port != cb.port, "management.control.port", true);
+    // `management.control` keys: (differs, key, needs a new run).
+    let control = [
+        (ca.executable != cb.executable, "executable", true),
+        (ca.arguments != cb.arguments, "arguments", true),
+        (
+            ca.working_directory != cb.working_directory,
+            "working_directory",
+            true,
+        ),
+        (ca.environment != cb.environment, "environment", true),
+        (ca.env_file != cb.env_file, "env_file", true),
+        (ca.user != cb.user, "user", true),
+        (ca.group != cb.group, "group", true),
+        (ca.port != cb.port, "port", true),
+        (
+            ca.startup_timeout != cb.startup_timeout,
+            "startup_timeout",
+            false,
+        ),
+        (
+            ca.shutdown_timeout != cb.shutdown_timeout,
+            "shutdown_timeout",
+            false,
+        ),
+        (
+            ca.shutdown_signal != cb.shutdown_signal,
+            "shutdown_signal",
+            false,
+        ),
+        (
+            ca.success_exit_codes != cb.success_exit_codes,
+            "success_exit_codes",
+            false,
+        ),
+    ];
+    for (differs, key, needs_run) in control {
+        check(differs, &format!("management.control.{key}"), needs_run);
+    }
     check(a.discovery != b.discovery, "management.discovery", true);
     check(a.logging != b.logging, "management.logging", true);
     limits(&a.resource_limits, &b.resource_limits, &mut check);
-    check(
-        ca.startup_timeout != cb.startup_timeout,
-        "management.control.startup_timeout",
-        false,
-    );
-    check(
-        ca.shutdown_timeout != cb.shutdown_timeout,
-        "management.control.shutdown_timeout",
-        false,
-    );
-    check(
-        ca.shutdown_signal != cb.shutdown_signal,
-        "management.control.shutdown_signal",
-        false,
-    );
-    check(
-        ca.success_exit_codes != cb.success_exit_codes,
-        "management.control.success_exit_codes",
-        false,
-    );
     check(a.restart != b.restart, "management.restart_policy", false);
     check(
         a.health_check != b.health_check,
