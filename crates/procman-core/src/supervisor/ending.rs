@@ -384,3 +384,51 @@ fn deadline_passed(deadline: Instant) -> bool {
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
 }
+
+// Spawns that fail, and the starts that waited for a stop to finish.
+impl Task {
+    /// A spawn failed with `reason`: `failed` for good, or (`retry`) a
+    /// failed run that the restart policy may retry.
+    pub(super) async fn spawn_failed(
+        &mut self,
+        reason: String,
+        retry: bool,
+    ) -> Result<(), CommandError> {
+        let cause = Cause::SpawnFailed(reason.clone());
+        if retry {
+            tracing::warn!(process = %self.id(), %reason, "spawn failed; the restart policy decides");
+            self.apply_policy(
+                None,
+                cause,
+                policy::Outcome::Failure,
+                std::time::Duration::ZERO,
+            )
+            .await;
+        } else {
+            self.go(
+                Lifecycle::Failed {
+                    reason: reason.clone(),
+                },
+                cause,
+            );
+        }
+        Err(CommandError::StartFailed(self.cfg.id.clone(), reason))
+    }
+
+    /// Starts a run for the start or restart requests that arrived while
+    /// the task was busy, and answers them.
+    pub(super) async fn start_pending(&mut self, cause: Cause) {
+        if self.pending_start.is_empty() {
+            return;
+        }
+        self.breaker.reset();
+        let result = if self.run.is_some() {
+            Ok(())
+        } else {
+            self.launch(cause).await
+        };
+        for reply in self.pending_start.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+}

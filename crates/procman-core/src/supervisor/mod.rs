@@ -7,6 +7,7 @@
 //! same handle: it finds and watches the process, and refuses every
 //! command that would act on it.
 
+mod context;
 mod ending;
 mod event;
 mod gate;
@@ -23,6 +24,7 @@ mod state;
 mod task;
 mod unmanaged;
 
+pub use context::Context;
 pub use event::{Event, Events};
 pub(crate) use gate::Upstream;
 pub use handle::{Handle, Ticket};
@@ -33,7 +35,6 @@ pub(crate) use reattach::Resume;
 pub use state::{
     Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, ResourceUsage, RestartCauses, Transition,
 };
-pub use task::Context;
 pub use unmanaged::LOOK_INTERVAL;
 
 /// Starts the supervisor of `cfg`: the task of a managed process (taking

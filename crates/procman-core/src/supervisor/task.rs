@@ -3,14 +3,13 @@
 //! state on a `watch` channel. Decisions come from [`crate::policy`]; this
 //! file only does the I/O around them.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::event::Events;
+use super::context::{watch_panics, Context};
 use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
 use super::launch;
@@ -23,21 +22,9 @@ use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::ProcessConfig;
 use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
-use crate::platform::{self, Tree, TreeRoot};
-use crate::policy::{self, Breaker};
+use crate::platform::{self, Tree};
+use crate::policy::Breaker;
 use crate::state::record::HeldPipe;
-
-/// What every supervisor of one manager shares.
-#[derive(Debug)]
-pub struct Context {
-    /// Directory of the config file: the default working directory.
-    pub config_dir: PathBuf,
-    pub trees: TreeRoot,
-    /// Where every transition is published.
-    pub events: Arc<Events>,
-    /// Where the state files go (`None`: none are kept).
-    pub state_dir: Option<Arc<Path>>,
-}
 
 /// Starts the supervisor of `cfg`, whose log is `log`. It waits in
 /// `registered` until started.
@@ -84,29 +71,6 @@ pub(crate) fn spawn(
     };
     let inner = tokio::spawn(task.main());
     (handle, watch_panics(id, inner))
-}
-
-/// A task that waits for a supervisor task `inner`. A panic in a
-/// supervisor is a bug; it must be seen, not lost with the task (the panic
-/// hook, if any, has printed where; this says whose).
-pub(super) fn watch_panics(id: String, inner: JoinHandle<()>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = inner.await {
-            if e.is_panic() {
-                let what = panic_text(e.into_panic());
-                tracing::error!(process = %id, panic = %what,
-                    "the supervisor of this process panicked; it is no longer supervised");
-            }
-        }
-    })
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 pub(super) struct Task {
@@ -525,46 +489,5 @@ impl Task {
             self.go(Lifecycle::Running { pid }, Cause::Ready);
         }
         Ok(())
-    }
-
-    /// A spawn failed with `reason`: `failed` for good, or (`retry`) a
-    /// failed run that the restart policy may retry.
-    async fn spawn_failed(&mut self, reason: String, retry: bool) -> Result<(), CommandError> {
-        let cause = Cause::SpawnFailed(reason.clone());
-        if retry {
-            tracing::warn!(process = %self.id(), %reason, "spawn failed; the restart policy decides");
-            self.apply_policy(
-                None,
-                cause,
-                policy::Outcome::Failure,
-                std::time::Duration::ZERO,
-            )
-            .await;
-        } else {
-            self.go(
-                Lifecycle::Failed {
-                    reason: reason.clone(),
-                },
-                cause,
-            );
-        }
-        Err(CommandError::StartFailed(self.cfg.id.clone(), reason))
-    }
-
-    /// Starts a run for the start or restart requests that arrived while
-    /// the task was busy, and answers them.
-    pub(super) async fn start_pending(&mut self, cause: Cause) {
-        if self.pending_start.is_empty() {
-            return;
-        }
-        self.breaker.reset();
-        let result = if self.run.is_some() {
-            Ok(())
-        } else {
-            self.launch(cause).await
-        };
-        for reply in self.pending_start.drain(..) {
-            let _ = reply.send(result.clone());
-        }
     }
 }

@@ -35,13 +35,14 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::context::{watch_panics, Context};
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError};
 use super::resources::reading;
 use super::run::HealthWatch;
 use super::state::{Cause, Lifecycle, ProcessStatus, ResourceUsage, Transition};
-use super::task::{until, watch_panics, Context};
+use super::task::until;
 use crate::config::{Discovery, ProcessConfig};
 use crate::health::probe::{Liveness, ProbeOutcome};
 use crate::health::verdict::Change;
