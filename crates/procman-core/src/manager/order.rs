@@ -17,6 +17,7 @@ use crate::supervisor::{Handle, Lifecycle, ProcessStatus, Ticket, Upstream};
 /// reload). A handle `config` does not list is left alone.
 pub(crate) fn wire(procs: &[Handle], config: &Config) {
     let by_id: HashMap<&str, &Handle> = procs.iter().map(|h| (h.id(), h)).collect();
+    let configs = index(config);
     for p in &config.processes {
         let Some(handle) = by_id.get(p.id.as_str()) else {
             continue;
@@ -25,7 +26,8 @@ pub(crate) fn wire(procs: &[Handle], config: &Config) {
             .depends_on
             .iter()
             .filter_map(|dep| {
-                let (Some(h), Some(cfg)) = (by_id.get(dep.id.as_str()), config.process(&dep.id))
+                let (Some(h), Some(cfg)) =
+                    (by_id.get(dep.id.as_str()), configs.get(dep.id.as_str()))
                 else {
                     // Validation rejects an unknown id; a caller that
                     // passes fewer handles gets no gate for it.
@@ -56,8 +58,9 @@ pub(crate) fn wire(procs: &[Handle], config: &Config) {
 /// stopped. Within a level, the order of `ids`.
 pub(crate) fn stop_levels(config: &Config, ids: &[&str]) -> Vec<Vec<String>> {
     let listed: HashSet<&str> = ids.iter().copied().collect();
+    let configs = index(config);
     let deps_of = |id: &str| -> Vec<&str> {
-        config.process(id).map_or(Vec::new(), |p| {
+        configs.get(id).map_or(Vec::new(), |p| {
             p.depends_on
                 .iter()
                 .map(|d| d.id.as_str())
@@ -144,15 +147,25 @@ where
         .iter()
         .map(|&id| (id, tokio::sync::watch::channel(false).0))
         .collect();
+    // Who depends on each process (built once: linear in the config).
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for p in &config.processes {
+        for d in &p.depends_on {
+            dependents
+                .entry(d.id.as_str())
+                .or_default()
+                .push(p.id.as_str());
+        }
+    }
     let mut runs = tokio::task::JoinSet::new();
     for h in procs {
         let level = level_of.get(h.id()).copied().unwrap_or(0);
-        let waits: Vec<tokio::sync::watch::Receiver<bool>> = config
-            .processes
-            .iter()
-            .filter(|p| p.depends_on.iter().any(|d| d.id == h.id()))
-            .filter(|p| level_of.get(&p.id).is_some_and(|&l| l < level))
-            .filter_map(|p| done.get(p.id.as_str()).map(|tx| tx.subscribe()))
+        let waits: Vec<tokio::sync::watch::Receiver<bool>> = dependents
+            .get(h.id())
+            .into_iter()
+            .flatten()
+            .filter(|id| level_of.get(**id).is_some_and(|&l| l < level))
+            .filter_map(|id| done.get(id).map(|tx| tx.subscribe()))
             .collect();
         let Some(finished) = done.get(h.id()).cloned() else {
             continue;
@@ -295,3 +308,13 @@ pub(crate) fn down_message(id: &str, down: &[(String, String)]) -> String {
 #[cfg(test)]
 #[path = "tests/order.rs"]
 mod tests;
+
+/// The processes of `config` by id (a lookup per dependency stays cheap
+/// with thousands of processes).
+fn index(config: &Config) -> HashMap<&str, &crate::config::ProcessConfig> {
+    config
+        .processes
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect()
+}

@@ -54,8 +54,16 @@ impl Plan {
     /// What turning `old` into `new` takes.
     pub fn between(old: &Config, new: &Config) -> Plan {
         let mut plan = Plan::default();
+        let by_id = |c: &'_ Config| -> std::collections::HashMap<String, usize> {
+            c.processes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), i))
+                .collect()
+        };
+        let (olds, news) = (by_id(old), by_id(new));
         for p in &new.processes {
-            match old.process(&p.id) {
+            match olds.get(&p.id).map(|&i| &old.processes[i]) {
                 None => plan.added.push(p.id.clone()),
                 Some(before) => {
                     let (mut restart, mut live) = compare(before, p);
@@ -85,7 +93,7 @@ impl Plan {
         plan.removed = old
             .processes
             .iter()
-            .filter(|p| new.process(&p.id).is_none())
+            .filter(|p| !news.contains_key(&p.id))
             .map(|p| p.id.clone())
             .collect();
         plan.manager = manager_changes(old, new);

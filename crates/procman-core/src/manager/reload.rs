@@ -129,6 +129,8 @@ impl Control {
             }
         }
         // The new lineup, in the new file's order.
+        let kept: std::collections::HashMap<&str, &Handle> =
+            before.procs.iter().map(|h| (h.id(), h)).collect();
         let mut fresh: Vec<Handle> = Vec::new();
         let procs: Vec<Handle> = effective
             .processes
@@ -140,7 +142,7 @@ impl Control {
                     fresh.push(h.clone());
                     Some(h)
                 } else {
-                    before.procs.iter().find(|h| h.id() == p.id).cloned()
+                    kept.get(p.id.as_str()).map(|h| (*h).clone())
                 }
             })
             .collect();
@@ -269,13 +271,20 @@ async fn env_files_readable(config: &Config, plan: &Plan) -> Result<(), ReloadEr
 /// The processes whose `env_file` (the same path in both configs) no
 /// longer holds what their run read.
 async fn env_files_changed(before: &Lineup, new: &Config) -> Vec<String> {
+    let handles: std::collections::HashMap<&str, &Handle> =
+        before.procs.iter().map(|h| (h.id(), h)).collect();
+    let old: std::collections::HashMap<&str, (&crate::config::ProcessConfig, &Handle)> = before
+        .config
+        .processes
+        .iter()
+        .filter_map(|p| Some((p.id.as_str(), (p, *handles.get(p.id.as_str())?))))
+        .collect();
     let files: Vec<(String, std::path::PathBuf, u64)> = new
         .processes
         .iter()
         .filter_map(|p| {
             let file = p.control.env_file.clone()?;
-            let old = before.config.process(&p.id)?;
-            let h = before.procs.iter().find(|h| h.id() == p.id)?;
+            let (old, h) = old.get(p.id.as_str())?;
             let used = h.status().env_file_digest?;
             (old.control.env_file.as_ref() == Some(&file)).then(|| (p.id.clone(), file, used))
         })
