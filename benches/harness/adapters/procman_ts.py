@@ -1,4 +1,4 @@
-"""procman with per-line timestamps: the shared `procman` adapter with
+"""procman with per-line timestamps: the `procman` adapter with
 `logging.format: plain`, so every 100-byte line is written as
 `<27-byte timestamp> stdout <line>` (35 bytes more). `log_bytes` reports the
 child's payload bytes, counted from whole lines, so the harness compares it
@@ -14,6 +14,7 @@ LINE = 100                             # the flood child's line length, newline 
 
 class Adapter(Raw):
     name = "procman_ts"
+    log_format = "plain"   # for benches/logs_scale.py: how to read the file back
     notes = Raw.notes.replace("logging.format=raw", "logging.format=plain (timestamp + stream per line)")
 
     def write_config(self, services):
