@@ -2,27 +2,24 @@
 # Log capture throughput: one child floods FLOOD_BYTES (1 GiB) of 100-byte
 # lines; measured for `plain` (the child writes its log file itself: the
 # limit), procman in `raw` format (exact bytes), and procman in `plain`
-# format (a timestamp and the stream before every line), with the manager's
-# CPU seconds. Uses the shared harness plus this directory's adapters.
+# format (the procman_ts adapter: a timestamp and the stream before every
+# line), with the manager's CPU seconds; supervisord too when it is installed
+# (on PATH or $SUPERVISORD; see benches/harness/README.md), the best peer at
+# log capture. With the harness in benches/harness/.
 #
-#   benches/logs.sh          # from the repository root; RUNS=3 by default
+#   benches/logs.sh          # from anywhere in a clone; RUNS=3 by default
 #
-# The procman_ts adapter (benches/adapters/) is copied into a private copy of
-# the harness under target/, so ../shared/bench stays untouched.
+# Knobs: RUNS (3), FLOOD_BYTES, SKIP_BUILD=1, BENCH_RESULTS
+# (target/bench-results; logs-MANAGER.jsonl there are replaced).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-src=${BENCH_DIR:-$root/../shared/bench}
-[ -f "$src/bench.py" ] || { echo "benches/logs.sh: no harness at $src (see benches/README.md)" >&2; exit 2; }
+harness=$root/benches/harness
 results=${BENCH_RESULTS:-$root/target/bench-results}
-harness=$root/target/bench-harness
 mkdir -p "$results"
-rm -rf "$harness" && cp -r "$src" "$harness" && cp "$root"/benches/adapters/*.py "$harness/adapters/"
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p procman
 cp "$root/target/release/procman" "$results/procman.bin"
 export PROCMAN=$results/procman.bin
-# supervisord, when installed (PATH or $SUPERVISORD; see ../shared/bench/README.md),
-# is measured in the same session: the best peer at log capture.
 for m in plain procman procman_ts supervisor; do
   rm -f "$results/logs-$m.jsonl"
   # A manager that is not installed (supervisord) is reported and skipped.
@@ -39,7 +36,7 @@ for m in ("plain", "procman", "procman_ts", "supervisor"):
     except OSError:
         rs = []
     if rs:
-        rows[m] = (st.median(r["mib_per_s"] for r in rs), st.median(r["mgr_cpu_s"] for r in rs), len(rs))
+        rows[m] = (st.median(r["mib_per_s"] for r in rs), st.median(r["mgr_cpu_s"] / (r["bytes"] / 2**30) for r in rs), len(rs))
 p = rows["plain"][0]
 print("| manager | MiB/s (median) | ×plain | manager CPU s per GiB | runs |")
 print("|---|---:|---:|---:|---:|")

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""procman beside plain: medians, ratio procman/plain, and the goals of
-design.md section 11 (met / not met).
+"""procman beside plain: medians, ratio procman/plain, the goals (met / not
+met), and the cost per process at each N with its growth, so that a cost
+that grows with N (a quadratic total) shows.
 
     python3 benches/ratios.py PLAIN.jsonl PROCMAN.jsonl [PEERS_DIR]
 
-Both files are the harness's JSON lines (bench.py --out). PEERS_DIR (default:
-../shared/bench/results beside the repository) adds the best peer's median
-for context; it comes from another session, so it is not part of any ratio.
-Only the Python standard library is used.
+Both files are the harness's JSON lines (bench.py --out); every lifecycle N
+found in them gets its rows. PEERS_DIR (default: benches/harness/results)
+adds the best peer's median for context; it comes from another session, so
+it is not part of any ratio. Only the Python standard library is used.
 """
 import json
 import os
@@ -15,6 +16,8 @@ import statistics
 import sys
 
 PEERS = ["supervisor", "circus", "circus-cd0.1", "pm2", "horust", "horust-pipe", "runit", "s6"]
+# N from which the lifecycle goals apply; smaller N are context.
+GOAL_FROM_N = 500
 
 
 def load(path):
@@ -45,20 +48,21 @@ def med(vals):
     return statistics.median(vals) if vals else None
 
 
-# (label, metric, field, n, pooled, unit, goal)
-# goal: ("ratio", 1.5) = procman <= 1.5 x plain; ("abs", 8) = procman <= 8 (unit);
-#       ("zero",) = every run 0; None = no goal (context only)
-ROWS = [
-    ("start N=50", "lifecycle", "start_s", 50, False, "ms", None),
-    ("start N=500", "lifecycle", "start_s", 500, False, "ms", ("ratio", 1.5)),
-    ("manager RSS, N=50", "lifecycle", "rss_mib", 50, False, "MiB", None),
-    ("manager RSS, N=500", "lifecycle", "rss_mib", 500, False, "MiB", ("abs", 8.0)),
-    ("idle CPU, N=50", "lifecycle", "cpu_pct", 50, False, "%", None),
-    ("idle CPU, N=500", "lifecycle", "cpu_pct", 500, False, "%", ("zero",)),
-    ("restart latency (SIGKILL -> exec)", "restart", "latencies_s", None, True, "ms", ("ratio", 1.5)),
-    ("stop N=50", "lifecycle", "stop_s", 50, False, "ms", None),
-    ("stop N=500", "lifecycle", "stop_s", 500, False, "ms", ("ratio", 1.5)),
-]
+def rows(ns):
+    """(label, metric, field, n, pooled, unit, goal) for every N.
+    goal: ("ratio", 1.5) = procman <= 1.5 x plain; ("abs", 8) = procman <= 8
+    (unit); ("zero",) = every run 0; None = no goal (context only)."""
+    out = []
+    for n in ns:
+        gate = n >= GOAL_FROM_N
+        out += [
+            (f"start N={n}", "lifecycle", "start_s", n, False, "ms", ("ratio", 1.5) if gate else None),
+            (f"manager RSS, N={n}", "lifecycle", "rss_mib", n, False, "MiB", ("abs", 8.0) if n == 500 else None),
+            (f"idle CPU, N={n}", "lifecycle", "cpu_pct", n, False, "%", ("zero",) if gate else None),
+            (f"stop N={n}", "lifecycle", "stop_s", n, False, "ms", ("ratio", 1.5) if gate else None),
+        ]
+    out.append(("restart latency (SIGKILL -> exec)", "restart", "latencies_s", None, True, "ms", ("ratio", 1.5)))
+    return out
 
 
 def fmt(v, unit):
@@ -99,23 +103,19 @@ def errors(recs):
     for r in recs:
         for k in ("error", "stop_error"):
             if r.get(k):
-                out.append(f"{r.get('metric')} n={r.get('n', '-')} run={r.get('run')}: {r[k]}")
+                out.append(f"{r.get('manager')} {r.get('metric')} n={r.get('n', '-')} run={r.get('run')}: {r[k]}")
     return out
 
 
-def main(argv):
-    if len(argv) < 3:
-        sys.exit(__doc__)
-    plain, pm = load(argv[1]), load(argv[2])
-    here = os.path.dirname(os.path.abspath(__file__))
-    peers_dir = argv[3] if len(argv) > 3 else os.path.join(here, "..", "..", "shared", "bench", "results")
-    peers = {name: load(os.path.join(peers_dir, f"{name}.jsonl")) for name in PEERS}
+def ratio_table(plain, pm, peers, ns):
     print("| metric | plain (median) | procman (median) | procman/plain | runs or samples (plain/procman) "
-          "| best peer (other session) | goal (design.md §11) | verdict |")
+          "| best peer (other session) | goal | verdict |")
     print("|---|---:|---:|---:|---|---|---|---|")
-    for label, metric, field, n, pooled, unit, goal in ROWS:
+    for label, metric, field, n, pooled, unit, goal in rows(ns):
         pv = values(plain, metric, field, n, pooled)
         mv = values(pm, metric, field, n, pooled)
+        if not pv and not mv:
+            continue
         p, m = med(pv), med(mv)
         ratio = f"{m / p:.2f}×" if p and m is not None else "–"
         best = None
@@ -126,13 +126,74 @@ def main(argv):
         best_s = f"{fmt(best[1], unit)} ({best[0]})" if best else "–"
         print(f"| {label} ({unit}) | {fmt(p, unit)} | {fmt(m, unit)} | {ratio} | {len(pv)}/{len(mv)} "
               f"| {best_s} | {goal_text(goal, unit)} | {verdict(goal, p, m, mv)} |")
+
+
+def per_process(recs, field, ns, slope):
+    """Cost per process at each N: median / N, or with `slope` the growth of
+    the median from the previous N divided by the processes added (the first
+    N has no slope). None where a median is missing."""
+    meds = [med(values(recs, "lifecycle", field, n)) for n in ns]
+    if not slope:
+        return [m / n if m is not None else None for m, n in zip(meds, ns)]
+    out = [None]
+    for i in range(1, len(ns)):
+        a, b = meds[i - 1], meds[i]
+        out.append((b - a) / (ns[i] - ns[i - 1]) if a is not None and b is not None else None)
+    return out
+
+
+def growth_table(plain, pm, ns):
+    """Per-process costs side by side; the last column is the last per-process
+    cost over the first: ≈ 1 for a linear total, ≈ N_last / N_first for a
+    quadratic one."""
+    metrics = [
+        ("start / N", "start_s", False, 1e3, "ms"),
+        ("start slope", "start_s", True, 1e3, "ms"),
+        ("stop / N", "stop_s", False, 1e3, "ms"),
+        ("stop slope", "stop_s", True, 1e3, "ms"),
+        ("RSS slope", "rss_mib", True, 1024, "KiB"),
+    ]
+    print("| per process | manager | " + " | ".join(f"N={n}" for n in ns) + " | last / first |")
+    print("|---|---|" + "---:|" * (len(ns) + 1))
+    lines = []
+    for label, field, slope, scale, unit in metrics:
+        for name, recs in (("plain", plain), ("procman", pm)):
+            vals = per_process(recs, field, ns, slope)
+            shown = [v for v in vals if v is not None]
+            if not shown:
+                continue
+            cells = ["–" if v is None else f"{v * scale:.3g} {unit}" for v in vals]
+            grow = f"{shown[-1] / shown[0]:.2f}×" if len(shown) > 1 and shown[0] > 0 else "–"
+            print(f"| {label} | {name} | " + " | ".join(cells) + f" | {grow} |")
+            lines.append(f"{name} {label}, per process: " + ", ".join(c for c in cells if c != "–")
+                         + (f" ({grow} from first to last)" if grow != "–" else ""))
+    print()
+    print("A slope at N is the growth of the median from the previous N, per process added (the first N "
+          "has none): the marginal cost, without the fixed cost that / N spreads over small N.")
+    print()
+    for line in lines:
+        print(f"- {line}")
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    plain, pm = load(argv[1]), load(argv[2])
+    here = os.path.dirname(os.path.abspath(__file__))
+    peers_dir = argv[3] if len(argv) > 3 else os.path.join(here, "harness", "results")
+    peers = {name: load(os.path.join(peers_dir, f"{name}.jsonl")) for name in PEERS}
+    ns = sorted({r["n"] for r in plain + pm if r.get("metric") == "lifecycle" and r.get("n") is not None})
+    ratio_table(plain, pm, peers, ns)
+    if len(ns) > 1:
+        print()
+        print("### Cost per process as N grows (flat = linear total)")
+        print()
+        growth_table(plain, pm, ns)
     errs = errors(plain) + errors(pm)
     if errs:
         print("\nErrors recorded by the harness:")
         for e in errs:
             print(f"- {e}")
-    print("\nNot measured: log capture (`logs`): procman does not capture logs yet "
-          "(children inherit the manager's stdout/stderr).")
 
 
 if __name__ == "__main__":

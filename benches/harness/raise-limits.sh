@@ -1,0 +1,81 @@
+# Sourced by the benches' scripts: `raise_limits N` makes room for a manager
+# with N children (and a restart or two of each) in this shell and the
+# processes it starts, and says on stderr what it raised. As root it raises:
+#   - RLIMIT_NOFILE, soft and hard (`ulimit -n`), to 6 N + 4096: procman holds
+#     about 4 descriptors per process (two pipe read ends, the log file, a
+#     pidfd), the harness a few per child it watches;
+#   - RLIMIT_NPROC (`ulimit -u`) to 2 N + 4096 over the tasks already running;
+#   - kernel.pid_max and kernel.threads-max, when fewer than the tasks already
+#     running plus 2 N + 4096 would be left;
+#   - fs.file-max, when below 8 N + 65536.
+# Without root (or without CAP_SYS_RESOURCE, for a hard limit) it raises the
+# soft limits to the hard ones and warns about anything still too low. A pids.max of the cgroup is reported, never changed.
+# Only a shell's own limits and those two sysctls change; nothing else.
+
+raise_limits() {
+  local n=$1 root=0 need cur hard tasks
+  [ "$(id -u)" = 0 ] && root=1
+  say() { echo "limits: $*" >&2; }
+
+  need=$((6 * n + 4096))
+  cur=$(ulimit -Sn) hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+    if [ $root = 1 ] && ulimit -n "$need" 2>/dev/null; then
+      say "raised RLIMIT_NOFILE $cur/$hard -> $need/$need (open files, for N=$n)"
+    else
+      ulimit -Sn "$hard" 2>/dev/null
+      say "WARNING: RLIMIT_NOFILE hard limit $hard < $need wanted for N=$n; raising it needs root with CAP_SYS_RESOURCE"
+    fi
+  elif [ "$cur" != unlimited ] && [ "$cur" -lt "$need" ]; then
+    ulimit -Sn "$need" && say "raised RLIMIT_NOFILE soft $cur -> $need (hard $hard)"
+  fi
+
+  tasks=$(ls /proc | grep -c '^[0-9]') || tasks=0
+  tasks=$((tasks + $(awk '{print $4}' /proc/loadavg | cut -d/ -f2)))
+  need=$((tasks + 2 * n + 4096))
+  cur=$(ulimit -Su) hard=$(ulimit -Hu)
+  if [ "$cur" != unlimited ] && [ "$cur" -lt "$need" ]; then
+    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need" ]; then
+      ulimit -Su "$need" && say "raised RLIMIT_NPROC soft $cur -> $need"
+    elif [ $root = 1 ] && ulimit -u "$need" 2>/dev/null; then
+      say "raised RLIMIT_NPROC $cur/$hard -> $need/$need (processes, for N=$n)"
+    else
+      say "WARNING: RLIMIT_NPROC $cur < $need wanted for N=$n; raising it needs root with CAP_SYS_RESOURCE"
+    fi
+  fi
+
+  local key file
+  for key in kernel/pid_max kernel/threads-max; do
+    file=/proc/sys/$key
+    [ -r "$file" ] || continue
+    cur=$(cat "$file")
+    if [ "$cur" -lt "$need" ]; then
+      if [ $root = 1 ] && echo "$need" > "$file" 2>/dev/null; then
+        say "raised ${key/\//.} $cur -> $need ($tasks tasks running, for N=$n)"
+      else
+        say "WARNING: ${key/\//.} = $cur < $need needed for N=$n"
+      fi
+    fi
+  done
+
+  need=$((8 * n + 65536))
+  cur=$(cut -f1 /proc/sys/fs/file-max 2>/dev/null || echo "$need")
+  if [ "$cur" -lt "$need" ]; then
+    if [ $root = 1 ] && echo "$need" > /proc/sys/fs/file-max 2>/dev/null; then
+      say "raised fs.file-max $cur -> $need"
+    else
+      say "WARNING: fs.file-max = $cur < $need needed for N=$n"
+    fi
+  fi
+
+  local rel max
+  rel=$(awk -F: '$2 == "pids" || ($1 == "0" && $2 == "") {print $3; exit}' /proc/self/cgroup)
+  for file in /sys/fs/cgroup/pids"$rel"/pids.max /sys/fs/cgroup"$rel"/pids.max; do
+    [ -r "$file" ] || continue
+    max=$(cat "$file")
+    if [ "$max" != max ] && [ "$max" -lt $((tasks + 2 * n)) ]; then
+      say "WARNING: $file = $max: too few for N=$n (not changed)"
+    fi
+    break
+  done
+}
