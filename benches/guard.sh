@@ -26,12 +26,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 harness=$root/benches/harness
-for tool in python3 cargo "${CC:-cc}"; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "benches/guard.sh: '$tool' is needed and not on PATH" >&2
-    exit 2
-  fi
-done
+# shellcheck source=harness/setup.sh
+. "$harness/setup.sh"
+need_tools benches/guard.sh
 
 threshold=${THRESHOLD:-3.0}
 n=${GUARD_N:-200}
@@ -41,17 +38,8 @@ mkdir -p "$results"
 results=$(cd "$results" && pwd)
 rm -rf "$results/1" "$results/2"
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  echo "== cargo build --release -p procman" >&2
-  cargo build --release -p procman
-fi
-bin=$root/target/release/procman
-[ -x "$bin" ] || { echo "benches/guard.sh: $bin was not built" >&2; exit 2; }
-cp "$bin" "$results/procman.bin"
-export PROCMAN=$results/procman.bin
+build_procman benches/guard.sh "$results"
 export IDLE_S=0 SETTLE_S=${SETTLE_S:-0.5} RESTARTS=${RESTARTS:-20} MIN_UPTIME_S=${MIN_UPTIME_S:-0.5}
-# shellcheck source=harness/raise-limits.sh
-. "$harness/raise-limits.sh"
 raise_limits "$n"
 
 bench() {

@@ -17,9 +17,10 @@ cd "$root"
 harness=$root/benches/harness
 results=${BENCH_RESULTS:-$root/target/bench-results}
 mkdir -p "$results"
-[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -p procman
-cp "$root/target/release/procman" "$results/procman.bin"
-export PROCMAN=$results/procman.bin
+# shellcheck source=harness/setup.sh
+. "$harness/setup.sh"
+need_tools benches/logs.sh
+build_procman benches/logs.sh "$results"
 for m in plain procman procman_ts supervisor; do
   rm -f "$results/logs-$m.jsonl"
   # A manager that is not installed (supervisord) is reported and skipped.

@@ -22,7 +22,7 @@ Knobs (environment, the options win): PROCS, DURATION_S, RATE, RUNS (1), CATCHUP
 harness's START_TIMEOUT_S, STOP_TIMEOUT_S, BENCH_WORK, BENCH_KEEP=1, PROCMAN,
 CC. Results are appended to --out (default $BENCH_RESULTS/logs-scale.jsonl,
 or target/bench-results/logs-scale.jsonl). Standard library only; as root,
-raise RLIMIT_NOFILE first for large PROCS (benches/harness/raise-limits.sh).
+raise RLIMIT_NOFILE first for large PROCS (`raise_limits` in benches/harness/setup.sh).
 """
 import argparse
 import multiprocessing

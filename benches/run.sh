@@ -7,7 +7,7 @@
 # What it does:
 #   1. cargo build --release -p procman (unless SKIP_BUILD=1), and measures a
 #      copy of the binary, so that a rebuild during the run cannot swap it
-#   2. raises the limits the largest N needs (benches/harness/raise-limits.sh
+#   2. raises the limits the largest N needs (benches/harness/setup.sh
 #      says which, and prints what it raised)
 #   3. runs the harness for `plain` and `procman`: `lifecycle` at every N
 #      (start, idle CPU and RSS, stop) and `restart`, appending JSON lines to
@@ -28,29 +28,17 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 harness=$root/benches/harness
-for tool in python3 cargo "${CC:-cc}"; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "benches/run.sh: '$tool' is needed and not on PATH" >&2
-    exit 2
-  fi
-done
+# shellcheck source=harness/setup.sh
+. "$harness/setup.sh"
+need_tools benches/run.sh
 
 results=${BENCH_RESULTS:-$root/target/bench-results}
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  echo "== cargo build --release -p procman" >&2
-  cargo build --release -p procman
-fi
-bin=$root/target/release/procman
-[ -x "$bin" ] || { echo "benches/run.sh: $bin was not built" >&2; exit 2; }
-
-# Measure a private copy, so that a rebuild of target/ during the run
-# (another build, an IDE) cannot swap the binary between measurements.
-snap=$results/procman.bin
-cp "$bin" "$snap"
-export PROCMAN=$snap BENCH_RESULTS=$results
+build_procman benches/run.sh "$results"
+snap=$PROCMAN
+export BENCH_RESULTS=$results
 
 if [ "${FRESH:-0}" = 1 ]; then
   rm -f "$results/plain.jsonl" "$results/procman.jsonl"
@@ -59,8 +47,6 @@ fi
 n=${N:-50,500}
 runs=${RUNS:-3}
 rruns=${RESTART_RUNS:-1}
-# shellcheck source=harness/raise-limits.sh
-. "$harness/raise-limits.sh"
 raise_limits "$(tr ',' '\n' <<<"$n" | sort -n | tail -1)"
 
 # The peers' figures, for context only (measured in another session). The

@@ -1,4 +1,35 @@
-# Sourced by the benches' scripts: `raise_limits N` makes room for a manager
+# Sourced by the benches' scripts (run.sh, guard.sh, logs.sh):
+#   need_tools SCRIPT             python3, cargo and a C compiler on PATH, or exit 2
+#   build_procman SCRIPT RESULTS  cargo build --release -p procman (unless
+#                                 SKIP_BUILD=1), a copy in RESULTS/procman.bin,
+#                                 exported as PROCMAN
+#   raise_limits N                room for N processes (below)
+# Each expects $root (the repository) and $harness (benches/harness).
+
+need_tools() {
+  local tool
+  for tool in python3 cargo "${CC:-cc}"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "$1: '$tool' is needed and not on PATH" >&2
+      exit 2
+    fi
+  done
+}
+
+build_procman() {
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    echo "== cargo build --release -p procman" >&2
+    (cd "$root" && cargo build --release -p procman)
+  fi
+  local bin=$root/target/release/procman
+  [ -x "$bin" ] || { echo "$1: $bin was not built" >&2; exit 2; }
+  # Measure a private copy, so that a rebuild of target/ during the run
+  # (another build, an IDE) cannot swap the binary between measurements.
+  cp "$bin" "$2/procman.bin"
+  export PROCMAN=$2/procman.bin
+}
+
+# `raise_limits N` makes room for a manager
 # with N children (and a restart or two of each) in this shell and the
 # processes it starts, and says on stderr what it raised. As root it raises:
 #   - RLIMIT_NOFILE, soft and hard (`ulimit -n`), to 6 N + 4096: procman holds
