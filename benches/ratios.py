@@ -10,10 +10,12 @@ found in them gets its rows. PEERS_DIR (default: benches/harness/results)
 adds the best peer's median for context; it comes from another session, so
 it is not part of any ratio. Only the Python standard library is used.
 """
-import json
 import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+from report import load as load_all  # noqa: E402
 
 PEERS = ["supervisor", "circus", "circus-cd0.1", "pm2", "horust", "horust-pipe", "runit", "s6"]
 # N from which the lifecycle goals apply; smaller N are context.
@@ -21,14 +23,8 @@ GOAL_FROM_N = 500
 
 
 def load(path):
-    recs = []
-    if path and os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    recs.append(json.loads(line))
-    return recs
+    """The records of one JSON-lines file; none when it does not exist."""
+    return load_all([path]) if path and os.path.exists(path) else []
 
 
 def values(recs, metric, field, n=None, pooled=False):
