@@ -27,23 +27,24 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::account::{self, IdentityStep};
+use super::launcher;
 use super::spawn::Step;
 
 /// `struct clone_args` of the kernel ABI (version 2, 88 bytes).
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+pub(crate) struct CloneArgs {
+    pub(crate) flags: u64,
+    pub(crate) pidfd: u64,
+    pub(crate) child_tid: u64,
+    pub(crate) parent_tid: u64,
+    pub(crate) exit_signal: u64,
+    pub(crate) stack: u64,
+    pub(crate) stack_size: u64,
+    pub(crate) tls: u64,
+    pub(crate) set_tid: u64,
+    pub(crate) set_tid_size: u64,
+    pub(crate) cgroup: u64,
 }
 
 const CLONE_PIDFD: u64 = 0x1000;
@@ -56,6 +57,7 @@ static PIDFD: AtomicBool = AtomicBool::new(true);
 
 /// Everything the child needs, as raw values and pointers into memory the
 /// parent prepared and keeps alive until the clone returns.
+#[derive(Clone)]
 pub(crate) struct Child {
     pub(crate) program: *const c_char,
     pub(crate) argv: *const *const c_char,
@@ -142,6 +144,27 @@ fn clone3(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
         args.cgroup = dir.as_raw_fd() as u64;
     }
     let placed = cgroup.is_some();
+    if let Some(mut launcher) = launcher::lock() {
+        let dir = cgroup.map(|d| d.as_raw_fd());
+        match launcher.clone(child, args.flags, dir, &mut pidfd) {
+            Some(Ok(pid)) => {
+                return Ok(Cloned {
+                    pid,
+                    // SAFETY: with CLONE_PIDFD the kernel stored a new
+                    // descriptor here.
+                    pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
+                });
+            }
+            Some(Err(e)) if fork_failed(&e) => return Err(e),
+            Some(Err(e)) => {
+                // A kernel that refuses the shared clone (and not clone3
+                // itself, tried next): copy from now on.
+                tracing::debug!(error = %e, "shared clone refused; copying");
+                launcher::disable();
+            }
+            None => {}
+        }
+    }
     // SAFETY: `args` is a valid clone_args of the given size. Without
     // CLONE_VM the child runs on a private copy of this thread's memory, and
     // `Child::exec` only makes async-signal-safe calls before exec or _exit.
@@ -209,7 +232,7 @@ fn clone_legacy(child: &Child) -> io::Result<Cloned> {
 impl Child {
     /// # Safety
     /// Only in the child of a clone, with all pointers valid.
-    unsafe fn exec(&self, join_cgroups: bool) -> ! {
+    pub(crate) unsafe fn exec(&self, join_cgroups: bool) -> ! {
         // SAFETY (whole body): raw system calls on valid descriptors and
         // pointers; no allocation, no locks, as required after a clone in a
         // multi-threaded process.
@@ -319,7 +342,7 @@ impl Child {
         }
     }
 
-    unsafe fn fail(&self, step: Step) -> ! {
+    pub(crate) unsafe fn fail(&self, step: Step) -> ! {
         // SAFETY: see `exec`.
         unsafe { self.report(step, *libc::__errno_location()) }
     }

@@ -43,6 +43,7 @@ mod clone;
 pub mod config_watch;
 pub mod discovery;
 mod inotify;
+mod launcher;
 mod leftovers;
 pub mod limits;
 pub mod oom;

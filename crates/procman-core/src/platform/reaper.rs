@@ -204,6 +204,8 @@ pub fn start(mode: Reaping) -> io::Result<()> {
         *started = true;
     }
     let _ = state().mode.set(mode);
+    // While the manager's descriptors are few: see `launcher.rs`.
+    super::launcher::prepare();
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 //! one left off (run number, restart counters, circuit breaker).
 //!
 //! Written atomically: a temporary file in the same directory, written,
-//! `fsync`ed and renamed over the old one, so a reader (or a crash at any
-//! instant) sees the old file or the new one, never half of one. Removed
+//! `fsync`ed and swapped with the old one (the old one stays as the next
+//! temporary file), so a reader (or a crash at any instant) sees the old
+//! file or the new one, never half of one. Removed
 //! when the process is stopped on purpose: a manager that starts and finds
 //! no file starts the process afresh.
 
@@ -82,6 +83,24 @@ fn path(state_dir: &Path, id: &str) -> PathBuf {
     dir(state_dir).join(format!("{id}.json"))
 }
 
+fn temp_path(state_dir: &Path, id: &str) -> PathBuf {
+    dir(state_dir).join(format!(".{id}.json.tmp"))
+}
+
+/// Puts the new record (`temp`) in place atomically. The two files are
+/// swapped (`RENAME_EXCHANGE`) rather than the old one replaced: both
+/// files live on, so a write allocates no inode and frees none (on ext4,
+/// with many files written, allocating one was most of a spawn's cost of
+/// writing its state). A file system without the exchange, or no record
+/// yet: a plain rename.
+fn replace(temp: &Path, target: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, temp, CWD, target, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(_) => std::fs::rename(temp, target),
+    }
+}
+
 impl ProcessRecord {
     /// Writes the record atomically (temporary file, fsync, rename; the
     /// directory is created `0700` on first use).
@@ -110,17 +129,18 @@ impl ProcessRecord {
         let dir = dir(state_dir);
         files::ensure_dir(&dir, DirKind::State).map_err(io::Error::other)?;
         let target = path(state_dir, &self.id);
-        let temp = dir.join(format!(".{}.json.tmp", self.id));
-        // A temporary file left by a crash is ours to replace.
-        let _ = std::fs::remove_file(&temp);
+        let temp = temp_path(state_dir, &self.id);
+        // The temporary file holds the record before the last one (see
+        // `replace`), or what a crash left: ours to overwrite.
         let mut file = files::open(&temp, files::Access::ReadWrite)?.file;
+        file.set_len(0)?;
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         file.write_all(&text)?;
         file.write_all(b"\n")?;
         if sync {
             file.sync_all()?;
         }
-        std::fs::rename(&temp, &target)
+        replace(&temp, &target)
     }
 
     /// Reads the record of `id`: `Ok(None)` when there is none, or it is
@@ -141,8 +161,10 @@ impl ProcessRecord {
         Ok(Some(record))
     }
 
-    /// Removes the record of `id` (a process stopped on purpose).
+    /// Removes the record of `id` (a process stopped on purpose), and the
+    /// previous one kept beside it.
     pub fn remove(state_dir: &Path, id: &str) -> io::Result<()> {
+        let _ = std::fs::remove_file(temp_path(state_dir, id));
         match std::fs::remove_file(path(state_dir, id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
