@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::error::{sort, Diagnostic, Hint, Problem, Severity};
 use super::expand::expand;
+use super::limits::FdCeiling;
 use super::node::{Item, Pos, Section};
 use super::scalar;
 
@@ -54,6 +55,9 @@ pub(super) struct Decoder<'e> {
     base_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// Read at the first `max_file_descriptors`, and kept for the others:
+    /// reading it costs two files of `/proc`.
+    fd_ceiling: Option<FdCeiling>,
 }
 
 impl<'e> Decoder<'e> {
@@ -64,6 +68,7 @@ impl<'e> Decoder<'e> {
             base_dir,
             diagnostics: found,
             warnings: Vec::new(),
+            fd_ceiling: None,
         }
     }
 
@@ -91,6 +96,11 @@ impl<'e> Decoder<'e> {
     /// Reports a problem with the value of `item`.
     pub(super) fn invalid(&mut self, item: &Item<'_>, message: impl Into<String>) {
         self.report(item.pos(), &item.path, Problem::Invalid(message.into()));
+    }
+
+    /// What bounds a `max_file_descriptors` on this host, as of this load.
+    pub(super) fn fd_ceiling(&mut self) -> FdCeiling {
+        *self.fd_ceiling.get_or_insert_with(FdCeiling::current)
     }
 
     /// How many problems have been reported so far, to [`Decoder::rollback`] to.

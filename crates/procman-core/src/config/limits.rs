@@ -90,7 +90,7 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
         max_file_descriptors: d
             .field(&s, "max_file_descriptors", |d, i| {
                 let n = positive(d, i)?;
-                if let Err(message) = FdCeiling::current().check(n) {
+                if let Err(message) = d.fd_ceiling().check(n) {
                     d.invalid(i, message);
                     return None;
                 }
@@ -138,7 +138,8 @@ pub(crate) struct FdCeiling {
 
 impl FdCeiling {
     /// This process's: read on every call (a few small reads), so that a
-    /// config loaded again sees a changed `fs.nr_open`.
+    /// config loaded again sees a changed `fs.nr_open`; a load reads it
+    /// once, at the first `max_file_descriptors` (see `Decoder::fd_ceiling`).
     pub(crate) fn current() -> FdCeiling {
         let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()

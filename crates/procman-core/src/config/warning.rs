@@ -6,6 +6,7 @@
 //! back at the key that was written, or at the setting that makes the
 //! default a problem.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub(super) fn check(d: &mut Decoder<'_>, config: &Config, top: &Section<'_>, ite
         .any(|p| p.resource_limits.max_cpu_percent.is_some())
         .then(|| std::thread::available_parallelism().ok())
         .flatten();
+    // Whether each id is enabled (the first process with it, as
+    // `Config::process` finds): a lookup per dependency, not a scan.
+    let mut enabled: HashMap<&str, bool> = HashMap::with_capacity(config.processes.len());
+    for p in &config.processes {
+        enabled.entry(p.id.as_str()).or_insert(p.enabled);
+    }
     for (process, item) in config.processes.iter().zip(items) {
         if process.kind == ProcessKind::Unmanaged {
             // Never started, stopped or restarted by us.
@@ -44,7 +51,7 @@ pub(super) fn check(d: &mut Decoder<'_>, config: &Config, top: &Section<'_>, ite
         nothing_to_watch(d, process, item);
         restart_never(d, process, item);
         cpu_beyond_host(d, process, item, cpus);
-        disabled_dependency(d, config, process, item);
+        disabled_dependency(d, &enabled, process, item);
     }
 }
 
@@ -212,7 +219,7 @@ fn cpu_beyond_host(
 /// someone starts the dependency.
 fn disabled_dependency(
     d: &mut Decoder<'_>,
-    config: &Config,
+    enabled: &HashMap<&str, bool>,
     process: &ProcessConfig,
     item: &Item<'_>,
 ) {
@@ -223,7 +230,7 @@ fn disabled_dependency(
         return;
     };
     for dep in &process.depends_on {
-        if config.process(&dep.id).is_none_or(|p| p.enabled) {
+        if enabled.get(dep.id.as_str()).is_none_or(|&on| on) {
             continue;
         }
         let names = |e: &Item<'_>| {
