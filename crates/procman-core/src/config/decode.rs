@@ -133,10 +133,7 @@ impl<'e> Decoder<'e> {
         let section = self.open_any(item);
         let keys = section.map.into_iter().flat_map(|map| map.keys());
         for key in keys.filter(|key| !known.contains(&key.as_str())) {
-            let Some(entry) = section.written(key.as_str()) else {
-                continue;
-            };
-            let key = key.as_str();
+            let (key_pos, key) = (key.pos(), key.as_str());
             let hint = match elsewhere.iter().find(|(k, _)| *k == key) {
                 Some((_, place)) => Hint::BelongsUnder(place),
                 // Past a hundred unknown keys nobody reads the hints, and
@@ -150,7 +147,7 @@ impl<'e> Decoder<'e> {
                 key: key.to_string(),
                 hint,
             };
-            self.report(entry.key_pos, &entry.path, problem);
+            self.report(key_pos, &section.child(key), problem);
         }
         section
     }

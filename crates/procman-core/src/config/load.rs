@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::decode::Decoder;
+use super::document::Document;
 use super::error::{cut, ConfigErrors, Diagnostic, Severity};
 use super::management::rotation;
 use super::node::{Item, Section};
@@ -16,7 +17,7 @@ use super::process::Draft;
 use super::schema::{
     Config, LogCollection, LogFormat, LogLevel, LogTarget, ManagerConfig, TargetFormat,
 };
-use super::{document, log_files, process, validate, warning};
+use super::{document, log_files, process, text, validate, warning};
 
 const TOP_KEYS: &[&str] = &["process_manager", "managed_processes", "log_collection"];
 const MANAGER_KEYS: &[&str] = &[
@@ -52,8 +53,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         ConfigErrors::new(path.to_path_buf(), vec![problem])
     };
     let mut bytes = Vec::new();
-    let read =
-        std::fs::File::open(path).and_then(|file| file.take(MAX_FILE + 1).read_to_end(&mut bytes));
+    let read = std::fs::File::open(path).and_then(|file| {
+        // Room for the whole file at once: growing by doubling would hold
+        // up to twice its size while it is read.
+        let size = file.metadata().map_or(0, |m| m.len().min(MAX_FILE + 1));
+        bytes.reserve_exact(usize::try_from(size).unwrap_or(0).saturating_add(1));
+        file.take(MAX_FILE + 1).read_to_end(&mut bytes)
+    });
     if let Err(e) = read {
         return Err(whole_file(format!("cannot read the config file: {e}")));
     }
@@ -61,9 +67,12 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         let message = format!("the config file is larger than {} MiB", MAX_FILE >> 20);
         return Err(whole_file(message));
     }
-    let text =
-        document::decode(&bytes).map_err(|all| ConfigErrors::new(path.to_path_buf(), all))?;
-    load_str(text, path, &|name| std::env::var(name).ok())
+    let errors = |all| ConfigErrors::new(path.to_path_buf(), all);
+    let doc = document::parse(text::decode(&bytes).map_err(errors)?).map_err(errors)?;
+    // The tree holds all the walk reads: the text is freed before it,
+    // not held through it.
+    drop(bytes);
+    load_document(doc, path, &|name| std::env::var(name).ok())
 }
 
 /// Loads and validates config `text` as if read from `source`: relative
@@ -73,16 +82,25 @@ pub fn load_str(
     source: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    let doc = document::parse(text).map_err(|all| ConfigErrors::new(source.to_path_buf(), all))?;
+    load_document(doc, source, env)
+}
+
+/// Walks the parsed file at `source`.
+fn load_document(
+    doc: Document,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     // Errors name the file as the caller did (as typed on the command
     // line); the config keeps it absolute.
     let shown = source;
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
-    let doc = document::parse(text).map_err(|all| ConfigErrors::new(shown.to_path_buf(), all))?;
     let base_dir = source
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let mut d = Decoder::new(env, base_dir, doc.problems);
-    let config = decode(&mut d, &Item::root(&doc.root), source);
+    let config = decode(&mut d, &Item::root(doc.tree.root()), source);
     let (errors, warnings) = d.into_diagnostics();
     if errors.is_empty() {
         Ok(Config { warnings, ..config })

@@ -4,8 +4,8 @@
 //! **every** problem found, each located as `FILE:LINE:COL: key.path: message`.
 //! Nothing downstream ever sees a half-valid config.
 //!
-//! How it works: the YAML is parsed into a tree that keeps the position of
-//! every node (`document`, `node`), then walked by hand (`load`,
+//! How it works: the YAML is parsed into a compact tree that keeps the
+//! position of every node (`document`, `tree`), then walked by hand (`load`,
 //! `process`, `management`, `limits`) with the key path of each value at
 //! hand, so that a wrong value, an unknown key or a missing one is
 //! reported and the walk goes on (serde would stop at the first). String
@@ -32,6 +32,8 @@ mod node;
 mod process;
 mod scalar;
 pub mod schema;
+mod text;
+mod tree;
 mod validate;
 mod warning;
 

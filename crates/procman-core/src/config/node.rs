@@ -1,14 +1,14 @@
-//! The YAML tree with positions, and the key path that names each value.
+//! The key path that names each value, and the views of the tree the
+//! walk reads through: [`Item`] (a value and its key path) and
+//! [`Section`] (a mapping whose keys have been checked).
 //!
-//! The tree (built in `document`) is made of `marked-yaml` nodes, which
-//! keep every scalar as a string with its position: that is what we want,
-//! the text is `${VAR}`-expanded first and parsed by type later, and every
-//! node can be pointed at.
-
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::Node;
+//! The tree (built in `document`, kept in `tree`) holds every scalar as
+//! the string written, with its position: that is what we want, the text
+//! is `${VAR}`-expanded first and parsed by type later, and every node
+//! can be pointed at.
 
 use super::error::cut;
+use super::tree::{Mapping, Node, Scalar};
 
 /// A 1-based position in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,57 +17,45 @@ pub(super) struct Pos {
     pub column: usize,
 }
 
-impl Pos {
-    fn of_span(span: &marked_yaml::Span) -> Pos {
-        span.start().map_or(Pos { line: 1, column: 1 }, |m| Pos {
-            line: m.line(),
-            column: m.column(),
-        })
-    }
-
-    pub(super) fn of_key(key: &MarkedScalarNode) -> Pos {
-        Pos::of_span(key.span())
-    }
-
-    /// Where a node starts. A block mapping's own mark is where the parser
-    /// noticed it (after its first key), so a mapping starts at its first key.
-    pub(super) fn of_node(node: &Node) -> Pos {
-        match node {
-            Node::Mapping(map) => map
-                .keys()
-                .next()
-                .map_or_else(|| Pos::of_span(map.span()), Pos::of_key),
-            _ => Pos::of_span(node.span()),
-        }
-    }
-}
-
 /// `parent.key`, or `key` at the top level; a long key is cut, as
 /// everything a message echoes.
 pub(super) fn join(parent: &str, key: &str) -> String {
+    let key = cut(key);
     if parent.is_empty() {
-        cut(key).into_owned()
-    } else {
-        format!("{parent}.{}", cut(key))
+        return key.into_owned();
     }
+    let mut path = String::with_capacity(parent.len() + 1 + key.len());
+    path.push_str(parent);
+    path.push('.');
+    path.push_str(&key);
+    path
 }
 
 /// One value in the tree: the node, its key path and where its key is
 /// (errors about a missing or empty value point at the key).
 #[derive(Debug, Clone)]
 pub(super) struct Item<'n> {
-    pub node: &'n Node,
+    pub node: Node<'n>,
     pub path: String,
     pub key_pos: Pos,
 }
 
 impl<'n> Item<'n> {
     /// The top of the file.
-    pub(super) fn root(node: &'n Node) -> Item<'n> {
+    pub(super) fn root(node: Node<'n>) -> Item<'n> {
         Item {
             node,
             path: String::new(),
-            key_pos: Pos::of_node(node),
+            key_pos: node.pos(),
+        }
+    }
+
+    /// The value of `key` in a mapping.
+    fn entry(parent: &str, key: Scalar<'n>, node: Node<'n>) -> Item<'n> {
+        Item {
+            node,
+            path: join(parent, key.as_str()),
+            key_pos: key.pos(),
         }
     }
 
@@ -76,27 +64,23 @@ impl<'n> Item<'n> {
         if self.is_null() {
             self.key_pos
         } else {
-            Pos::of_node(self.node)
+            self.node.pos()
         }
     }
 
     /// `~`, `null` or nothing at all, unquoted.
     pub(super) fn is_null(&self) -> bool {
-        match self.node {
-            Node::Scalar(s) => {
-                s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL")
-            }
-            _ => false,
-        }
+        self.plain_text()
+            .is_some_and(|t| matches!(t, "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// A plain (unquoted) scalar's text: `file: false` is a bool where
     /// `file: "false"` would be a path.
     pub(super) fn plain_text(&self) -> Option<&'n str> {
-        match self.node {
-            Node::Scalar(s) if s.may_coerce() => Some(s.as_str()),
-            _ => None,
-        }
+        self.node
+            .as_scalar()
+            .filter(|s| s.may_coerce())
+            .map(Scalar::as_str)
     }
 
     /// What the value is, for "expected X, found Y".
@@ -104,10 +88,10 @@ impl<'n> Item<'n> {
         if self.is_null() {
             return "an empty value".to_string();
         }
-        match self.node {
-            Node::Scalar(s) => format!("`{}`", cut(s.as_str())),
-            Node::Mapping(_) => "a mapping".to_string(),
-            Node::Sequence(_) => "a list".to_string(),
+        match (self.node.as_scalar(), self.node.as_mapping()) {
+            (Some(s), _) => format!("`{}`", cut(s.as_str())),
+            (None, Some(_)) => "a mapping".to_string(),
+            (None, None) => "a list".to_string(),
         }
     }
 
@@ -136,7 +120,7 @@ impl<'n> Item<'n> {
                 .map(|(i, node)| Item {
                     node,
                     path: format!("{}[{i}]", self.path),
-                    key_pos: Pos::of_node(node),
+                    key_pos: node.pos(),
                 })
                 .collect(),
         )
@@ -148,7 +132,7 @@ impl<'n> Item<'n> {
 /// every lookup falls back to its default.
 #[derive(Debug, Clone)]
 pub(super) struct Section<'n> {
-    pub map: Option<&'n MarkedMappingNode>,
+    pub map: Option<Mapping<'n>>,
     pub path: String,
     /// Where to report a missing key: the key that opened this section.
     pub pos: Pos,
@@ -175,14 +159,9 @@ impl<'n> Section<'n> {
     }
 
     /// The value of `key`, even an empty one; `None` when it is absent.
-    /// A lookup, not a scan: a mapping may hold a million keys.
     pub(super) fn written(&self, key: &str) -> Option<Item<'n>> {
         let (k, node) = self.map?.get_key_value(key)?;
-        Some(Item {
-            node,
-            path: join(&self.path, k.as_str()),
-            key_pos: Pos::of_key(k),
-        })
+        Some(Item::entry(&self.path, k, node))
     }
 
     /// Whether `key` is written, even with an empty value.
@@ -191,20 +170,11 @@ impl<'n> Section<'n> {
     }
 
     /// Every key with its value, in file order.
-    pub(super) fn entries(&self) -> impl Iterator<Item = (&'n MarkedScalarNode, Item<'n>)> + '_ {
+    pub(super) fn entries(&self) -> impl Iterator<Item = (Scalar<'n>, Item<'n>)> + '_ {
         self.map
             .into_iter()
             .flat_map(|map| map.iter())
-            .map(|(k, node)| {
-                (
-                    k,
-                    Item {
-                        node,
-                        path: join(&self.path, k.as_str()),
-                        key_pos: Pos::of_key(k),
-                    },
-                )
-            })
+            .map(|(k, node)| (k, Item::entry(&self.path, k, node)))
     }
 
     pub(super) fn child(&self, key: &str) -> String {

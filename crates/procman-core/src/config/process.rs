@@ -278,7 +278,7 @@ fn environment(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<Vec<(String, Stri
         for (key, value) in s.entries() {
             let name = key.as_str().to_string();
             if let Err(message) = check_var_name(&name) {
-                d.report(Pos::of_key(key), &value.path, Problem::Invalid(message));
+                d.report(key.pos(), &value.path, Problem::Invalid(message));
             } else if let Some(text) = d.string(&value) {
                 vars.push((name, text));
             }
@@ -460,7 +460,7 @@ impl DependsOn {
         for (key, value) in s.entries() {
             let settings = (!value.is_null()).then(|| d.open(&value, &["condition"], &[]));
             let path = value.path.clone();
-            self.add(d, key.as_str(), Pos::of_key(key), path, settings.as_ref());
+            self.add(d, key.as_str(), key.pos(), path, settings.as_ref());
         }
     }
 }
@@ -477,7 +477,7 @@ fn depends_on(d: &mut Decoder<'_>, s: &Section<'_>) -> (Vec<Dependency>, Vec<(Po
         Some(elements) => {
             for e in elements {
                 match e.node.as_mapping() {
-                    Some(m) if m.len() == 1 && m.get_node("id").is_none() => out.add_named(d, &e),
+                    Some(m) if m.len() == 1 && !m.contains_key("id") => out.add_named(d, &e),
                     Some(_) => {
                         let entry = d.open(&e, DEPENDENCY_KEYS, &[]);
                         if let Some(id_item) = d.require(&entry, "id") {
