@@ -160,3 +160,57 @@ fn a_key_that_is_not_a_string_is_reported_and_the_walk_goes_on() {
     );
     assert_eq!(errors[0].message, "a mapping key must be a plain string");
 }
+
+/// A mapping of many keys (here 40 variables) is checked by a hash set
+/// rather than a scan: duplicates are found there as in a small one, the
+/// first kept and each later one reported at its line.
+#[test]
+fn duplicates_are_found_in_a_mapping_of_many_keys() {
+    let mut text = String::from(
+        "managed_processes:\n  - id: web\n    management:\n      control:\n        \
+         executable: web\n        environment:\n",
+    );
+    // The i-th variable is on line 7 + i.
+    for i in 0..40 {
+        let name = match i {
+            3 => "V1".to_string(),
+            30 => "V20".to_string(),
+            39 => "V1".to_string(),
+            i => format!("V{i}"),
+        };
+        text.push_str(&format!("          {name}: \"{i}\"\n"));
+    }
+    let errors =
+        match crate::config::load_str(&text, std::path::Path::new(super::SOURCE), &|_| None) {
+            Ok(_) => panic!("expected the duplicates to be reported"),
+            Err(e) => e.errors,
+        };
+    let env = "managed_processes[0].management.control.environment";
+    let got: Vec<(usize, usize, String, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.column, e.path.clone(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                10,
+                11,
+                format!("{env}.V1"),
+                "duplicate key `V1` (first at line 8)"
+            ),
+            (
+                37,
+                11,
+                format!("{env}.V20"),
+                "duplicate key `V20` (first at line 27)"
+            ),
+            (
+                46,
+                11,
+                format!("{env}.V1"),
+                "duplicate key `V1` (first at line 8)"
+            ),
+        ]
+    );
+}

@@ -97,3 +97,56 @@ fn errors_are_a_std_error() {
     };
     is_error(&err);
 }
+
+/// A config of 10,000 processes with one error in every 1,000th: each of
+/// the ten is reported, at its line and key path, and nothing else.
+#[test]
+fn every_error_of_ten_thousand_processes_is_reported() {
+    let mut text = String::from("managed_processes:\n");
+    let mut expected = Vec::new();
+    let mut line = 1;
+    for i in 0..10_000 {
+        let mut entry = vec![
+            format!("  - id: p{i}"),
+            "    management:".to_string(),
+            "      control:".to_string(),
+            "        executable: /bin/sleep".to_string(),
+            format!("        arguments: [\"{i}\"]"),
+            "        shutdown_timeout: 5s".to_string(),
+        ];
+        // Never on an entry with an error (whose id may be taken).
+        if i > 0 && i % 10 == 0 {
+            entry.push(format!("    depends_on: [p{}]", i - 2));
+        }
+        let at = format!("managed_processes[{i}]");
+        if i % 1_000 == 999 {
+            let (n, wrong, path) = match (i / 1_000) % 4 {
+                0 => (
+                    5,
+                    "        shutdown_timeot: 5s",
+                    "management.control.shutdown_timeot",
+                ),
+                1 => (
+                    5,
+                    "        shutdown_timeout: soon",
+                    "management.control.shutdown_timeout",
+                ),
+                2 => (0, "  - id: p0", "id"),
+                _ => (4, "        arguments: 7", "management.control.arguments"),
+            };
+            entry[n] = wrong.to_string();
+            expected.push((line + n + 1, format!("{at}.{path}")));
+        }
+        for l in entry {
+            text.push_str(&l);
+            text.push('\n');
+            line += 1;
+        }
+    }
+    let errors = match load_str(&text, Path::new(SOURCE), &|_| None) {
+        Ok(_) => panic!("expected ten errors"),
+        Err(e) => e.errors,
+    };
+    let got: Vec<(usize, String)> = errors.iter().map(|e| (e.line, e.path.clone())).collect();
+    assert_eq!(got, expected);
+}
