@@ -56,6 +56,15 @@ class Writer:
         line = self.lines[-1]
         self.expected.append((len(self.lines), line.index(token) + 1, path))
 
+    def either(self, wrong, good, bad, token, path):
+        """The line `bad`, an error at `token` named `path`, when `wrong`;
+        else the line `good`."""
+        if wrong:
+            self.add(bad)
+            self.error_at(token, path)
+        elif good is not None:
+            self.add(good)
+
     def text(self):
         return "\n".join(self.lines) + "\n"
 
@@ -104,15 +113,12 @@ def entry(w, i, error):
     w.add("      restart_policy:")
     w.add("        strategy: on_failure")
     w.add("        max_attempts: 5")
-    if error == 1:
-        w.add('        restart_delay: "5 parsecs"')
-        w.error_at('"5 parsecs"', f"{path}.management.restart_policy.restart_delay")
-    else:
-        w.add('        restart_delay: "1s"')
+    policy = f"{path}.management.restart_policy"
+    w.either(error == 1, '        restart_delay: "1s"', '        restart_delay: "5 parsecs"',
+             '"5 parsecs"', f"{policy}.restart_delay")
     w.add("        backoff_multiplier: 1.5")
-    if error == 0:
-        w.add('        restart_dely: "2s"')
-        w.error_at("restart_dely", f"{path}.management.restart_policy.restart_dely")
+    w.either(error == 0, None, '        restart_dely: "2s"', "restart_dely",
+             f"{policy}.restart_dely")
     w.add("      logging:")
     w.add("        format: plain")
     if i % 5 == 0:
@@ -120,11 +126,8 @@ def entry(w, i, error):
     w.add("        rotation: {max_size_mb: 50, max_files: 3}")
     if i % 2 == 0 or error == 4:
         w.add("      resource_limits:")
-        if error == 4:
-            w.add("        max_memory_mb: lots")
-            w.error_at("lots", f"{path}.management.resource_limits.max_memory_mb")
-        else:
-            w.add("        max_memory_mb: 256")
+        w.either(error == 4, "        max_memory_mb: 256", "        max_memory_mb: lots",
+                 "lots", f"{path}.management.resource_limits.max_memory_mb")
         w.add("        max_cpu_percent: 50")
         w.add("        max_file_descriptors: 1024")
     if has_health(i):
