@@ -18,7 +18,7 @@ use crate::outcome::Signal;
 #[derive(Clone, Debug)]
 pub struct Handle {
     id: Arc<str>,
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::UnboundedSender<Box<Command>>,
     status: watch::Receiver<ProcessStatus>,
     log: Arc<LogCounters>,
 }
@@ -26,7 +26,7 @@ pub struct Handle {
 impl Handle {
     pub(crate) fn new(
         id: &str,
-        tx: mpsc::UnboundedSender<Command>,
+        tx: mpsc::UnboundedSender<Box<Command>>,
         status: watch::Receiver<ProcessStatus>,
         log: Arc<LogCounters>,
     ) -> Handle {
@@ -46,7 +46,7 @@ impl Handle {
         log: Arc<LogCounters>,
     ) -> (
         Handle,
-        mpsc::UnboundedReceiver<Command>,
+        mpsc::UnboundedReceiver<Box<Command>>,
         watch::Sender<ProcessStatus>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -74,7 +74,7 @@ impl Handle {
     /// of its tree, as `systemctl kill` does; an error when none runs.
     pub fn signal(&self, signal: Signal, tree: bool) -> Ticket {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Signal {
+        self.post(Command::Signal {
             signal,
             tree,
             reply: tx,
@@ -89,7 +89,7 @@ impl Handle {
     /// nothing runs, or the supervisor has ended).
     pub async fn pids(&self) -> Vec<u32> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Pids(tx));
+        self.post(Command::Pids(tx));
         rx.await.unwrap_or_default()
     }
 
@@ -97,7 +97,7 @@ impl Handle {
     /// (`None` when nothing runs, or the supervisor has ended).
     pub async fn usage(&self) -> Option<super::ResourceUsage> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Usage(tx));
+        self.post(Command::Usage(tx));
         rx.await.ok().flatten()
     }
 
@@ -108,7 +108,7 @@ impl Handle {
 
     /// SIGKILL to the whole tree, at once.
     pub fn kill(&self) {
-        let _ = self.tx.send(Command::Kill);
+        self.post(Command::Kill);
     }
 
     /// Starts looking for an unmanaged process (the manager has started);
@@ -120,19 +120,19 @@ impl Handle {
     /// Gives the process the dependencies each of its launches waits for
     /// (replacing any it had).
     pub(crate) fn depend_on(&self, upstreams: Vec<super::Upstream>) {
-        let _ = self.tx.send(Command::DependOn(upstreams));
+        self.post(Command::DependOn(upstreams));
     }
 
     /// Ends the supervisor task, after stopping what runs.
     pub(crate) fn exit(&self) {
-        let _ = self.tx.send(Command::Exit);
+        self.post(Command::Exit);
     }
 
     /// New settings that apply without a new run (see `reconfigure.rs`);
     /// returns once applied.
     pub(crate) async fn reconfigure(&self, cfg: std::sync::Arc<crate::config::ProcessConfig>) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Reconfigure(cfg, tx)).is_ok() {
+        if self.post(Command::Reconfigure(cfg, tx)) {
             let _ = rx.await;
         }
     }
@@ -142,7 +142,7 @@ impl Handle {
     /// supervisor; returns when done.
     pub(crate) async fn detach(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.tx.send(Command::Detach(tx)).is_ok() {
+        if self.post(Command::Detach(tx)) {
             let _ = rx.await;
         }
     }
@@ -159,10 +159,17 @@ impl Handle {
         self.status.clone()
     }
 
+    /// Queues `cmd` for the task; `false` when the task is gone. Boxed:
+    /// the channel's first block holds 32 slots from its creation, and a
+    /// slot of a boxed command is a pointer, not the largest command.
+    fn post(&self, cmd: Command) -> bool {
+        self.tx.send(Box::new(cmd)).is_ok()
+    }
+
     fn send(&self, make: fn(oneshot::Sender<Result<(), CommandError>>) -> Command) -> Ticket {
         let (tx, rx) = oneshot::channel();
         // If the task is gone the ticket resolves to `Gone`.
-        let _ = self.tx.send(make(tx));
+        self.post(make(tx));
         Ticket {
             id: self.id.clone(),
             rx,

@@ -25,9 +25,10 @@ pub(super) struct Run {
     pub(super) pumps: Vec<JoinHandle<()>>,
     pub(super) health: Option<HealthWatch>,
     /// OOM kills in the run's memory cgroup (with a memory limit there).
-    pub(super) oom: Option<OomWatch>,
+    /// Boxed, as the monitor: most runs have neither.
+    pub(super) oom: Option<Box<OomWatch>>,
     /// Limits only the manager watches, sampled on a timer.
-    pub(super) monitor: Option<Monitor>,
+    pub(super) monitor: Option<Box<Monitor>>,
     /// CPU time of the tree when the run began, and the last reading for
     /// the usage API: `(when, microseconds)`.
     pub(super) cpu_base: u64,
