@@ -310,7 +310,7 @@ impl Task {
                         "still running after shutdown_timeout; sending SIGKILL");
                     true
                 }
-                cmd = self.rx.recv(), if !self.closed => match cmd.map(|c| *c) {
+                cmd = self.rx.recv(), if !self.closed => match cmd {
                     Some(Command::Stop(reply)) => {
                         // The last request wins: a start or restart asked
                         // before this stop will not run.

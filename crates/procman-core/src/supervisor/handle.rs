@@ -5,8 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
+use super::inbox;
 use super::messages::{Command, CommandError};
 use super::state::ProcessStatus;
 use crate::logs::LogCounters;
@@ -18,7 +19,7 @@ use crate::outcome::Signal;
 #[derive(Clone, Debug)]
 pub struct Handle {
     id: Arc<str>,
-    tx: mpsc::UnboundedSender<Box<Command>>,
+    tx: inbox::Sender<Command>,
     status: watch::Receiver<ProcessStatus>,
     log: Arc<LogCounters>,
 }
@@ -26,7 +27,7 @@ pub struct Handle {
 impl Handle {
     pub(crate) fn new(
         id: &str,
-        tx: mpsc::UnboundedSender<Box<Command>>,
+        tx: inbox::Sender<Command>,
         status: watch::Receiver<ProcessStatus>,
         log: Arc<LogCounters>,
     ) -> Handle {
@@ -46,10 +47,10 @@ impl Handle {
         log: Arc<LogCounters>,
     ) -> (
         Handle,
-        mpsc::UnboundedReceiver<Box<Command>>,
+        inbox::Receiver<Command>,
         watch::Sender<ProcessStatus>,
     ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::inbox();
         let (status_tx, status_rx) = watch::channel(ProcessStatus::new(id));
         (Handle::new(id, tx, status_rx, log), rx, status_tx)
     }
@@ -159,11 +160,9 @@ impl Handle {
         self.status.clone()
     }
 
-    /// Queues `cmd` for the task; `false` when the task is gone. Boxed:
-    /// the channel's first block holds 32 slots from its creation, and a
-    /// slot of a boxed command is a pointer, not the largest command.
+    /// Queues `cmd` for the task; `false` when the task is gone.
     fn post(&self, cmd: Command) -> bool {
-        self.tx.send(Box::new(cmd)).is_ok()
+        self.tx.send(cmd)
     }
 
     fn send(&self, make: fn(oneshot::Sender<Result<(), CommandError>>) -> Command) -> Ticket {

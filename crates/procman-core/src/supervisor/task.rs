@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::context::{watch_panics, Context};
@@ -90,7 +90,7 @@ pub(super) struct Task {
     pub(super) tree: Tree,
     pub(super) log: Arc<ProcessLog>,
     pub(super) status: watch::Sender<ProcessStatus>,
-    pub(super) rx: mpsc::UnboundedReceiver<Box<Command>>,
+    pub(super) rx: super::inbox::Receiver<Command>,
     pub(super) run: Option<Run>,
     /// When the pending restart is due.
     pub(super) backoff: Option<Instant>,
@@ -139,7 +139,7 @@ impl Task {
                 continue;
             }
             tokio::select! {
-                cmd = self.rx.recv() => match cmd.map(|c| *c) {
+                cmd = self.rx.recv() => match cmd {
                     Some(Command::Exit) | None => break,
                     Some(cmd) => Box::pin(self.on_command(cmd)).await,
                 },

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::context::{watch_panics, Context};
@@ -93,7 +93,7 @@ struct Unmanaged {
     /// `None` only if validation let a process without one through.
     how: Option<Discovery>,
     status: watch::Sender<ProcessStatus>,
-    rx: mpsc::UnboundedReceiver<Box<Command>>,
+    rx: super::inbox::Receiver<Command>,
     /// The manager has started: look for the process.
     monitoring: bool,
     watched: Option<Watched>,
@@ -151,7 +151,7 @@ impl Unmanaged {
     async fn main(mut self) {
         loop {
             tokio::select! {
-                cmd = self.rx.recv() => match cmd.map(|c| *c) {
+                cmd = self.rx.recv() => match cmd {
                     Some(Command::Exit) | None => break,
                     // Nothing to hand over: the next manager finds it anew.
                     Some(Command::Detach(reply)) => {
