@@ -116,15 +116,18 @@ pub(super) async fn next_event(run: &mut Option<Run>) -> RunEvent {
     let Some(r) = run else {
         return std::future::pending().await;
     };
+    // The waits of a check and of the OOM watch are boxed, made only when
+    // the run has one: the supervisor holds this future at all times, and
+    // most runs have neither.
     let checks = async {
         match r.health.as_mut() {
-            Some(w) => w.rx.recv().await,
+            Some(w) => Box::pin(w.rx.recv()).await,
             None => std::future::pending().await,
         }
     };
     let oom = async {
         match r.oom.as_mut() {
-            Some(w) => w.fired().await,
+            Some(w) => Box::pin(w.fired()).await,
             None => std::future::pending().await,
         }
     };

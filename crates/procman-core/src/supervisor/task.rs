@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::context::{watch_panics, Context};
+use super::context::{spawn_watched, Context};
 use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
 use super::launch;
@@ -69,8 +69,7 @@ pub(crate) fn spawn(
         upstreams: Vec::new(),
         held: None,
     };
-    let inner = tokio::spawn(Box::new(task).main());
-    (handle, watch_panics(id, inner))
+    (handle, spawn_watched(id, Box::new(task).main()))
 }
 
 pub(super) struct Task {

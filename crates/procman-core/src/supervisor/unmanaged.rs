@@ -35,7 +35,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::context::{watch_panics, Context};
+use super::context::{spawn_watched, Context};
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError};
@@ -82,8 +82,7 @@ pub(super) fn spawn(
         next_look: None,
         reread: None,
     };
-    let inner = tokio::spawn(task.main());
-    (handle, watch_panics(id, inner))
+    (handle, spawn_watched(id, task.main()))
 }
 
 struct Unmanaged {

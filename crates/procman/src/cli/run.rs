@@ -55,6 +55,8 @@ enum Ending {
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     // Before anything else: a signal during start-up waits for its handler.
     let held = crate::signals::hold();
+    // Before any thread exists: arenas are made per thread.
+    procman_core::platform::limit_allocator_arenas();
     let config = super::load(&args.config.config)?;
     console::start()
         .with_context(|| {
