@@ -53,7 +53,10 @@ impl Journal {
     /// on a thread of its own, which writes every event `events` receives
     /// from now on. Fails if the file cannot be opened (a symbolic link
     /// there is refused) or the thread cannot start.
-    pub fn start(state_dir: &Path, events: broadcast::Receiver<std::sync::Arc<Event>>) -> io::Result<Journal> {
+    pub fn start(
+        state_dir: &Path,
+        events: broadcast::Receiver<std::sync::Arc<Event>>,
+    ) -> io::Result<Journal> {
         let writer = Writer::open(state_dir)?;
         let (alive, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -52,7 +52,10 @@ async fn once_the_receiver_is_gone_sends_fail_and_queued_replies_resolve() {
     let answer = tokio::time::timeout(DEADLINE, ticket)
         .await
         .expect("the ticket resolved");
-    assert!(answer.is_err(), "no reply was sent: the ticket sees its sender gone");
+    assert!(
+        answer.is_err(),
+        "no reply was sent: the ticket sees its sender gone"
+    );
     let (late, late_ticket) = oneshot::channel();
     assert!(!tx.send(late), "a send after the receiver went fails");
     assert!(late_ticket.await.is_err(), "and drops what it carried");
