@@ -77,37 +77,14 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use super::spawn_watched;
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_panic_of_a_supervisor_is_logged_with_its_process_and_ends_only_its_task() {
-        let log = Captured::default();
-        let subscriber = {
-            let log = log.clone();
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || log.clone())
-                .finish()
-        };
-        // A current-thread runtime: the task runs on this thread.
-        let _logging = tracing::subscriber::set_default(subscriber);
+        // A current-thread runtime: the tasks run on this thread.
+        let log = crate::testing::capture_log();
         let panicking = spawn_watched("p7".to_string(), async {
             tokio::task::yield_now().await;
             panic!("broken invariant");
@@ -123,7 +100,7 @@ mod tests {
             .await
             .expect("the other task ended")
             .expect("without a panic");
-        let text = String::from_utf8_lossy(&log.0.lock().expect("log buffer")).to_string();
+        let text = log.text();
         assert!(
             text.contains("process=p7")
                 && text.contains("broken invariant")
