@@ -2,7 +2,7 @@
 """The manager's memory with N idle processes, taken apart by mapping.
 
 For each N (50, 500, 5000 by default), runs `procman run` on N `sleep 100000`
-processes configured like the harness's procman adapter (restart always,
+processes in the config of the harness's procman adapter (restart always,
 `port: 0`, stdout and stderr captured raw into a file per process), waits
 until all N are running and SETTLE_S more seconds, then sums over every
 process of the manager (the manager and any helper process running the same
@@ -21,7 +21,7 @@ counted) the figures of /proc/PID/smaps:
 Processes beyond the open-file limit need `ulimit -n` raised (as root,
 this script raises its own soft and hard limits, which the manager
 inherits). Knobs: SETTLE_S (6), START_TIMEOUT_S (120), MEMORY_BENCH_DIR
-(a fresh temp dir), KEEP=1. Standard library only; Linux. Prints a
+(a fresh temp dir), KEEP=1. Standard library and the adapters in harness/; Linux. Prints a
 Markdown table, one row per run, then one line of JSON with every sample.
 """
 import argparse
@@ -40,47 +40,18 @@ START_TIMEOUT_S = float(os.environ.get("START_TIMEOUT_S", "120"))
 KEEP = os.environ.get("KEEP") == "1"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+from adapters.base import Service  # noqa: E402
+from adapters.procman import Adapter as ProcmanAdapter  # noqa: E402
+
 
 def write_config(work, n):
-    cfg = {
-        "process_manager": {
-            "port": 0,
-            "force_shutdown_timeout": "60s",
-            "state_dir": f"{work}/state",
-            "log_dir": f"{work}/logs",
-        },
-        "managed_processes": [
-            {
-                "id": f"p{i}",
-                "type": "standard_managed",
-                "management": {
-                    "control": {
-                        "executable": SLEEP,
-                        "arguments": ["100000"],
-                        "shutdown_timeout": "10s",
-                    },
-                    "restart_policy": {
-                        "strategy": "always",
-                        "max_attempts": 0,
-                        "restart_delay": "0s",
-                        "backoff_multiplier": 1.0,
-                    },
-                    "logging": {
-                        "capture_stdout": True,
-                        "capture_stderr": True,
-                        "file": f"{work}/logs/p{i}.log",
-                        "format": "raw",
-                    },
-                },
-            }
-            for i in range(n)
-        ],
-    }
+    """The harness's procman adapter writes it: the config the other
+    figures were measured with."""
     os.makedirs(f"{work}/logs", exist_ok=True)
-    path = f"{work}/procman.json"
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    return path
+    services = [Service(f"p{i}", [SLEEP, "100000"], f"{work}/logs/p{i}.log") for i in range(n)]
+    ProcmanAdapter(work).write_config(services)
+    return f"{work}/procman.yaml"
 
 
 def children_of():
