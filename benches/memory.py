@@ -21,8 +21,9 @@ counted) the figures of /proc/PID/smaps:
 Processes beyond the open-file limit need `ulimit -n` raised (as root,
 this script raises its own soft and hard limits, which the manager
 inherits). Knobs: SETTLE_S (6), START_TIMEOUT_S (120), MEMORY_BENCH_DIR
-(a fresh temp dir), KEEP=1. Standard library and the adapters in harness/; Linux. Prints a
-Markdown table, one row per run, then one line of JSON with every sample.
+(a fresh temp dir), KEEP=1. Standard library and the adapters in
+harness/; Linux. Prints a Markdown table, one row per run, then one line
+of JSON with every sample.
 """
 import argparse
 import json
