@@ -27,3 +27,47 @@ pub(crate) fn sh(script: &str) -> crate::platform::SpawnSpec {
         kill_group_on_exit: false,
     }
 }
+
+/// What `tracing` writes on this thread while it lives (a test on a
+/// current-thread runtime runs its tasks on this thread too).
+pub(crate) struct CapturedLog {
+    buffer: Captured,
+    _default: tracing::subscriber::DefaultGuard,
+}
+
+/// Captures the manager's log on this thread, as plain text.
+pub(crate) fn capture_log() -> CapturedLog {
+    let buffer = Captured::default();
+    let subscriber = {
+        let buffer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || buffer.clone())
+            .finish()
+    };
+    CapturedLog {
+        buffer,
+        _default: tracing::subscriber::set_default(subscriber),
+    }
+}
+
+impl CapturedLog {
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

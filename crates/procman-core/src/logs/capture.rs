@@ -146,7 +146,7 @@ pub(crate) fn start(
                         run,
                         source,
                     };
-                    Some(tokio::spawn(pump.run(ready)))
+                    Some(tokio::spawn(Box::new(pump).run(ready)))
                 }
                 Err(e) => {
                     tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
@@ -193,9 +193,13 @@ enum Round {
 }
 
 impl Pump {
-    async fn run(mut self, ready: AsyncFd<Arc<OwnedFd>>) {
+    /// The pump is boxed, and so are the rounds it awaits and the timer of
+    /// a held line: an idle pump (most of them, most of the time) then
+    /// holds little more than its wait for the pipe. (An `async fn` keeps
+    /// an argument taken by value beside the local it moves it into.)
+    async fn run(mut self: Box<Self>, ready: AsyncFd<Arc<OwnedFd>>) {
         // What the spool holds first (after a crash of the manager).
-        match work(self, |p, s| p.settle(s)).await {
+        match Box::pin(work(self, |p, s| p.settle(s))).await {
             Some((back, ())) => self = back,
             None => return,
         }
@@ -228,15 +232,15 @@ impl Pump {
                         break;
                     }
                 },
-                () = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if partial => {
-                    match work(self, |p, s| p.feed(Feed::Partial, s)).await {
+                () = flush(flush_at), if partial => {
+                    match Box::pin(work(self, |p, s| p.feed(Feed::Partial, s))).await {
                         Some((back, ())) => self = back,
                         None => return,
                     }
                     continue;
                 }
             };
-            let Some((back, round)) = work(self, Pump::read_round).await else {
+            let Some((back, round)) = Box::pin(work(self, Pump::read_round)).await else {
                 return;
             };
             self = back;
@@ -247,7 +251,7 @@ impl Pump {
             }
         }
         // End of file: the last line may have had no newline.
-        let _ = work(self, |p, s| {
+        let _ = Box::pin(work(self, |p, s| {
             p.feed(Feed::End, s);
             if let Source::Spool { spool, .. } | Source::Pipe { spool: Some(spool) } = &p.source {
                 // Everything is written: the spool goes back to empty.
@@ -255,8 +259,16 @@ impl Pump {
                     tracing::warn!(process = %p.log.id, error = %e, "cannot reset the log spool");
                 }
             }
-        })
+        }))
         .await;
+    }
+}
+
+/// Resolves at `at` (at once without it): the timer of a held line, made
+/// only while a line is held.
+async fn flush(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        Box::pin(tokio::time::sleep_until(at)).await;
     }
 }
 
@@ -286,9 +298,9 @@ pub(crate) async fn recover(log: &Arc<ProcessLog>) -> Option<(u32, u32)> {
 /// Runs `f` on a blocking thread with a scratch set, at most [`WORKERS`]
 /// at once, and hands the pump back. `None` if it panicked (logged).
 async fn work<R: Send + 'static>(
-    pump: Pump,
+    pump: Box<Pump>,
     f: fn(&mut Pump, &mut Scratch) -> R,
-) -> Option<(Pump, R)> {
+) -> Option<(Box<Pump>, R)> {
     // Never closed, so `acquire` cannot fail; if it did, running
     // unbounded is better than not running.
     let permit = ROUNDS.acquire().await.ok();

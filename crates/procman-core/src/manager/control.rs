@@ -127,7 +127,7 @@ impl Control {
     }
 
     /// A receiver of every process transition from now on.
-    pub fn events(&self) -> broadcast::Receiver<Event> {
+    pub fn events(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
 

@@ -84,6 +84,21 @@ pub fn become_subreaper() -> std::io::Result<()> {
         .map_err(std::io::Error::from)
 }
 
+/// Caps glibc's malloc at two arenas, before the manager creates its
+/// threads. By default each thread that allocates may get an arena of its
+/// own (up to eight per core), each keeping free memory of its own: with
+/// the runtime's workers, the blocking pool and the engine's threads, that
+/// is memory held many times over for a manager that is mostly idle.
+/// glibc only; a no-op elsewhere.
+pub fn limit_allocator_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets one of malloc's parameters; a value it
+    // refuses leaves the default.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// Gives memory that the allocator keeps after a burst (config parsing,
 /// 500 spawns) back to the kernel. glibc only; a no-op elsewhere.
 pub fn release_free_memory() {

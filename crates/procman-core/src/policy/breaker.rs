@@ -34,23 +34,15 @@ pub enum BreakerState {
 }
 
 /// Restarts counted per slice of the window, in a ring.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Counts {
     /// When slice 0 began (the first restart counted).
     origin: Option<Instant>,
     /// The newest slice seen, as a number since `origin`.
     latest: u64,
-    ring: [u32; BUCKETS],
-}
-
-impl Default for Counts {
-    fn default() -> Self {
-        Counts {
-            origin: None,
-            latest: 0,
-            ring: [0; BUCKETS],
-        }
-    }
+    /// Made at the first restart counted: most processes never restart,
+    /// and every supervisor holds a breaker.
+    ring: Option<Box<[u32; BUCKETS]>>,
 }
 
 impl Counts {
@@ -67,9 +59,11 @@ impl Counts {
         }
         let slice = self.slice(now, width);
         if slice > self.latest {
-            let stale = (slice - self.latest).min(BUCKETS as u64);
-            for k in 1..=stale {
-                self.ring[((self.latest + k) % BUCKETS as u64) as usize] = 0;
+            if let Some(ring) = self.ring.as_mut() {
+                let stale = (slice - self.latest).min(BUCKETS as u64);
+                for k in 1..=stale {
+                    ring[((self.latest + k) % BUCKETS as u64) as usize] = 0;
+                }
             }
             self.latest = slice;
         }
@@ -82,11 +76,15 @@ impl Counts {
         }
         self.advance(now, width);
         let at = (self.latest % BUCKETS as u64) as usize;
-        self.ring[at] = self.ring[at].saturating_add(1);
+        let ring = self.ring.get_or_insert_with(|| Box::new([0; BUCKETS]));
+        ring[at] = ring[at].saturating_add(1);
     }
 
     fn total(&self) -> u32 {
-        self.ring.iter().fold(0u32, |a, &c| a.saturating_add(c))
+        self.ring
+            .iter()
+            .flat_map(|r| r.iter())
+            .fold(0u32, |a, &c| a.saturating_add(c))
     }
 }
 

@@ -9,7 +9,9 @@ use tokio::sync::broadcast;
 use super::state::Transition;
 
 /// How many events a slow listener may fall behind before it misses some
-/// (it is told how many: `RecvError::Lagged`).
+/// (it is told how many: `RecvError::Lagged`). The channel holds this many
+/// slots from the start, each an `Arc` (an `Event` in each would be
+/// 0.4 MiB whether anyone listens or not).
 const BACKLOG: usize = 4096;
 
 /// One state transition of one process.
@@ -28,7 +30,7 @@ pub struct Event {
 /// The sender every supervisor of one manager shares.
 #[derive(Debug)]
 pub struct Events {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Arc<Event>>,
     seq: AtomicU64,
 }
 
@@ -43,7 +45,7 @@ impl Default for Events {
 
 impl Events {
     /// A receiver of every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
 
@@ -56,12 +58,12 @@ impl Events {
         run: u32,
     ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let _ = self.tx.send(Event {
+        let _ = self.tx.send(Arc::new(Event {
             seq,
             process: process.clone(),
             transition,
             pid,
             run,
-        });
+        }));
     }
 }

@@ -5,8 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
+use super::inbox;
 use super::messages::{Command, CommandError};
 use super::state::ProcessStatus;
 use crate::logs::LogCounters;
@@ -18,7 +19,7 @@ use crate::outcome::Signal;
 #[derive(Clone, Debug)]
 pub struct Handle {
     id: Arc<str>,
-    tx: mpsc::UnboundedSender<Command>,
+    tx: inbox::Sender<Command>,
     status: watch::Receiver<ProcessStatus>,
     log: Arc<LogCounters>,
 }
@@ -26,7 +27,7 @@ pub struct Handle {
 impl Handle {
     pub(crate) fn new(
         id: &str,
-        tx: mpsc::UnboundedSender<Command>,
+        tx: inbox::Sender<Command>,
         status: watch::Receiver<ProcessStatus>,
         log: Arc<LogCounters>,
     ) -> Handle {
@@ -46,10 +47,10 @@ impl Handle {
         log: Arc<LogCounters>,
     ) -> (
         Handle,
-        mpsc::UnboundedReceiver<Command>,
+        inbox::Receiver<Command>,
         watch::Sender<ProcessStatus>,
     ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::inbox();
         let (status_tx, status_rx) = watch::channel(ProcessStatus::new(id));
         (Handle::new(id, tx, status_rx, log), rx, status_tx)
     }
@@ -74,7 +75,7 @@ impl Handle {
     /// of its tree, as `systemctl kill` does; an error when none runs.
     pub fn signal(&self, signal: Signal, tree: bool) -> Ticket {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Signal {
+        self.post(Command::Signal {
             signal,
             tree,
             reply: tx,
@@ -89,7 +90,7 @@ impl Handle {
     /// nothing runs, or the supervisor has ended).
     pub async fn pids(&self) -> Vec<u32> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Pids(tx));
+        self.post(Command::Pids(tx));
         rx.await.unwrap_or_default()
     }
 
@@ -97,7 +98,7 @@ impl Handle {
     /// (`None` when nothing runs, or the supervisor has ended).
     pub async fn usage(&self) -> Option<super::ResourceUsage> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(Command::Usage(tx));
+        self.post(Command::Usage(tx));
         rx.await.ok().flatten()
     }
 
@@ -108,7 +109,7 @@ impl Handle {
 
     /// SIGKILL to the whole tree, at once.
     pub fn kill(&self) {
-        let _ = self.tx.send(Command::Kill);
+        self.post(Command::Kill);
     }
 
     /// Starts looking for an unmanaged process (the manager has started);
@@ -120,19 +121,19 @@ impl Handle {
     /// Gives the process the dependencies each of its launches waits for
     /// (replacing any it had).
     pub(crate) fn depend_on(&self, upstreams: Vec<super::Upstream>) {
-        let _ = self.tx.send(Command::DependOn(upstreams));
+        self.post(Command::DependOn(upstreams));
     }
 
     /// Ends the supervisor task, after stopping what runs.
     pub(crate) fn exit(&self) {
-        let _ = self.tx.send(Command::Exit);
+        self.post(Command::Exit);
     }
 
     /// New settings that apply without a new run (see `reconfigure.rs`);
     /// returns once applied.
     pub(crate) async fn reconfigure(&self, cfg: std::sync::Arc<crate::config::ProcessConfig>) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Reconfigure(cfg, tx)).is_ok() {
+        if self.post(Command::Reconfigure(cfg, tx)) {
             let _ = rx.await;
         }
     }
@@ -142,7 +143,7 @@ impl Handle {
     /// supervisor; returns when done.
     pub(crate) async fn detach(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.tx.send(Command::Detach(tx)).is_ok() {
+        if self.post(Command::Detach(tx)) {
             let _ = rx.await;
         }
     }
@@ -159,10 +160,15 @@ impl Handle {
         self.status.clone()
     }
 
+    /// Queues `cmd` for the task; `false` when the task is gone.
+    fn post(&self, cmd: Command) -> bool {
+        self.tx.send(cmd)
+    }
+
     fn send(&self, make: fn(oneshot::Sender<Result<(), CommandError>>) -> Command) -> Ticket {
         let (tx, rx) = oneshot::channel();
         // If the task is gone the ticket resolves to `Gone`.
-        let _ = self.tx.send(make(tx));
+        self.post(make(tx));
         Ticket {
             id: self.id.clone(),
             rx,

@@ -12,6 +12,7 @@ mod ending;
 mod event;
 mod gate;
 mod handle;
+mod inbox;
 mod launch;
 mod messages;
 mod monitor;

@@ -132,8 +132,8 @@ impl Task {
             started: now.checked_sub(uptime).unwrap_or(now),
             pumps,
             health,
-            oom,
-            monitor: Monitor::new(limits, &enforcement),
+            oom: oom.map(Box::new),
+            monitor: Monitor::new(limits, &enforcement).map(Box::new),
             cpu_base,
             cpu_last: (now, cpu_base),
         });

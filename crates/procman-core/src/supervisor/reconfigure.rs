@@ -41,7 +41,7 @@ impl Task {
         let limits = self.cfg.resource_limits.clone();
         let enforcement = self.tree.limit(&limits.kernel());
         if let Some(run) = self.run.as_mut() {
-            run.monitor = Monitor::new(&limits, &enforcement);
+            run.monitor = Monitor::new(&limits, &enforcement).map(Box::new);
         }
         self.status.send_modify(|s| s.enforcement = enforcement);
     }

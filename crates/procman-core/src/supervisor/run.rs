@@ -25,9 +25,10 @@ pub(super) struct Run {
     pub(super) pumps: Vec<JoinHandle<()>>,
     pub(super) health: Option<HealthWatch>,
     /// OOM kills in the run's memory cgroup (with a memory limit there).
-    pub(super) oom: Option<OomWatch>,
+    /// Boxed, as the monitor: most runs have neither.
+    pub(super) oom: Option<Box<OomWatch>>,
     /// Limits only the manager watches, sampled on a timer.
-    pub(super) monitor: Option<Monitor>,
+    pub(super) monitor: Option<Box<Monitor>>,
     /// CPU time of the tree when the run began, and the last reading for
     /// the usage API: `(when, microseconds)`.
     pub(super) cpu_base: u64,
@@ -115,15 +116,18 @@ pub(super) async fn next_event(run: &mut Option<Run>) -> RunEvent {
     let Some(r) = run else {
         return std::future::pending().await;
     };
+    // The waits of a check and of the OOM watch are boxed, made only when
+    // the run has one: the supervisor holds this future at all times, and
+    // most runs have neither.
     let checks = async {
         match r.health.as_mut() {
-            Some(w) => w.rx.recv().await,
+            Some(w) => Box::pin(w.rx.recv()).await,
             None => std::future::pending().await,
         }
     };
     let oom = async {
         match r.oom.as_mut() {
-            Some(w) => w.fired().await,
+            Some(w) => Box::pin(w.fired()).await,
             None => std::future::pending().await,
         }
     };

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::context::{watch_panics, Context};
+use super::context::{spawn_watched, Context};
 use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
 use super::launch;
@@ -46,7 +46,7 @@ pub(crate) fn spawn(
     let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
     let task = Task {
         state_file,
-        resume,
+        resume: resume.map(Box::new),
         held_pipes: Vec::new(),
         port: None,
         detached: false,
@@ -69,14 +69,13 @@ pub(crate) fn spawn(
         upstreams: Vec::new(),
         held: None,
     };
-    let inner = tokio::spawn(task.main());
-    (handle, watch_panics(id, inner))
+    (handle, spawn_watched(id, Box::new(task).main()))
 }
 
 pub(super) struct Task {
     pub(super) state_file: StateFile,
-    /// Taken up when the task starts.
-    pub(super) resume: Option<Resume>,
+    /// Taken up when the task starts (boxed: a record, and gone after).
+    pub(super) resume: Option<Box<Resume>>,
     /// The output pipes the current run holds (see `adopt.rs`).
     pub(super) held_pipes: Vec<HeldPipe>,
     /// The port the current run was given (`integrated_managed`).
@@ -90,7 +89,7 @@ pub(super) struct Task {
     pub(super) tree: Tree,
     pub(super) log: Arc<ProcessLog>,
     pub(super) status: watch::Sender<ProcessStatus>,
-    pub(super) rx: mpsc::UnboundedReceiver<Command>,
+    pub(super) rx: super::inbox::Receiver<Command>,
     pub(super) run: Option<Run>,
     /// When the pending restart is due.
     pub(super) backoff: Option<Instant>,
@@ -113,49 +112,56 @@ pub(super) struct Task {
     pub(super) held: Option<Held>,
 }
 
+/// Resolves at `deadline`; never without one. The timer is boxed, made
+/// only when there is a deadline: every supervisor waits on a few of
+/// these at all times, mostly with none.
 pub(super) async fn until(deadline: Option<Instant>) {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
+        Some(d) => Box::pin(tokio::time::sleep_until(d.into())).await,
         None => std::future::pending().await,
     }
 }
 
 impl Task {
-    async fn main(mut self) {
+    /// Boxed: an `async fn` keeps its arguments beside the locals it moves
+    /// them into, so a `Task` taken by value would be held twice for the
+    /// supervisor's whole life; the handlers it awaits are boxed for the
+    /// same reason (only the one under way takes room).
+    async fn main(mut self: Box<Self>) {
         while !self.exiting {
             // A restart due now (`restart_delay: 0s`) starts here, not on
             // the timer: tokio's timers have a 1 ms grain, most of an
             // immediate restart's cost.
             if self.backoff.is_some_and(|due| due <= Instant::now()) {
                 self.backoff = None;
-                let _ = self.launch(Cause::PolicyRestart).await;
+                let _ = Box::pin(self.launch(Cause::PolicyRestart)).await;
                 continue;
             }
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Exit) | None => break,
-                    Some(cmd) => self.on_command(cmd).await,
+                    Some(cmd) => Box::pin(self.on_command(cmd)).await,
                 },
                 event = next_event(&mut self.run) => match event {
-                    RunEvent::Exit(end) => self.on_exit(end).await,
-                    RunEvent::Health(outcome) => self.on_health(outcome).await,
-                    RunEvent::Oom => self.on_oom().await,
-                    RunEvent::SampleDue => self.on_sample().await,
+                    RunEvent::Exit(end) => Box::pin(self.on_exit(end)).await,
+                    RunEvent::Health(outcome) => Box::pin(self.on_health(outcome)).await,
+                    RunEvent::Oom => Box::pin(self.on_oom()).await,
+                    RunEvent::SampleDue => Box::pin(self.on_sample()).await,
                 },
                 () = until(self.startup_deadline) => {
                     self.startup_deadline = None;
                     if self.phase() == Phase::Starting {
                         let last = self.run.as_ref().and_then(Run::last_check).map(str::to_string);
-                        self.fail_run(Cause::StartupTimeout(last)).await;
+                        Box::pin(self.fail_run(Cause::StartupTimeout(last))).await;
                     }
                 }
                 () = until(self.backoff) => {
                     self.backoff = None;
-                    let _ = self.launch(Cause::PolicyRestart).await;
+                    let _ = Box::pin(self.launch(Cause::PolicyRestart)).await;
                 }
                 i = gate::changed(&mut self.upstreams), if self.phase() == Phase::Waiting => {
                     let id = self.upstreams[i].id.clone();
-                    self.recheck(Cause::DependencyChanged(id)).await;
+                    Box::pin(self.recheck(Cause::DependencyChanged(id))).await;
                 }
             }
         }
@@ -167,10 +173,10 @@ impl Task {
         // Ended before it was started: what an earlier manager left is
         // taken up, to be stopped like the rest.
         if let Some(resume) = self.resume.take() {
-            self.resume(resume).await;
+            Box::pin(self.resume(*resume)).await;
         }
         if self.run.is_some() {
-            self.stop(Cause::StopRequested).await;
+            Box::pin(self.stop(Cause::StopRequested)).await;
         }
         self.tree.remove();
     }
@@ -242,7 +248,7 @@ impl Task {
         // (the manager's start, once every observer, such as the event
         // journal, is listening), before anything else.
         if let Some(resume) = self.resume.take() {
-            self.resume(resume).await;
+            Box::pin(self.resume(*resume)).await;
             if let Command::Start(reply) = cmd {
                 let _ = reply.send(Ok(()));
                 return;
@@ -472,8 +478,8 @@ impl Task {
             started: Instant::now(),
             pumps,
             health,
-            oom,
-            monitor: Monitor::new(limits, &enforcement),
+            oom: oom.map(Box::new),
+            monitor: Monitor::new(limits, &enforcement).map(Box::new),
             cpu_base,
             cpu_last: (Instant::now(), cpu_base),
         });

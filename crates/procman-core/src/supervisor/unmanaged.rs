@@ -32,10 +32,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::context::{watch_panics, Context};
+use super::context::{spawn_watched, Context};
 use super::handle::Handle;
 use super::launch;
 use super::messages::{Command, CommandError};
@@ -82,8 +82,7 @@ pub(super) fn spawn(
         next_look: None,
         reread: None,
     };
-    let inner = tokio::spawn(task.main());
-    (handle, watch_panics(id, inner))
+    (handle, spawn_watched(id, task.main()))
 }
 
 struct Unmanaged {
@@ -93,7 +92,7 @@ struct Unmanaged {
     /// `None` only if validation let a process without one through.
     how: Option<Discovery>,
     status: watch::Sender<ProcessStatus>,
-    rx: mpsc::UnboundedReceiver<Command>,
+    rx: super::inbox::Receiver<Command>,
     /// The manager has started: look for the process.
     monitoring: bool,
     watched: Option<Watched>,

@@ -55,7 +55,9 @@ enum Ending {
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     // Before anything else: a signal during start-up waits for its handler.
     let held = crate::signals::hold();
-    let config = super::load(&args.config.config)?;
+    // Before any thread exists: arenas are made per thread.
+    procman_core::platform::limit_allocator_arenas();
+    let mut config = super::load(&args.config.config)?;
     console::start()
         .with_context(|| {
             format!(
@@ -65,7 +67,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         })
         .map_err(Failure::Runtime)?;
     telemetry::init(config.manager.log_level, config.manager.log_format);
-    for warning in &config.warnings {
+    // Said once, then let go: the config is kept for the whole run, and a
+    // warning per process (a loop restart without a delay) adds up.
+    for warning in std::mem::take(&mut config.warnings) {
         tracing::warn!("{}", warning.display(&args.config.config));
     }
     if let Err(e) = held {

@@ -53,7 +53,10 @@ impl Journal {
     /// on a thread of its own, which writes every event `events` receives
     /// from now on. Fails if the file cannot be opened (a symbolic link
     /// there is refused) or the thread cannot start.
-    pub fn start(state_dir: &Path, events: broadcast::Receiver<Event>) -> io::Result<Journal> {
+    pub fn start(
+        state_dir: &Path,
+        events: broadcast::Receiver<std::sync::Arc<Event>>,
+    ) -> io::Result<Journal> {
         let writer = Writer::open(state_dir)?;
         let (alive, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -135,7 +138,7 @@ impl Writer {
         Ok(())
     }
 
-    fn run(mut self, mut events: broadcast::Receiver<Event>) {
+    fn run(mut self, mut events: broadcast::Receiver<std::sync::Arc<Event>>) {
         loop {
             match events.blocking_recv() {
                 Ok(event) => self.record(&event),

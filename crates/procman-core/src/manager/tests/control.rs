@@ -29,7 +29,7 @@ fn manager(dir: &Path, script: &str, strategy: &str) -> Manager {
 }
 
 /// The next event, within the deadline.
-async fn next(rx: &mut broadcast::Receiver<Event>) -> Event {
+async fn next(rx: &mut broadcast::Receiver<std::sync::Arc<Event>>) -> std::sync::Arc<Event> {
     tokio::time::timeout(DEADLINE, rx.recv())
         .await
         .expect("an event within the deadline")

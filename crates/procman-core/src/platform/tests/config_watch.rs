@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -257,32 +257,10 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_removed_directory_is_warned_about_once_and_the_others_are_still_heard() {
-    let log = Captured::default();
-    let subscriber = {
-        let log = log.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || log.clone())
-            .finish()
-    };
     // The test runs on this thread (a current-thread runtime).
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let logging = crate::testing::capture_log();
 
     let (_dir, config) = config_dir();
     let env_dir = tempfile::tempdir().expect("tempdir");
@@ -305,7 +283,7 @@ async fn a_removed_directory_is_warned_about_once_and_the_others_are_still_heard
     write(&config, "processes: {a: {command: [true]}}\n");
     hears(&mut w, &config).await;
 
-    let log = String::from_utf8_lossy(&log.0.lock().expect("log buffer")).into_owned();
+    let log = logging.text();
     let warning = format!("cannot watch the directory {}", env_parent.display());
     assert_eq!(log.matches(&warning).count(), 1, "{log}");
     assert!(log.contains("WARN"), "{log}");

@@ -14,8 +14,9 @@ use tokio::sync::broadcast;
 use super::*;
 use crate::server::test_support::{self as support, sh};
 
-fn event(seq: u64, process: &str) -> Event {
-    Event {
+/// An event as the manager publishes it (shared, in an `Arc`).
+fn event(seq: u64, process: &str) -> Arc<Event> {
+    Arc::new(Event {
         seq,
         process: Arc::from(process),
         transition: Transition {
@@ -26,7 +27,7 @@ fn event(seq: u64, process: &str) -> Event {
         },
         pid: Some(4242),
         run: seq as u32,
-    }
+    })
 }
 
 fn line(seq: u64, process: &str) -> String {
