@@ -33,8 +33,9 @@ build_procman() {
 # with N children (and a restart or two of each) in this shell and the
 # processes it starts, and says on stderr what it raised. As root it raises:
 #   - RLIMIT_NOFILE, soft and hard (`ulimit -n`), to 6 N + 4096: procman holds
-#     3 descriptors per process (two pipe read ends and the log file: 15,012
-#     with 5,000 running), 5 with a memory limit on cgroup v1, plus room;
+#     4 descriptors per process in the raw log format (two pipe read ends,
+#     the log file, the pidfd), 6 in the default format (two spool files),
+#     2 more with a memory limit on cgroup v1, plus room;
 #   - RLIMIT_NPROC (`ulimit -u`) to 2 N + 4096 over the tasks already running;
 #   - kernel.pid_max and kernel.threads-max, when fewer than the tasks already
 #     running plus 2 N + 4096 would be left;
