@@ -273,7 +273,7 @@ def table(title, rows):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
     procman = os.path.abspath(sys.argv[1])
     os.makedirs(ROOT, exist_ok=True)

@@ -153,7 +153,7 @@ def med(rows, key):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         raise SystemExit(__doc__)
     if os.geteuid() != 0:
         raise SystemExit("limits.py: run as root (set-up 3 switches to nobody)")

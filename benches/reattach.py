@@ -175,7 +175,7 @@ def one_round(procman, i):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         raise SystemExit(__doc__)
     procman = os.path.abspath(sys.argv[1])
     if sleeps():

@@ -112,6 +112,9 @@ def one_round(procman, n, r):
 
 
 def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if sys.argv[1:] in (["-h"], ["--help"]) else 2)
     procman = os.path.abspath(sys.argv[1])
     rounds = [one_round(procman, N, r) for r in range(ROUNDS)]
     print(f"| reload, {N} processes running | median | min–max |\n|---|---:|---:|")
