@@ -6,6 +6,7 @@
 use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::decode::Decoder;
@@ -128,7 +129,10 @@ fn decode(d: &mut Decoder<'_>, root: &Item<'_>, source: PathBuf) -> Config {
     let config = Config {
         source,
         manager,
-        processes: drafts.into_iter().map(|draft| draft.config).collect(),
+        processes: drafts
+            .into_iter()
+            .map(|draft| Arc::new(draft.config))
+            .collect(),
         log_collection,
         warnings: Vec::new(),
     };

@@ -5,6 +5,7 @@
 //! The raw YAML never leaves the `config` module.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::Diagnostic;
@@ -16,8 +17,9 @@ pub struct Config {
     /// The file it was loaded from (absolute).
     pub source: PathBuf,
     pub manager: ManagerConfig,
-    /// In file order.
-    pub processes: Vec<ProcessConfig>,
+    /// In file order. Shared: a process's supervisor holds the same
+    /// `Arc` as the config the manager keeps (no second copy per process).
+    pub processes: Vec<Arc<ProcessConfig>>,
     pub log_collection: LogCollection,
     /// Settings that load but are likely mistakes, sorted by position
     /// (each a [`Diagnostic`] of [`Severity::Warning`](super::Severity::Warning)).
@@ -26,7 +28,7 @@ pub struct Config {
 
 impl Config {
     /// The process with this id, if the config has one.
-    pub fn process(&self, id: &str) -> Option<&ProcessConfig> {
+    pub fn process(&self, id: &str) -> Option<&Arc<ProcessConfig>> {
         self.processes.iter().find(|p| p.id == id)
     }
 }

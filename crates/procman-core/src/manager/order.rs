@@ -315,6 +315,6 @@ fn index(config: &Config) -> HashMap<&str, &crate::config::ProcessConfig> {
     config
         .processes
         .iter()
-        .map(|p| (p.id.as_str(), p))
+        .map(|p| (p.id.as_str(), p.as_ref()))
         .collect()
 }

@@ -125,7 +125,7 @@ impl Control {
                 before.procs.iter().find(|h| h.id() == change.id),
                 effective.process(&change.id),
             ) {
-                h.reconfigure(Arc::new(p.clone())).await;
+                h.reconfigure(p.clone()).await;
             }
         }
         // The new lineup, in the new file's order.
@@ -235,7 +235,7 @@ impl Control {
 /// Refuses the reload when a process it would start (added or changed,
 /// and enabled) could not read its `env_file`.
 async fn env_files_readable(config: &Config, plan: &Plan) -> Result<(), ReloadError> {
-    let started: Vec<crate::config::ProcessConfig> = plan
+    let started: Vec<Arc<crate::config::ProcessConfig>> = plan
         .added
         .iter()
         .chain(plan.changed.iter().map(|c| &c.id))
@@ -277,7 +277,7 @@ async fn env_files_changed(before: &Lineup, new: &Config) -> Vec<String> {
         .config
         .processes
         .iter()
-        .filter_map(|p| Some((p.id.as_str(), (p, *handles.get(p.id.as_str())?))))
+        .filter_map(|p| Some((p.id.as_str(), (p.as_ref(), *handles.get(p.id.as_str())?))))
         .collect();
     let files: Vec<(String, std::path::PathBuf, u64)> = new
         .processes

@@ -18,6 +18,7 @@ fn managed(config: &Config) -> impl Iterator<Item = &ProcessConfig> {
         .processes
         .iter()
         .filter(|p| p.kind != ProcessKind::Unmanaged)
+        .map(|p| p.as_ref())
 }
 
 /// Logs once, at start, which limits the kernel cannot enforce here, why,

@@ -62,11 +62,11 @@ impl Roster {
     /// Starts the supervisor of `p` (it waits in `registered`).
     pub(super) fn spawn(
         &self,
-        p: &ProcessConfig,
+        p: &Arc<ProcessConfig>,
         log: Arc<ProcessLog>,
         resume: Option<Resume>,
     ) -> Handle {
-        let (handle, task) = supervisor::spawn(Arc::new(p.clone()), self.ctx.clone(), log, resume);
+        let (handle, task) = supervisor::spawn(p.clone(), self.ctx.clone(), log, resume);
         self.tasks().push((p.id.clone(), task));
         handle
     }

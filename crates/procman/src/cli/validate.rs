@@ -36,7 +36,7 @@ pub fn validate(args: ConfigArg) -> Result<(), Failure> {
         if total == 1 { "" } else { "es" }
     ))?;
     // The host is read only when there is something to say about it.
-    if config.processes.iter().any(has_limits) {
+    if config.processes.iter().any(|p| has_limits(p)) {
         let probe = Controllers::probe(&Host::current());
         for line in limits_report(&config, &probe) {
             out.line(&line)?;

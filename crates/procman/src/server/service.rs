@@ -3,6 +3,7 @@
 //! `procman-api`. The transports only add their framing and status codes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use procman_api as api;
@@ -154,7 +155,7 @@ pub fn list(control: &Control) -> Vec<api::Process> {
         .collect()
 }
 
-fn config_of(control: &Control, id: &str) -> Result<ProcessConfig, Refusal> {
+fn config_of(control: &Control, id: &str) -> Result<Arc<ProcessConfig>, Refusal> {
     control
         .config()
         .process(id)
