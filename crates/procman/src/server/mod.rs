@@ -274,22 +274,20 @@ where
         + 'static,
     H::Future: Send + 'static,
 {
-    let (router, doc) = openapi::router().split_for_parts();
-    let doc: Arc<str> = openapi::to_json(&doc).into();
+    // The document is made again for each request of it (rare), not kept:
+    // its JSON is some 50 KB the manager would hold for its whole life.
+    let (router, _) = openapi::router().split_for_parts();
     let grpc = ProcessManagerServer::new(grpc::Grpc { api: api.clone() })
         .max_decoding_message_size(grpc::MAX_MESSAGE);
     let to_tonic = |r: http::Request<axum::body::Body>| r.map(tonic::body::Body::new);
     router
         .route(
             "/api/v1/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        doc.to_string(),
-                    )
-                }
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    openapi::to_json(&openapi::router().into_openapi()),
+                )
             }),
         )
         .route_service(
