@@ -1,0 +1,61 @@
+//! Links the code the manager runs side by side (`hot-symbols.txt`).
+//!
+//! The kernel maps a binary's code in blocks of 64 KiB around each page
+//! the program touches (fault-around), and every mapped page counts in the
+//! manager's resident memory. Left to the compiler, the functions a
+//! running manager calls are spread over nearly every block of the 5 MB of
+//! code. `hot-symbols.txt` lists them (made by `benches/hot_symbols.py`
+//! from a manager running 500 processes), and the linker places them
+//! first, in that order: they fill a few blocks and the rest of the code
+//! is never mapped. A symbol the list names that the build does not have
+//! (renamed, inlined, another compiler) is skipped; a stale list only
+//! costs memory, never correctness.
+//!
+//! Only for release builds with LLD, the linker of `x86_64-unknown-linux-gnu`
+//! from Rust 1.90 on (GNU ld has no such option); `PROCMAN_NO_SYMBOL_ORDER=1`
+//! turns it off (another linker set by hand).
+
+use std::path::Path;
+use std::process::Command;
+
+const LIST: &str = "hot-symbols.txt";
+
+fn main() {
+    println!("cargo:rerun-if-changed={LIST}");
+    println!("cargo:rerun-if-env-changed=PROCMAN_NO_SYMBOL_ORDER");
+    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
+    let target = std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
+    let off = std::env::var_os("PROCMAN_NO_SYMBOL_ORDER").is_some_and(|v| v == "1");
+    if !release || !target || off || !lld_by_default() {
+        return;
+    }
+    let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    let list = Path::new(&dir).join(LIST);
+    if list.is_file() {
+        println!(
+            "cargo:rustc-link-arg-bin=procman=-Wl,--symbol-ordering-file={}",
+            list.display()
+        );
+        println!("cargo:rustc-link-arg-bin=procman=-Wl,--no-warn-symbol-ordering");
+    }
+}
+
+/// Whether rustc links this target with its own LLD by default (1.90 on).
+fn lld_by_default() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = Command::new(rustc).arg("-V").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "rustc 1.95.0 (59807616e 2026-04-14)"
+    let mut parts = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    major > 1 || (major == 1 && minor >= 90)
+}
