@@ -7,28 +7,37 @@ manager really touches, this copies the binary onto a scratch ext4 file
 system on a loop device with readahead off, drops the copy from the page
 cache, and runs `procman run` on N `sleep` processes (the harness's
 config, as benches/memory.py) from it: a page is then only in the cache,
-and only mapped, once the manager touched it. After SETTLE_S seconds it
-reads which pages of the binary the manager maps (/proc/PID/pagemap) and
-writes the names of the functions and constants on those pages, in address
-order: the list the linker places first (see crates/procman/build.rs).
+and only mapped, once the manager touched it. Once all run, it kills
+RESTARTS (5) of them with SIGKILL, waits for their restarts, asks the API
+for the processes, the manager and the metrics on its Unix socket, and
+after SETTLE_S seconds reads which pages of the binary the manager maps
+(/proc/PID/pagemap). It writes the names of the functions and constants on
+those pages, in address order: the list the linker places first (see
+crates/procman/build.rs).
 
     benches/hot_symbols.py PROCMAN [--also OTHER_BUILD]... [--n 500] [--out crates/procman/hot-symbols.txt]
 
-A function that merely shares a page with touched code is listed too; with
-`--also` (builds of the same code laid out otherwise, e.g. before the
-list), a symbol is kept only if it is on a touched page in every build that
-has it.
+A page holds several functions, and one touched makes all of them listed.
+For a list of the functions really run, measure a build of the same code
+with every function on a page of its own (same symbols, 45 MB of code):
 
-Build PROCMAN with `cargo build --release -p procman` (the list names the
-release build's symbols). Root (losetup, mount, /proc/PID/pagemap's frame
-numbers), Linux, `nm` and `readelf` from binutils, standard library.
-Knobs: SETTLE_S (3), START_TIMEOUT_S (120). Prints how many pages were
-touched and how many symbols and bytes the list holds.
+    cargo rustc --release -p procman --bin procman --target-dir /tmp/aligned \
+        -- -C llvm-args=-align-all-functions=12
+    benches/hot_symbols.py /tmp/aligned/release/procman
+
+With `--also` (builds of the same code laid out otherwise), a symbol is
+kept only if it is on a touched page in every build that has it.
+
+Root (losetup, mount, /proc/PID/pagemap's frame numbers), Linux, `nm` and
+`readelf` from binutils, standard library. Knobs: SETTLE_S (3),
+START_TIMEOUT_S (120), RESTARTS (5). Prints how many pages were touched and
+how many symbols and bytes the list holds.
 """
 import argparse
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -40,6 +49,7 @@ import memory  # noqa: E402
 
 SETTLE_S = float(os.environ.get("SETTLE_S", "3"))
 START_TIMEOUT_S = float(os.environ.get("START_TIMEOUT_S", "120"))
+RESTARTS = int(os.environ.get("RESTARTS", "5"))
 PAGE = 4096
 
 
@@ -101,6 +111,30 @@ def on_pages(syms, pages):
     }
 
 
+def sleeps(root):
+    """The `sleep` processes under the manager."""
+    kids, exes = memory.children_of()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if exes.get(pid) == memory.SLEEP:
+            out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def get(sock, path):
+    """GET `path` on the manager's Unix socket; the status line."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(sock)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: procman\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+
+
 def run(binary, n, top):
     work = f"{top}/work"
     shutil.rmtree(work, ignore_errors=True)
@@ -114,6 +148,17 @@ def run(binary, n, top):
             if time.monotonic() > end or mgr.poll() is not None:
                 raise SystemExit(f"{memory.running_sleeps(mgr.pid)} of {n} running")
             time.sleep(0.1)
+        # What a manager also does while it runs: restart processes that
+        # died, and answer the API.
+        for pid in sleeps(mgr.pid)[:RESTARTS]:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(1)
+        while memory.running_sleeps(mgr.pid) < n:
+            if time.monotonic() > end or mgr.poll() is not None:
+                raise SystemExit(f"{memory.running_sleeps(mgr.pid)} of {n} running after the kills")
+            time.sleep(0.1)
+        for path in ("/api/v1/processes", "/api/v1/manager", "/metrics"):
+            get(f"{work}/state/procman.sock", path)
         time.sleep(SETTLE_S)
         return touched_pages(mgr.pid, binary)
     finally:

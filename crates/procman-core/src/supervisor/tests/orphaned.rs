@@ -32,7 +32,7 @@ fn config(dir: &std::path::Path) -> config::Config {
 async fn a_stop_with_every_handle_gone_waits_without_spinning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = config(dir.path());
-    let cfg = Arc::new(config.processes[0].clone());
+    let cfg = config.processes[0].clone();
     let setup = LogSetup::start(&config).expect("log setup");
     let log = Arc::new(ProcessLog::new(&cfg, &setup).expect("log"));
     let ctx = Arc::new(Context {
