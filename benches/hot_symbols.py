@@ -111,18 +111,6 @@ def on_pages(syms, pages):
     }
 
 
-def sleeps(root):
-    """The `sleep` processes under the manager."""
-    kids, exes = memory.children_of()
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if exes.get(pid) == memory.SLEEP:
-            out.append(pid)
-        todo.extend(kids.get(pid, []))
-    return out
-
-
 def get(sock, path):
     """GET `path` on the manager's Unix socket; the status line."""
     with socket.socket(socket.AF_UNIX) as s:
@@ -135,6 +123,14 @@ def get(sock, path):
     return data.split(b"\r\n", 1)[0].decode()
 
 
+def wait_running(mgr, n, end):
+    """Until all `n` processes run under `mgr`; exits at `end`."""
+    while memory.running_sleeps(mgr.pid) < n:
+        if time.monotonic() > end or mgr.poll() is not None:
+            raise SystemExit(f"{memory.running_sleeps(mgr.pid)} of {n} running")
+        time.sleep(0.1)
+
+
 def run(binary, n, top):
     work = f"{top}/work"
     shutil.rmtree(work, ignore_errors=True)
@@ -144,30 +140,19 @@ def run(binary, n, top):
     mgr = subprocess.Popen([binary, "run", "-c", cfg], stdout=log, stderr=log)
     try:
         end = time.monotonic() + START_TIMEOUT_S
-        while memory.running_sleeps(mgr.pid) < n:
-            if time.monotonic() > end or mgr.poll() is not None:
-                raise SystemExit(f"{memory.running_sleeps(mgr.pid)} of {n} running")
-            time.sleep(0.1)
+        wait_running(mgr, n, end)
         # What a manager also does while it runs: restart processes that
         # died, and answer the API.
-        for pid in sleeps(mgr.pid)[:RESTARTS]:
+        for pid in memory.sleep_pids(mgr.pid)[:RESTARTS]:
             os.kill(pid, signal.SIGKILL)
         time.sleep(1)
-        while memory.running_sleeps(mgr.pid) < n:
-            if time.monotonic() > end or mgr.poll() is not None:
-                raise SystemExit(f"{memory.running_sleeps(mgr.pid)} of {n} running after the kills")
-            time.sleep(0.1)
+        wait_running(mgr, n, end)
         for path in ("/api/v1/processes", "/api/v1/manager", "/metrics"):
             get(f"{work}/state/procman.sock", path)
         time.sleep(SETTLE_S)
         return touched_pages(mgr.pid, binary)
     finally:
-        mgr.send_signal(signal.SIGTERM)
-        try:
-            mgr.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            mgr.kill()
-            mgr.wait()
+        memory.stop(mgr)
         log.close()
 
 

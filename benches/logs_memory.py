@@ -20,12 +20,13 @@ Standard library only; Linux (/proc). Prints a Markdown table.
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import memory  # benches/memory.py, beside this script
 
 SETTLE_S = float(os.environ.get("SETTLE_S", "3"))
 # STUCK=0: the stdout target goes to /dev/null instead of a stuck fifo
@@ -119,12 +120,7 @@ def measure(procman, child, children, targets):
             peak = kib(mgr.pid, "VmHWM")
             rate = (rchar(mgr.pid) - read0) / (time.monotonic() - t0) / 2**20
         finally:
-            mgr.send_signal(signal.SIGTERM)
-            try:
-                mgr.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                mgr.kill()
-                mgr.wait()
+            memory.stop(mgr, timeout=60)
             os.close(held)
             err.close()
         if mgr.returncode not in (0, None) or rate < 1:

@@ -84,16 +84,31 @@ def manager_pids(root, binary):
     return out
 
 
-def running_sleeps(root):
-    """Live `sleep` processes under the manager (or its helpers)."""
+def sleep_pids(root):
+    """The live `sleep` processes under the manager (or its helpers)."""
     kids, exes = children_of()
-    n, todo = 0, [root]
+    out, todo = [], [root]
     while todo:
         pid = todo.pop()
         if exes.get(pid) == SLEEP:
-            n += 1
+            out.append(pid)
         todo.extend(kids.get(pid, []))
-    return n
+    return out
+
+
+def running_sleeps(root):
+    """How many `sleep` processes run under the manager (or its helpers)."""
+    return len(sleep_pids(root))
+
+
+def stop(mgr, timeout=120):
+    """SIGTERM to the manager, SIGKILL if it is not gone after `timeout` s."""
+    mgr.send_signal(signal.SIGTERM)
+    try:
+        mgr.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        mgr.kill()
+        mgr.wait()
 
 
 def smaps(pid, binary):
@@ -167,12 +182,7 @@ def measure(procman, n):
         total["start_s"] = round(started, 3)
         return total
     finally:
-        mgr.send_signal(signal.SIGTERM)
-        try:
-            mgr.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            mgr.kill()
-            mgr.wait()
+        stop(mgr)
         err.close()
         if not KEEP:
             shutil.rmtree(work, ignore_errors=True)
