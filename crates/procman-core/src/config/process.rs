@@ -121,7 +121,7 @@ pub(super) fn process(d: &mut Decoder<'_>, item: &Item<'_>) -> Draft {
         // `control` written one level too high is reported as such, not
         // also as missing.
         control: control(d, &mgmt, known_kind, s.has("control")),
-        health_check: management::health_check(d, &mgmt, kind),
+        health_check: management::health_check(d, &mgmt, kind).map(Box::new),
         resource_limits: limits::resource_limits(d, &mgmt),
         restart: management::restart_policy(d, &mgmt),
         logging: management::logging(d, &mgmt),

@@ -88,8 +88,9 @@ pub struct ProcessConfig {
     pub profile: Profile,
     pub enabled: bool,
     pub control: Control,
-    /// `None` when the key is absent or `enabled: false`.
-    pub health_check: Option<HealthCheck>,
+    /// `None` when the key is absent or `enabled: false`. Boxed: most
+    /// processes have none, and each config is held for the manager's life.
+    pub health_check: Option<Box<HealthCheck>>,
     pub resource_limits: ResourceLimits,
     pub restart: RestartPolicy,
     pub logging: Logging,

@@ -34,7 +34,7 @@ pub(crate) fn port(cfg: &ProcessConfig) -> Result<Option<u16>, String> {
 /// its port with the default timings.
 pub(crate) fn health_check(cfg: &ProcessConfig) -> Option<HealthCheck> {
     match (&cfg.health_check, cfg.kind) {
-        (Some(hc), _) => Some(hc.clone()),
+        (Some(hc), _) => Some(HealthCheck::clone(hc)),
         (None, ProcessKind::IntegratedManaged) => {
             Some(HealthCheck::with_defaults(HealthCheckKind::Grpc))
         }

@@ -212,7 +212,7 @@ fn load_health(kind: &str, health: &str) -> Result<crate::config::Config, Vec<St
 
 fn loaded_check(kind: &str, health: &str) -> HealthCheck {
     match load_health(kind, health) {
-        Ok(config) => config.processes[0].health_check.clone().expect("a check"),
+        Ok(config) => *config.processes[0].health_check.clone().expect("a check"),
         Err(e) => panic!("expected a valid config: {e:#?}"),
     }
 }
