@@ -108,8 +108,17 @@ pub(crate) async fn stop_in_order(
     config: &Config,
     force: Instant,
 ) -> Vec<Ticket> {
-    let left = in_stop_order(procs, config, Some(force), |h| async move {
-        let _ = h.stop().await;
+    // Every process no other waits for gets its stop signal at once, all
+    // in one pass, before any supervisor is even told (`first`); then the
+    // stop commands (`each`, called at once for them too), and each
+    // supervisor does the rest of its stop. The others, when their turn
+    // comes: the signal, then the command.
+    let left = in_stop_order(procs, config, Some(force), Handle::stop_now, |h| {
+        h.stop_now();
+        let ticket = h.stop();
+        async move {
+            let _ = ticket.await;
+        }
     })
     .await;
     procs
@@ -122,17 +131,22 @@ pub(crate) async fn stop_in_order(
 /// Runs `each` for every process of `procs`, each once `each` has ended
 /// for every listed process that depends on it (dependents first, as
 /// [`stop_levels`] orders them; a slow one holds back only what it depends
-/// on, not a whole level). Returns the ids whose `each` had not ended when
-/// `until` passed (those still running are abandoned); empty when all
-/// ended.
+/// on, not a whole level). `each` is called when that moment comes: for
+/// every process that waits for none, at once, all in one pass before any
+/// is awaited, so what `each` does before its future (a command sent)
+/// reaches them all without delay; and before that pass, `first` for each
+/// of them, in a pass of its own. Returns the ids whose `each` had not
+/// ended when `until` passed (those still running are abandoned); empty
+/// when all ended.
 pub(crate) async fn in_stop_order<F, Fut>(
     procs: &[Handle],
     config: &Config,
     until: Option<Instant>,
+    first: impl Fn(&Handle),
     each: F,
 ) -> Vec<String>
 where
-    F: Fn(Handle) -> Fut,
+    F: Fn(Handle) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let ids: Vec<&str> = procs.iter().map(Handle::id).collect();
@@ -157,7 +171,9 @@ where
                 .push(p.id.as_str());
         }
     }
-    let mut runs = tokio::task::JoinSet::new();
+    // Each process with what it waits for; `first`, then `each`, called at
+    // once for those that wait for none.
+    let mut turns = Vec::with_capacity(procs.len());
     for h in procs {
         let level = level_of.get(h.id()).copied().unwrap_or(0);
         let waits: Vec<tokio::sync::watch::Receiver<bool>> = dependents
@@ -170,11 +186,31 @@ where
         let Some(finished) = done.get(h.id()).cloned() else {
             continue;
         };
-        let work = each(h.clone());
+        turns.push((h.clone(), waits, None, finished));
+    }
+    for (h, waits, _, _) in &turns {
+        if waits.is_empty() {
+            first(h);
+        }
+    }
+    for (h, waits, now, _) in &mut turns {
+        if waits.is_empty() {
+            *now = Some(each(h.clone()));
+        }
+    }
+    let mut runs = tokio::task::JoinSet::new();
+    for (h, waits, now, finished) in turns {
+        let each = each.clone();
         runs.spawn(async move {
-            for mut dependent in waits {
-                let _ = dependent.wait_for(|ended| *ended).await;
-            }
+            let work = match now {
+                Some(work) => work,
+                None => {
+                    for mut dependent in waits {
+                        let _ = dependent.wait_for(|ended| *ended).await;
+                    }
+                    each(h)
+                }
+            };
             work.await;
             finished.send_replace(true);
         });

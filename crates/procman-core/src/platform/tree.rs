@@ -11,8 +11,10 @@
 //!
 //! Nothing here signals a bare pid: the leader through its [`Child`], every
 //! other member through a [`Member`] opened and checked first (`child.rs`).
-//! The blocking parts (`/proc` walks, the cgroup's member list) run on the
-//! platform worker thread (`worker.rs`).
+//! The blocking parts (`/proc` walks, opening and checking members) run on
+//! the platform worker thread (`worker.rs`); a signal reads the cgroup's
+//! member list itself (one small read), so that a tree that is its leader
+//! alone is signalled without a hand-over.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -174,6 +176,7 @@ impl TreeRoot {
             owner: self.owner,
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
+            released: std::sync::atomic::AtomicBool::new(false),
             quota: Quota::new(self.controllers.clone(), id),
         }
     }
@@ -200,6 +203,7 @@ impl TreeRoot {
             owner: self.owner,
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
+            released: std::sync::atomic::AtomicBool::new(false),
             quota,
         }
     }
@@ -340,6 +344,9 @@ pub struct Tree {
     known: Vec<Member>,
     /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
     killed: std::sync::atomic::AtomicBool,
+    /// The v2 directory was removed after a stop (see [`Tree::release`]):
+    /// the next run creates it again.
+    released: std::sync::atomic::AtomicBool,
     quota: Quota,
 }
 
@@ -374,11 +381,25 @@ impl Tree {
         .ok()
     }
 
-    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]).
+    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]), and
+    /// creates again one released after a stop.
     fn renew(&self) {
         let Some(cg) = self.cgroup.as_ref() else {
             return;
         };
+        if self.released.load(Ordering::Relaxed) {
+            match std::fs::create_dir(&cg.dir) {
+                Ok(()) => self.released.store(false, Ordering::Relaxed),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    self.released.store(false, Ordering::Relaxed)
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %cg.dir.display(), error = %e,
+                        "cannot create the cgroup again; the next run is not tracked in it");
+                }
+            }
+            return;
+        }
         if self.killed.load(Ordering::Relaxed) {
             let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
             match renewed {
@@ -496,44 +517,71 @@ impl Tree {
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
     pub async fn signal_all(&mut self, leader: Option<&Child>, sig: Signal) {
-        self.signal_each(leader, &[sig]).await;
+        self.signal_each(leader, &[sig], false).await;
     }
 
     /// A stop: `sig` to the group and every member, then SIGCONT, as
     /// systemd does, so that a stopped (`SIGSTOP`ped, or suspended by a
     /// debugger) process gets to handle `sig` rather than wait for the
     /// SIGKILL of the deadline.
-    pub async fn signal_stop(&mut self, leader: Option<&Child>, sig: Signal) {
-        if sig == Signal::KILL {
-            return self.signal_all(leader, sig).await;
-        }
-        self.signal_each(leader, &[sig, Signal::CONT]).await;
+    ///
+    /// `leader_signalled`: the leader got them already (the manager's stop
+    /// pass, with a cgroup only): every other member still does.
+    pub async fn signal_stop(
+        &mut self,
+        leader: Option<&Child>,
+        sig: Signal,
+        leader_signalled: bool,
+    ) {
+        let sigs = if sig == Signal::KILL {
+            vec![sig]
+        } else {
+            vec![sig, Signal::CONT]
+        };
+        self.signal_each(leader, &sigs, leader_signalled).await;
     }
 
     /// Each of `sigs`, in order, to every process of the tree, each process
     /// once (as systemd's control-group kill: a shell in its TERM trap
     /// that got TERM twice would run the trap twice), the leader first.
-    async fn signal_each(&mut self, leader: Option<&Child>, sigs: &[Signal]) {
+    async fn signal_each(
+        &mut self,
+        leader: Option<&Child>,
+        sigs: &[Signal],
+        leader_signalled: bool,
+    ) {
         // The fallback lists the members first: once the leader dies its
         // children are re-parented and cannot be found from it.
         self.refresh(leader).await;
         let leader_pid = leader.filter(|l| !l.has_exited()).map(Child::pid);
         match &self.cgroup {
             Some(cg) => {
-                if let Some(l) = leader {
+                if let Some(l) = leader.filter(|_| !leader_signalled) {
                     for &sig in sigs {
                         let _ = l.signal(sig);
                     }
                 }
+                // The member list is one small read, done here: a tree that
+                // is its leader alone (most are) needs nothing more, and
+                // many stopping at once do not queue for the worker.
+                let others: Vec<u32> = cgroup::members(&cg.dir)
+                    .into_iter()
+                    .filter(|&pid| Some(pid) != leader_pid)
+                    .collect();
+                if others.is_empty() {
+                    return;
+                }
                 let (cg, sigs) = (cg.clone(), sigs.to_vec());
-                worker::run(move || signal_cgroup(&cg, &sigs, leader_pid)).await;
+                worker::run(move || signal_cgroup(&cg, &sigs, &others)).await;
             }
             None => {
                 // The leader's group (the leader is in it for as long as
                 // it lives: a session leader cannot leave its group), then
                 // the members the group did not reach.
                 let mut group = None;
-                if let Some(l) = leader {
+                // A leader signalled already: each member then gets its
+                // own signal, the group none.
+                if let Some(l) = leader.filter(|_| !leader_signalled) {
                     for &sig in sigs {
                         if l.signal_group(sig).unwrap_or(false) {
                             group = Some(l.pid());
@@ -629,9 +677,27 @@ impl Tree {
         }
     }
 
+    /// A stop is over and the tree empty: its v2 directory goes now (the
+    /// next run creates it again), so that a shutdown removes each while
+    /// the other processes still stop, rather than all of them at the end.
+    /// Left in place if anything is still in it.
+    pub fn release(&self) {
+        let Some(cg) = &self.cgroup else {
+            return;
+        };
+        if std::fs::remove_dir(&cg.dir).is_ok() {
+            self.killed.store(false, Ordering::Relaxed);
+            self.released.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Deletes the cgroup directories (they must be empty).
     pub fn remove(&self) {
-        if let Some(cg) = &self.cgroup {
+        if let Some(cg) = self
+            .cgroup
+            .as_ref()
+            .filter(|_| !self.released.load(Ordering::Relaxed))
+        {
             if let Err(e) = std::fs::remove_dir(&cg.dir) {
                 tracing::debug!(dir = %cg.dir.display(), error = %e, "cgroup not removed");
             }
@@ -671,14 +737,10 @@ fn open_descendants(
     found
 }
 
-/// Signals every member of the cgroup but `skip` (the leader, signalled
-/// already), each opened as a pidfd and checked to be in the cgroup after
-/// the open.
-fn signal_cgroup(cg: &Cgroup, sigs: &[Signal], skip: Option<u32>) {
-    for pid in cgroup::members(&cg.dir) {
-        if Some(pid) == skip {
-            continue;
-        }
+/// Signals the `members` of the cgroup (its list, the leader left out),
+/// each opened as a pidfd and checked to be in the cgroup after the open.
+fn signal_cgroup(cg: &Cgroup, sigs: &[Signal], members: &[u32]) {
+    for &pid in members {
         if let Some(m) = Member::open(pid, |pid, _| cgroup::contains(&cg.rel, pid)) {
             for &sig in sigs {
                 let _ = m.signal(sig);

@@ -45,6 +45,7 @@ pub(crate) fn spawn(
     let id = cfg.id.clone();
     let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
     let task = Task {
+        leader: handle.leader().clone(),
         state_file,
         resume: resume.map(Box::new),
         held_pipes: Vec::new(),
@@ -73,6 +74,8 @@ pub(crate) fn spawn(
 }
 
 pub(super) struct Task {
+    /// The current run's leader, as the manager's stop pass reaches it.
+    pub(super) leader: Arc<super::leader::Leader>,
     pub(super) state_file: StateFile,
     /// Taken up when the task starts (boxed: a record, and gone after).
     pub(super) resume: Option<Box<Resume>>,
@@ -449,6 +452,15 @@ impl Task {
             s.env_file_digest = env_file_digest.flatten();
         });
         let number = self.status.borrow().runs;
+        // Without a cgroup the task lists the tree before any signal: the
+        // manager's pass must leave such a run to it.
+        match spawned.child.shared_pidfd() {
+            Some(fd) if self.tree.cgroup().is_some() => {
+                self.leader
+                    .started(number, fd, self.cfg.control.shutdown_signal)
+            }
+            _ => self.leader.clear(),
+        }
         // The separator goes first: the pumps only start reading after it.
         self.log.run_started(pid, number).await;
         // The state file before anything the child writes is read: a
