@@ -113,7 +113,14 @@ pub(crate) async fn stop_in_order(
     // stop commands (`each`, called at once for them too), and each
     // supervisor does the rest of its stop. The others, when their turn
     // comes: the signal, then the command.
-    let left = in_stop_order(procs, config, Some(force), Handle::stop_now, |h| {
+    let first = |now: &[&Handle]| {
+        // No exit is reaped (nor any spawn made) during the pass: the
+        // supervisors' handling of the first exits would hold back the
+        // signals still to send. The zombies wait a few milliseconds.
+        let _reaper = crate::platform::reaper::hold();
+        now.iter().for_each(|h| h.stop_now());
+    };
+    let left = in_stop_order(procs, config, Some(force), first, |h| {
         h.stop_now();
         let ticket = h.stop();
         async move {
@@ -134,7 +141,7 @@ pub(crate) async fn stop_in_order(
 /// on, not a whole level). `each` is called when that moment comes: for
 /// every process that waits for none, at once, all in one pass before any
 /// is awaited, so what `each` does before its future (a command sent)
-/// reaches them all without delay; and before that pass, `first` for each
+/// reaches them all without delay; and before that pass, `first` with all
 /// of them, in a pass of its own. Returns the ids whose `each` had not
 /// ended when `until` passed (those still running are abandoned); empty
 /// when all ended.
@@ -142,7 +149,7 @@ pub(crate) async fn in_stop_order<F, Fut>(
     procs: &[Handle],
     config: &Config,
     until: Option<Instant>,
-    first: impl Fn(&Handle),
+    first: impl FnOnce(&[&Handle]),
     each: F,
 ) -> Vec<String>
 where
@@ -188,11 +195,12 @@ where
         };
         turns.push((h.clone(), waits, None, finished));
     }
-    for (h, waits, _, _) in &turns {
-        if waits.is_empty() {
-            first(h);
-        }
-    }
+    let now: Vec<&Handle> = turns
+        .iter()
+        .filter(|(_, waits, _, _)| waits.is_empty())
+        .map(|(h, _, _, _)| h)
+        .collect();
+    first(&now);
     for (h, waits, now, _) in &mut turns {
         if waits.is_empty() {
             *now = Some(each(h.clone()));

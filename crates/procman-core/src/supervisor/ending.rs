@@ -46,6 +46,7 @@ impl Task {
             let _ = tx.send(end);
             run.exit = rx;
             self.run = Some(run);
+            self.pass_stop = true;
             return self.stop(Cause::StopRequested).await;
         }
         // A kill by the OOM killer is a failure with its own cause, even
@@ -342,6 +343,12 @@ impl Task {
                     true
                 }
                 cmd = self.rx.recv(), if !self.closed => match cmd {
+                    // The stop command of the manager's pass, for this
+                    // very stop (begun on the exit the pass caused).
+                    Some(Command::Stop(reply)) if std::mem::take(&mut self.pass_stop) => {
+                        self.pending_stop.push(reply);
+                        false
+                    }
                     Some(Command::Stop(reply)) => {
                         // The last request wins: a start or restart asked
                         // before this stop will not run.

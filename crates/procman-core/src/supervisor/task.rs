@@ -67,6 +67,7 @@ pub(crate) fn spawn(
         closed: false,
         exiting: false,
         stops_requested: 0,
+        pass_stop: false,
         upstreams: Vec::new(),
         held: None,
     };
@@ -109,6 +110,10 @@ pub(super) struct Task {
     /// Stop requests that arrived while a tree was being terminated, so
     /// far: a restart that sees it change gives way to the stop.
     pub(super) stops_requested: u64,
+    /// A stop begun on an exit that the manager's stop pass caused (see
+    /// `leader.rs`): the pass's stop command, still to come, is this stop,
+    /// not a second one that would kill at once.
+    pub(super) pass_stop: bool,
     /// The dependencies every launch waits for (`depends_on`).
     pub(super) upstreams: Vec<Upstream>,
     /// The launch held back while `waiting`.
@@ -288,6 +293,8 @@ impl Task {
                 self.start_pending(Cause::RestartRequested).await;
             }
             Command::Stop(reply) => {
+                // The pass's command after its stop is over: answered below.
+                self.pass_stop = false;
                 if self.run.is_some() {
                     self.pending_stop.push(reply);
                     self.stop(Cause::StopRequested).await;

@@ -307,3 +307,60 @@ async fn a_stopped_process_has_no_cgroup_until_it_starts_again() {
     .await
     .expect("watchdog");
 }
+
+/// A leader that exits at once on the manager's stop pass may be heard
+/// exiting before its stop command arrives: that command is the same
+/// stop, not a second one, so what the leader left (here a grandchild
+/// that ignores SIGTERM) still gets its `shutdown_timeout` before the
+/// SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grandchild_keeps_its_grace_when_its_leader_exits_at_the_stop_pass() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let mut yaml = t.header();
+        let mut files = Vec::new();
+        for i in 0..20 {
+            let gpid = t.path(&format!("gpid{i}"));
+            let script = format!(
+                "(trap '' TERM; exec sleep 60) & echo $! > {}; exec {} run",
+                gpid.display(),
+                child().display()
+            );
+            yaml += &format!(
+                "  - id: \"svc{i}\"\n    management:\n      control:\n        executable: \"sh\"\n        arguments: [\"-c\", {script:?}]\n        shutdown_timeout: 2s\n"
+            );
+            files.push(gpid);
+        }
+        let m = t.manager(&yaml);
+        m.start().await;
+        let mut gpids = Vec::new();
+        for f in &files {
+            let text = wait_file(f, "", Duration::from_secs(30)).await;
+            gpids.push(text.trim().parse::<u32>().expect("a pid"));
+        }
+        let t0 = Instant::now();
+        let watch = async {
+            let mut died: Vec<Option<Duration>> = vec![None; gpids.len()];
+            while died.iter().any(Option::is_none) && t0.elapsed() < Duration::from_secs(30) {
+                for (pid, at) in gpids.iter().zip(died.iter_mut()) {
+                    if at.is_none() && !alive(*pid) {
+                        *at = Some(t0.elapsed());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            died
+        };
+        let ((), died) = tokio::join!(m.stop(), watch);
+        for (pid, at) in gpids.iter().zip(&died) {
+            let at = at.unwrap_or_else(|| panic!("grandchild {pid} outlived the stop"));
+            assert!(
+                at >= Duration::from_millis(1500),
+                "grandchild {pid} killed {at:?} into a 2 s grace"
+            );
+        }
+        m.shutdown().await;
+    })
+    .await
+    .expect("watchdog");
+}
