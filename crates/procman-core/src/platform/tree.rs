@@ -677,18 +677,24 @@ impl Tree {
         }
     }
 
-    /// A stop is over and the tree empty: its v2 directory goes now (the
-    /// next run creates it again), so that a shutdown removes each while
-    /// the other processes still stop, rather than all of them at the end.
-    /// Left in place if anything is still in it.
-    pub fn release(&self) {
+    /// A stop is over once the tree is empty: its v2 directory goes then
+    /// (the next run creates it again), so that a shutdown removes each
+    /// while the other processes still stop, rather than all of them at the
+    /// end. True when it is gone (now or before); false without a cgroup,
+    /// or while anything is still in it (the kernel refuses the removal).
+    pub fn release(&self) -> bool {
         let Some(cg) = &self.cgroup else {
-            return;
+            return false;
         };
-        if std::fs::remove_dir(&cg.dir).is_ok() {
-            self.killed.store(false, Ordering::Relaxed);
-            self.released.store(true, Ordering::Relaxed);
+        if self.released.load(Ordering::Relaxed) {
+            return true;
         }
+        if std::fs::remove_dir(&cg.dir).is_err() {
+            return false;
+        }
+        self.killed.store(false, Ordering::Relaxed);
+        self.released.store(true, Ordering::Relaxed);
+        true
     }
 
     /// Deletes the cgroup directories (they must be empty).

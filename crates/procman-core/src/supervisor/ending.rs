@@ -262,9 +262,8 @@ impl Task {
             },
             cause,
         );
-        let end = self.await_end(run).await;
-        // Nothing runs in the tree any more: its cgroup goes now.
-        self.tree.release();
+        // The tree's cgroup goes as soon as it is empty (see `await_end`).
+        let end = self.await_end(run, true).await;
         if let Some(end) = end {
             self.status.send_modify(|s| s.last_exit = Some(end));
         }
@@ -296,7 +295,7 @@ impl Task {
     /// Returns how the leader (`run`) ended, if it was still running.
     pub(super) async fn terminate(&mut self, run: Option<Run>) -> Option<ProcessEnd> {
         self.send_stop(run.as_ref()).await;
-        self.await_end(run).await
+        self.await_end(run, false).await
     }
 
     /// `shutdown_signal` (then SIGCONT) to the leader `run`, its group and
@@ -313,14 +312,20 @@ impl Task {
     /// Waits until the tree signalled by [`Task::send_stop`] is gone,
     /// killing it after `shutdown_timeout`: the second half of
     /// [`Task::terminate`].
-    async fn await_end(&mut self, mut run: Option<Run>) -> Option<ProcessEnd> {
+    ///
+    /// `release` (a stop): the tree's cgroup is removed as soon as it is
+    /// empty, which is also how its emptiness is found (the kernel refuses
+    /// to remove a cgroup that holds a process): one read of
+    /// `cgroup.events` fewer per process.
+    async fn await_end(&mut self, mut run: Option<Run>, release: bool) -> Option<ProcessEnd> {
         let pid = run.as_ref().map(Run::pid);
         let grace = self.cfg.control.shutdown_timeout;
         let mut deadline = Instant::now() + grace;
         let mut killed = false;
         let mut end = None;
         loop {
-            if run.is_none() && self.tree.is_empty(None).await {
+            if run.is_none() && ((release && self.tree.release()) || self.tree.is_empty(None).await)
+            {
                 break;
             }
             let leader_gone = run.is_none();
