@@ -108,19 +108,22 @@ pub(crate) async fn stop_in_order(
     config: &Config,
     force: Instant,
 ) -> Vec<Ticket> {
-    // Every process no other waits for gets its stop signal at once, all
-    // in one pass, before any supervisor is even told (`first`); then the
-    // stop commands (`each`, called at once for them too), and each
-    // supervisor does the rest of its stop. The others, when their turn
-    // comes: the signal, then the command.
-    let first = |now: &[&Handle]| {
+    // Every process that no other depends on gets its stop signal first,
+    // all in one tight pass, before anything else is prepared or any
+    // supervisor is told; then the stop commands (`each`, called at once
+    // for them), and each supervisor does the rest of its stop. The others,
+    // when their turn comes: the signal, then the command.
+    {
+        let depended = depended_on(procs, config);
         // No exit is reaped (nor any spawn made) during the pass: the
         // supervisors' handling of the first exits would hold back the
         // signals still to send. The zombies wait a few milliseconds.
         let _reaper = crate::platform::reaper::hold();
-        now.iter().for_each(|h| h.stop_now());
-    };
-    let left = in_stop_order(procs, config, Some(force), first, |h| {
+        for h in procs.iter().filter(|h| !depended.contains(h.id())) {
+            h.stop_now();
+        }
+    }
+    let left = in_stop_order(procs, config, Some(force), |h| {
         h.stop_now();
         let ticket = h.stop();
         async move {
@@ -128,10 +131,27 @@ pub(crate) async fn stop_in_order(
         }
     })
     .await;
+    let left: HashSet<String> = left.into_iter().collect();
     procs
         .iter()
-        .filter(|h| left.iter().any(|id| id == h.id()))
+        .filter(|h| left.contains(h.id()))
         .map(Handle::stop)
+        .collect()
+}
+
+/// The ids that a process of `procs` depends on (on itself aside).
+fn depended_on<'c>(procs: &[Handle], config: &'c Config) -> HashSet<&'c str> {
+    let listed: HashSet<&str> = procs.iter().map(Handle::id).collect();
+    config
+        .processes
+        .iter()
+        .filter(|p| listed.contains(p.id.as_str()))
+        .flat_map(|p| {
+            p.depends_on
+                .iter()
+                .map(|d| d.id.as_str())
+                .filter(move |d| *d != p.id)
+        })
         .collect()
 }
 
@@ -141,15 +161,13 @@ pub(crate) async fn stop_in_order(
 /// on, not a whole level). `each` is called when that moment comes: for
 /// every process that waits for none, at once, all in one pass before any
 /// is awaited, so what `each` does before its future (a command sent)
-/// reaches them all without delay; and before that pass, `first` with all
-/// of them, in a pass of its own. Returns the ids whose `each` had not
+/// reaches them all without delay. Returns the ids whose `each` had not
 /// ended when `until` passed (those still running are abandoned); empty
 /// when all ended.
 pub(crate) async fn in_stop_order<F, Fut>(
     procs: &[Handle],
     config: &Config,
     until: Option<Instant>,
-    first: impl FnOnce(&[&Handle]),
     each: F,
 ) -> Vec<String>
 where
@@ -178,8 +196,8 @@ where
                 .push(p.id.as_str());
         }
     }
-    // Each process with what it waits for; `first`, then `each`, called at
-    // once for those that wait for none.
+    // Each process with what it waits for; `each` called at once for those
+    // that wait for none.
     let mut turns = Vec::with_capacity(procs.len());
     for h in procs {
         let level = level_of.get(h.id()).copied().unwrap_or(0);
@@ -193,18 +211,8 @@ where
         let Some(finished) = done.get(h.id()).cloned() else {
             continue;
         };
-        turns.push((h.clone(), waits, None, finished));
-    }
-    let now: Vec<&Handle> = turns
-        .iter()
-        .filter(|(_, waits, _, _)| waits.is_empty())
-        .map(|(h, _, _, _)| h)
-        .collect();
-    first(&now);
-    for (h, waits, now, _) in &mut turns {
-        if waits.is_empty() {
-            *now = Some(each(h.clone()));
-        }
+        let now = waits.is_empty().then(|| each(h.clone()));
+        turns.push((h.clone(), waits, now, finished));
     }
     let mut runs = tokio::task::JoinSet::new();
     for (h, waits, now, finished) in turns {

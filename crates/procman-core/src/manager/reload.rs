@@ -213,7 +213,7 @@ impl Control {
                 })
                 .collect();
         let tasks = std::sync::Arc::new(std::sync::Mutex::new(tasks));
-        super::order::in_stop_order(&handles, &lineup.config, None, |_: &[&_]| {}, move |h| {
+        super::order::in_stop_order(&handles, &lineup.config, None, move |h| {
             let task = tasks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
