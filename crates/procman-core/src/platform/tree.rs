@@ -682,19 +682,26 @@ impl Tree {
     /// while the other processes still stop, rather than all of them at the
     /// end. True when it is gone (now or before); false without a cgroup,
     /// or while anything is still in it (the kernel refuses the removal).
-    pub fn release(&self) -> bool {
+    ///
+    /// On the platform thread: a removal waits for the kernel's cgroup
+    /// lock, which its own workers take to finish the cgroups removed
+    /// before; with thousands stopping, a runtime thread would wait there.
+    pub async fn release(&self) -> bool {
         let Some(cg) = &self.cgroup else {
             return false;
         };
         if self.released.load(Ordering::Relaxed) {
             return true;
         }
-        if std::fs::remove_dir(&cg.dir).is_err() {
-            return false;
+        let dir = cg.dir.clone();
+        let removed = worker::run(move || std::fs::remove_dir(dir).is_ok())
+            .await
+            .unwrap_or(false);
+        if removed {
+            self.killed.store(false, Ordering::Relaxed);
+            self.released.store(true, Ordering::Relaxed);
         }
-        self.killed.store(false, Ordering::Relaxed);
-        self.released.store(true, Ordering::Relaxed);
-        true
+        removed
     }
 
     /// Deletes the cgroup directories (they must be empty).

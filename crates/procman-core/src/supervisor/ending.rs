@@ -324,7 +324,8 @@ impl Task {
         let mut killed = false;
         let mut end = None;
         loop {
-            if run.is_none() && ((release && self.tree.release()) || self.tree.is_empty(None).await)
+            if run.is_none()
+                && ((release && self.tree.release().await) || self.tree.is_empty(None).await)
             {
                 break;
             }
