@@ -18,7 +18,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,9 @@ pub struct TreeRoot {
     owner: u64,
     /// Where the resource controllers of this root's processes are.
     controllers: Arc<Controllers>,
+    /// Set once the manager's shutdown (or its kill of every process)
+    /// begins: no tree of this root spawns again (see [`TreeRoot::close`]).
+    closed: Arc<AtomicBool>,
 }
 
 fn next_owner() -> u64 {
@@ -111,6 +114,7 @@ impl TreeRoot {
                 cgroup: None,
                 owner,
                 controllers,
+                closed: Arc::default(),
             };
         };
         let root = Cgroup { dir, rel }.child(name);
@@ -126,6 +130,7 @@ impl TreeRoot {
                     cgroup: None,
                     owner,
                     controllers,
+                    closed: Arc::default(),
                 };
             }
         }
@@ -134,6 +139,7 @@ impl TreeRoot {
             cgroup: Some(root),
             owner,
             controllers,
+            closed: Arc::default(),
         }
     }
 
@@ -143,6 +149,7 @@ impl TreeRoot {
             cgroup: None,
             owner: next_owner(),
             controllers: Arc::default(),
+            closed: Arc::default(),
         }
     }
 
@@ -174,6 +181,7 @@ impl TreeRoot {
         Tree {
             cgroup,
             owner: self.owner,
+            closed: self.closed.clone(),
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
             released: std::sync::atomic::AtomicBool::new(false),
@@ -201,6 +209,7 @@ impl TreeRoot {
         Tree {
             cgroup,
             owner: self.owner,
+            closed: self.closed.clone(),
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
             released: std::sync::atomic::AtomicBool::new(false),
@@ -212,10 +221,26 @@ impl TreeRoot {
         self.cgroup.is_some()
     }
 
+    /// Refuses every spawn into this root's trees from now on (the
+    /// manager's shutdown, or its kill of every process, has begun), and
+    /// returns once every spawn that got past the check is registered: a
+    /// kill of everything after this reaches every child there will ever
+    /// be (see [`Tree::is_closed`]). Must not be called with the reaper's
+    /// lock held.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // A spawn checks under the reaper's lock and holds it until its
+        // child is registered: taking it once waits for those under way.
+        drop(reaper::lock());
+    }
+
     /// SIGKILL to every process of every tree of this root, synchronously
     /// (the last resort when a manager is dropped without a stop): every
-    /// cgroup's `cgroup.kill`, and the group of every unreaped child.
+    /// cgroup's `cgroup.kill`, and the group of every unreaped child. The
+    /// root is closed first ([`TreeRoot::close`]): no child spawned after
+    /// the kill escapes it.
     pub fn kill_everything(&self) {
+        self.close();
         if let Some(root) = &self.cgroup {
             for entry in std::fs::read_dir(&root.dir).into_iter().flatten().flatten() {
                 let path = entry.path();
@@ -340,6 +365,8 @@ fn in_another_manager(pid: u32, ours: Option<&str>) -> bool {
 pub struct Tree {
     cgroup: Option<Cgroup>,
     owner: u64,
+    /// Its root's: see [`TreeRoot::close`].
+    closed: Arc<AtomicBool>,
     /// Fallback only: descendants seen while their ancestors were alive.
     known: Vec<Member>,
     /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
@@ -357,6 +384,24 @@ impl Tree {
 
     pub(crate) fn owner(&self) -> u64 {
         self.owner
+    }
+
+    /// Whether its root takes no more spawns ([`TreeRoot::close`]). A
+    /// spawn asks under the reaper's lock, which it holds until its child
+    /// is registered.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// A spawn refused because the root closed meanwhile: the cgroup that
+    /// [`Tree::dir_fd`] may have created again for it goes (a kill of
+    /// everything may have removed the others already). Nothing is in it.
+    pub(crate) fn discard(&self) {
+        if let Some(cg) = &self.cgroup {
+            if std::fs::remove_dir(&cg.dir).is_ok() {
+                self.released.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The cgroup directory, opened for `clone3(CLONE_INTO_CGROUP)`.
@@ -387,6 +432,10 @@ impl Tree {
         let Some(cg) = self.cgroup.as_ref() else {
             return;
         };
+        // Nothing will run in it: the spawn is refused.
+        if self.is_closed() {
+            return;
+        }
         if self.released.load(Ordering::Relaxed) {
             match std::fs::create_dir(&cg.dir) {
                 Ok(()) => self.released.store(false, Ordering::Relaxed),

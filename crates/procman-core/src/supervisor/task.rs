@@ -375,9 +375,10 @@ impl Task {
     /// manager.
     pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
-        // Told to end (a reload retiring it, the manager's shutdown): a
-        // restart that was under way does not start a run any more.
-        if self.exiting {
+        // Told to end (a reload retiring it, the manager's shutdown), or
+        // the shutdown has begun (its trees take no more spawns): a start
+        // or restart that was under way does not start a run any more.
+        if self.exiting || self.tree.is_closed() {
             return Err(CommandError::Gone(self.cfg.id.clone()));
         }
         if self.hold(&cause) {
@@ -431,6 +432,10 @@ impl Task {
         let cpu_base = self.tree.cpu_usec().unwrap_or(0);
         let spawned = match platform::spawn(spec, &self.tree).await {
             Ok(s) => s,
+            // The shutdown began meanwhile: not a failure of the process.
+            Err(platform::SpawnError::Closed) => {
+                return Err(CommandError::Gone(self.cfg.id.clone()));
+            }
             Err(e) => {
                 return self
                     .spawn_failed(e.to_string(), retry(e.is_transient()))
