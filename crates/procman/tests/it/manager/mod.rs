@@ -6,6 +6,7 @@
 //! outside: exit code, processes, cgroups, stamps and pid files written by
 //! the test child, and the manager's log.
 
+mod orphans;
 mod output;
 mod signals;
 mod threads;
