@@ -66,13 +66,9 @@ async fn forced_exit_during_start(started: usize) {
     let (config, pidfiles) = many(&t);
     let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
     wait_some(&pidfiles, started).await;
+    // Held stopped, so that the three signals arrive together.
     m.signal(Sig::STOP.as_raw());
-    // Stopped at once; the three signals then arrive together.
-    let deadline = Instant::now() + LONG;
-    while m.running() && !is_stopped(m.pid) {
-        assert!(Instant::now() < deadline, "the manager did not stop");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_stopped(m.pid).await;
     m.signal(Sig::TERM.as_raw());
     m.signal(Sig::INT.as_raw());
     m.signal(Sig::QUIT.as_raw());
@@ -98,14 +94,6 @@ async fn forced_exit_during_start(started: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Whether `pid` is stopped (state `T`).
-fn is_stopped(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        == Some("T")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
