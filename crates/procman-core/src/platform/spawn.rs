@@ -143,6 +143,10 @@ pub enum SpawnError {
     },
     #[error("cannot reap children: {0}")]
     Reaper(io::Error),
+    /// The manager's shutdown (or its kill of every process) has begun:
+    /// nothing starts any more (see `TreeRoot::close`).
+    #[error("the manager is shutting down: no process starts any more")]
+    Closed,
 }
 
 /// `Permission denied (os error 13)` → `permission denied (errno 13)`: one
@@ -324,6 +328,9 @@ fn interpreter(program: &Path) -> Option<String> {
 }
 
 fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
+    if tree.is_closed() {
+        return Err(SpawnError::Closed);
+    }
     check_working_directory(&spec.cwd)?;
     let mode = reaper::mode().map_err(SpawnError::Reaper)?;
     let prepare =
@@ -400,6 +407,14 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     };
     // Held from the clone until the pid is registered: see `reaper`.
     let mut table = reaper::lock();
+    // Asked again under the lock, which `TreeRoot::close` takes once after
+    // closing: a spawn either is refused here or has its child registered
+    // before the close returns (and any kill of everything after it).
+    if tree.is_closed() {
+        drop(table);
+        tree.discard();
+        return Err(SpawnError::Closed);
+    }
     let cloned = clone::clone(&child, cgroup_dir.as_ref().map(|d| d.as_fd()))
         .map_err(|source| SpawnError::Fork { source })?;
     let pid = cloned.pid;

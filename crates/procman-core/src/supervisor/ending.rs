@@ -38,6 +38,17 @@ impl Task {
         let Some(mut run) = self.run.take() else {
             return;
         };
+        if self.leader.stopped(run.number) {
+            // The manager's stop pass signalled it and its stop command is
+            // on its way: a stop, heard first as this exit. The run goes
+            // back with its end, for the stop to find.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(end);
+            run.exit = rx;
+            self.run = Some(run);
+            self.pass_stop = true;
+            return self.stop(Cause::StopRequested).await;
+        }
         // A kill by the OOM killer is a failure with its own cause, even
         // when the exit is heard before the cgroup's event.
         let (cause, outcome) = if run.oom_killed() {
@@ -241,13 +252,18 @@ impl Task {
         self.startup_deadline = None;
         let mut run = self.run.take();
         let ended = run.as_mut().map(Run::ended);
+        // The signal first, the transition (logged, published) after: when
+        // every process stops at once, each signal leaves without waiting
+        // for the bookkeeping of the processes told before it.
+        self.send_stop(run.as_ref()).await;
         self.go(
             Lifecycle::Stopping {
                 pid: ended.as_ref().map(|e| e.pid),
             },
             cause,
         );
-        let end = self.terminate(run).await;
+        // The tree's cgroup goes as soon as it is empty (see `await_end`).
+        let end = self.await_end(run, true).await;
         if let Some(end) = end {
             self.status.send_modify(|s| s.last_exit = Some(end));
         }
@@ -277,18 +293,40 @@ impl Task {
     /// every member, SIGKILL to all that is left after `shutdown_timeout`.
     /// A second stop (or a kill) during the grace period kills at once.
     /// Returns how the leader (`run`) ended, if it was still running.
-    pub(super) async fn terminate(&mut self, mut run: Option<Run>) -> Option<ProcessEnd> {
-        let pid = run.as_ref().map(Run::pid);
-        let ctl = &self.cfg.control;
-        let (signal, grace) = (ctl.shutdown_signal, ctl.shutdown_timeout);
+    pub(super) async fn terminate(&mut self, run: Option<Run>) -> Option<ProcessEnd> {
+        self.send_stop(run.as_ref()).await;
+        self.await_end(run, false).await
+    }
+
+    /// `shutdown_signal` (then SIGCONT) to the leader `run`, its group and
+    /// every member of the tree: the first half of [`Task::terminate`].
+    async fn send_stop(&mut self, run: Option<&Run>) {
+        let signal = self.cfg.control.shutdown_signal;
+        // The manager's stop pass may have signalled the leader already.
+        let signalled = run.is_some_and(|r| !self.leader.claim(r.number));
         self.tree
-            .signal_stop(run.as_ref().map(|r| &r.child), signal)
+            .signal_stop(run.map(|r| &r.child), signal, signalled)
             .await;
+    }
+
+    /// Waits until the tree signalled by [`Task::send_stop`] is gone,
+    /// killing it after `shutdown_timeout`: the second half of
+    /// [`Task::terminate`].
+    ///
+    /// `release` (a stop): the tree's cgroup is removed as soon as it is
+    /// empty, which is also how its emptiness is found (the kernel refuses
+    /// to remove a cgroup that holds a process): one read of
+    /// `cgroup.events` fewer per process.
+    async fn await_end(&mut self, mut run: Option<Run>, release: bool) -> Option<ProcessEnd> {
+        let pid = run.as_ref().map(Run::pid);
+        let grace = self.cfg.control.shutdown_timeout;
         let mut deadline = Instant::now() + grace;
         let mut killed = false;
         let mut end = None;
         loop {
-            if run.is_none() && self.tree.is_empty(None).await {
+            if run.is_none()
+                && ((release && self.tree.release().await) || self.tree.is_empty(None).await)
+            {
                 break;
             }
             let leader_gone = run.is_none();
@@ -311,6 +349,12 @@ impl Task {
                     true
                 }
                 cmd = self.rx.recv(), if !self.closed => match cmd {
+                    // The stop command of the manager's pass, for this
+                    // very stop (begun on the exit the pass caused).
+                    Some(Command::Stop(reply)) if std::mem::take(&mut self.pass_stop) => {
+                        self.pending_stop.push(reply);
+                        false
+                    }
                     Some(Command::Stop(reply)) => {
                         // The last request wins: a start or restart asked
                         // before this stop will not run.

@@ -14,6 +14,7 @@ mod gate;
 mod handle;
 mod inbox;
 mod launch;
+mod leader;
 mod messages;
 mod monitor;
 mod persist;

@@ -45,6 +45,7 @@ pub(crate) fn spawn(
     let id = cfg.id.clone();
     let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
     let task = Task {
+        leader: handle.leader().clone(),
         state_file,
         resume: resume.map(Box::new),
         held_pipes: Vec::new(),
@@ -66,6 +67,7 @@ pub(crate) fn spawn(
         closed: false,
         exiting: false,
         stops_requested: 0,
+        pass_stop: false,
         upstreams: Vec::new(),
         held: None,
     };
@@ -73,6 +75,8 @@ pub(crate) fn spawn(
 }
 
 pub(super) struct Task {
+    /// The current run's leader, as the manager's stop pass reaches it.
+    pub(super) leader: Arc<super::leader::Leader>,
     pub(super) state_file: StateFile,
     /// Taken up when the task starts (boxed: a record, and gone after).
     pub(super) resume: Option<Box<Resume>>,
@@ -106,6 +110,10 @@ pub(super) struct Task {
     /// Stop requests that arrived while a tree was being terminated, so
     /// far: a restart that sees it change gives way to the stop.
     pub(super) stops_requested: u64,
+    /// A stop begun on an exit that the manager's stop pass caused (see
+    /// `leader.rs`): the pass's stop command, still to come, is this stop,
+    /// not a second one that would kill at once.
+    pub(super) pass_stop: bool,
     /// The dependencies every launch waits for (`depends_on`).
     pub(super) upstreams: Vec<Upstream>,
     /// The launch held back while `waiting`.
@@ -168,6 +176,7 @@ impl Task {
         // Asked to end, or every handle is gone: the manager is done with
         // this process (unless it detached: then it is the next one's).
         if self.detached {
+            Box::pin(self.state_file.settled()).await;
             return;
         }
         // Ended before it was started: what an earlier manager left is
@@ -179,6 +188,8 @@ impl Task {
             Box::pin(self.stop(Cause::StopRequested)).await;
         }
         self.tree.remove();
+        // Nothing of this process is left behind, its state file included.
+        Box::pin(self.state_file.settled()).await;
     }
 
     pub(super) fn id(&self) -> &str {
@@ -285,6 +296,8 @@ impl Task {
                 self.start_pending(Cause::RestartRequested).await;
             }
             Command::Stop(reply) => {
+                // The pass's command after its stop is over: answered below.
+                self.pass_stop = false;
                 if self.run.is_some() {
                     self.pending_stop.push(reply);
                     self.stop(Cause::StopRequested).await;
@@ -365,9 +378,10 @@ impl Task {
     /// manager.
     pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
         self.backoff = None;
-        // Told to end (a reload retiring it, the manager's shutdown): a
-        // restart that was under way does not start a run any more.
-        if self.exiting {
+        // Told to end (a reload retiring it, the manager's shutdown), or
+        // the shutdown has begun (its trees take no more spawns): a start
+        // or restart that was under way does not start a run any more.
+        if self.exiting || self.tree.is_closed() {
             return Err(CommandError::Gone(self.cfg.id.clone()));
         }
         if self.hold(&cause) {
@@ -421,6 +435,10 @@ impl Task {
         let cpu_base = self.tree.cpu_usec().unwrap_or(0);
         let spawned = match platform::spawn(spec, &self.tree).await {
             Ok(s) => s,
+            // The shutdown began meanwhile: not a failure of the process.
+            Err(platform::SpawnError::Closed) => {
+                return Err(CommandError::Gone(self.cfg.id.clone()));
+            }
             Err(e) => {
                 return self
                     .spawn_failed(e.to_string(), retry(e.is_transient()))
@@ -449,6 +467,15 @@ impl Task {
             s.env_file_digest = env_file_digest.flatten();
         });
         let number = self.status.borrow().runs;
+        // Without a cgroup the task lists the tree before any signal: the
+        // manager's pass must leave such a run to it.
+        match spawned.child.shared_pidfd() {
+            Some(fd) if self.tree.cgroup().is_some() => {
+                self.leader
+                    .started(number, fd, self.cfg.control.shutdown_signal)
+            }
+            _ => self.leader.clear(),
+        }
         // The separator goes first: the pumps only start reading after it.
         self.log.run_started(pid, number).await;
         // The state file before anything the child writes is read: a
