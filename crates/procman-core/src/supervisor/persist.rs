@@ -10,19 +10,10 @@
 //! follows goes to a blocking thread, at most [`AT_ONCE`] at a time, so
 //! that 500 spawns never wait on 500 disk flushes; it only matters against
 //! a crash of the whole machine, after which no process survives anyway.
-//!
-//! The removal goes to a blocking thread too: unlinking a file that was
-//! flushed frees its blocks, which on a file system mounted with `discard`
-//! waits for the device (some 150 µs a file, two files a process: at a
-//! shutdown of 500, a runtime thread would wait there for the others'
-//! stops). It stays in order with the writes: a write made after it was
-//! asked for is never removed by it (the two take one lock, and the
-//! removal does nothing once a write came), and the supervisor waits for
-//! it before it ends ([`StateFile::settled`]).
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
@@ -45,11 +36,6 @@ pub(super) struct StateFile {
     /// directory).
     state_dir: Option<Arc<Path>>,
     id: String,
-    /// How many writes so far, taken by every write and removal: see
-    /// [`StateFile::remove`].
-    writes: Arc<Mutex<u64>>,
-    /// The removal under way on a blocking thread, if any.
-    removing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl StateFile {
@@ -57,14 +43,7 @@ impl StateFile {
         StateFile {
             state_dir,
             id: id.to_string(),
-            writes: Arc::default(),
-            removing: None,
         }
-    }
-
-    fn writes(&self) -> MutexGuard<'_, u64> {
-        // Nothing panics while holding it; a poisoned count is still right.
-        self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes `record` now, and `fsync`s it in the background.
@@ -72,11 +51,7 @@ impl StateFile {
         let Some(dir) = self.state_dir.clone() else {
             return;
         };
-        let mut writes = self.writes();
-        *writes += 1;
-        let saved = record.save_unsynced(&dir);
-        drop(writes);
-        if let Err(e) = saved {
+        if let Err(e) = record.save_unsynced(&dir) {
             tracing::warn!(process = %self.id, error = %e,
                 "cannot write the process's state file; a manager restarted now could not re-attach to it");
             return;
@@ -93,13 +68,11 @@ impl StateFile {
     }
 
     /// Writes `record` and returns once it is on disk (a detach).
-    pub(super) async fn save_now(&mut self, record: ProcessRecord) {
-        self.settled().await;
+    pub(super) async fn save_now(&self, record: ProcessRecord) {
         let Some(dir) = self.state_dir.clone() else {
             return;
         };
         let id = self.id.clone();
-        *self.writes() += 1;
         let saved = tokio::task::spawn_blocking(move || record.save(&dir)).await;
         if let Ok(Err(e)) = saved {
             tracing::warn!(process = %id, error = %e,
@@ -107,38 +80,12 @@ impl StateFile {
         }
     }
 
-    /// Removes the file, on a blocking thread (here without a runtime),
-    /// unless a write comes first.
-    pub(super) fn remove(&mut self) {
-        let Some(dir) = self.state_dir.clone() else {
-            return;
-        };
-        let seen = *self.writes();
-        let writes = self.writes.clone();
-        let id = self.id.clone();
-        let remove = move || {
-            let now = writes.lock().unwrap_or_else(|p| p.into_inner());
-            // Written again since: that file is a newer run's.
-            if *now != seen {
-                return;
+    /// Removes the file.
+    pub(super) fn remove(&self) {
+        if let Some(dir) = &self.state_dir {
+            if let Err(e) = ProcessRecord::remove(dir, &self.id) {
+                tracing::warn!(process = %self.id, error = %e, "cannot remove the process's state file");
             }
-            if let Err(e) = ProcessRecord::remove(&dir, &id) {
-                tracing::warn!(process = %id, error = %e, "cannot remove the process's state file");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                // The one before has nothing left to do once this one runs.
-                self.removing = Some(rt.spawn_blocking(remove));
-            }
-            Err(_) => remove(),
-        }
-    }
-
-    /// Returns once the removal under way, if any, is done.
-    pub(super) async fn settled(&mut self) {
-        if let Some(removing) = self.removing.take() {
-            let _ = removing.await;
         }
     }
 }

@@ -176,7 +176,6 @@ impl Task {
         // Asked to end, or every handle is gone: the manager is done with
         // this process (unless it detached: then it is the next one's).
         if self.detached {
-            Box::pin(self.state_file.settled()).await;
             return;
         }
         // Ended before it was started: what an earlier manager left is
@@ -188,8 +187,6 @@ impl Task {
             Box::pin(self.stop(Cause::StopRequested)).await;
         }
         self.tree.remove();
-        // Nothing of this process is left behind, its state file included.
-        Box::pin(self.state_file.settled()).await;
     }
 
     pub(super) fn id(&self) -> &str {
