@@ -66,8 +66,8 @@ pub use quota::{cpu_quota, Enforcement, Limits};
 pub use reaper::Reaping;
 pub use signal::signal_process;
 pub use spawn::{
-    check_working_directory, child_path, resolve_program, spawn, spawn_blocking, SpawnError,
-    SpawnSpec, Spawned, Stdio, Step,
+    check_working_directory, child_path, resolve_program, spawn, spawn_blocking, spawn_then,
+    SpawnError, SpawnSpec, Spawned, Stdio, Step,
 };
 pub use tree::{Tree, TreeRoot};
 

@@ -21,6 +21,7 @@ mod reattach;
 mod reconfigure;
 mod resources;
 mod run;
+mod spawning;
 mod state;
 mod task;
 mod unmanaged;

@@ -48,12 +48,25 @@ impl StateFile {
 
     /// Writes `record` now, and `fsync`s it in the background.
     pub(super) fn save(&self, record: &ProcessRecord) {
+        self.write(record, true);
+    }
+
+    /// Writes `record` now, with no `fsync`: the record of a run about to
+    /// be spawned, which the spawned run's own record replaces at once.
+    pub(super) fn save_unsynced(&self, record: &ProcessRecord) {
+        self.write(record, false);
+    }
+
+    fn write(&self, record: &ProcessRecord, sync: bool) {
         let Some(dir) = self.state_dir.clone() else {
             return;
         };
         if let Err(e) = record.save_unsynced(&dir) {
             tracing::warn!(process = %self.id, error = %e,
                 "cannot write the process's state file; a manager restarted now could not re-attach to it");
+            return;
+        }
+        if !sync {
             return;
         }
         let id = self.id.clone();
@@ -136,7 +149,8 @@ pub(crate) fn file_digest(path: &Path) -> Option<u64> {
 
 /// What a run leaves in the state file.
 pub(super) struct RunFacts<'a> {
-    pub(super) pid: u32,
+    /// `None`: the run is about to be spawned (see `ProcessRecord::pid`).
+    pub(super) pid: Option<u32>,
     pub(super) cgroup: Option<&'a Path>,
     pub(super) pipes: Vec<HeldPipe>,
     pub(super) port: Option<u16>,
@@ -157,8 +171,8 @@ pub(super) fn record(
     ProcessRecord {
         version: VERSION,
         id: cfg.id.clone(),
-        pid: Some(run.pid),
-        start_time: adopt::start_time(run.pid),
+        pid: run.pid,
+        start_time: run.pid.and_then(adopt::start_time),
         boot_id: adopt::boot_id().to_string(),
         config_hash: config_hash(cfg),
         cgroup: run.cgroup.map(PathBuf::from),
