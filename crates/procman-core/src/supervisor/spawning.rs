@@ -188,7 +188,7 @@ impl Task {
             };
             persist::record(&self.cfg, &next, &self.breaker, facts)
         };
-        self.state_file.save_unsynced(&record);
+        self.state_file.save(&record);
         let state_file = &self.state_file;
         let spawned = platform::spawn_then(spec, &self.tree, |pid| {
             record.pid = Some(pid);
