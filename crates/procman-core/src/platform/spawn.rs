@@ -259,8 +259,22 @@ struct Started {
 /// Cancelling it (dropping the future before it is done) kills the child:
 /// nobody would hold it otherwise.
 pub async fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
+    spawn_then(spec, tree, |_| {}).await
+}
+
+/// [`spawn`], calling `cloned` with the child's pid as soon as the child
+/// exists: right after the clone, before anything else (for a record
+/// that must name the child before the caller could be killed, see
+/// `supervisor/persist.rs`). When the spawn then fails (its exec), the
+/// child it named has exited.
+pub async fn spawn_then(
+    spec: SpawnSpec,
+    tree: &Tree,
+    cloned: impl FnOnce(u32),
+) -> Result<Spawned, SpawnError> {
     let started = start(spec, tree)?;
     let mut guard = KillOnCancel(Some(started.spawned.child.id()));
+    cloned(started.spawned.child.pid());
     let mut buf = [0u8; 8];
     let n = read_report_async(started.report, &mut buf).await;
     guard.0 = None;
@@ -283,7 +297,7 @@ impl Drop for KillOnCancel {
 pub fn spawn_blocking(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
     let started = start(spec, tree)?;
     let mut buf = [0u8; 8];
-    let n = read_report(&started.report, &mut buf);
+    let n = read_report(&started.report, &mut buf, 0);
     finish(started.spawned, started.program, &started.cwd, &buf[..n])
 }
 
@@ -472,12 +486,12 @@ fn environment(overrides: &[(String, String)]) -> io::Result<Vec<std::ffi::CStri
         .collect()
 }
 
-/// Reads the report pipe until end of file (exec done) or a full report.
+/// Reads the report pipe until end of file (exec done) or a full report,
+/// after the `n` bytes already read; returns the length read in all.
 /// The pipe is non-blocking (so that the runtime can wait on it): wait for
 /// it with `poll`.
-fn read_report(fd: &OwnedFd, buf: &mut [u8; 8]) -> usize {
+fn read_report(fd: &OwnedFd, buf: &mut [u8; 8], mut n: usize) -> usize {
     use rustix::event::{poll, PollFd, PollFlags};
-    let mut n = 0;
     while n < buf.len() {
         match rustix::io::read(fd, &mut buf[n..]) {
             Ok(0) => break,
@@ -496,15 +510,31 @@ fn read_report(fd: &OwnedFd, buf: &mut [u8; 8]) -> usize {
 /// [`read_report`] without blocking a runtime thread: the child may take a
 /// while to reach its exec (a large environment, a slow disk).
 async fn read_report_async(fd: OwnedFd, buf: &mut [u8; 8]) -> usize {
+    // A shared clone (`launcher.rs`) returns once the child has exec'd or
+    // exited: the report is complete, read without the reactor.
+    let mut n = 0;
+    loop {
+        match rustix::io::read(&fd, &mut buf[n..]) {
+            Ok(0) => return n,
+            Ok(k) => {
+                n += k;
+                if n == buf.len() {
+                    return n;
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(_) => return n,
+        }
+    }
     let fd = match super::readable_fd(fd) {
         Ok(fd) => fd,
         Err((fd, error)) => {
             // The reactor refused it: wait on this thread then.
             tracing::debug!(%error, "waiting for the exec report on this thread");
-            return read_report(&fd, buf);
+            return read_report(&fd, buf, n);
         }
     };
-    let mut n = 0;
     while n < buf.len() {
         let Ok(mut guard) = fd.readable().await else {
             break;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::messages::{Command, CommandError};
 use super::run::{drain, exit_of, Ended, Run};
+use super::spawning::Previous;
 use super::state::{Cause, Lifecycle};
 use super::task::{until, Task};
 use crate::config::RestartStrategy;
@@ -15,6 +16,16 @@ use crate::health::verdict::Change;
 use crate::logs::record::Ending;
 use crate::outcome::ProcessEnd;
 use crate::policy::{self, RunEnd};
+
+/// What the restart policy says of a run that ended.
+enum Verdict {
+    /// No restart: `exited` or `failed`, by the outcome.
+    Stay(policy::Outcome),
+    /// Too many restarts within the breaker's window: `failed`.
+    BreakerOpen { restarts: u32, window: Duration },
+    /// `backoff`, for `delay` (zero: at once).
+    Restart { attempt: u32, delay: Duration },
+}
 
 /// What follows the end of a run.
 enum After {
@@ -106,6 +117,33 @@ impl Task {
                 "the process exited and left descendants; stopping them");
             self.terminate(None).await;
         }
+        // The policy's verdict first (a stop that arrived meanwhile wins
+        // over any restart, and no start request waits).
+        let verdict = match after {
+            After::Policy(outcome) if self.pending_stop.is_empty() => {
+                Some(self.verdict(&cause, outcome, uptime))
+            }
+            _ => None,
+        };
+        if let Some(Verdict::Restart { delay, .. }) = &verdict {
+            if delay.is_zero() && self.pending_start.is_empty() {
+                // Restarted from here, at once: the old run is drained and
+                // its end recorded right after the clone (`spawning.rs`).
+                // Its state file is kept until the new run's replaces it.
+                self.apply_verdict(verdict, end, cause.clone(), false);
+                self.backoff = None;
+                let previous = Previous {
+                    ended,
+                    end,
+                    cause,
+                    uptime,
+                };
+                let _ = self
+                    .launch_after(Cause::PolicyRestart, Some(previous))
+                    .await;
+                return;
+            }
+        }
         drain(&self.cfg.id, ended.pumps).await;
         self.record_end(ended.pid, ended.number, end, &cause, uptime, false)
             .await;
@@ -116,7 +154,7 @@ impl Task {
             return;
         }
         match after {
-            After::Policy(outcome) => self.apply_policy(end, cause, outcome, uptime).await,
+            After::Policy(_) => self.apply_verdict(verdict, end, cause, true),
             After::Go(state) => self.go(state, cause),
         }
         if !self.pending_start.is_empty() {
@@ -173,29 +211,19 @@ impl Task {
         outcome: policy::Outcome,
         uptime: Duration,
     ) {
+        let verdict = self.verdict(&cause, outcome, uptime);
+        self.apply_verdict(Some(verdict), end, cause, true);
+    }
+
+    /// What the restart policy says of a run that ended: the circuit
+    /// breaker counts it here.
+    fn verdict(&mut self, cause: &Cause, outcome: policy::Outcome, uptime: Duration) -> Verdict {
         let restart_cfg = &self.cfg.restart;
-        let what = cause.to_string();
         if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
-            match (outcome, end) {
-                (policy::Outcome::Success, Some(end)) => {
-                    self.go(Lifecycle::Exited { end }, cause);
-                }
-                _ => {
-                    let reason = format!("{what} (restart strategy never)");
-                    self.go(Lifecycle::Failed { reason }, cause);
-                }
-            }
-            return;
+            return Verdict::Stay(outcome);
         }
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
-            RunEnd::Open { restarts, window } => {
-                let plural = if restarts == 1 { "" } else { "s" };
-                let reason = format!(
-                    "{what}; {restarts} restart{plural} within {}: circuit breaker open",
-                    humantime::format_duration(window)
-                );
-                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
-            }
+            RunEnd::Open { restarts, window } => Verdict::BreakerOpen { restarts, window },
             RunEnd::Restart { attempt } => {
                 let mut delay = policy::delay(restart_cfg, attempt, fastrand::f64());
                 // A spawn that failed made no process: retrying it with no
@@ -203,8 +231,44 @@ impl Task {
                 if matches!(cause, Cause::SpawnFailed(_)) {
                     delay = delay.max(SPAWN_RETRY_MIN);
                 }
+                Verdict::Restart { attempt, delay }
+            }
+        }
+    }
+
+    /// Goes to the state `verdict` says (`None`: nothing to apply). With
+    /// `drop_record` the state file goes, as always when no process runs;
+    /// without, a restart launched at once replaces it.
+    fn apply_verdict(
+        &mut self,
+        verdict: Option<Verdict>,
+        end: Option<ProcessEnd>,
+        cause: Cause,
+        drop_record: bool,
+    ) {
+        let what = cause.to_string();
+        let Some(verdict) = verdict else { return };
+        match verdict {
+            Verdict::Stay(outcome) => match (outcome, end) {
+                (policy::Outcome::Success, Some(end)) => {
+                    self.go(Lifecycle::Exited { end }, cause);
+                }
+                _ => {
+                    let reason = format!("{what} (restart strategy never)");
+                    self.go(Lifecycle::Failed { reason }, cause);
+                }
+            },
+            Verdict::BreakerOpen { restarts, window } => {
+                let plural = if restarts == 1 { "" } else { "s" };
+                let reason = format!(
+                    "{what}; {restarts} restart{plural} within {}: circuit breaker open",
+                    humantime::format_duration(window)
+                );
+                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
+            }
+            Verdict::Restart { attempt, delay } => {
                 let until = SystemTime::now() + delay;
-                self.go(Lifecycle::Backoff { until }, cause);
+                self.transition(Lifecycle::Backoff { until }, cause, drop_record);
                 if !delay.is_zero() {
                     tracing::info!(process = %self.id(), attempt = attempt + 1,
                         delay = %humantime::format_duration(round_ms(delay)), "restarting after a delay");

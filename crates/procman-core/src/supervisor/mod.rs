@@ -22,6 +22,7 @@ mod reattach;
 mod reconfigure;
 mod resources;
 mod run;
+mod spawning;
 mod state;
 mod task;
 mod unmanaged;
