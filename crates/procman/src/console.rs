@@ -53,6 +53,8 @@ struct Queue {
     bytes: usize,
     /// The writer holds messages taken off the queue and not yet written.
     writing: bool,
+    /// The writer waits for a message (only then does a new one wake it).
+    idle: bool,
 }
 
 impl Writer {
@@ -102,8 +104,13 @@ pub fn write(bytes: &[u8]) {
             }
             q.bytes += bytes.len();
             q.messages.push_back(bytes.to_vec());
+            let idle = q.idle;
             drop(q);
-            w.work.notify_one();
+            // A writer at work takes this message with the rest; one that
+            // waits is woken (a burst of lines costs one wake-up).
+            if idle {
+                w.work.notify_one();
+            }
         }
         _ => {
             if write_direct(bytes).is_err() {
@@ -140,26 +147,51 @@ pub fn flush(within: Duration) {
 }
 
 /// The writer thread: takes everything queued, writes it, repeats. It is
-/// the only thread that may block on stderr.
+/// the only thread that may block on stderr. Messages go out together, in
+/// writes of at most [`PIPE_ATOMIC`] bytes (a longer message alone), each
+/// whole: a pipe shared with other writers never splits one.
 fn drain(w: &'static Writer) {
+    let mut chunk: Vec<u8> = Vec::with_capacity(PIPE_ATOMIC);
     loop {
         let batch = {
             let mut q = w.lock();
             q.writing = false;
             while q.messages.is_empty() {
                 w.drained.notify_all();
+                q.idle = true;
                 q = w.work.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.idle = false;
             }
             q.writing = true;
             q.bytes = 0;
             std::mem::take(&mut q.messages)
         };
+        let mut pending = 0u64;
         for message in batch {
-            if write_all(&message).is_err() {
-                LOST.fetch_add(1, Ordering::Relaxed);
+            if !chunk.is_empty() && chunk.len() + message.len() > PIPE_ATOMIC {
+                flush_chunk(&mut chunk, &mut pending);
             }
+            if message.len() >= PIPE_ATOMIC {
+                if write_all(&message).is_err() {
+                    LOST.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            chunk.extend_from_slice(&message);
+            pending += 1;
         }
+        flush_chunk(&mut chunk, &mut pending);
     }
+}
+
+/// Writes the `pending` messages gathered in `chunk` at once (all counted
+/// as lost if that fails), and empties it.
+fn flush_chunk(chunk: &mut Vec<u8>, pending: &mut u64) {
+    if !chunk.is_empty() && write_all(chunk).is_err() {
+        LOST.fetch_add(*pending, Ordering::Relaxed);
+    }
+    chunk.clear();
+    *pending = 0;
 }
 
 /// A blocking `write(2)` loop on stderr (the writer thread's).

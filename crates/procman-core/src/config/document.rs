@@ -49,9 +49,29 @@ pub(super) fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
             tree: builder.tree,
             problems: builder.problems,
         }),
-        Err(fatal) => {
+        Err(mut fatal) => {
+            if fatal.message.contains("tab") {
+                place_tab(text, &mut fatal);
+            }
             builder.problems.push(fatal);
             Err(builder.problems)
+        }
+    }
+}
+
+/// Moves a tab problem to the tab itself, and says what to do when the tab
+/// indents a line.
+fn place_tab(text: &str, fatal: &mut Diagnostic) {
+    let reported = Pos {
+        line: fatal.line,
+        column: fatal.column,
+    };
+    if let Some((pos, indent)) = text::tab_from(text, reported) {
+        fatal.line = pos.line;
+        fatal.column = pos.column;
+        if indent {
+            fatal.message =
+                "invalid YAML: a tab indents this line; YAML indents with spaces only".to_string();
         }
     }
 }

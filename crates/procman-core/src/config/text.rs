@@ -143,3 +143,46 @@ pub(super) fn controls(text: &str) -> Result<(), Vec<Diagnostic>> {
     }
     Ok(())
 }
+
+/// The tab the parser means when it stops at one: its scanner reports some
+/// at the start of the scalar or line before them, some just after them.
+/// From there, the first tab that indents a line is the one (a tab inside a
+/// line is allowed as a space); failing that, the first tab at all. Returns
+/// its place and whether it indents its line.
+pub(super) fn tab_from(text: &str, pos: Pos) -> Option<(Pos, bool)> {
+    let mut line = 1;
+    let mut start = 0;
+    if pos.line > 1 {
+        let nl = memchr::memchr_iter(b'\n', text.as_bytes()).nth(pos.line - 2)?;
+        line = pos.line;
+        start = nl + 1;
+    }
+    let skip: usize = text[start..]
+        .chars()
+        .take(pos.column - 1)
+        .map(char::len_utf8)
+        .sum();
+    let mut at = start + skip;
+    let mut column = pos.column;
+    if text[start..at].ends_with('\t') {
+        at -= 1;
+        column -= 1;
+    }
+    let mut indent = text[start..at].bytes().all(|b| b == b' ');
+    let mut first = None;
+    for c in text[at..].chars() {
+        match c {
+            '\t' if indent => return Some((Pos { line, column }, true)),
+            '\t' => first = first.or(Some(Pos { line, column })),
+            '\n' => {
+                line += 1;
+                column = 0;
+                indent = true;
+            }
+            ' ' => {}
+            _ => indent = false,
+        }
+        column += 1;
+    }
+    first.map(|pos| (pos, false))
+}

@@ -30,7 +30,7 @@
 //!   failed: counted in `spool_fallbacks`): as before spools existed.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ use tokio::task::JoinHandle;
 use super::feed::{Feed, CHUNK};
 use super::journal::{self, Shared};
 use super::record::Stream;
+use super::rotate::{pipe_now, PipeNow};
 use super::sink::ProcessLog;
 use super::splitter::LineSplitter;
 use crate::platform::Stdio;
@@ -240,27 +241,54 @@ impl Pump {
                     continue;
                 }
             };
-            let Some((back, round)) = Box::pin(work(self, Pump::read_round)).await else {
+            // The end of a pipe that had nothing more, with nothing to
+            // finish: the pump ends here, with no hand-over to a blocking
+            // thread (a stop of many processes would make one per pipe).
+            if guard.ready().is_read_closed() && self.ends_quietly() {
+                return;
+            }
+            // The end of the stream is finished in the round that finds it.
+            let Some((back, round)) = Box::pin(work(self, |p, s| {
+                let round = p.read_round(s);
+                if matches!(round, Round::End) {
+                    p.finish(s);
+                }
+                round
+            }))
+            .await
+            else {
                 return;
             };
             self = back;
             match round {
                 Round::Drained => guard.clear_ready(),
                 Round::More => {}
-                Round::End => break,
+                Round::End => return,
             }
         }
-        // End of file: the last line may have had no newline.
-        let _ = Box::pin(work(self, |p, s| {
-            p.feed(Feed::End, s);
-            if let Source::Spool { spool, .. } | Source::Pipe { spool: Some(spool) } = &p.source {
-                // Everything is written: the spool goes back to empty.
-                if let Err(e) = journal::lock(spool).compact(&[], true) {
-                    tracing::warn!(process = %p.log.id, error = %e, "cannot reset the log spool");
-                }
+        // Waiting on the pipe failed: what was read is finished.
+        let _ = Box::pin(work(self, Pump::finish)).await;
+    }
+
+    /// End of file: the last line may have had no newline; the spool goes
+    /// back to empty. Blocking thread only.
+    fn finish(&mut self, s: &mut Scratch) {
+        self.feed(Feed::End, s);
+        if let Source::Spool { spool, .. } | Source::Pipe { spool: Some(spool) } = &self.source {
+            // Everything is written: the spool goes back to empty.
+            if let Err(e) = journal::lock(spool).compact(&[], true) {
+                tracing::warn!(process = %self.log.id, error = %e, "cannot reset the log spool");
             }
-        }))
-        .await;
+        }
+    }
+
+    /// Whether the pipe is at its end with no byte left, and the end has
+    /// nothing to do ([`Pump::finish`]): no spool to reset, no line held.
+    fn ends_quietly(&self) -> bool {
+        matches!(self.source, Source::File | Source::Pipe { spool: None })
+            && !self.splitter.has_pending()
+            && !self.splitter.continues()
+            && pipe_now(self.fd.as_fd()) == PipeNow::Ended
     }
 }
 

@@ -246,6 +246,12 @@ impl RotatingFile {
         Ok(())
     }
 
+    /// Never opened (nothing was written) and nothing buffered: closing it
+    /// has nothing to write, flush or sync.
+    pub fn is_idle(&self) -> bool {
+        self.file.is_none() && self.buf.is_empty()
+    }
+
     /// Writes the buffer out. On `Err` its bytes are dropped.
     pub fn flush(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
@@ -438,6 +444,7 @@ fn write_whole(w: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
 
 #[path = "splice.rs"]
 mod splice;
+pub(crate) use splice::{pipe_now, PipeNow};
 
 #[cfg(test)]
 #[path = "tests/rotate.rs"]

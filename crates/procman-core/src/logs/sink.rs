@@ -365,6 +365,9 @@ impl ProcessLog {
                 ProcessLogFormat::Raw => {}
             }
         }
+        if buf.is_empty() && self.close_idle() {
+            return;
+        }
         let log = self.clone();
         off_runtime(move || {
             let Some(file) = &log.file else { return };
@@ -384,6 +387,31 @@ impl ProcessLog {
             }
         })
         .await;
+    }
+
+    /// Ends the run's file here, without a blocking thread, when that has
+    /// nothing to do: no spool open, and the file never opened (the run
+    /// wrote nothing) with nothing buffered. `false` when there is work
+    /// (or the file's lock is held).
+    fn close_idle(&self) -> bool {
+        if self
+            .journal
+            .as_ref()
+            .is_some_and(|j| !j.open_spools().is_empty())
+        {
+            return false;
+        }
+        let Some(file) = &self.file else {
+            return true;
+        };
+        let Ok(mut open) = file.open.try_lock() else {
+            return false;
+        };
+        if open.as_ref().is_some_and(|f| !f.is_idle()) {
+            return false;
+        }
+        *open = None;
+        true
     }
 }
 

@@ -7,6 +7,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::pipe::SpliceFlags;
 
 use super::{error, LogFileOp, RotatingFile};
@@ -46,6 +47,13 @@ impl RotatingFile {
         if !self.positioned {
             return Err(io::ErrorKind::Unsupported.into());
         }
+        // Not opened yet (opened at the first write): a run that writes
+        // nothing creates no file, and its stop opens and fsyncs none.
+        if self.file.is_none() {
+            if let Some(idle) = nothing_to_move(pipe) {
+                return idle;
+            }
+        }
         self.prepare()?;
         self.flush()?;
         let Some(file) = &self.file else {
@@ -81,5 +89,50 @@ impl RotatingFile {
                 .map_err(|e| error(LogFileOp::Read, &self.path, e.into()))?;
         }
         Ok(n)
+    }
+}
+
+/// What [`RotatingFile::splice_from`] returns for `pipe` without touching
+/// the file, when the pipe has no byte to give: `WouldBlock` while it is
+/// empty, `Ok(0)` at its end of file. `None` when it has bytes (or cannot
+/// be asked): the splice decides.
+fn nothing_to_move(pipe: BorrowedFd<'_>) -> Option<io::Result<usize>> {
+    match pipe_now(pipe) {
+        PipeNow::Empty => Some(Err(io::ErrorKind::WouldBlock.into())),
+        PipeNow::Ended => Some(Ok(0)),
+        PipeNow::Bytes => None,
+    }
+}
+
+/// What a pipe's read end holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PipeNow {
+    /// Nothing, and a writer may still add some.
+    Empty,
+    /// Nothing, and every write end is closed: its end of file.
+    Ended,
+    /// Bytes to read (or the kernel could not say: reading will).
+    Bytes,
+}
+
+/// Asks the kernel, without reading, what `pipe` holds now (a poll and a
+/// `FIONREAD`, neither of which blocks).
+pub(crate) fn pipe_now(pipe: BorrowedFd<'_>) -> PipeNow {
+    let mut fds = [PollFd::new(&pipe, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&zero)) {
+        Ok(0) => return PipeNow::Empty,
+        Ok(_) => {}
+        Err(_) => return PipeNow::Bytes,
+    }
+    // Asked after the poll: once it saw the hang-up, no byte can be added.
+    let hung_up = fds[0].revents().contains(PollFlags::HUP);
+    match rustix::io::ioctl_fionread(pipe) {
+        Ok(0) if hung_up => PipeNow::Ended,
+        Ok(0) => PipeNow::Empty,
+        _ => PipeNow::Bytes,
     }
 }

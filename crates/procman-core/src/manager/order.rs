@@ -108,23 +108,62 @@ pub(crate) async fn stop_in_order(
     config: &Config,
     force: Instant,
 ) -> Vec<Ticket> {
-    let left = in_stop_order(procs, config, Some(force), |h| async move {
-        let _ = h.stop().await;
+    // Every process that no other depends on gets its stop signal first,
+    // all in one tight pass, before anything else is prepared or any
+    // supervisor is told; then the stop commands (`each`, called at once
+    // for them), and each supervisor does the rest of its stop. The others,
+    // when their turn comes: the signal, then the command.
+    {
+        let depended = depended_on(procs, config);
+        // No exit is reaped (nor any spawn made) during the pass: the
+        // supervisors' handling of the first exits would hold back the
+        // signals still to send. The zombies wait a few milliseconds.
+        let _reaper = crate::platform::reaper::hold();
+        for h in procs.iter().filter(|h| !depended.contains(h.id())) {
+            h.stop_now();
+        }
+    }
+    let left = in_stop_order(procs, config, Some(force), |h| {
+        h.stop_now();
+        let ticket = h.stop();
+        async move {
+            let _ = ticket.await;
+        }
     })
     .await;
+    let left: HashSet<String> = left.into_iter().collect();
     procs
         .iter()
-        .filter(|h| left.iter().any(|id| id == h.id()))
+        .filter(|h| left.contains(h.id()))
         .map(Handle::stop)
+        .collect()
+}
+
+/// The ids that a process of `procs` depends on (on itself aside).
+fn depended_on<'c>(procs: &[Handle], config: &'c Config) -> HashSet<&'c str> {
+    let listed: HashSet<&str> = procs.iter().map(Handle::id).collect();
+    config
+        .processes
+        .iter()
+        .filter(|p| listed.contains(p.id.as_str()))
+        .flat_map(|p| {
+            p.depends_on
+                .iter()
+                .map(|d| d.id.as_str())
+                .filter(move |d| *d != p.id)
+        })
         .collect()
 }
 
 /// Runs `each` for every process of `procs`, each once `each` has ended
 /// for every listed process that depends on it (dependents first, as
 /// [`stop_levels`] orders them; a slow one holds back only what it depends
-/// on, not a whole level). Returns the ids whose `each` had not ended when
-/// `until` passed (those still running are abandoned); empty when all
-/// ended.
+/// on, not a whole level). `each` is called when that moment comes: for
+/// every process that waits for none, at once, all in one pass before any
+/// is awaited, so what `each` does before its future (a command sent)
+/// reaches them all without delay. Returns the ids whose `each` had not
+/// ended when `until` passed (those still running are abandoned); empty
+/// when all ended.
 pub(crate) async fn in_stop_order<F, Fut>(
     procs: &[Handle],
     config: &Config,
@@ -132,7 +171,7 @@ pub(crate) async fn in_stop_order<F, Fut>(
     each: F,
 ) -> Vec<String>
 where
-    F: Fn(Handle) -> Fut,
+    F: Fn(Handle) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let ids: Vec<&str> = procs.iter().map(Handle::id).collect();
@@ -157,7 +196,9 @@ where
                 .push(p.id.as_str());
         }
     }
-    let mut runs = tokio::task::JoinSet::new();
+    // Each process with what it waits for; `each` called at once for those
+    // that wait for none.
+    let mut turns = Vec::with_capacity(procs.len());
     for h in procs {
         let level = level_of.get(h.id()).copied().unwrap_or(0);
         let waits: Vec<tokio::sync::watch::Receiver<bool>> = dependents
@@ -170,11 +211,22 @@ where
         let Some(finished) = done.get(h.id()).cloned() else {
             continue;
         };
-        let work = each(h.clone());
+        let now = waits.is_empty().then(|| each(h.clone()));
+        turns.push((h.clone(), waits, now, finished));
+    }
+    let mut runs = tokio::task::JoinSet::new();
+    for (h, waits, now, finished) in turns {
+        let each = each.clone();
         runs.spawn(async move {
-            for mut dependent in waits {
-                let _ = dependent.wait_for(|ended| *ended).await;
-            }
+            let work = match now {
+                Some(work) => work,
+                None => {
+                    for mut dependent in waits {
+                        let _ = dependent.wait_for(|ended| *ended).await;
+                    }
+                    each(h)
+                }
+            };
             work.await;
             finished.send_replace(true);
         });

@@ -276,6 +276,11 @@ impl Manager {
     /// level of `depends_on` in parallel). Whatever still runs when
     /// `force_shutdown_timeout` expires is SIGKILLed, and the stop returns
     /// at most [`SHUTDOWN_MARGIN`] later whatever the supervisors do.
+    ///
+    /// The shutdown begins here: from now on no process of this manager
+    /// starts again (a start under way, a restart after its backoff, a
+    /// launch a dependency held back, a reload's new process: each is
+    /// refused).
     pub async fn stop(&self) {
         let force = Instant::now() + self.config().manager.force_shutdown_timeout;
         self.stop_until(force).await;
@@ -283,6 +288,7 @@ impl Manager {
 
     async fn stop_until(&self, force: Instant) {
         self.state.send_replace(ManagerState::Stopping);
+        self.trees.close();
         // A reload under way finishes first (its stops are bounded too).
         let reload = self.control.roster.reloading.lock();
         let _reload = tokio::time::timeout_at(force.into(), reload).await.ok();
@@ -320,7 +326,8 @@ impl Manager {
 
     /// SIGKILL to every process tree at once (a second shutdown signal):
     /// every cgroup and every unreaped child's group now, from this thread,
-    /// and each supervisor told to finish its stop without waiting.
+    /// and each supervisor told to finish its stop without waiting. No
+    /// process starts again after it (see [`Manager::stop`]).
     pub fn kill_all(&self) {
         self.trees.kill_everything();
         for h in self.control.handles().iter() {

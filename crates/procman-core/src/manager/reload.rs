@@ -212,8 +212,8 @@ impl Control {
                     Some((h.id().to_string(), (self.roster.take_task(h.id())?, bound)))
                 })
                 .collect();
-        let tasks = std::sync::Mutex::new(tasks);
-        super::order::in_stop_order(&handles, &lineup.config, None, |h| {
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(tasks));
+        super::order::in_stop_order(&handles, &lineup.config, None, move |h| {
             let task = tasks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -44,7 +44,7 @@ pub(super) fn find(state_dir: &Path, config: &Config) -> Vec<Option<Resume>> {
 }
 
 fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
-    let record = match ProcessRecord::load(state_dir, id) {
+    let mut record = match ProcessRecord::load(state_dir, id) {
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(e) => {
@@ -54,7 +54,7 @@ fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
             return None;
         }
     };
-    let (Some(pid), Some(start)) = (record.pid, record.start_time) else {
+    let Some((pid, start)) = named(&mut record) else {
         let _ = ProcessRecord::remove(state_dir, id);
         return None;
     };
@@ -76,6 +76,27 @@ fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
     }
 }
 
+/// The process `record` names: its pid and start time, or, for a record
+/// written before a spawn whose manager died before naming the child (see
+/// `supervisor/spawning.rs`), the process that holds the pipes it lists,
+/// if there is one (then written into `record`). A record of this boot
+/// only: the pipes of another boot name nothing.
+fn named(record: &mut ProcessRecord) -> Option<(u32, u64)> {
+    if let (Some(pid), Some(start)) = (record.pid, record.start_time) {
+        return Some((pid, start));
+    }
+    if record.pid.is_some() || record.boot_id != adopt::boot_id() {
+        return None;
+    }
+    let pipes: Vec<(i32, u64)> = record.pipes.iter().map(|p| (p.fd, p.inode)).collect();
+    let (pid, start) = adopt::holder_of(&pipes)?;
+    tracing::info!(process = %record.id, pid,
+        "found the process of a spawn the earlier manager had not yet recorded, by its pipes");
+    record.pid = Some(pid);
+    record.start_time = Some(start);
+    Some((pid, start))
+}
+
 /// Stops the processes of state files whose id is no longer a managed
 /// process of the config (in the background, bounded), and removes the
 /// files. With cgroups their trees are stopped by the sweep too; this
@@ -93,8 +114,8 @@ fn stop_strays(state_dir: &Path, config: &Config) {
         }
         let record = ProcessRecord::load(state_dir, &id).ok().flatten();
         let _ = ProcessRecord::remove(state_dir, &id);
-        let Some(record) = record else { continue };
-        let (Some(pid), Some(start)) = (record.pid, record.start_time) else {
+        let Some(mut record) = record else { continue };
+        let Some((pid, start)) = named(&mut record) else {
             continue;
         };
         let Ok(adopted) = adopt::adopt(pid, start, &record.boot_id) else {

@@ -151,6 +151,53 @@ pub fn adopt(pid: u32, start: u64, boot: &str) -> Result<Adopted, Refusal> {
     })
 }
 
+/// The process that holds one of `pipes` (`(descriptor, pipe inode)`)
+/// at its descriptor, and its start time: the child of a spawn whose
+/// manager died before it could name it. Its own children inherit the
+/// descriptors, so of all holders the one that started first (the
+/// session leader on a tie) is the child. A scan of `/proc`, for the rare
+/// state file written before a clone and never completed.
+pub fn holder_of(pipes: &[(i32, u64)]) -> Option<(u32, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if pipes.is_empty() {
+        return None;
+    }
+    let me = std::process::id();
+    let mut best: Option<(u64, bool, u32)> = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let holds = pipes.iter().any(|&(fd, inode)| {
+            std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                .is_ok_and(|m| m.file_type().is_fifo() && m.ino() == inode)
+        });
+        if !holds {
+            continue;
+        }
+        let Ok(Some(stat)) = procstat::Stat::read(pid) else {
+            continue;
+        };
+        if stat.is_zombie() {
+            continue;
+        }
+        // Earliest first; a session leader (the child calls setsid) first
+        // among those of the same tick.
+        let key = (stat.start_time, stat.session != pid, pid);
+        if best.is_none_or(|b| key < b) {
+            best = Some(key);
+        }
+    }
+    best.map(|(start, _, pid)| (pid, start))
+}
+
 /// Opens the read end of a pipe that process `pid` holds at `fd`, if it is
 /// still the pipe with inode `inode`: non-blocking, close-on-exec.
 pub fn reopen_pipe(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {

@@ -104,6 +104,12 @@ impl Child {
         self.pidfd.as_deref()
     }
 
+    /// The pidfd, shared: for a holder that may signal the child from
+    /// elsewhere (see `supervisor/leader.rs`). It names this process only.
+    pub(crate) fn shared_pidfd(&self) -> Option<&Arc<OwnedFd>> {
+        self.pidfd.as_ref()
+    }
+
     /// Sends `sig` to this process. `Ok(false)`: it has already ended.
     pub fn signal(&self, sig: Signal) -> io::Result<bool> {
         match (&self.pidfd, self.origin) {

@@ -64,10 +64,11 @@ pub use limits::{Controller, Controllers, Enforcer, Host};
 pub use oom::OomWatch;
 pub use quota::{cpu_quota, Enforcement, Limits};
 pub use reaper::Reaping;
+pub(crate) use signal::pidfd as signal_pidfd;
 pub use signal::signal_process;
 pub use spawn::{
-    check_working_directory, child_path, resolve_program, spawn, spawn_blocking, SpawnError,
-    SpawnSpec, Spawned, Stdio, Step,
+    check_working_directory, child_path, resolve_program, spawn, spawn_blocking, spawn_then,
+    SpawnError, SpawnSpec, Spawned, Stdio, Step,
 };
 pub use tree::{Tree, TreeRoot};
 

@@ -95,12 +95,32 @@ fn descendants_by_scan(roots: &[u32]) -> Vec<(u32, u32)> {
 }
 
 /// The children of process `parent` now (for the manager: its own children
-/// and the orphans it adopted as a subreaper).
+/// and the orphans it adopted as a subreaper), zombies left out.
+///
+/// From `parent`'s own `children` files, so the cost follows its children,
+/// not the machine (the manager's shutdown asks this once, on a host that
+/// may run thousands of other processes); one scan of `/proc` where the
+/// kernel lacks those files.
 pub(crate) fn children(parent: u32) -> Vec<u32> {
-    everyone()
+    let listed = match children_file(parent) {
+        Kids::Listed(kids) => kids,
+        Kids::Gone => return Vec::new(),
+        Kids::Unsupported => {
+            return everyone()
+                .into_iter()
+                .filter(|s| s.ppid == parent && !s.is_zombie())
+                .map(|s| s.pid)
+                .collect()
+        }
+    };
+    listed
         .into_iter()
-        .filter(|s| s.ppid == parent && !s.is_zombie())
-        .map(|s| s.pid)
+        .filter(|&pid| {
+            Stat::read(pid)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.ppid == parent && !s.is_zombie())
+        })
         .collect()
 }
 

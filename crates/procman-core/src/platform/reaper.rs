@@ -223,6 +223,13 @@ pub(crate) fn lock() -> MutexGuard<'static, Table> {
     state().table.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Holds back reaping (and every spawn) for as long as the guard lives:
+/// the exits meanwhile are heard after. For a tight pass of signals that
+/// the handling of its first exits must not slow down; keep it short.
+pub(crate) fn hold() -> MutexGuard<'static, Table> {
+    lock()
+}
+
 /// How many orphans (descendants re-parented to us) have been reaped.
 pub fn orphans_reaped() -> u64 {
     state().orphans.load(Ordering::Relaxed)

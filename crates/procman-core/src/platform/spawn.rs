@@ -143,6 +143,10 @@ pub enum SpawnError {
     },
     #[error("cannot reap children: {0}")]
     Reaper(io::Error),
+    /// The manager's shutdown (or its kill of every process) has begun:
+    /// nothing starts any more (see `TreeRoot::close`).
+    #[error("the manager is shutting down: no process starts any more")]
+    Closed,
 }
 
 /// `Permission denied (os error 13)` → `permission denied (errno 13)`: one
@@ -255,8 +259,22 @@ struct Started {
 /// Cancelling it (dropping the future before it is done) kills the child:
 /// nobody would hold it otherwise.
 pub async fn spawn(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
+    spawn_then(spec, tree, |_| {}).await
+}
+
+/// [`spawn`], calling `cloned` with the child's pid as soon as the child
+/// exists: right after the clone, before anything else (for a record
+/// that must name the child before the caller could be killed, see
+/// `supervisor/persist.rs`). When the spawn then fails (its exec), the
+/// child it named has exited.
+pub async fn spawn_then(
+    spec: SpawnSpec,
+    tree: &Tree,
+    cloned: impl FnOnce(u32),
+) -> Result<Spawned, SpawnError> {
     let started = start(spec, tree)?;
     let mut guard = KillOnCancel(Some(started.spawned.child.id()));
+    cloned(started.spawned.child.pid());
     let mut buf = [0u8; 8];
     let n = read_report_async(started.report, &mut buf).await;
     guard.0 = None;
@@ -279,7 +297,7 @@ impl Drop for KillOnCancel {
 pub fn spawn_blocking(spec: SpawnSpec, tree: &Tree) -> Result<Spawned, SpawnError> {
     let started = start(spec, tree)?;
     let mut buf = [0u8; 8];
-    let n = read_report(&started.report, &mut buf);
+    let n = read_report(&started.report, &mut buf, 0);
     finish(started.spawned, started.program, &started.cwd, &buf[..n])
 }
 
@@ -324,6 +342,9 @@ fn interpreter(program: &Path) -> Option<String> {
 }
 
 fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
+    if tree.is_closed() {
+        return Err(SpawnError::Closed);
+    }
     check_working_directory(&spec.cwd)?;
     let mode = reaper::mode().map_err(SpawnError::Reaper)?;
     let prepare =
@@ -400,6 +421,14 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     };
     // Held from the clone until the pid is registered: see `reaper`.
     let mut table = reaper::lock();
+    // Asked again under the lock, which `TreeRoot::close` takes once after
+    // closing: a spawn either is refused here or has its child registered
+    // before the close returns (and any kill of everything after it).
+    if tree.is_closed() {
+        drop(table);
+        tree.discard();
+        return Err(SpawnError::Closed);
+    }
     let cloned = clone::clone(&child, cgroup_dir.as_ref().map(|d| d.as_fd()))
         .map_err(|source| SpawnError::Fork { source })?;
     let pid = cloned.pid;
@@ -457,12 +486,12 @@ fn environment(overrides: &[(String, String)]) -> io::Result<Vec<std::ffi::CStri
         .collect()
 }
 
-/// Reads the report pipe until end of file (exec done) or a full report.
+/// Reads the report pipe until end of file (exec done) or a full report,
+/// after the `n` bytes already read; returns the length read in all.
 /// The pipe is non-blocking (so that the runtime can wait on it): wait for
 /// it with `poll`.
-fn read_report(fd: &OwnedFd, buf: &mut [u8; 8]) -> usize {
+fn read_report(fd: &OwnedFd, buf: &mut [u8; 8], mut n: usize) -> usize {
     use rustix::event::{poll, PollFd, PollFlags};
-    let mut n = 0;
     while n < buf.len() {
         match rustix::io::read(fd, &mut buf[n..]) {
             Ok(0) => break,
@@ -481,15 +510,31 @@ fn read_report(fd: &OwnedFd, buf: &mut [u8; 8]) -> usize {
 /// [`read_report`] without blocking a runtime thread: the child may take a
 /// while to reach its exec (a large environment, a slow disk).
 async fn read_report_async(fd: OwnedFd, buf: &mut [u8; 8]) -> usize {
+    // A shared clone (`launcher.rs`) returns once the child has exec'd or
+    // exited: the report is complete, read without the reactor.
+    let mut n = 0;
+    loop {
+        match rustix::io::read(&fd, &mut buf[n..]) {
+            Ok(0) => return n,
+            Ok(k) => {
+                n += k;
+                if n == buf.len() {
+                    return n;
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(_) => return n,
+        }
+    }
     let fd = match super::readable_fd(fd) {
         Ok(fd) => fd,
         Err((fd, error)) => {
             // The reactor refused it: wait on this thread then.
             tracing::debug!(%error, "waiting for the exec report on this thread");
-            return read_report(&fd, buf);
+            return read_report(&fd, buf, n);
         }
     };
-    let mut n = 0;
     while n < buf.len() {
         let Ok(mut guard) = fd.readable().await else {
             break;

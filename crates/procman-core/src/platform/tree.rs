@@ -11,12 +11,14 @@
 //!
 //! Nothing here signals a bare pid: the leader through its [`Child`], every
 //! other member through a [`Member`] opened and checked first (`child.rs`).
-//! The blocking parts (`/proc` walks, the cgroup's member list) run on the
-//! platform worker thread (`worker.rs`).
+//! The blocking parts (`/proc` walks, opening and checking members) run on
+//! the platform worker thread (`worker.rs`); a signal reads the cgroup's
+//! member list itself (one small read), so that a tree that is its leader
+//! alone is signalled without a hand-over.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +60,9 @@ pub struct TreeRoot {
     owner: u64,
     /// Where the resource controllers of this root's processes are.
     controllers: Arc<Controllers>,
+    /// Set once the manager's shutdown (or its kill of every process)
+    /// begins: no tree of this root spawns again (see [`TreeRoot::close`]).
+    closed: Arc<AtomicBool>,
 }
 
 fn next_owner() -> u64 {
@@ -109,6 +114,7 @@ impl TreeRoot {
                 cgroup: None,
                 owner,
                 controllers,
+                closed: Arc::default(),
             };
         };
         let root = Cgroup { dir, rel }.child(name);
@@ -124,6 +130,7 @@ impl TreeRoot {
                     cgroup: None,
                     owner,
                     controllers,
+                    closed: Arc::default(),
                 };
             }
         }
@@ -132,6 +139,7 @@ impl TreeRoot {
             cgroup: Some(root),
             owner,
             controllers,
+            closed: Arc::default(),
         }
     }
 
@@ -141,6 +149,7 @@ impl TreeRoot {
             cgroup: None,
             owner: next_owner(),
             controllers: Arc::default(),
+            closed: Arc::default(),
         }
     }
 
@@ -172,8 +181,10 @@ impl TreeRoot {
         Tree {
             cgroup,
             owner: self.owner,
+            closed: self.closed.clone(),
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
+            released: std::sync::atomic::AtomicBool::new(false),
             quota: Quota::new(self.controllers.clone(), id),
         }
     }
@@ -198,8 +209,10 @@ impl TreeRoot {
         Tree {
             cgroup,
             owner: self.owner,
+            closed: self.closed.clone(),
             known: Vec::new(),
             killed: std::sync::atomic::AtomicBool::new(false),
+            released: std::sync::atomic::AtomicBool::new(false),
             quota,
         }
     }
@@ -208,10 +221,26 @@ impl TreeRoot {
         self.cgroup.is_some()
     }
 
+    /// Refuses every spawn into this root's trees from now on (the
+    /// manager's shutdown, or its kill of every process, has begun), and
+    /// returns once every spawn that got past the check is registered: a
+    /// kill of everything after this reaches every child there will ever
+    /// be (see [`Tree::is_closed`]). Must not be called with the reaper's
+    /// lock held.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // A spawn checks under the reaper's lock and holds it until its
+        // child is registered: taking it once waits for those under way.
+        drop(reaper::lock());
+    }
+
     /// SIGKILL to every process of every tree of this root, synchronously
     /// (the last resort when a manager is dropped without a stop): every
-    /// cgroup's `cgroup.kill`, and the group of every unreaped child.
+    /// cgroup's `cgroup.kill`, and the group of every unreaped child. The
+    /// root is closed first ([`TreeRoot::close`]): no child spawned after
+    /// the kill escapes it.
     pub fn kill_everything(&self) {
+        self.close();
         if let Some(root) = &self.cgroup {
             for entry in std::fs::read_dir(&root.dir).into_iter().flatten().flatten() {
                 let path = entry.path();
@@ -336,10 +365,15 @@ fn in_another_manager(pid: u32, ours: Option<&str>) -> bool {
 pub struct Tree {
     cgroup: Option<Cgroup>,
     owner: u64,
+    /// Its root's: see [`TreeRoot::close`].
+    closed: Arc<AtomicBool>,
     /// Fallback only: descendants seen while their ancestors were alive.
     known: Vec<Member>,
     /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
     killed: std::sync::atomic::AtomicBool,
+    /// The v2 directory was removed after a stop (see [`Tree::release`]):
+    /// the next run creates it again.
+    released: std::sync::atomic::AtomicBool,
     quota: Quota,
 }
 
@@ -350,6 +384,24 @@ impl Tree {
 
     pub(crate) fn owner(&self) -> u64 {
         self.owner
+    }
+
+    /// Whether its root takes no more spawns ([`TreeRoot::close`]). A
+    /// spawn asks under the reaper's lock, which it holds until its child
+    /// is registered.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// A spawn refused because the root closed meanwhile: the cgroup that
+    /// [`Tree::dir_fd`] may have created again for it goes (a kill of
+    /// everything may have removed the others already). Nothing is in it.
+    pub(crate) fn discard(&self) {
+        if let Some(cg) = &self.cgroup {
+            if std::fs::remove_dir(&cg.dir).is_ok() {
+                self.released.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The cgroup directory, opened for `clone3(CLONE_INTO_CGROUP)`.
@@ -374,11 +426,29 @@ impl Tree {
         .ok()
     }
 
-    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]).
+    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]), and
+    /// creates again one released after a stop.
     fn renew(&self) {
         let Some(cg) = self.cgroup.as_ref() else {
             return;
         };
+        // Nothing will run in it: the spawn is refused.
+        if self.is_closed() {
+            return;
+        }
+        if self.released.load(Ordering::Relaxed) {
+            match std::fs::create_dir(&cg.dir) {
+                Ok(()) => self.released.store(false, Ordering::Relaxed),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    self.released.store(false, Ordering::Relaxed)
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %cg.dir.display(), error = %e,
+                        "cannot create the cgroup again; the next run is not tracked in it");
+                }
+            }
+            return;
+        }
         if self.killed.load(Ordering::Relaxed) {
             let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
             match renewed {
@@ -496,44 +566,71 @@ impl Tree {
     /// Sends `sig` to the leader's group and to every member (so also to a
     /// grandchild that left the group), as systemd's control-group mode does.
     pub async fn signal_all(&mut self, leader: Option<&Child>, sig: Signal) {
-        self.signal_each(leader, &[sig]).await;
+        self.signal_each(leader, &[sig], false).await;
     }
 
     /// A stop: `sig` to the group and every member, then SIGCONT, as
     /// systemd does, so that a stopped (`SIGSTOP`ped, or suspended by a
     /// debugger) process gets to handle `sig` rather than wait for the
     /// SIGKILL of the deadline.
-    pub async fn signal_stop(&mut self, leader: Option<&Child>, sig: Signal) {
-        if sig == Signal::KILL {
-            return self.signal_all(leader, sig).await;
-        }
-        self.signal_each(leader, &[sig, Signal::CONT]).await;
+    ///
+    /// `leader_signalled`: the leader got them already (the manager's stop
+    /// pass, with a cgroup only): every other member still does.
+    pub async fn signal_stop(
+        &mut self,
+        leader: Option<&Child>,
+        sig: Signal,
+        leader_signalled: bool,
+    ) {
+        let sigs = if sig == Signal::KILL {
+            vec![sig]
+        } else {
+            vec![sig, Signal::CONT]
+        };
+        self.signal_each(leader, &sigs, leader_signalled).await;
     }
 
     /// Each of `sigs`, in order, to every process of the tree, each process
     /// once (as systemd's control-group kill: a shell in its TERM trap
     /// that got TERM twice would run the trap twice), the leader first.
-    async fn signal_each(&mut self, leader: Option<&Child>, sigs: &[Signal]) {
+    async fn signal_each(
+        &mut self,
+        leader: Option<&Child>,
+        sigs: &[Signal],
+        leader_signalled: bool,
+    ) {
         // The fallback lists the members first: once the leader dies its
         // children are re-parented and cannot be found from it.
         self.refresh(leader).await;
         let leader_pid = leader.filter(|l| !l.has_exited()).map(Child::pid);
         match &self.cgroup {
             Some(cg) => {
-                if let Some(l) = leader {
+                if let Some(l) = leader.filter(|_| !leader_signalled) {
                     for &sig in sigs {
                         let _ = l.signal(sig);
                     }
                 }
+                // The member list is one small read, done here: a tree that
+                // is its leader alone (most are) needs nothing more, and
+                // many stopping at once do not queue for the worker.
+                let others: Vec<u32> = cgroup::members(&cg.dir)
+                    .into_iter()
+                    .filter(|&pid| Some(pid) != leader_pid)
+                    .collect();
+                if others.is_empty() {
+                    return;
+                }
                 let (cg, sigs) = (cg.clone(), sigs.to_vec());
-                worker::run(move || signal_cgroup(&cg, &sigs, leader_pid)).await;
+                worker::run(move || signal_cgroup(&cg, &sigs, &others)).await;
             }
             None => {
                 // The leader's group (the leader is in it for as long as
                 // it lives: a session leader cannot leave its group), then
                 // the members the group did not reach.
                 let mut group = None;
-                if let Some(l) = leader {
+                // A leader signalled already: each member then gets its
+                // own signal, the group none.
+                if let Some(l) = leader.filter(|_| !leader_signalled) {
                     for &sig in sigs {
                         if l.signal_group(sig).unwrap_or(false) {
                             group = Some(l.pid());
@@ -629,9 +726,40 @@ impl Tree {
         }
     }
 
+    /// A stop is over once the tree is empty: its v2 directory goes then
+    /// (the next run creates it again), so that a shutdown removes each
+    /// while the other processes still stop, rather than all of them at the
+    /// end. True when it is gone (now or before); false without a cgroup,
+    /// or while anything is still in it (the kernel refuses the removal).
+    ///
+    /// On the platform thread: a removal waits for the kernel's cgroup
+    /// lock, which its own workers take to finish the cgroups removed
+    /// before; with thousands stopping, a runtime thread would wait there.
+    pub async fn release(&self) -> bool {
+        let Some(cg) = &self.cgroup else {
+            return false;
+        };
+        if self.released.load(Ordering::Relaxed) {
+            return true;
+        }
+        let dir = cg.dir.clone();
+        let removed = worker::run(move || std::fs::remove_dir(dir).is_ok())
+            .await
+            .unwrap_or(false);
+        if removed {
+            self.killed.store(false, Ordering::Relaxed);
+            self.released.store(true, Ordering::Relaxed);
+        }
+        removed
+    }
+
     /// Deletes the cgroup directories (they must be empty).
     pub fn remove(&self) {
-        if let Some(cg) = &self.cgroup {
+        if let Some(cg) = self
+            .cgroup
+            .as_ref()
+            .filter(|_| !self.released.load(Ordering::Relaxed))
+        {
             if let Err(e) = std::fs::remove_dir(&cg.dir) {
                 tracing::debug!(dir = %cg.dir.display(), error = %e, "cgroup not removed");
             }
@@ -671,14 +799,10 @@ fn open_descendants(
     found
 }
 
-/// Signals every member of the cgroup but `skip` (the leader, signalled
-/// already), each opened as a pidfd and checked to be in the cgroup after
-/// the open.
-fn signal_cgroup(cg: &Cgroup, sigs: &[Signal], skip: Option<u32>) {
-    for pid in cgroup::members(&cg.dir) {
-        if Some(pid) == skip {
-            continue;
-        }
+/// Signals the `members` of the cgroup (its list, the leader left out),
+/// each opened as a pidfd and checked to be in the cgroup after the open.
+fn signal_cgroup(cg: &Cgroup, sigs: &[Signal], members: &[u32]) {
+    for &pid in members {
         if let Some(m) = Member::open(pid, |pid, _| cgroup::contains(&cg.rel, pid)) {
             for &sig in sigs {
                 let _ = m.signal(sig);

@@ -3,14 +3,19 @@
 //! (pid, start time, boot id, the pipes it holds) and to go on where that
 //! one left off (run number, restart counters, circuit breaker).
 //!
-//! Written atomically: a temporary file in the same directory, written,
-//! `fsync`ed and swapped with the old one (the old one stays as the next
-//! temporary file), so a reader (or a crash at any instant) sees the old
-//! file or the new one, never half of one. Removed
+//! Written atomically against a crash of the manager, which is what it is
+//! for (a record names processes of the boot that wrote it, and the page
+//! cache outlives the manager): a record of one page or less (every one in
+//! practice) is written over the old one in place by one `pwrite` at
+//! offset 0, padded with spaces to the old length, so the file is never
+//! truncated and no inode or block is allocated after its first write; a
+//! larger one is written to a temporary file in the same directory and
+//! swapped with the old one. Removed
 //! when the process is stopped on purpose: a manager that starts and finds
 //! no file starts the process afresh.
 
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +79,12 @@ pub struct ProcessRecord {
     pub manager_pid: u32,
 }
 
+/// The largest record written in place: one page, which a write at offset
+/// 0 from a resident buffer changes whole (the kernel copies it under the
+/// file's lock, and takes a fatal signal only before a page's copy), so a
+/// manager killed at any instant leaves the old record or the new one.
+const IN_PLACE: usize = 4096;
+
 /// The directory of the state files.
 pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("processes")
@@ -102,41 +113,58 @@ fn replace(temp: &Path, target: &Path) -> io::Result<()> {
 }
 
 impl ProcessRecord {
-    /// Writes the record atomically (temporary file, fsync, rename; the
+    /// Writes the record (see the module's doc), and `fsync`s it (the
     /// directory is created `0700` on first use).
     pub fn save(&self, state_dir: &Path) -> io::Result<()> {
         self.write(state_dir, true)
     }
 
-    /// [`ProcessRecord::save`] without the `fsync`: atomic against a crash
+    /// [`ProcessRecord::save`] without the `fsync`: whole against a crash
     /// of the manager (the page cache outlives it), which is what a state
-    /// file is for (it is only valid in the boot that wrote it); follow it
-    /// with [`ProcessRecord::sync`] off the hot path.
+    /// file is for (it is only valid in the boot that wrote it).
     pub fn save_unsynced(&self, state_dir: &Path) -> io::Result<()> {
         self.write(state_dir, false)
     }
 
-    /// `fsync`s the state file of `id`, if there is one.
-    pub fn sync(state_dir: &Path, id: &str) -> io::Result<()> {
-        match files::open_existing(&path(state_dir, id)) {
-            Ok(f) => f.sync_all(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+    fn write(&self, state_dir: &Path, sync: bool) -> io::Result<()> {
+        let mut text = serde_json::to_vec(self).map_err(io::Error::other)?;
+        let target = path(state_dir, &self.id);
+        let opened = match files::open(&target, files::Access::ReadWrite) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                files::ensure_dir(&dir(state_dir), DirKind::State).map_err(io::Error::other)?;
+                files::open(&target, files::Access::ReadWrite)?
+            }
+            opened => opened?,
+        };
+        let file = opened.file;
+        let old = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        if text.len() < IN_PLACE && old <= IN_PLACE {
+            // Padded with spaces to the old length (JSON allows them), so
+            // no part of the old record is left after the new one and the
+            // file is never truncated.
+            text.resize(old.max(text.len() + 1) - 1, b' ');
+            text.push(b'\n');
+            file.write_all_at(&text, 0)?;
+            if sync {
+                file.sync_all()?;
+            }
+            return Ok(());
         }
+        drop(file);
+        text.push(b'\n');
+        self.swap_in(state_dir, &text, sync)
     }
 
-    fn write(&self, state_dir: &Path, sync: bool) -> io::Result<()> {
-        let dir = dir(state_dir);
-        files::ensure_dir(&dir, DirKind::State).map_err(io::Error::other)?;
+    /// A record too large to be written in place: written to the temporary
+    /// file and swapped with the old one.
+    fn swap_in(&self, state_dir: &Path, text: &[u8], sync: bool) -> io::Result<()> {
         let target = path(state_dir, &self.id);
         let temp = temp_path(state_dir, &self.id);
         // The temporary file holds the record before the last one (see
         // `replace`), or what a crash left: ours to overwrite.
         let mut file = files::open(&temp, files::Access::ReadWrite)?.file;
         file.set_len(0)?;
-        let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        file.write_all(&text)?;
-        file.write_all(b"\n")?;
+        file.write_all(text)?;
         if sync {
             file.sync_all()?;
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::messages::{Command, CommandError};
 use super::run::{drain, exit_of, Ended, Run};
+use super::spawning::Previous;
 use super::state::{Cause, Lifecycle};
 use super::task::{until, Task};
 use crate::config::RestartStrategy;
@@ -15,6 +16,16 @@ use crate::health::verdict::Change;
 use crate::logs::record::Ending;
 use crate::outcome::ProcessEnd;
 use crate::policy::{self, RunEnd};
+
+/// What the restart policy says of a run that ended.
+enum Verdict {
+    /// No restart: `exited` or `failed`, by the outcome.
+    Stay(policy::Outcome),
+    /// Too many restarts within the breaker's window: `failed`.
+    BreakerOpen { restarts: u32, window: Duration },
+    /// `backoff`, for `delay` (zero: at once).
+    Restart { attempt: u32, delay: Duration },
+}
 
 /// What follows the end of a run.
 enum After {
@@ -38,6 +49,17 @@ impl Task {
         let Some(mut run) = self.run.take() else {
             return;
         };
+        if self.leader.stopped(run.number) {
+            // The manager's stop pass signalled it and its stop command is
+            // on its way: a stop, heard first as this exit. The run goes
+            // back with its end, for the stop to find.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(end);
+            run.exit = rx;
+            self.run = Some(run);
+            self.pass_stop = true;
+            return self.stop(Cause::StopRequested).await;
+        }
         // A kill by the OOM killer is a failure with its own cause, even
         // when the exit is heard before the cgroup's event.
         let (cause, outcome) = if run.oom_killed() {
@@ -95,6 +117,33 @@ impl Task {
                 "the process exited and left descendants; stopping them");
             self.terminate(None).await;
         }
+        // The policy's verdict first (a stop that arrived meanwhile wins
+        // over any restart, and no start request waits).
+        let verdict = match after {
+            After::Policy(outcome) if self.pending_stop.is_empty() => {
+                Some(self.verdict(&cause, outcome, uptime))
+            }
+            _ => None,
+        };
+        if let Some(Verdict::Restart { delay, .. }) = &verdict {
+            if delay.is_zero() && self.pending_start.is_empty() {
+                // Restarted from here, at once: the old run is drained and
+                // its end recorded right after the clone (`spawning.rs`).
+                // Its state file is kept until the new run's replaces it.
+                self.apply_verdict(verdict, end, cause.clone(), false);
+                self.backoff = None;
+                let previous = Previous {
+                    ended,
+                    end,
+                    cause,
+                    uptime,
+                };
+                let _ = self
+                    .launch_after(Cause::PolicyRestart, Some(previous))
+                    .await;
+                return;
+            }
+        }
         drain(&self.cfg.id, ended.pumps).await;
         self.record_end(ended.pid, ended.number, end, &cause, uptime, false)
             .await;
@@ -105,7 +154,7 @@ impl Task {
             return;
         }
         match after {
-            After::Policy(outcome) => self.apply_policy(end, cause, outcome, uptime).await,
+            After::Policy(_) => self.apply_verdict(verdict, end, cause, true),
             After::Go(state) => self.go(state, cause),
         }
         if !self.pending_start.is_empty() {
@@ -162,29 +211,19 @@ impl Task {
         outcome: policy::Outcome,
         uptime: Duration,
     ) {
+        let verdict = self.verdict(&cause, outcome, uptime);
+        self.apply_verdict(Some(verdict), end, cause, true);
+    }
+
+    /// What the restart policy says of a run that ended: the circuit
+    /// breaker counts it here.
+    fn verdict(&mut self, cause: &Cause, outcome: policy::Outcome, uptime: Duration) -> Verdict {
         let restart_cfg = &self.cfg.restart;
-        let what = cause.to_string();
         if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
-            match (outcome, end) {
-                (policy::Outcome::Success, Some(end)) => {
-                    self.go(Lifecycle::Exited { end }, cause);
-                }
-                _ => {
-                    let reason = format!("{what} (restart strategy never)");
-                    self.go(Lifecycle::Failed { reason }, cause);
-                }
-            }
-            return;
+            return Verdict::Stay(outcome);
         }
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
-            RunEnd::Open { restarts, window } => {
-                let plural = if restarts == 1 { "" } else { "s" };
-                let reason = format!(
-                    "{what}; {restarts} restart{plural} within {}: circuit breaker open",
-                    humantime::format_duration(window)
-                );
-                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
-            }
+            RunEnd::Open { restarts, window } => Verdict::BreakerOpen { restarts, window },
             RunEnd::Restart { attempt } => {
                 let mut delay = policy::delay(restart_cfg, attempt, fastrand::f64());
                 // A spawn that failed made no process: retrying it with no
@@ -192,8 +231,44 @@ impl Task {
                 if matches!(cause, Cause::SpawnFailed(_)) {
                     delay = delay.max(SPAWN_RETRY_MIN);
                 }
+                Verdict::Restart { attempt, delay }
+            }
+        }
+    }
+
+    /// Goes to the state `verdict` says (`None`: nothing to apply). With
+    /// `drop_record` the state file goes, as always when no process runs;
+    /// without, a restart launched at once replaces it.
+    fn apply_verdict(
+        &mut self,
+        verdict: Option<Verdict>,
+        end: Option<ProcessEnd>,
+        cause: Cause,
+        drop_record: bool,
+    ) {
+        let what = cause.to_string();
+        let Some(verdict) = verdict else { return };
+        match verdict {
+            Verdict::Stay(outcome) => match (outcome, end) {
+                (policy::Outcome::Success, Some(end)) => {
+                    self.go(Lifecycle::Exited { end }, cause);
+                }
+                _ => {
+                    let reason = format!("{what} (restart strategy never)");
+                    self.go(Lifecycle::Failed { reason }, cause);
+                }
+            },
+            Verdict::BreakerOpen { restarts, window } => {
+                let plural = if restarts == 1 { "" } else { "s" };
+                let reason = format!(
+                    "{what}; {restarts} restart{plural} within {}: circuit breaker open",
+                    humantime::format_duration(window)
+                );
+                self.go(Lifecycle::Failed { reason }, Cause::BreakerOpen);
+            }
+            Verdict::Restart { attempt, delay } => {
                 let until = SystemTime::now() + delay;
-                self.go(Lifecycle::Backoff { until }, cause);
+                self.transition(Lifecycle::Backoff { until }, cause, drop_record);
                 if !delay.is_zero() {
                     tracing::info!(process = %self.id(), attempt = attempt + 1,
                         delay = %humantime::format_duration(round_ms(delay)), "restarting after a delay");
@@ -241,13 +316,18 @@ impl Task {
         self.startup_deadline = None;
         let mut run = self.run.take();
         let ended = run.as_mut().map(Run::ended);
+        // The signal first, the transition (logged, published) after: when
+        // every process stops at once, each signal leaves without waiting
+        // for the bookkeeping of the processes told before it.
+        self.send_stop(run.as_ref()).await;
         self.go(
             Lifecycle::Stopping {
                 pid: ended.as_ref().map(|e| e.pid),
             },
             cause,
         );
-        let end = self.terminate(run).await;
+        // The tree's cgroup goes as soon as it is empty (see `await_end`).
+        let end = self.await_end(run, true).await;
         if let Some(end) = end {
             self.status.send_modify(|s| s.last_exit = Some(end));
         }
@@ -277,18 +357,40 @@ impl Task {
     /// every member, SIGKILL to all that is left after `shutdown_timeout`.
     /// A second stop (or a kill) during the grace period kills at once.
     /// Returns how the leader (`run`) ended, if it was still running.
-    pub(super) async fn terminate(&mut self, mut run: Option<Run>) -> Option<ProcessEnd> {
-        let pid = run.as_ref().map(Run::pid);
-        let ctl = &self.cfg.control;
-        let (signal, grace) = (ctl.shutdown_signal, ctl.shutdown_timeout);
+    pub(super) async fn terminate(&mut self, run: Option<Run>) -> Option<ProcessEnd> {
+        self.send_stop(run.as_ref()).await;
+        self.await_end(run, false).await
+    }
+
+    /// `shutdown_signal` (then SIGCONT) to the leader `run`, its group and
+    /// every member of the tree: the first half of [`Task::terminate`].
+    async fn send_stop(&mut self, run: Option<&Run>) {
+        let signal = self.cfg.control.shutdown_signal;
+        // The manager's stop pass may have signalled the leader already.
+        let signalled = run.is_some_and(|r| !self.leader.claim(r.number));
         self.tree
-            .signal_stop(run.as_ref().map(|r| &r.child), signal)
+            .signal_stop(run.map(|r| &r.child), signal, signalled)
             .await;
+    }
+
+    /// Waits until the tree signalled by [`Task::send_stop`] is gone,
+    /// killing it after `shutdown_timeout`: the second half of
+    /// [`Task::terminate`].
+    ///
+    /// `release` (a stop): the tree's cgroup is removed as soon as it is
+    /// empty, which is also how its emptiness is found (the kernel refuses
+    /// to remove a cgroup that holds a process): one read of
+    /// `cgroup.events` fewer per process.
+    async fn await_end(&mut self, mut run: Option<Run>, release: bool) -> Option<ProcessEnd> {
+        let pid = run.as_ref().map(Run::pid);
+        let grace = self.cfg.control.shutdown_timeout;
         let mut deadline = Instant::now() + grace;
         let mut killed = false;
         let mut end = None;
         loop {
-            if run.is_none() && self.tree.is_empty(None).await {
+            if run.is_none()
+                && ((release && self.tree.release().await) || self.tree.is_empty(None).await)
+            {
                 break;
             }
             let leader_gone = run.is_none();
@@ -311,6 +413,12 @@ impl Task {
                     true
                 }
                 cmd = self.rx.recv(), if !self.closed => match cmd {
+                    // The stop command of the manager's pass, for this
+                    // very stop (begun on the exit the pass caused).
+                    Some(Command::Stop(reply)) if std::mem::take(&mut self.pass_stop) => {
+                        self.pending_stop.push(reply);
+                        false
+                    }
                     Some(Command::Stop(reply)) => {
                         // The last request wins: a start or restart asked
                         // before this stop will not run.

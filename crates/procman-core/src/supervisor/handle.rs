@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use tokio::sync::{oneshot, watch};
 
 use super::inbox;
+use super::leader::Leader;
 use super::messages::{Command, CommandError};
 use super::state::ProcessStatus;
 use crate::logs::LogCounters;
@@ -22,6 +23,8 @@ pub struct Handle {
     tx: inbox::Sender<Command>,
     status: watch::Receiver<ProcessStatus>,
     log: Arc<LogCounters>,
+    /// The current run's leader, for the manager's stop pass.
+    leader: Arc<Leader>,
 }
 
 impl Handle {
@@ -36,6 +39,7 @@ impl Handle {
             tx,
             status,
             log,
+            leader: Arc::default(),
         }
     }
 
@@ -65,6 +69,19 @@ impl Handle {
 
     pub fn stop(&self) -> Ticket {
         self.send(Command::Stop)
+    }
+
+    /// From the manager's stop of every process, just before
+    /// [`Handle::stop`]: the stop signal to the running leader now, from
+    /// the caller, unless it was sent already (see `leader.rs`); the task
+    /// does the rest once the stop command reaches it.
+    pub(crate) fn stop_now(&self) {
+        self.leader.stop_now();
+    }
+
+    /// What the task shares with its handles of its run's leader.
+    pub(super) fn leader(&self) -> &Arc<Leader> {
+        &self.leader
     }
 
     pub fn restart(&self) -> Ticket {

@@ -3,19 +3,17 @@
 //! not running has nothing to re-attach to), written once more when the
 //! manager detaches.
 //!
-//! The write itself (a small temporary file renamed over the old one) is
-//! made at once, by the supervisor, before the run's output is read: a
-//! manager killed a moment after a spawn leaves a state file for it, and
-//! a removal can never be overtaken by an older write. The `fsync` that
-//! follows goes to a blocking thread, at most [`AT_ONCE`] at a time, so
-//! that 500 spawns never wait on 500 disk flushes; it only matters against
-//! a crash of the whole machine, after which no process survives anyway.
+//! The write itself (one `pwrite` over the old record, see
+//! `state/record.rs`) is made at once, by the supervisor, before the run's
+//! output is read: a manager killed a moment after a spawn leaves a state
+//! file for it, and a removal can never be overtaken by an older write. It
+//! is not `fsync`ed: a record only names processes of the boot that wrote
+//! it, and the page cache outlives a crash of the manager, which is what
+//! the file is for; only a detach, after which no manager runs, flushes it.
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use tokio::sync::Semaphore;
 
 use super::state::ProcessStatus;
 use crate::config::ProcessConfig;
@@ -23,11 +21,6 @@ use crate::logs::Stream;
 use crate::platform::adopt;
 use crate::policy::Breaker;
 use crate::state::record::{BreakerRecord, HeldPipe, ProcessRecord, VERSION};
-
-/// `fsync`s of state files on blocking threads at once, across all
-/// processes.
-const AT_ONCE: usize = 8;
-static SYNCS: Semaphore = Semaphore::const_new(AT_ONCE);
 
 /// One process's state file.
 #[derive(Debug)]
@@ -46,25 +39,15 @@ impl StateFile {
         }
     }
 
-    /// Writes `record` now, and `fsync`s it in the background.
+    /// Writes `record` now.
     pub(super) fn save(&self, record: &ProcessRecord) {
-        let Some(dir) = self.state_dir.clone() else {
+        let Some(dir) = &self.state_dir else {
             return;
         };
-        if let Err(e) = record.save_unsynced(&dir) {
+        if let Err(e) = record.save_unsynced(dir) {
             tracing::warn!(process = %self.id, error = %e,
                 "cannot write the process's state file; a manager restarted now could not re-attach to it");
-            return;
         }
-        let id = self.id.clone();
-        tokio::spawn(async move {
-            // Never closed: `acquire` cannot fail.
-            let _permit = SYNCS.acquire().await.ok();
-            let synced = tokio::task::spawn_blocking(move || ProcessRecord::sync(&dir, &id));
-            if let Ok(Err(e)) = synced.await {
-                tracing::debug!(error = %e, "cannot fsync a state file");
-            }
-        });
     }
 
     /// Writes `record` and returns once it is on disk (a detach).
@@ -136,7 +119,8 @@ pub(crate) fn file_digest(path: &Path) -> Option<u64> {
 
 /// What a run leaves in the state file.
 pub(super) struct RunFacts<'a> {
-    pub(super) pid: u32,
+    /// `None`: the run is about to be spawned (see `ProcessRecord::pid`).
+    pub(super) pid: Option<u32>,
     pub(super) cgroup: Option<&'a Path>,
     pub(super) pipes: Vec<HeldPipe>,
     pub(super) port: Option<u16>,
@@ -157,8 +141,8 @@ pub(super) fn record(
     ProcessRecord {
         version: VERSION,
         id: cfg.id.clone(),
-        pid: Some(run.pid),
-        start_time: adopt::start_time(run.pid),
+        pid: run.pid,
+        start_time: run.pid.and_then(adopt::start_time),
         boot_id: adopt::boot_id().to_string(),
         config_hash: config_hash(cfg),
         cgroup: run.cgroup.map(PathBuf::from),

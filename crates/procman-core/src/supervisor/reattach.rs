@@ -168,7 +168,7 @@ impl Task {
             &status,
             &self.breaker,
             RunFacts {
-                pid: run.pid(),
+                pid: Some(run.pid()),
                 cgroup: self.tree.cgroup(),
                 pipes,
                 port,

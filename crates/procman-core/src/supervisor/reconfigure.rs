@@ -17,6 +17,7 @@ impl Task {
     pub(super) fn reconfigure(&mut self, cfg: Arc<ProcessConfig>) {
         let old = std::mem::replace(&mut self.cfg, cfg);
         tracing::info!(process = %self.id(), "settings changed in place by a reload");
+        self.leader.set_signal(self.cfg.control.shutdown_signal);
         if self.run.is_none() {
             return;
         }

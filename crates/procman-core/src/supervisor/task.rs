@@ -12,17 +12,14 @@ use tokio::task::JoinHandle;
 use super::context::{spawn_watched, Context};
 use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
-use super::launch;
 use super::messages::{Command, CommandError, Reply};
-use super::monitor::Monitor;
-use super::persist::{self, StateFile};
+use super::persist::StateFile;
 use super::reattach::Resume;
-use super::run::{next_event, HealthWatch, Run, RunEvent};
+use super::run::{next_event, Run, RunEvent};
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus, Transition};
 use crate::config::ProcessConfig;
-use crate::logs::capture;
 use crate::logs::sink::ProcessLog;
-use crate::platform::{self, Tree};
+use crate::platform::Tree;
 use crate::policy::Breaker;
 use crate::state::record::HeldPipe;
 
@@ -45,6 +42,7 @@ pub(crate) fn spawn(
     let id = cfg.id.clone();
     let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
     let task = Task {
+        leader: handle.leader().clone(),
         state_file,
         resume: resume.map(Box::new),
         held_pipes: Vec::new(),
@@ -66,6 +64,7 @@ pub(crate) fn spawn(
         closed: false,
         exiting: false,
         stops_requested: 0,
+        pass_stop: false,
         upstreams: Vec::new(),
         held: None,
     };
@@ -73,6 +72,8 @@ pub(crate) fn spawn(
 }
 
 pub(super) struct Task {
+    /// The current run's leader, as the manager's stop pass reaches it.
+    pub(super) leader: Arc<super::leader::Leader>,
     pub(super) state_file: StateFile,
     /// Taken up when the task starts (boxed: a record, and gone after).
     pub(super) resume: Option<Box<Resume>>,
@@ -106,6 +107,10 @@ pub(super) struct Task {
     /// Stop requests that arrived while a tree was being terminated, so
     /// far: a restart that sees it change gives way to the stop.
     pub(super) stops_requested: u64,
+    /// A stop begun on an exit that the manager's stop pass caused (see
+    /// `leader.rs`): the pass's stop command, still to come, is this stop,
+    /// not a second one that would kill at once.
+    pub(super) pass_stop: bool,
     /// The dependencies every launch waits for (`depends_on`).
     pub(super) upstreams: Vec<Upstream>,
     /// The launch held back while `waiting`.
@@ -191,6 +196,12 @@ impl Task {
 
     /// Applies a transition if the table allows it, records and logs it.
     pub(super) fn go(&mut self, to: Lifecycle, cause: Cause) {
+        self.transition(to, cause, true);
+    }
+
+    /// [`Task::go`]; without `drop_record` the state file is kept when the
+    /// process stops running (a restart launched at once replaces it).
+    pub(super) fn transition(&mut self, to: Lifecycle, cause: Cause, drop_record: bool) {
         let from = self.phase();
         if !from.can_become(to.phase()) {
             tracing::error!(process = %self.cfg.id, %from, to = %to.phase(), %cause,
@@ -205,7 +216,7 @@ impl Task {
             .or(self.run.as_ref().map(Run::pid))
             .or_else(|| self.status.borrow().pid());
         // A process that is not running has nothing to re-attach to.
-        if from.is_active() && !to.phase().is_active() {
+        if drop_record && from.is_active() && !to.phase().is_active() {
             self.state_file.remove();
         }
         match &to {
@@ -285,6 +296,8 @@ impl Task {
                 self.start_pending(Cause::RestartRequested).await;
             }
             Command::Stop(reply) => {
+                // The pass's command after its stop is over: answered below.
+                self.pass_stop = false;
                 if self.run.is_some() {
                     self.pending_stop.push(reply);
                     self.stop(Cause::StopRequested).await;
@@ -350,150 +363,5 @@ impl Task {
             // Taken at the top.
             Command::DependOn(_) => {}
         }
-    }
-
-    /// Spawns a run, once the gate of its dependencies lets it (see
-    /// `gate.rs`): until then the process is `waiting`, and this returns
-    /// `Ok` at once. A spawn that fails is a failed run, for the restart
-    /// policy to judge, when it fails for a passing reason (a process or
-    /// descriptor limit reached) or when it is a restart of a process that
-    /// ran before (a deploy may be replacing its executable this very
-    /// moment, as systemd's `Restart=always` assumes too). Otherwise (a
-    /// first start, by the manager or a user, that cannot work as
-    /// configured: a missing executable, a bad directory) the process is
-    /// `failed` at once, with the reason. Neither is an error of the
-    /// manager.
-    pub(super) async fn launch(&mut self, cause: Cause) -> Result<(), CommandError> {
-        self.backoff = None;
-        // Told to end (a reload retiring it, the manager's shutdown): a
-        // restart that was under way does not start a run any more.
-        if self.exiting {
-            return Err(CommandError::Gone(self.cfg.id.clone()));
-        }
-        if self.hold(&cause) {
-            return Ok(());
-        }
-        // Why the run before ended, when the gate held this restart.
-        let after = self.held.take().and_then(|h| h.after);
-        let retry = |transient: bool| transient || cause == Cause::PolicyRestart;
-        let port = match launch::port(&self.cfg) {
-            Ok(p) => p,
-            Err(reason) => return self.spawn_failed(reason, retry(false)).await,
-        };
-        // Read before the spawn reads it: a change in between is seen by
-        // the next reload (a restart too many, never one too few).
-        let env_file_digest = self
-            .cfg
-            .control
-            .env_file
-            .as_deref()
-            .map(persist::file_digest);
-        let mut spec = match launch::spec(&self.cfg, &self.ctx.config_dir, port) {
-            Ok(spec) => spec,
-            Err(reason) => return self.spawn_failed(reason, retry(false)).await,
-        };
-        let child_env = spec.env.clone();
-        let pipes = match capture::pipes(&self.log) {
-            Ok(p) => p,
-            Err(e) => {
-                let transient = matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
-                );
-                let mut reason = format!("cannot create output pipes: {e}");
-                if e.raw_os_error() == Some(libc::EMFILE) {
-                    reason.push_str(&platform::nofile_hint());
-                }
-                return self.spawn_failed(reason, retry(transient)).await;
-            }
-        };
-        spec.stdout = pipes.stdout;
-        spec.stderr = pipes.stderr;
-        // The child holds the read ends too, so that its pipes outlive the
-        // manager (see `adopt.rs`).
-        let (copies, held) = persist::held_pipes(&pipes.readers);
-        spec.hold = copies;
-        // The limits go into the cgroups before the child exists; it joins
-        // them before it execs.
-        let limits = &self.cfg.resource_limits;
-        let enforcement = self.tree.limit(&limits.kernel());
-        let oom = self.tree.oom_watch();
-        let cpu_base = self.tree.cpu_usec().unwrap_or(0);
-        let spawned = match platform::spawn(spec, &self.tree).await {
-            Ok(s) => s,
-            Err(e) => {
-                return self
-                    .spawn_failed(e.to_string(), retry(e.is_transient()))
-                    .await
-            }
-        };
-        let (pid, id) = (spawned.child.pid(), spawned.child.id());
-        let restart = cause == Cause::PolicyRestart;
-        self.status.send_modify(|s| {
-            s.runs += 1;
-            // The last run's checks say nothing of this one.
-            s.health = None;
-            if restart {
-                s.restarts += 1;
-                // The transition to `backoff` (or the one before an
-                // immediate restart) says why the last run ended.
-                let why = after.unwrap_or_else(|| {
-                    s.last_transition
-                        .as_ref()
-                        .map_or("exit", |t| t.cause.kind())
-                });
-                s.restart_causes.add(why);
-            }
-            s.started_at = Some(SystemTime::now());
-            s.enforcement = enforcement.clone();
-            s.env_file_digest = env_file_digest.flatten();
-        });
-        let number = self.status.borrow().runs;
-        // The separator goes first: the pumps only start reading after it.
-        self.log.run_started(pid, number).await;
-        // The state file before anything the child writes is read: a
-        // manager killed from here on leaves a run the next one adopts.
-        let record = persist::record(
-            &self.cfg,
-            &self.status.borrow(),
-            &self.breaker,
-            persist::RunFacts {
-                pid,
-                cgroup: self.tree.cgroup(),
-                pipes: held.clone(),
-                port,
-            },
-        );
-        self.state_file.save(&record);
-        let pumps = capture::start(&self.log, pipes.readers, pid, number);
-        let health = launch::health_check(&self.cfg).and_then(|hc| {
-            let target = launch::probe_target(&self.cfg, &self.ctx.config_dir, id, port, child_env);
-            HealthWatch::start(&self.cfg.id, hc, &target)
-        });
-        let gated = health.is_some();
-        self.run = Some(Run {
-            child: spawned.child,
-            number,
-            exit: spawned.exit,
-            started: Instant::now(),
-            pumps,
-            health,
-            oom: oom.map(Box::new),
-            monitor: Monitor::new(limits, &enforcement).map(Box::new),
-            cpu_base,
-            cpu_last: (Instant::now(), cpu_base),
-        });
-        self.go(Lifecycle::Starting { pid }, cause);
-        self.held_pipes = held;
-        self.port = port;
-        // Readiness gate: a process with a health check stays `starting`
-        // until its first passing check, bounded by `startup_timeout`; one
-        // without a check is ready once spawned.
-        if gated {
-            self.startup_deadline = Some(Instant::now() + self.cfg.control.startup_timeout);
-        } else {
-            self.go(Lifecycle::Running { pid }, Cause::Ready);
-        }
-        Ok(())
     }
 }

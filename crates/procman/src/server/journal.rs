@@ -5,9 +5,11 @@
 //! Invariants and pitfalls:
 //! - Bounded: the live file is renamed to `events.jsonl.1` (replacing the
 //!   one before) before a record would take it past [`MAX_BYTES`], so the
-//!   journal never holds much more than twice that. A record is written
-//!   with one `write` on an `O_APPEND` descriptor and rotation happens
-//!   between records, so a record never spans two files.
+//!   journal never holds much more than twice that. Records are written
+//!   whole, with one `write` on an `O_APPEND` descriptor (the records that
+//!   came together, up to [`BATCH_BYTES`], in the same one: a shutdown of
+//!   thousands of processes is not a write per transition), and rotation
+//!   happens between records, so a record never spans two files.
 //! - The writer is a thread of its own, blocked on the broadcast receiver:
 //!   a slow disk never holds up the runtime or a supervisor. If it falls
 //!   more than the channel's backlog behind, it writes nothing for the
@@ -39,6 +41,10 @@ use super::service;
 
 /// The live file is rotated before it would grow past this.
 pub const MAX_BYTES: u64 = 1 << 20;
+
+/// Records that came together go out in one write, until it holds this
+/// many bytes (the record that reaches it is its last).
+const BATCH_BYTES: usize = 16 * 1024;
 
 /// The writer of the journal of one manager.
 #[derive(Debug)]
@@ -105,6 +111,13 @@ pub fn rotated_path(state_dir: &Path) -> PathBuf {
     state_dir.join(format!("{}.1", api::JOURNAL_NAME))
 }
 
+/// Records serialised and not yet written.
+#[derive(Default)]
+struct Batch {
+    lines: Vec<u8>,
+    records: u64,
+}
+
 struct Writer {
     path: PathBuf,
     rotated: PathBuf,
@@ -139,15 +152,34 @@ impl Writer {
     }
 
     fn run(mut self, mut events: broadcast::Receiver<std::sync::Arc<Event>>) {
+        let mut batch = Batch::default();
         loop {
-            match events.blocking_recv() {
-                Ok(event) => self.record(&event),
-                Err(RecvError::Lagged(missed)) => tracing::warn!(
-                    missed,
-                    "the event journal fell behind; {missed} events are missing from it"
-                ),
+            let got = match events.blocking_recv() {
+                Ok(event) => Ok(event),
+                Err(RecvError::Lagged(missed)) => Err(Some(missed)),
                 Err(RecvError::Closed) => break,
+            };
+            // What else has come meanwhile joins it, up to a batch.
+            let mut next = Some(got);
+            while let Some(got) = next.take() {
+                match got {
+                    Ok(event) => self.add(&mut batch, &event),
+                    Err(Some(missed)) => tracing::warn!(
+                        missed,
+                        "the event journal fell behind; {missed} events are missing from it"
+                    ),
+                    Err(None) => {}
+                }
+                if batch.lines.len() >= BATCH_BYTES {
+                    break;
+                }
+                next = match events.try_recv() {
+                    Ok(event) => Some(Ok(event)),
+                    Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Err(Some(missed))),
+                    Err(_) => None,
+                };
             }
+            self.write(&mut batch);
         }
         if self.failed > 0 {
             tracing::warn!(
@@ -158,17 +190,31 @@ impl Writer {
         }
     }
 
-    fn record(&mut self, event: &Event) {
-        let mut line = Vec::with_capacity(256);
-        if self.broken_line {
-            line.push(b'\n');
-        }
-        // A struct of strings and numbers: serialising cannot fail.
-        if serde_json::to_writer(&mut line, &service::event(event)).is_err() {
+    /// Adds `event`'s record to `batch`.
+    fn add(&self, batch: &mut Batch, event: &Event) {
+        let start = batch.lines.len();
+        // A struct of strings and numbers: serialising cannot fail; if it
+        // did, the record is left out whole.
+        if serde_json::to_writer(&mut batch.lines, &service::event(event)).is_err() {
+            batch.lines.truncate(start);
             return;
         }
-        line.push(b'\n');
-        match self.append(&line) {
+        batch.lines.push(b'\n');
+        batch.records += 1;
+    }
+
+    /// Writes the records of `batch` at once, and empties it.
+    fn write(&mut self, batch: &mut Batch) {
+        if batch.records == 0 {
+            return;
+        }
+        if self.broken_line {
+            batch.lines.insert(0, b'\n');
+        }
+        let result = self.append(&batch.lines);
+        let records = std::mem::take(&mut batch.records);
+        batch.lines.clear();
+        match result {
             Ok(()) => {
                 if self.failed > 0 {
                     tracing::info!(
@@ -188,25 +234,42 @@ impl Writer {
                         "cannot write the event journal; events are lost until it can be written again"
                     );
                 }
-                self.failed += 1;
+                self.failed += records;
                 self.broken_line = true;
                 self.file = None;
             }
         }
     }
 
-    fn append(&mut self, line: &[u8]) -> io::Result<()> {
+    /// Appends whole records (`lines`, each ending with a newline). Those
+    /// that would take the live file past [`MAX_BYTES`] go to a new one,
+    /// after the rotation; the ones before them fill the old one.
+    fn append(&mut self, mut lines: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
             self.reopen()?;
         }
-        if self.size > 0 && self.size + line.len() as u64 > MAX_BYTES {
+        if self.size > 0 && self.size + lines.len() as u64 > MAX_BYTES {
+            let room = MAX_BYTES.saturating_sub(self.size) as usize;
+            let fits = lines[..room.min(lines.len())]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |end| end + 1);
+            self.write_out(&lines[..fits])?;
+            lines = &lines[fits..];
             self.rotate()?;
+        }
+        self.write_out(lines)
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
         }
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("journal not open"));
         };
-        file.write_all(line).map_err(|e| named(&self.path, e))?;
-        self.size += line.len() as u64;
+        file.write_all(bytes).map_err(|e| named(&self.path, e))?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 

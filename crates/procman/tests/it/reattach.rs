@@ -20,6 +20,7 @@ use crate::cli_control::{svc, svc_with, Running, SETTLE};
 use crate::logs::{plain_file, Plain};
 use crate::support::*;
 
+mod midstart;
 mod refusals;
 
 /// A child writing `line N` every 10 ms, for far longer than any test.

@@ -207,3 +207,160 @@ async fn the_manager_exits_0_on_sigterm_with_none_of_its_20_processes_left() {
     .await
     .expect("watchdog");
 }
+
+/// The manager's stop of every process sends each leader its SIGTERM
+/// itself, in one pass, before it tells the supervisors: each process
+/// still gets it once (the supervisor does not send it again), one that
+/// exits at once is stopped and not restarted (its supervisor may hear the
+/// exit before the stop), and one that ignores it is killed after its
+/// `shutdown_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_every_process_signals_each_once_and_restarts_none() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let mut yaml = t.header();
+        let always = "      restart_policy:\n        strategy: always\n        restart_delay: 0s\n";
+        let mut outs = Vec::new();
+        for i in 0..40 {
+            let (id, command) = match i % 8 {
+                0 => (format!("stubborn{i}"), "ignore-term"),
+                _ => (format!("quick{i}"), "run"),
+            };
+            let out = t.path(&id);
+            let extra = control_keys("shutdown_timeout: 1s") + always;
+            yaml += &child_entry_to_file(&id, command, &out, &extra);
+            outs.push((id, out));
+        }
+        let m = t.manager(&yaml);
+        m.start().await;
+        for (_, out) in &outs {
+            wait_file(out, "ready", Duration::from_secs(30)).await;
+        }
+        m.stop().await;
+        for (id, out) in &outs {
+            let s = m.handle(id).unwrap().status();
+            assert_eq!(s.phase(), Phase::Stopped, "{id}");
+            assert_eq!((s.runs, s.restarts), (1, 0), "{id}: one run, no restart");
+            let text = std::fs::read_to_string(out).unwrap_or_default();
+            assert_eq!(text.matches("got SIGTERM").count(), 1, "{id}: {text}");
+            let end = match id.starts_with("stubborn") {
+                true => ProcessEnd::Signaled {
+                    signal: Signal::KILL,
+                    core: false,
+                },
+                false => ProcessEnd::Exited(0),
+            };
+            assert_eq!(s.last_exit, Some(end), "{id}");
+        }
+        m.shutdown().await;
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// A stop removes the process's cgroup as soon as its tree is empty (a
+/// shutdown then removes each while the others still stop); the next start
+/// creates it again and runs the child in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_process_has_no_cgroup_until_it_starts_again() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let out = t.path("out");
+        let yaml = t.header() + &child_entry_to_file("svc", "run", &out, "");
+        let m = t.manager(&yaml);
+        let own = procman_core::platform::Host::current().own_v2();
+        let (true, Some(own)) = (m.uses_cgroups(), own) else {
+            skip_or_fail("no cgroup v2 hierarchy to hold the process trees");
+            return;
+        };
+        let tag = procman_core::state::tag(&t.path("state"));
+        let dir = own.join(format!("procman-{tag}")).join("svc");
+        let members = |dir: &std::path::Path| -> Vec<u32> {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect()
+        };
+        m.start().await;
+        let pid = pids_in(
+            &wait_file(&out, "ready", Duration::from_secs(20)).await,
+            "ready",
+        )[0];
+        assert!(members(&dir).contains(&pid), "{pid} in {}", dir.display());
+        m.stop_process("svc").await.expect("stop");
+        assert!(!dir.exists(), "{} left after the stop", dir.display());
+        std::fs::remove_file(&out).expect("remove out");
+        m.start_process("svc").await.expect("start");
+        let again = pids_in(
+            &wait_file(&out, "ready", Duration::from_secs(20)).await,
+            "ready",
+        )[0];
+        assert!(
+            members(&dir).contains(&again),
+            "{again} in {}",
+            dir.display()
+        );
+        m.shutdown().await;
+        assert!(!dir.exists(), "{} left after the shutdown", dir.display());
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// A leader that exits at once on the manager's stop pass may be heard
+/// exiting before its stop command arrives: that command is the same
+/// stop, not a second one, so what the leader left (here a grandchild
+/// that ignores SIGTERM) still gets its `shutdown_timeout` before the
+/// SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grandchild_keeps_its_grace_when_its_leader_exits_at_the_stop_pass() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let mut yaml = t.header();
+        let mut files = Vec::new();
+        for i in 0..20 {
+            let gpid = t.path(&format!("gpid{i}"));
+            let script = format!(
+                "(trap '' TERM; exec sleep 60) & echo $! > {}; exec {} run",
+                gpid.display(),
+                child().display()
+            );
+            yaml += &format!(
+                "  - id: \"svc{i}\"\n    management:\n      control:\n        executable: \"sh\"\n        arguments: [\"-c\", {script:?}]\n        shutdown_timeout: 2s\n"
+            );
+            files.push(gpid);
+        }
+        let m = t.manager(&yaml);
+        m.start().await;
+        let mut gpids = Vec::new();
+        for f in &files {
+            let text = wait_file(f, "", Duration::from_secs(30)).await;
+            gpids.push(text.trim().parse::<u32>().expect("a pid"));
+        }
+        let t0 = Instant::now();
+        let watch = async {
+            let mut died: Vec<Option<Duration>> = vec![None; gpids.len()];
+            while died.iter().any(Option::is_none) && t0.elapsed() < Duration::from_secs(30) {
+                for (pid, at) in gpids.iter().zip(died.iter_mut()) {
+                    if at.is_none() && !alive(*pid) {
+                        *at = Some(t0.elapsed());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            died
+        };
+        let ((), died) = tokio::join!(m.stop(), watch);
+        for (pid, at) in gpids.iter().zip(&died) {
+            let at = at.unwrap_or_else(|| panic!("grandchild {pid} outlived the stop"));
+            assert!(
+                at >= Duration::from_millis(1500),
+                "grandchild {pid} killed {at:?} into a 2 s grace"
+            );
+        }
+        m.shutdown().await;
+    })
+    .await
+    .expect("watchdog");
+}

@@ -250,3 +250,38 @@ fn a_binary_file_gives_a_bounded_list() {
         errors[20]
     );
 }
+
+#[test]
+fn a_tab_in_indentation_is_reported_where_it_is() {
+    // The parser's own place for these is the line before, or the start
+    // of the scalar before; an editor must land on the tab.
+    let cases: &[(&[u8], (usize, usize))] = &[
+        // A tab that starts a line under a list item.
+        (
+            b"managed_processes:\n  - id: a\n\tprofile_type: web\n",
+            (3, 1),
+        ),
+        // A tab that starts a line of a mapping.
+        (b"process_manager:\n\tport: 5\n", (2, 1)),
+        // A tab after spaces in the indentation.
+        (b"process_manager:\n  name: t\n  \t port: 3\n", (3, 3)),
+        // A tab that indents a block scalar's content.
+        (b"process_manager:\n  name: |\n\tabc\n", (3, 1)),
+        // A tab inside a line is a space there: the one that indents counts.
+        (b"process_manager: \t\n\tport: 5\n", (2, 1)),
+    ];
+    for (text, at) in cases {
+        let shown = String::from_utf8_lossy(text);
+        let errors = errors_of(text);
+        assert_eq!(errors.len(), 1, "{shown:?}: {errors:#?}");
+        assert_eq!(
+            place(&errors[0]),
+            (at.0, at.1, ""),
+            "{shown:?}: {errors:#?}"
+        );
+        assert!(
+            errors[0].message.contains("a tab indents this line"),
+            "{shown:?}: {errors:#?}"
+        );
+    }
+}

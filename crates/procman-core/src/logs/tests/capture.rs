@@ -268,3 +268,71 @@ fn through_the_spool_every_line_is_written_once_and_the_spool_empties() {
     );
     assert_eq!(log.counters.spool_fallbacks.load(Ordering::Relaxed), 0);
 }
+
+/// A process `svc` whose raw output goes straight into `<dir>/logs/svc.log`.
+fn raw_log_in(dir: &std::path::Path) -> Arc<ProcessLog> {
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let yaml = format!(
+        "process_manager:\n  state_dir: {d}/state\n  log_dir: {d}/logs\nmanaged_processes:\n  - id: svc\n    management:\n      control: {{executable: svc}}\n      logging: {{format: raw}}\n",
+        d = dir.display()
+    );
+    let config = crate::config::load_str(&yaml, &dir.join("pm.yaml"), &|_| None).expect("config");
+    let setup = LogSetup::start(&config)
+        .expect("setup")
+        .with_spool(&dir.join("state"));
+    Arc::new(ProcessLog::new(&config.processes[0], &setup).expect("log"))
+}
+
+#[test]
+fn a_raw_run_that_writes_nothing_creates_no_file_and_one_that_does_keeps_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = one_worker();
+    let log = raw_log_in(dir.path());
+    let file = dir.path().join("logs/svc.log");
+    // Both pipes end without a byte: nothing to open, flush or sync.
+    rt.block_on(log.run_started(7, 1));
+    let (out, out_w) = pipe_pair().unwrap();
+    let (err, err_w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async {
+        start(
+            &log,
+            vec![(Stream::Stdout, out), (Stream::Stderr, err)],
+            7,
+            1,
+        )
+    });
+    drop((out_w, err_w));
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    assert!(!file.exists(), "a file for a run that wrote nothing");
+    // The next run writes, and ends in the middle of a line.
+    rt.block_on(log.run_started(8, 2));
+    let (out, out_w) = pipe_pair().unwrap();
+    let pumps = rt.block_on(async { start(&log, vec![(Stream::Stdout, out)], 8, 2) });
+    let mut w = std::fs::File::from(out_w);
+    w.write_all(b"one\ntwo").unwrap();
+    drop(w);
+    rt.block_on(ended(pumps));
+    rt.block_on(log.run_ended(None, true));
+    assert_eq!(std::fs::read(&file).unwrap(), b"one\ntwo");
+}
+
+#[test]
+fn pipe_now_tells_an_empty_pipe_from_bytes_and_from_its_end() {
+    use crate::logs::rotate::{pipe_now, PipeNow};
+    use std::os::fd::AsFd;
+    let (r, w) = pipe_pair().unwrap();
+    assert_eq!(pipe_now(r.as_fd()), PipeNow::Empty);
+    let mut w = std::fs::File::from(w);
+    w.write_all(b"x").unwrap();
+    assert_eq!(pipe_now(r.as_fd()), PipeNow::Bytes);
+    drop(w);
+    assert_eq!(
+        pipe_now(r.as_fd()),
+        PipeNow::Bytes,
+        "a byte left at the end"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(rustix::io::read(&r, &mut byte), Ok(1));
+    assert_eq!(pipe_now(r.as_fd()), PipeNow::Ended);
+}

@@ -69,3 +69,51 @@ fn a_damaged_or_foreign_record_is_never_misread() {
         "a link is refused"
     );
 }
+
+#[test]
+fn a_shorter_record_overwrites_a_longer_one_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("processes/web.json");
+    let mut long = sample("web");
+    long.restart_causes = (0..20).map(|i| (format!("cause-{i}"), i)).collect();
+    long.save_unsynced(dir.path()).unwrap();
+    let before = std::fs::metadata(&file).unwrap();
+    // The same file (no temporary swapped in), as long as before: the
+    // rest of the old record is spaces, which JSON allows.
+    let short = sample("web");
+    short.save_unsynced(dir.path()).unwrap();
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(after.ino(), before.ino());
+    assert_eq!(after.len(), before.len());
+    assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap(), Some(short));
+    assert!(!dir.path().join("processes/.web.json.tmp").exists());
+    // A longer one again grows the file and is read whole.
+    long.save_unsynced(dir.path()).unwrap();
+    assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap(), Some(long));
+}
+
+#[test]
+fn a_record_larger_than_a_page_is_swapped_in_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = sample("web");
+    big.restart_causes = (0..400).map(|i| (format!("cause-{i}"), i)).collect();
+    sample("web").save(dir.path()).unwrap();
+    big.save(dir.path()).unwrap();
+    assert!(
+        std::fs::metadata(dir.path().join("processes/web.json"))
+            .unwrap()
+            .len()
+            > 4096
+    );
+    assert_eq!(ProcessRecord::load(dir.path(), "web").unwrap(), Some(big));
+    // And a small one after it goes through the swap too (the file is
+    // larger than a page), still read whole.
+    sample("web").save(dir.path()).unwrap();
+    assert_eq!(
+        ProcessRecord::load(dir.path(), "web").unwrap(),
+        Some(sample("web"))
+    );
+    ProcessRecord::remove(dir.path(), "web").unwrap();
+    assert!(!dir.path().join("processes/.web.json.tmp").exists());
+}

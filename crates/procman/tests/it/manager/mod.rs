@@ -6,6 +6,7 @@
 //! outside: exit code, processes, cgroups, stamps and pid files written by
 //! the test child, and the manager's log.
 
+mod orphans;
 mod output;
 mod signals;
 mod threads;
@@ -206,4 +207,20 @@ pub fn crashing_entry(id: &str, stamp: &Path, after: &str) -> String {
         &["--stamp", &stamp, "exit", "3", "--after", after],
         "      restart_policy:\n        restart_delay: 50ms\n        max_attempts: 0\n",
     )
+}
+
+/// Waits until `pid` is stopped (state `T`).
+pub async fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next());
+        if state == Some("T") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} did not stop: {stat}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -234,22 +234,6 @@ async fn a_second_shutdown_signal_kills_every_process_at_once_and_exits_0() {
     .expect("watchdog");
 }
 
-/// Waits until `pid` is stopped (state `T`).
-async fn wait_stopped(pid: u32) {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next());
-        if state == Some("T") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "pid {pid} did not stop: {stat}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_third_shutdown_signal_kills_every_process_and_exits_1_at_once() {
     tokio::time::timeout(WATCHDOG, async {

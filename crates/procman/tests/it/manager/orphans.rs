@@ -1,0 +1,118 @@
+//! No spawn once the shutdown has begun: three shutdown signals that
+//! arrive while many processes start (and others restart from backoff)
+//! leave no child behind the manager. Every child is either killed by the
+//! forced exit or never spawned.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use procman_core::outcome::ProcessEnd;
+
+use super::*;
+
+const LONG: Duration = Duration::from_secs(30);
+/// Services that run until stopped, each writing its pid file.
+const SERVICES: usize = 120;
+/// Processes that exit at once and are restarted after a short backoff:
+/// spawns keep coming during the shutdown if anything lets them.
+const CRASHERS: usize = 30;
+
+/// A config of [`SERVICES`] services and [`CRASHERS`] crash loops, every
+/// one with the scratch dir on its command line (so the test finds them
+/// whoever their parent is). Returns the config and the services' pid
+/// files.
+fn many(t: &Scratch) -> (PathBuf, Vec<PathBuf>) {
+    let mut yaml = t.header();
+    let mut pidfiles = Vec::new();
+    for i in 0..SERVICES {
+        let pidfile = t.path(&format!("svc{i}.pid"));
+        let p = pidfile.display().to_string();
+        yaml += &child_entry(&format!("svc{i}"), &["--pidfile", &p, "run"], "");
+        pidfiles.push(pidfile);
+    }
+    for i in 0..CRASHERS {
+        let stamp = t.path(&format!("crash{i}.stamps")).display().to_string();
+        yaml += &child_entry(
+            &format!("crash{i}"),
+            &["--stamp", &stamp, "exit", "3"],
+            "      restart_policy:\n        restart_delay: 5ms\n        max_attempts: 0\n",
+        );
+    }
+    (config_file(t, &yaml), pidfiles)
+}
+
+/// Waits until at least `n` of `files` exist.
+async fn wait_some(files: &[PathBuf], n: usize) {
+    let deadline = Instant::now() + LONG;
+    while files.iter().filter(|f| f.exists()).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} of {} services started",
+            files.len()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Starts the manager on [`many`], waits until `started` services have
+/// written their pid files, then sends it three different shutdown signals
+/// at once (held stopped meanwhile, so that it gets them together while
+/// the start goes on). Once it has ended, no process of its config may
+/// remain alive.
+async fn forced_exit_during_start(started: usize) {
+    let t = Scratch::new();
+    let marker = t.dir.path().display().to_string();
+    let _cleanup = KillOnDrop(marker.clone());
+    let (config, pidfiles) = many(&t);
+    let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
+    wait_some(&pidfiles, started).await;
+    // Held stopped, so that the three signals arrive together.
+    m.signal(Sig::STOP.as_raw());
+    wait_stopped(m.pid).await;
+    m.signal(Sig::TERM.as_raw());
+    m.signal(Sig::INT.as_raw());
+    m.signal(Sig::QUIT.as_raw());
+    m.signal(Sig::CONT.as_raw());
+    let end = m.ended(LONG).await;
+    assert!(
+        matches!(end, ProcessEnd::Exited(0 | 1)),
+        "{end:?}: {}",
+        m.log_text()
+    );
+    // A SIGKILLed child is gone within moments; an orphan stays for good.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = procs_mentioning(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} processes outlived the manager ({end:?}, {started} started before the signals): {left:?}\n{}",
+            left.len(),
+            m.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_exit_early_in_a_large_start_leaves_no_child() {
+    tokio::time::timeout(WATCHDOG, forced_exit_during_start(1))
+        .await
+        .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_exit_half_way_through_a_large_start_leaves_no_child() {
+    tokio::time::timeout(WATCHDOG, forced_exit_during_start(SERVICES / 2))
+        .await
+        .expect("watchdog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_exit_among_restarts_leaves_no_child() {
+    tokio::time::timeout(WATCHDOG, forced_exit_during_start(SERVICES))
+        .await
+        .expect("watchdog");
+}
