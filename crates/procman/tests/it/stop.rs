@@ -321,8 +321,11 @@ async fn a_grandchild_keeps_its_grace_when_its_leader_exits_at_the_stop_pass() {
         let mut files = Vec::new();
         for i in 0..20 {
             let gpid = t.path(&format!("gpid{i}"));
+            // The grandchild writes its pid once its trap is set (`$$$$`
+            // is `$$` after the config's expansion): a pid written by the
+            // parent could name a grandchild not yet ignoring TERM.
             let script = format!(
-                "(trap '' TERM; exec sleep 60) & echo $! > {}; exec {} run",
+                "sh -c 'trap \"\" TERM; echo $$$$ > {}; exec sleep 60' & exec {} run",
                 gpid.display(),
                 child().display()
             );
