@@ -331,7 +331,7 @@ async fn a_killed_managers_processes_are_reattached_or_stopped_when_gone_from_th
         wait_gone(&[old], SETTLE).await;
         let now = second.process("keep").await.pid.expect("keep runs");
         assert_eq!(now, keep, "re-attached, not a new copy");
-        let log = second.log();
+        let log = second.wait_manager_log("configuration changed").await;
         assert!(
             log.contains("re-attached") && log.contains("configuration changed"),
             "{log}"

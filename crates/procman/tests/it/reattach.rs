@@ -197,16 +197,27 @@ fn assert_counts_once_in_order(id: &str, nums: &[u64], at_crash: u64) {
     );
 }
 
-/// Asserts that the manager log has a transition of `id` with `cause`.
-fn assert_logged(m: &Running, id: &str, cause: &str) {
-    let log = m.log();
+/// Asserts that the manager log has a transition of `id` with `cause`,
+/// waiting for it: the log is written by its own thread, so a line can
+/// follow the state the API already shows.
+async fn assert_logged(m: &Running, id: &str, cause: &str) {
     let process = format!("process={id} ");
     let cause = format!("cause={cause}");
-    assert!(
-        log.lines()
-            .any(|l| l.contains(&process) && l.contains(&cause)),
-        "no transition of {id} with {cause:?} in the manager log:\n{log}"
-    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = m.log();
+        if log
+            .lines()
+            .any(|l| l.contains(&process) && l.contains(&cause))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no transition of {id} with {cause:?} in the manager log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every transition in the event journal, as `procman events` shows it.
@@ -269,12 +280,12 @@ async fn a_sigkilled_manager_is_succeeded_by_one_that_reattaches_to_every_child(
         rerun_and_reattach(&mut m, &before).await;
         // No second copy: these processes only.
         assert_eq!(test_children(&m), sorted(&before));
-        let log = m.log();
         for (id, pid) in &before {
             let line = format!(
                 "process={id} pid={pid} from=registered to=running cause=re-attached by a new manager"
             );
-            assert!(log.contains(&line), "no {line:?} in the manager log:\n{log}");
+            // Waited for: the log's own thread can write it after the state.
+            m.wait_manager_log(&line).await;
         }
 
         // The counters are read on.

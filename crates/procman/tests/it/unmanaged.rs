@@ -224,7 +224,9 @@ async fn found_by_name_and_arguments_the_oldest_of_several_and_found_again() {
         let m = Running::start(t, &entry("ext", &discovery, "")).await;
         // Two match: the older is watched, with a warning naming the count.
         assert!(running_as(&m.process("ext").await, first.pid));
-        let log = m.log();
+        let log = m
+            .wait_manager_log("2 processes match process_name; watching the oldest")
+            .await;
         assert!(
             log.contains("2 processes match process_name; watching the oldest"),
             "{log}"

@@ -47,12 +47,14 @@ async fn a_recycled_pid_is_left_alone_and_the_process_started_afresh() {
             !cgroups.contains("procman-"),
             "the stranger was taken in: {cgroups}"
         );
+        // The log has its own writer thread: its lines can follow the state.
+        m.wait_manager_log("another process").await;
         assert!(
             m.log().contains("not re-attached") && m.log().contains("another process"),
             "the manager log does not say why web was not re-attached:\n{}",
             m.log()
         );
-        assert_logged(&m, "web", "ended while no manager was running");
+        assert_logged(&m, "web", "ended while no manager was running").await;
 
         let events = journal(&m).await;
         m.cli(&["shutdown"]).await.ok();
@@ -106,7 +108,7 @@ async fn a_child_that_died_while_no_manager_ran_is_judged_by_its_restart_policy(
             .await;
         assert_eq!(ps[0].restarts, 1, "{:#?}", ps[0]);
         assert_eq!(starts(&m, "again", 2).await[1], ps[0].pid.expect("a pid"));
-        assert_logged(&m, "again", unsupervised);
+        assert_logged(&m, "again", unsupervised).await;
 
         let d = m
             .wait_detail("once", "once given up", |d| {
@@ -164,6 +166,7 @@ async fn a_leftover_tree_without_a_state_file_is_stopped() {
         let now = sorted(&reported(&ps));
         assert_eq!(test_children(&m), now, "one copy of each, no more");
         assert_eq!(starts(&m, "lost", 2).await[1], ps[1].pid.expect("a pid"));
+        m.wait_manager_log("left by an earlier manager").await;
         assert!(
             m.log().contains("left by an earlier manager"),
             "the manager log does not say it stopped a leftover:\n{}",
@@ -193,6 +196,7 @@ async fn a_process_no_longer_in_the_config_is_stopped_by_the_next_manager() {
         wait_gone(&[before["old"]], SETTLE).await;
         assert_eq!(ProcessRecord::ids(&m.t.path("state")), ["web"]);
         assert_eq!(test_children(&m), [before["web"]]);
+        m.wait_manager_log("no longer in the config").await;
         assert!(
             m.log().contains("no longer in the config"),
             "the manager log does not say why old was stopped:\n{}",
