@@ -12,6 +12,7 @@ use super::roster::{Lineup, Roster};
 use crate::config::{Config, ProcessKind};
 use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, Reaping, TreeRoot};
+use crate::state::record::ProcessRecord;
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Events, Handle, ProcessStatus, Ticket};
 
@@ -445,5 +446,13 @@ impl Drop for Manager {
         }
         self.trees
             .kill_and_remove(std::time::Duration::from_secs(1));
+        // Every process was killed on purpose: no record is left for the
+        // next manager to take for processes that ended while none ran.
+        let dir = self.state_dir();
+        for id in ProcessRecord::ids(dir) {
+            if let Err(e) = ProcessRecord::remove(dir, &id) {
+                tracing::warn!(process = %id, error = %e, "cannot remove the process's state file");
+            }
+        }
     }
 }

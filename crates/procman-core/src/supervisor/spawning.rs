@@ -76,9 +76,10 @@ impl Task {
         match outcome {
             Ok(()) => Ok(()),
             Err(no_run) => {
-                // The last run's state file was kept for this launch: no
-                // run, nothing to re-attach to.
-                if kept_record || matches!(no_run, NoRun::Failed { .. }) {
+                // The last run's state file was kept for this launch, or
+                // this one's was written before a clone that did not
+                // happen: no run, nothing to re-attach to.
+                if kept_record || !matches!(no_run, NoRun::Held(Ok(()))) {
                     self.state_file.remove();
                 }
                 match no_run {

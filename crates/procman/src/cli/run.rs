@@ -48,7 +48,7 @@ enum Request {
 enum Ending {
     /// Everything stopped and cleaned up.
     Stopped,
-    /// A third shutdown signal: everything killed, nothing cleaned up.
+    /// A third shutdown signal: everything killed (state files removed), the shutdown not finished.
     Forced(Received),
 }
 

@@ -94,6 +94,37 @@ async fn forced_exit_during_start(started: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Every process was killed on purpose (or never spawned): no state
+    // file may tell the next manager that they ended while none ran.
+    let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(records.is_empty(), "state files left: {records:?}");
+}
+
+/// A shutdown (one signal) early in a large start: every process stops,
+/// and no state file is left, also of a process whose record was written
+/// before a spawn the shutdown then refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_early_in_a_large_start_leaves_no_state_file() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let marker = t.dir.path().display().to_string();
+        let _cleanup = KillOnDrop(marker.clone());
+        let (config, pidfiles) = many(&t);
+        let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
+        wait_some(&pidfiles, 1).await;
+        m.signal(Sig::TERM.as_raw());
+        let end = m.ended(LONG).await;
+        assert_eq!(end, ProcessEnd::Exited(0), "{}", m.log_text());
+        assert!(procs_mentioning(&marker).is_empty(), "{}", m.log_text());
+        let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(records.is_empty(), "state files left: {records:?}");
+    })
+    .await
+    .expect("watchdog");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
