@@ -203,7 +203,8 @@ def raise_nofile(n):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("procman")
     ap.add_argument("--n", default="50,500,5000")
     ap.add_argument("--runs", type=int, default=1)
