@@ -41,6 +41,14 @@ fn many(t: &Scratch) -> (PathBuf, Vec<PathBuf>) {
     (config_file(t, &yaml), pidfiles)
 }
 
+/// No state file is left in the scratch dir's state directory.
+fn assert_no_state_file(t: &Scratch) {
+    let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(records.is_empty(), "state files left: {records:?}");
+}
+
 /// Waits until at least `n` of `files` exist.
 async fn wait_some(files: &[PathBuf], n: usize) {
     let deadline = Instant::now() + LONG;
@@ -96,10 +104,7 @@ async fn forced_exit_during_start(started: usize) {
     }
     // Every process was killed on purpose (or never spawned): no state
     // file may tell the next manager that they ended while none ran.
-    let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(records.is_empty(), "state files left: {records:?}");
+    assert_no_state_file(&t);
 }
 
 /// A shutdown (one signal) early in a large start: every process stops,
@@ -118,10 +123,7 @@ async fn a_shutdown_early_in_a_large_start_leaves_no_state_file() {
         let end = m.ended(LONG).await;
         assert_eq!(end, ProcessEnd::Exited(0), "{}", m.log_text());
         assert!(procs_mentioning(&marker).is_empty(), "{}", m.log_text());
-        let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(records.is_empty(), "state files left: {records:?}");
+        assert_no_state_file(&t);
     })
     .await
     .expect("watchdog");
