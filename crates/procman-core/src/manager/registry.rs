@@ -12,7 +12,7 @@ use super::roster::{Lineup, Roster};
 use crate::config::{Config, ProcessKind};
 use crate::logs::{LogError, LogSetup};
 use crate::platform::{self, Reaping, TreeRoot};
-use crate::state::record::ProcessRecord;
+use crate::state::slots::Records;
 use crate::state::{self, LockError, StateLock};
 use crate::supervisor::{self, CommandError, Context, Events, Handle, ProcessStatus, Ticket};
 
@@ -123,6 +123,8 @@ pub struct Manager {
     /// state (re-attached, or judged by its restart policy) when
     /// [`Manager::start`] starts it, even if it is not `enabled`.
     resumed: Vec<bool>,
+    /// The processes' state files (`None`: they could not be opened).
+    records: Option<Arc<Records>>,
     _lock: StateLock,
 }
 
@@ -164,7 +166,18 @@ impl Manager {
             .collect::<Result<Vec<_>, _>>()?;
         // What an earlier manager on this state directory left: runs to
         // re-attach to (their trees are kept), runs that ended meanwhile.
-        let resumes = super::resume::find(&state_dir, &config);
+        let records = match Records::open(&state_dir) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::warn!(dir = %state_dir.display(), error = %e,
+                    "cannot open the processes' state files; a manager restarted later could not re-attach to them");
+                None
+            }
+        };
+        let resumes = records
+            .as_deref()
+            .map(|r| super::resume::find(r, &config))
+            .unwrap_or_else(|| config.processes.iter().map(|_| None).collect());
         let keep: Vec<String> = config
             .processes
             .iter()
@@ -190,7 +203,7 @@ impl Manager {
             config_dir,
             trees: trees.clone(),
             events: events.clone(),
-            state_dir: Some(state_dir.as_path().into()),
+            records: records.clone(),
         });
         let config = Arc::new(config);
         let roster = Arc::new(Roster::new(config.clone(), ctx, setup));
@@ -222,6 +235,7 @@ impl Manager {
             state,
             finished: false,
             resumed,
+            records,
             _lock: lock,
         })
     }
@@ -448,9 +462,11 @@ impl Drop for Manager {
             .kill_and_remove(std::time::Duration::from_secs(1));
         // Every process was killed on purpose: no record is left for the
         // next manager to take for processes that ended while none ran.
-        let dir = self.state_dir();
-        for id in ProcessRecord::ids(dir) {
-            if let Err(e) = ProcessRecord::remove(dir, &id) {
+        let Some(records) = &self.records else {
+            return;
+        };
+        for id in records.ids() {
+            if let Err(e) = records.remove(&id) {
                 tracing::warn!(process = %id, error = %e, "cannot remove the process's state file");
             }
         }

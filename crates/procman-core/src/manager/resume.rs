@@ -4,13 +4,13 @@
 //! in the config, whose processes are stopped (never left running
 //! unsupervised, nor beside a new copy).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ProcessKind};
 use crate::outcome::{ProcessEnd, Signal};
 use crate::platform::adopt::{self, Refusal};
 use crate::state::record::ProcessRecord;
+use crate::state::slots::Records;
 use crate::supervisor::Resume;
 
 /// How long a process left by an earlier manager, and no longer in the
@@ -19,7 +19,7 @@ const STRAY_GRACE: Duration = Duration::from_secs(5);
 
 /// What to take up for each process of `config`, in config order. Needs a
 /// tokio runtime (an adopted process's end is awaited on a task).
-pub(super) fn find(state_dir: &Path, config: &Config) -> Vec<Option<Resume>> {
+pub(super) fn find(records: &Records, config: &Config) -> Vec<Option<Resume>> {
     let found: Vec<Option<Resume>> = config
         .processes
         .iter()
@@ -27,7 +27,7 @@ pub(super) fn find(state_dir: &Path, config: &Config) -> Vec<Option<Resume>> {
             if p.kind == ProcessKind::Unmanaged {
                 return None;
             }
-            resume(state_dir, &p.id)
+            resume(records, &p.id)
         })
         .collect();
     let adopted = found.iter().flatten().filter(|r| r.adopts()).count();
@@ -39,23 +39,24 @@ pub(super) fn find(state_dir: &Path, config: &Config) -> Vec<Option<Resume>> {
             "resuming where the earlier manager on this state directory left off"
         );
     }
-    stop_strays(state_dir, config);
+    stop_strays(records, config);
+    records.forget_found();
     found
 }
 
-fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
-    let mut record = match ProcessRecord::load(state_dir, id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return None,
-        Err(e) => {
+fn resume(records: &Records, id: &str) -> Option<Resume> {
+    let mut record = match records.take(id) {
+        Some(Ok(r)) => r,
+        None => return None,
+        Some(Err(e)) => {
             tracing::warn!(process = %id, error = %e,
                 "cannot read the process's state file; starting it afresh");
-            let _ = ProcessRecord::remove(state_dir, id);
+            let _ = records.remove(id);
             return None;
         }
     };
     let Some((pid, start)) = named(&mut record) else {
-        let _ = ProcessRecord::remove(state_dir, id);
+        let _ = records.remove(id);
         return None;
     };
     match adopt::adopt(pid, start, &record.boot_id) {
@@ -70,7 +71,7 @@ fn resume(state_dir: &Path, id: &str) -> Option<Resume> {
         }
         Err(why) => {
             tracing::info!(process = %id, pid, %why, "not re-attached; starting it afresh");
-            let _ = ProcessRecord::remove(state_dir, id);
+            let _ = records.remove(id);
             None
         }
     }
@@ -101,19 +102,19 @@ fn named(record: &mut ProcessRecord) -> Option<(u32, u64)> {
 /// process of the config (in the background, bounded), and removes the
 /// files. With cgroups their trees are stopped by the sweep too; this
 /// also covers a manager without them.
-fn stop_strays(state_dir: &Path, config: &Config) {
+fn stop_strays(records: &Records, config: &Config) {
     let managed = |id: &str| {
         config
             .processes
             .iter()
             .any(|p| p.id == id && p.kind != ProcessKind::Unmanaged)
     };
-    for id in ProcessRecord::ids(state_dir) {
+    for id in records.ids() {
         if managed(&id) {
             continue;
         }
-        let record = ProcessRecord::load(state_dir, &id).ok().flatten();
-        let _ = ProcessRecord::remove(state_dir, &id);
+        let record = records.take(&id).and_then(Result::ok);
+        let _ = records.remove(&id);
         let Some(mut record) = record else { continue };
         let Some((pid, start)) = named(&mut record) else {
             continue;

@@ -6,6 +6,7 @@
 pub mod files;
 mod lock;
 pub mod record;
+pub mod slots;
 
 pub use lock::{LockError, StateError, StateLock};
 

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::event::Events;
 use crate::platform::TreeRoot;
+use crate::state::slots::Records;
 
 /// What every supervisor of one manager shares.
 #[derive(Debug)]
@@ -21,8 +22,8 @@ pub struct Context {
     pub trees: TreeRoot,
     /// Where every transition is published.
     pub events: Arc<Events>,
-    /// Where the state files go (`None`: none are kept).
-    pub state_dir: Option<Arc<Path>>,
+    /// The records of the state directory (`None`: none are kept).
+    pub records: Option<Arc<Records>>,
 }
 
 /// Spawns the supervisor task `main` of process `id`, watched for a

@@ -3,8 +3,8 @@
 //! not running has nothing to re-attach to), written once more when the
 //! manager detaches.
 //!
-//! The write itself (one `pwrite` over the old record, see
-//! `state/record.rs`) is made at once, by the supervisor, before the run's
+//! The write itself (one `pwrite` over the record's slot, see
+//! `state/slots.rs`) is made at once, by the supervisor, before the run's
 //! output is read: a manager killed a moment after a spawn leaves a state
 //! file for it, and a removal can never be overtaken by an older write. It
 //! is not `fsync`ed: a record only names processes of the boot that wrote
@@ -21,30 +21,31 @@ use crate::logs::Stream;
 use crate::platform::adopt;
 use crate::policy::Breaker;
 use crate::state::record::{BreakerRecord, HeldPipe, ProcessRecord, VERSION};
+use crate::state::slots::Records;
 
-/// One process's state file.
+/// One process's state file: its record in the manager's [`Records`].
 #[derive(Debug)]
 pub(super) struct StateFile {
     /// `None`: the manager keeps no state (an embedder without a state
     /// directory).
-    state_dir: Option<Arc<Path>>,
+    records: Option<Arc<Records>>,
     id: String,
 }
 
 impl StateFile {
-    pub(super) fn new(state_dir: Option<Arc<Path>>, id: &str) -> StateFile {
+    pub(super) fn new(records: Option<Arc<Records>>, id: &str) -> StateFile {
         StateFile {
-            state_dir,
+            records,
             id: id.to_string(),
         }
     }
 
     /// Writes `record` now.
     pub(super) fn save(&self, record: &ProcessRecord) {
-        let Some(dir) = &self.state_dir else {
+        let Some(records) = &self.records else {
             return;
         };
-        if let Err(e) = record.save_unsynced(dir) {
+        if let Err(e) = records.save(record, false) {
             tracing::warn!(process = %self.id, error = %e,
                 "cannot write the process's state file; a manager restarted now could not re-attach to it");
         }
@@ -52,21 +53,21 @@ impl StateFile {
 
     /// Writes `record` and returns once it is on disk (a detach).
     pub(super) async fn save_now(&self, record: ProcessRecord) {
-        let Some(dir) = self.state_dir.clone() else {
+        let Some(records) = self.records.clone() else {
             return;
         };
         let id = self.id.clone();
-        let saved = tokio::task::spawn_blocking(move || record.save(&dir)).await;
+        let saved = tokio::task::spawn_blocking(move || records.save(&record, true)).await;
         if let Ok(Err(e)) = saved {
             tracing::warn!(process = %id, error = %e,
                 "cannot write the process's state file; the next manager will not re-attach to it");
         }
     }
 
-    /// Removes the file.
+    /// Removes the record.
     pub(super) fn remove(&self) {
-        if let Some(dir) = &self.state_dir {
-            if let Err(e) = ProcessRecord::remove(dir, &self.id) {
+        if let Some(records) = &self.records {
+            if let Err(e) = records.remove(&self.id) {
                 tracing::warn!(process = %self.id, error = %e, "cannot remove the process's state file");
             }
         }

@@ -40,7 +40,7 @@ pub(crate) fn spawn(
         ctx.trees.tree(&cfg.id)
     };
     let id = cfg.id.clone();
-    let state_file = StateFile::new(ctx.state_dir.clone(), &cfg.id);
+    let state_file = StateFile::new(ctx.records.clone(), &cfg.id);
     let task = Task {
         leader: handle.leader().clone(),
         state_file,

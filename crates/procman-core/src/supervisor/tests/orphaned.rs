@@ -39,7 +39,7 @@ async fn a_stop_with_every_handle_gone_waits_without_spinning() {
         config_dir: dir.path().to_path_buf(),
         trees: TreeRoot::without_cgroups(),
         events: Default::default(),
-        state_dir: None,
+        records: None,
     });
     let (handle, task) = supervisor::spawn(cfg, ctx, log, None);
     handle.start().await.expect("started");

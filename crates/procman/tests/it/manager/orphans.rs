@@ -43,9 +43,7 @@ fn many(t: &Scratch) -> (PathBuf, Vec<PathBuf>) {
 
 /// No state file is left in the scratch dir's state directory.
 fn assert_no_state_file(t: &Scratch) {
-    let records: Vec<_> = std::fs::read_dir(t.path("state").join("processes"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let records = procman_core::state::record::ProcessRecord::ids(&t.path("state"));
     assert!(records.is_empty(), "state files left: {records:?}");
 }
 
