@@ -28,6 +28,7 @@ use std::task::Poll;
 
 use anyhow::Context as _;
 use procman_core::outcome::Signal as Named;
+use procman_core::platform::SpawnHalt;
 use rustix::process::Signal as Sig;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -153,6 +154,26 @@ impl Signals {
         handlers::set_blocked(&handled_numbers(), false)
             .context("cannot unblock the signals held during start-up")?;
         Ok(Signals { handled })
+    }
+
+    /// Makes every shutdown signal refuse new spawns inside its handler,
+    /// before the manager's tasks get to it: during a start of hundreds of
+    /// processes they are busy spawning, and would otherwise spawn on for
+    /// tens of milliseconds. What the signal means is still decided by
+    /// [`Signals::next`].
+    pub fn halt_spawns_on_shutdown(&self, halt: &SpawnHalt) -> anyhow::Result<()> {
+        for (received, _) in &self.handled {
+            if received.disposition != Disposition::Shutdown {
+                continue;
+            }
+            let halt = halt.clone();
+            // SAFETY: the action runs in a signal handler; it only stores
+            // to an atomic (`SpawnHalt::halt`), which is async-signal-safe,
+            // and the registry keeps it alive as long as it is registered.
+            unsafe { signal_hook_registry::register(received.number, move || halt.halt()) }
+                .with_context(|| format!("cannot handle {}", received.name()))?;
+        }
+        Ok(())
     }
 
     /// The next signal received (cancel safe: a signal that arrives while

@@ -254,6 +254,13 @@ impl Manager {
         &self.control.state_dir
     }
 
+    /// A handle that refuses every spawn from the moment it is used, safe
+    /// in a signal handler: what a shutdown signal does first, so that a
+    /// large start stops at once (see [`platform::SpawnHalt`]).
+    pub fn spawn_halt(&self) -> platform::SpawnHalt {
+        self.trees.spawn_halt()
+    }
+
     /// Whether process trees are tracked by cgroup (else by `/proc`).
     pub fn uses_cgroups(&self) -> bool {
         self.trees.uses_cgroups()

@@ -70,7 +70,7 @@ pub use spawn::{
     check_working_directory, child_path, resolve_program, spawn, spawn_blocking, spawn_then,
     SpawnError, SpawnSpec, Spawned, Stdio, Step,
 };
-pub use tree::{Tree, TreeRoot};
+pub use tree::{SpawnHalt, Tree, TreeRoot};
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 

@@ -234,6 +234,12 @@ impl TreeRoot {
         drop(reaper::lock());
     }
 
+    /// A handle that refuses every spawn into this root's trees from then
+    /// on, usable in a signal handler ([`SpawnHalt::halt`]).
+    pub fn spawn_halt(&self) -> SpawnHalt {
+        SpawnHalt(self.closed.clone())
+    }
+
     /// SIGKILL to every process of every tree of this root, synchronously
     /// (the last resort when a manager is dropped without a stop): every
     /// cgroup's `cgroup.kill`, and the group of every unreaped child. The
@@ -358,6 +364,21 @@ fn in_another_manager(pid: u32, ours: Option<&str>) -> bool {
         let path = line.splitn(3, ':').nth(2).unwrap_or("");
         path.contains("/procman-") && ours.is_none_or(|o| !path.starts_with(o))
     })
+}
+
+/// Refuses every spawn into a root's trees from the moment it is used: a
+/// shutdown signal stops a large start at once, before the manager's tasks
+/// (busy spawning) get to the signal. Only a spawn that has not yet
+/// reached its check is refused; the shutdown that follows closes the root
+/// as usual ([`TreeRoot::close`]), which also waits for those under way.
+#[derive(Debug, Clone)]
+pub struct SpawnHalt(Arc<AtomicBool>);
+
+impl SpawnHalt {
+    /// One atomic store: safe inside a signal handler.
+    pub fn halt(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// One supervised process's tree of processes.

@@ -120,6 +120,7 @@ async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
         false => None,
     };
     let manager = Manager::new(config)?;
+    signals.halt_spawns_on_shutdown(&manager.spawn_halt())?;
     // Before any process starts: a port in use ends the run here, with
     // nothing started.
     let (server, mut requests) = Server::start(manager.control().clone()).await?;

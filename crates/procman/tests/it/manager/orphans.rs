@@ -147,3 +147,55 @@ async fn a_forced_exit_among_restarts_leaves_no_child() {
         .await
         .expect("watchdog");
 }
+
+/// Waits until no new pid file has appeared for a second: every child
+/// cloned so far has written its own.
+async fn settled_count(files: &[PathBuf]) -> usize {
+    let deadline = Instant::now() + LONG;
+    let count = || files.iter().filter(|f| f.exists()).count();
+    let (mut last, mut since) = (count(), Instant::now());
+    while since.elapsed() < Duration::from_secs(1) {
+        assert!(Instant::now() < deadline, "the pid files never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = count();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    last
+}
+
+/// A shutdown signal stops a large start at once: it refuses spawns in
+/// its handler, before the manager's tasks, busy spawning, get to it. The
+/// manager is held stopped while the signal is sent, so that it meets the
+/// signal in the middle of its start; at most the spawn under way when it
+/// arrives may still make a process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_signal_stops_a_large_start_at_once() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let marker = t.dir.path().display().to_string();
+        let _cleanup = KillOnDrop(marker.clone());
+        let (config, pidfiles) = many(&t);
+        let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
+        wait_some(&pidfiles, SERVICES / 4).await;
+        m.signal(Sig::STOP.as_raw());
+        wait_stopped(m.pid).await;
+        let before = settled_count(&pidfiles).await;
+        assert!(before < SERVICES, "the start was over before the signal");
+        m.signal(Sig::TERM.as_raw());
+        m.signal(Sig::CONT.as_raw());
+        let end = m.ended(LONG).await;
+        assert_eq!(end, ProcessEnd::Exited(0), "{}", m.log_text());
+        let after = pidfiles.iter().filter(|f| f.exists()).count();
+        assert!(
+            after <= before + 2,
+            "{} services started after the shutdown signal ({before} before it)",
+            after - before
+        );
+        assert!(procs_mentioning(&marker).is_empty(), "{}", m.log_text());
+        assert_no_state_file(&t);
+    })
+    .await
+    .expect("watchdog");
+}
