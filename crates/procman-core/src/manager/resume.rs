@@ -55,12 +55,19 @@ fn resume(records: &Records, id: &str) -> Option<Resume> {
             return None;
         }
     };
+    // A record without a pid: the earlier manager died between the clone
+    // and naming the child, before the run's first line in its log.
+    let unnamed = record.pid.is_none();
     let Some((pid, start)) = named(&mut record) else {
         let _ = records.remove(id);
         return None;
     };
     match adopt::adopt(pid, start, &record.boot_id) {
-        Ok(adopted) => Some(Resume::Adopt { adopted, record }),
+        Ok(adopted) => Some(Resume::Adopt {
+            adopted,
+            record,
+            unnamed,
+        }),
         Err(Refusal::Ended(end)) => Some(Resume::Lost { end, record }),
         Err(why @ (Refusal::Gone | Refusal::Recycled { .. })) => {
             tracing::info!(process = %id, pid, %why, "not re-attached");

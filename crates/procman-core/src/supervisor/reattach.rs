@@ -24,6 +24,9 @@ pub(crate) enum Resume {
     Adopt {
         adopted: Adopted,
         record: ProcessRecord,
+        /// Found by its pipes (see `manager/resume.rs`): its log has no
+        /// line of this run yet, not even the separator.
+        unnamed: bool,
     },
     /// Its run ended while no manager ran: how, if it could be read.
     Lost {
@@ -67,7 +70,11 @@ impl Task {
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
         match resume {
-            Resume::Adopt { adopted, record } => self.reattach(adopted, record, uptime).await,
+            Resume::Adopt {
+                adopted,
+                record,
+                unnamed,
+            } => self.reattach(adopted, record, uptime, unnamed).await,
             Resume::Lost { end, record } => {
                 tracing::warn!(process = %self.id(), pid = record.pid, %end,
                     "the process ended while no manager was running; the restart policy decides");
@@ -90,7 +97,13 @@ impl Task {
     /// Supervises the run an earlier manager started, as if this manager
     /// had spawned it: its exit (through its pidfd), its output (the pipes
     /// it holds), its health checks and limits.
-    async fn reattach(&mut self, adopted: Adopted, record: ProcessRecord, uptime: Duration) {
+    async fn reattach(
+        &mut self,
+        adopted: Adopted,
+        record: ProcessRecord,
+        uptime: Duration,
+        unnamed: bool,
+    ) {
         let Adopted { child, exit } = adopted;
         let pid = child.pid();
         let mut readers: Vec<(Stream, OwnedFd)> = Vec::new();
@@ -111,7 +124,13 @@ impl Task {
         self.status
             .send_modify(|s| s.enforcement = enforcement.clone());
         let number = record.run;
-        self.log.run_resumed(pid, number).await;
+        if unnamed {
+            // The earlier manager died before the run's separator: this
+            // run begins in the log here, as a spawn's does.
+            self.log.run_started(pid, number).await;
+        } else {
+            self.log.run_resumed(pid, number).await;
+        }
         let pumps = capture::start(&self.log, readers, pid, number);
         let port = record.port;
         let env = launch::spec(&self.cfg, &self.ctx.config_dir, port)

@@ -256,3 +256,49 @@ async fn without_cgroups_a_manager_killed_mid_start_leaves_every_child_to_the_ne
         .await
         .expect("watchdog");
 }
+
+/// A manager killed after a clone but before it named the child in the
+/// state file (and before the run's separator reached its log): the next
+/// manager finds the child by the pipes it holds, re-attaches to it, and
+/// begins the run in the log with its separator, as a spawn does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_found_by_its_pipes_gets_its_runs_separator() {
+    use procman_core::state::record::ProcessRecord;
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let entries = crate::cli_control::svc_with(&t, "web", &["run"], "");
+        let mut m = crate::cli_control::Running::start(t, &entries).await;
+        let pids = super::started_pids(&m, &["web"]).await;
+        super::wait_recorded(&m, &pids).await;
+        m.crash().await;
+        // As the record and the log are just before the clone: no pid, no
+        // line of this run.
+        let state = m.t.path("state");
+        let mut record = ProcessRecord::load(&state, "web")
+            .expect("readable")
+            .expect("web's state file");
+        record.pid = None;
+        record.start_time = None;
+        record.save(&state).expect("save the state file");
+        let log = state.join("logs").join("web.log");
+        std::fs::write(&log, "").expect("empty web's log");
+
+        super::rerun_and_reattach(&mut m, &pids).await;
+        let pid = pids["web"];
+        let want = format!("----- run 1 pid {pid} -----");
+        let deadline = Instant::now() + SETTLE;
+        while !m.process_log("web").contains(&want) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{want}` in web's log:\n{}\nmanager log:\n{}",
+                m.process_log("web"),
+                m.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        m.cli(&["shutdown"]).await.ok();
+        assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0), "{}", m.log());
+    })
+    .await
+    .expect("watchdog");
+}
