@@ -52,6 +52,11 @@ pub(super) fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
         Err(mut fatal) => {
             if fatal.message.contains("tab") {
                 place_tab(text, &mut fatal);
+            } else if fatal
+                .message
+                .contains("must be followed by a valid YAML whitespace")
+            {
+                place_tab_after_colon(text, &mut fatal);
             }
             builder.problems.push(fatal);
             Err(builder.problems)
@@ -73,6 +78,21 @@ fn place_tab(text: &str, fatal: &mut Diagnostic) {
             fatal.message =
                 "invalid YAML: a tab indents this line; YAML indents with spaces only".to_string();
         }
+    }
+}
+
+/// The parser refuses a tab between a key's `:` and its value (as libyaml
+/// and go-yaml do), and reports the place after it: the error goes to the
+/// tab, and says so.
+fn place_tab_after_colon(text: &str, fatal: &mut Diagnostic) {
+    let reported = Pos {
+        line: fatal.line,
+        column: fatal.column,
+    };
+    if text::char_before(text, reported) == Some('\t') {
+        fatal.column -= 1;
+        fatal.message =
+            "invalid YAML: a tab separates this key's `:` from its value; use a space".to_string();
     }
 }
 

@@ -186,3 +186,9 @@ pub(super) fn tab_from(text: &str, pos: Pos) -> Option<(Pos, bool)> {
     }
     first.map(|pos| (pos, false))
 }
+
+/// The character just before `pos` on its line, if any.
+pub(super) fn char_before(text: &str, pos: Pos) -> Option<char> {
+    let line = text.split('\n').nth(pos.line.checked_sub(1)?)?;
+    line.chars().nth(pos.column.checked_sub(2)?)
+}

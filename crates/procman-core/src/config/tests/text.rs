@@ -285,3 +285,30 @@ fn a_tab_in_indentation_is_reported_where_it_is() {
         );
     }
 }
+
+#[test]
+fn a_tab_after_a_keys_colon_is_reported_where_it_is() {
+    let cases: &[(&[u8], (usize, usize))] = &[
+        (b"process_manager:\n  port:\t5\n", (2, 8)),
+        (
+            b"managed_processes:\n  - id: a\n    management:\n      control:\n        executable:\tsleep\n",
+            (5, 20),
+        ),
+    ];
+    for (text, at) in cases {
+        let shown = String::from_utf8_lossy(text);
+        let errors = errors_of(text);
+        assert_eq!(errors.len(), 1, "{shown:?}: {errors:#?}");
+        assert_eq!(
+            place(&errors[0]),
+            (at.0, at.1, ""),
+            "{shown:?}: {errors:#?}"
+        );
+        assert!(
+            errors[0]
+                .message
+                .contains("a tab separates this key's `:` from its value"),
+            "{shown:?}: {errors:#?}"
+        );
+    }
+}
