@@ -199,3 +199,52 @@ async fn a_shutdown_signal_stops_a_large_start_at_once() {
     .await
     .expect("watchdog");
 }
+
+/// A forced exit while an exec health check runs: the check's command is
+/// one of the manager's spawns, killed with everything else, not left
+/// behind as an orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_exit_leaves_no_health_check_running() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let marker = t.dir.path().display().to_string();
+        let _cleanup = KillOnDrop(marker.clone());
+        let pidfile = t.path("probe.pid");
+        let script = format!("echo $$$$ > {}; exec sleep 60", pidfile.display());
+        let health = format!(
+            "      health_check:\n        type: exec\n        command: [\"sh\", \"-c\", {script:?}]\n        interval: 60s\n        timeout: 60s\n"
+        );
+        let yaml = t.header() + &child_entry("web", &["run"], &health);
+        let config = config_file(&t, &yaml);
+        let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
+        let deadline = Instant::now() + LONG;
+        let probe: u32 = loop {
+            let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            if let Ok(pid) = text.trim().parse() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the check never ran: {}", m.log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(alive(probe));
+        m.signal(Sig::STOP.as_raw());
+        wait_stopped(m.pid).await;
+        m.signal(Sig::TERM.as_raw());
+        m.signal(Sig::INT.as_raw());
+        m.signal(Sig::QUIT.as_raw());
+        m.signal(Sig::CONT.as_raw());
+        let end = m.ended(LONG).await;
+        assert!(matches!(end, ProcessEnd::Exited(0 | 1)), "{end:?}: {}", m.log_text());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while alive(probe) {
+            assert!(
+                Instant::now() < deadline,
+                "the health check {probe} outlived the manager ({end:?}): {}",
+                m.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("watchdog");
+}
