@@ -113,7 +113,10 @@ mod tests {
         assert!(!got.contains(&format!("PATH={path}")), "{got:?}");
         assert_eq!(
             got[got.len() - 2..],
-            ["PATH=/nowhere".to_string(), "PROCMAN_TEST_ONLY=1".to_string()]
+            [
+                "PATH=/nowhere".to_string(),
+                "PROCMAN_TEST_ONLY=1".to_string()
+            ]
         );
         assert_eq!(env.pointers.last(), Some(&std::ptr::null()));
         let plain = strings(&environment(&[]).expect("environment"));

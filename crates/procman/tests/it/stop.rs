@@ -355,7 +355,10 @@ async fn a_cgroup_is_made_by_the_first_spawn_and_a_leftover_one_is_emptied_first
             }
         );
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        let members: Vec<u32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let members: Vec<u32> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
         assert_eq!(members, [pid], "only the child in {}", dir.display());
         m.shutdown().await;
         assert!(!dir.exists(), "{} left after the shutdown", dir.display());
