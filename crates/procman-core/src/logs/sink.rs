@@ -319,6 +319,14 @@ impl ProcessLog {
             // Raw keeps exactly the child's bytes: no separator.
             ProcessLogFormat::Raw => {}
         }
+        // Raw and not rotated: no separator, no spool (its journal keeps
+        // none), and the file opens at its first write. What is left (the
+        // first time, the removal of spools another format left: two
+        // unlinks) is done here, without a blocking thread.
+        if self.raw_unrotated() {
+            self.open_run();
+            return;
+        }
         let log = self.clone();
         off_runtime(move || {
             log.open_run();

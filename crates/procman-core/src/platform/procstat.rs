@@ -37,8 +37,9 @@ pub struct Stat {
 impl Stat {
     /// The process's stat, `Ok(None)` when no process has this pid.
     pub fn read(pid: u32) -> io::Result<Option<Stat>> {
-        match std::fs::read(format!("/proc/{pid}/stat")) {
-            Ok(bytes) => parse(pid, &bytes).map(Some).ok_or_else(|| {
+        let mut buf = [0u8; STAT_MAX];
+        match read_small(pid, &mut buf) {
+            Ok(n) => parse(pid, &buf[..n]).map(Some).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("cannot parse /proc/{pid}/stat"),
@@ -55,6 +56,45 @@ impl Stat {
     pub fn is_zombie(&self) -> bool {
         matches!(self.state, 'Z' | 'X')
     }
+}
+
+/// Room for any stat line: 52 fields of at most 20 characters, the
+/// command name (at most 64 bytes) and the separators.
+const STAT_MAX: usize = 2048;
+
+/// Reads `/proc/<pid>/stat` into `buf`: one open and one read (the kernel
+/// makes the whole line at the first read); returns its length.
+fn read_small(pid: u32, buf: &mut [u8; STAT_MAX]) -> io::Result<usize> {
+    use std::io::Write;
+    let mut path = [0u8; 32];
+    let mut w = &mut path[..];
+    write!(w, "/proc/{pid}/stat\0")?;
+    let path = std::ffi::CStr::from_bytes_until_nul(&path)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut n = 0;
+    while n < buf.len() {
+        match rustix::io::read(&fd, &mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => {
+                n += k;
+                // The line ends with a newline: nothing more to read.
+                if buf[n - 1] == b'\n' {
+                    return Ok(n);
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("/proc/{pid}/stat is longer than {STAT_MAX} bytes"),
+    ))
 }
 
 /// Whether `pid` names a live process (not a zombie). An unreadable

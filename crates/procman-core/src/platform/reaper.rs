@@ -206,6 +206,7 @@ pub fn start(mode: Reaping) -> io::Result<()> {
     let _ = state().mode.set(mode);
     // While the manager's descriptors are few: see `launcher.rs`.
     super::launcher::prepare();
+    super::inheritance::prepare();
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::child::{self, Child};
 use super::clone::{self, cstring, null_terminated};
+use super::inheritance;
 use super::reaper::{self, Reaping};
 use super::tree::Tree;
 use crate::outcome::ProcessEnd;
@@ -217,7 +218,7 @@ pub fn resolve_program(
         return match std::fs::metadata(&p) {
             Err(_) => Err(SpawnError::Missing(p)),
             Ok(m) if m.is_dir() => Err(SpawnError::IsADirectory(p)),
-            Ok(_) if !is_executable_file(&p) => Err(SpawnError::NotExecutable(p)),
+            Ok(m) if !is_executable(&m) => Err(SpawnError::NotExecutable(p)),
             Ok(_) => Ok(p),
         };
     }
@@ -237,10 +238,12 @@ pub fn resolve_program(
 }
 
 fn is_executable_file(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| is_executable(&m))
+}
+
+fn is_executable(m: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    m.is_file() && m.permissions().mode() & 0o111 != 0
 }
 
 /// A child created, whose exec has not been confirmed yet.
@@ -356,18 +359,11 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     for a in &spec.args {
         argv.push(cstring(a.as_bytes(), "an argument").map_err(prepare("arguments"))?);
     }
-    let envp = environment(&spec.env).map_err(prepare("environment"))?;
+    let envp = inheritance::environment(&spec.env).map_err(prepare("environment"))?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes(), "the working directory")
         .map_err(prepare("working directory"))?;
     let argv_ptrs = null_terminated(&argv);
-    let envp_ptrs = null_terminated(&envp);
-    let devnull = OwnedFd::from(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map_err(prepare("/dev/null"))?,
-    );
+    let devnull = inheritance::dev_null().map_err(prepare("/dev/null"))?;
     let (report_r, report_w) = rustix::pipe::pipe_with(
         rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
     )
@@ -402,7 +398,7 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     let child = clone::Child {
         program: program.as_ptr(),
         argv: argv_ptrs.as_ptr(),
-        envp: envp_ptrs.as_ptr(),
+        envp: envp.as_ptr(),
         cwd: cwd.as_ptr(),
         stdin: devnull.as_raw_fd(),
         stdout: raw(&spec.stdout),
@@ -468,22 +464,6 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         cwd: spec.cwd,
         report: report_r,
     })
-}
-
-/// The environment the child gets: ours, overridden by `overrides`.
-fn environment(overrides: &[(String, String)]) -> io::Result<Vec<std::ffi::CString>> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !overrides.iter().any(|(o, _)| std::ffi::OsStr::new(o) == k))
-        .collect();
-    vars.extend(overrides.iter().map(|(k, v)| (k.into(), v.into())));
-    vars.iter()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            cstring(&kv, "an environment variable")
-        })
-        .collect()
 }
 
 /// Reads the report pipe until end of file (exec done) or a full report,

@@ -158,33 +158,20 @@ impl TreeRoot {
         &self.controllers
     }
 
-    /// The tree of process `id` (its cgroup is created now).
+    /// The tree of process `id`. Its cgroup is created by its first spawn
+    /// (see [`Tree::limit`]), not now: a manager starting hundreds of
+    /// processes makes each directory on that process's own spawn, beside
+    /// the other spawns, rather than all of them before the first one.
     pub fn tree(&self, id: &str) -> Tree {
-        let cgroup = self.cgroup.as_ref().and_then(|root| {
-            let cg = root.child(id);
-            match std::fs::create_dir(&cg.dir) {
-                Ok(()) => Some(cg),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    super::leftovers::stop_leftovers(id, &cg.dir);
-                    // A new, empty cgroup rather than a killed one (see
-                    // `Tree::dir_fd`); the killed one is left if it cannot go.
-                    let _ =
-                        std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
-                    Some(cg)
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %cg.dir.display(), error = %e, "cannot create a cgroup");
-                    None
-                }
-            }
-        });
         Tree {
-            cgroup,
+            cgroup: self.cgroup.as_ref().map(|root| root.child(id)),
             owner: self.owner,
             closed: self.closed.clone(),
             known: Vec::new(),
-            killed: std::sync::atomic::AtomicBool::new(false),
-            released: std::sync::atomic::AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            released: AtomicBool::new(true),
+            unmade: AtomicBool::new(true),
+            fresh: AtomicBool::new(false),
             quota: Quota::new(self.controllers.clone(), id),
         }
     }
@@ -211,8 +198,10 @@ impl TreeRoot {
             owner: self.owner,
             closed: self.closed.clone(),
             known: Vec::new(),
-            killed: std::sync::atomic::AtomicBool::new(false),
-            released: std::sync::atomic::AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            released: AtomicBool::new(false),
+            unmade: AtomicBool::new(false),
+            fresh: AtomicBool::new(false),
             quota,
         }
     }
@@ -391,10 +380,16 @@ pub struct Tree {
     /// Fallback only: descendants seen while their ancestors were alive.
     known: Vec<Member>,
     /// `cgroup.kill` was written to the cgroup: see [`Tree::dir_fd`].
-    killed: std::sync::atomic::AtomicBool,
-    /// The v2 directory was removed after a stop (see [`Tree::release`]):
-    /// the next run creates it again.
-    released: std::sync::atomic::AtomicBool,
+    killed: AtomicBool,
+    /// The v2 directory is not there: removed after a stop (see
+    /// [`Tree::release`]), or not made yet. The next run creates it.
+    released: AtomicBool,
+    /// This manager never made the v2 directory: one found under its name
+    /// was left by an earlier manager on the same state directory.
+    unmade: AtomicBool,
+    /// The v2 directory was made (again) and no child was spawned into it
+    /// since: its CPU time is 0, not worth a read.
+    fresh: AtomicBool,
     quota: Quota,
 }
 
@@ -437,6 +432,8 @@ impl Tree {
     pub(crate) fn dir_fd(&self) -> Option<OwnedFd> {
         let cg = self.cgroup.as_ref()?;
         self.renew();
+        // A child goes into it now: its CPU time is to be read from here on.
+        self.fresh.store(false, Ordering::Relaxed);
         rustix::fs::open(
             &cg.dir,
             rustix::fs::OFlags::RDONLY
@@ -447,46 +444,76 @@ impl Tree {
         .ok()
     }
 
-    /// Replaces a killed cgroup by a new one (see [`Tree::dir_fd`]), and
-    /// creates again one released after a stop.
-    fn renew(&self) {
+    /// Makes the v2 directory for the next run: the first time (see
+    /// [`TreeRoot::tree`]), again after a stop released it, or anew in
+    /// place of a killed one (see [`Tree::dir_fd`]). False when it is not
+    /// there and could not be made.
+    fn renew(&self) -> bool {
         let Some(cg) = self.cgroup.as_ref() else {
-            return;
+            return true;
         };
         // Nothing will run in it: the spawn is refused.
         if self.is_closed() {
-            return;
+            return true;
         }
         if self.released.load(Ordering::Relaxed) {
-            match std::fs::create_dir(&cg.dir) {
-                Ok(()) => self.released.store(false, Ordering::Relaxed),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    self.released.store(false, Ordering::Relaxed)
+            let first = self.unmade.load(Ordering::Relaxed);
+            let made = match std::fs::create_dir(&cg.dir) {
+                Ok(()) => true,
+                // Never made by this manager: what runs in it was left by
+                // an earlier one on this state directory (the sweep at
+                // start could not remove it). A new, empty cgroup rather
+                // than a killed one (see `Tree::dir_fd`); the killed one
+                // is used if it cannot go.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && first => {
+                    let id = cg.dir.file_name().unwrap_or_default().to_string_lossy();
+                    super::leftovers::stop_leftovers(&id, &cg.dir);
+                    std::fs::remove_dir(&cg.dir)
+                        .and_then(|()| std::fs::create_dir(&cg.dir))
+                        .is_ok()
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
                 Err(e) => {
-                    tracing::warn!(dir = %cg.dir.display(), error = %e,
-                        "cannot create the cgroup again; the next run is not tracked in it");
+                    if first {
+                        tracing::warn!(dir = %cg.dir.display(), error = %e,
+                            "cannot create a cgroup");
+                    } else {
+                        tracing::warn!(dir = %cg.dir.display(), error = %e,
+                            "cannot create the cgroup again; the next run is not tracked in it");
+                    }
+                    return false;
                 }
-            }
-            return;
+            };
+            self.released.store(false, Ordering::Relaxed);
+            self.unmade.store(false, Ordering::Relaxed);
+            self.fresh.store(made, Ordering::Relaxed);
+            return true;
         }
         if self.killed.load(Ordering::Relaxed) {
             let renewed = std::fs::remove_dir(&cg.dir).and_then(|()| std::fs::create_dir(&cg.dir));
             match renewed {
-                Ok(()) => self.killed.store(false, Ordering::Relaxed),
+                Ok(()) => {
+                    self.killed.store(false, Ordering::Relaxed);
+                    self.fresh.store(true, Ordering::Relaxed);
+                }
                 Err(e) => {
                     tracing::debug!(dir = %cg.dir.display(), error = %e,
                         "cannot renew a killed cgroup; the child joins it after the clone");
                 }
             }
         }
+        true
     }
 
     /// Writes the limits of the next run into the tree's cgroups (a killed
     /// v2 cgroup is renewed first, so they land in the one the child
-    /// joins) and says what enforces each.
+    /// joins) and says what enforces each. A tree whose cgroup cannot be
+    /// made the first time is tracked through `/proc` from then on, as
+    /// without cgroups.
     pub fn limit(&mut self, limits: &Limits) -> Enforcement {
-        self.renew();
+        if !self.renew() && self.unmade.load(Ordering::Relaxed) {
+            self.cgroup = None;
+        }
         let v2 = self.cgroup.as_ref().map(|c| c.dir.clone());
         self.quota.apply(v2.as_deref(), limits)
     }
@@ -511,9 +538,14 @@ impl Tree {
         }
     }
 
-    /// CPU time of the tree so far, from its v2 cgroup (`None` without).
+    /// CPU time of the tree so far, from its v2 cgroup (`None` without);
+    /// 0 for one made for the next run, without reading it.
     pub fn cpu_usec(&self) -> Option<u64> {
-        usage::cgroup_cpu_usec(&self.cgroup.as_ref()?.dir)
+        let cg = self.cgroup.as_ref()?;
+        if self.fresh.load(Ordering::Relaxed) {
+            return Some(0);
+        }
+        usage::cgroup_cpu_usec(&cg.dir)
     }
 
     /// What the tree uses now (`fds`: count open descriptors too, a read

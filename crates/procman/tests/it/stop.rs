@@ -1,10 +1,12 @@
 //! Stopping: grace then SIGKILL, whole trees (grandchildren that left the
 //! group or the session included), no zombies, the manager on SIGTERM.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use procman_core::manager::Manager;
 use procman_core::outcome::{ProcessEnd, Signal};
+use procman_core::platform::Stdio;
 use procman_core::supervisor::Phase;
 
 use crate::support::*;
@@ -258,6 +260,30 @@ async fn stopping_every_process_signals_each_once_and_restarts_none() {
     .expect("watchdog");
 }
 
+/// A manager of one process, `svc` (the test child, its output to `out`),
+/// and the cgroup directory its runs go in; `None` (skipped) without a
+/// cgroup v2 hierarchy.
+fn svc_in_cgroup(t: &Scratch, out: &Path) -> Option<(Manager, PathBuf)> {
+    let yaml = t.header() + &child_entry_to_file("svc", "run", out, "");
+    let m = t.manager(&yaml);
+    let own = procman_core::platform::Host::current().own_v2();
+    let (true, Some(own)) = (m.uses_cgroups(), own) else {
+        skip_or_fail("no cgroup v2 hierarchy to hold the process trees");
+        return None;
+    };
+    let tag = procman_core::state::tag(&t.path("state"));
+    Some((m, own.join(format!("procman-{tag}")).join("svc")))
+}
+
+/// The pids in the cgroup `dir` (none when it is gone).
+fn members(dir: &Path) -> Vec<u32> {
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    procs
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
 /// A stop removes the process's cgroup as soon as its tree is empty (a
 /// shutdown then removes each while the others still stop); the next start
 /// creates it again and runs the child in it.
@@ -266,21 +292,8 @@ async fn a_stopped_process_has_no_cgroup_until_it_starts_again() {
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let out = t.path("out");
-        let yaml = t.header() + &child_entry_to_file("svc", "run", &out, "");
-        let m = t.manager(&yaml);
-        let own = procman_core::platform::Host::current().own_v2();
-        let (true, Some(own)) = (m.uses_cgroups(), own) else {
-            skip_or_fail("no cgroup v2 hierarchy to hold the process trees");
+        let Some((m, dir)) = svc_in_cgroup(&t, &out) else {
             return;
-        };
-        let tag = procman_core::state::tag(&t.path("state"));
-        let dir = own.join(format!("procman-{tag}")).join("svc");
-        let members = |dir: &std::path::Path| -> Vec<u32> {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            procs
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect()
         };
         m.start().await;
         let pid = pids_in(
@@ -301,6 +314,48 @@ async fn a_stopped_process_has_no_cgroup_until_it_starts_again() {
             "{again} in {}",
             dir.display()
         );
+        m.shutdown().await;
+        assert!(!dir.exists(), "{} left after the shutdown", dir.display());
+    })
+    .await
+    .expect("watchdog");
+}
+
+/// A process's cgroup is made by its first spawn, not when the manager
+/// starts (hundreds of processes then make theirs beside the other
+/// spawns). A directory of that name found then, with a process in it
+/// (what a killed manager on the same state directory leaves), is emptied
+/// and made anew before the child goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cgroup_is_made_by_the_first_spawn_and_a_leftover_one_is_emptied_first() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let out = t.path("out");
+        let Some((m, dir)) = svc_in_cgroup(&t, &out) else {
+            return;
+        };
+        assert!(!dir.exists(), "{} made before any spawn", dir.display());
+        std::fs::create_dir(&dir).expect("a leftover cgroup");
+        let (left, left_end) =
+            start_with(Path::new("sleep"), &["60"], &[], Stdio::Null, Stdio::Null);
+        std::fs::write(dir.join("cgroup.procs"), left.to_string()).expect("move it in");
+        m.start().await;
+        let pid = pids_in(
+            &wait_file(&out, "ready", Duration::from_secs(20)).await,
+            "ready",
+        )[0];
+        let end = tokio::time::timeout(Duration::from_secs(20), left_end)
+            .await
+            .expect("the leftover is stopped")
+            .expect("its end");
+        assert_eq!(
+            end,
+            ProcessEnd::Signaled {
+                signal: Signal::KILL,
+                core: false
+            }
+        );
+        assert_eq!(members(&dir), [pid], "only the child in {}", dir.display());
         m.shutdown().await;
         assert!(!dir.exists(), "{} left after the shutdown", dir.display());
     })
