@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::state::ProcessStatus;
+use super::task::Task;
 use crate::config::ProcessConfig;
 use crate::logs::Stream;
 use crate::platform::adopt;
@@ -98,9 +99,32 @@ pub(super) fn held_pipes(readers: &[(Stream, OwnedFd)]) -> (Vec<(OwnedFd, RawFd)
     (copies, held)
 }
 
-/// A stable hash of a process's configuration (its whole parsed form).
-pub(crate) fn config_hash(cfg: &ProcessConfig) -> String {
-    format!("{:016x}", digest(format!("{cfg:?}").as_bytes()))
+/// A stable digest of a process's configuration (its whole parsed form),
+/// as the state file holds it (see [`hash_text`]).
+pub(crate) fn config_digest(cfg: &ProcessConfig) -> u64 {
+    digest(format!("{cfg:?}").as_bytes())
+}
+
+/// How a config digest is written in a state file.
+pub(crate) fn hash_text(digest: u64) -> String {
+    format!("{digest:016x}")
+}
+
+impl Task {
+    /// [`config_digest`] of this process's config, made once per config
+    /// (every spawn writes it; a reload's new config makes it again). A
+    /// digest of 0 is made each time (one config in 2^64).
+    pub(super) fn config_digest(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.cfg_digest.load(Relaxed) {
+            0 => {
+                let d = config_digest(&self.cfg);
+                self.cfg_digest.store(d, Relaxed);
+                d
+            }
+            d => d,
+        }
+    }
 }
 
 /// FNV-1a: stable across builds and runs (unlike std's hasher).
@@ -130,6 +154,7 @@ pub(super) struct RunFacts<'a> {
 /// The record of the current run, with the counters of `status`.
 pub(super) fn record(
     cfg: &ProcessConfig,
+    cfg_digest: u64,
     status: &ProcessStatus,
     breaker: &Breaker,
     run: RunFacts<'_>,
@@ -145,7 +170,7 @@ pub(super) fn record(
         pid: run.pid,
         start_time: run.pid.and_then(adopt::start_time),
         boot_id: adopt::boot_id().to_string(),
-        config_hash: config_hash(cfg),
+        config_hash: hash_text(cfg_digest),
         cgroup: run.cgroup.map(PathBuf::from),
         run: status.runs,
         restarts: status.restarts,

@@ -156,7 +156,7 @@ impl Task {
             cpu_base,
             cpu_last: (now, cpu_base),
         });
-        let config_changed = record.config_hash != persist::config_hash(&self.cfg);
+        let config_changed = record.config_hash != persist::hash_text(self.config_digest());
         if config_changed {
             tracing::warn!(process = %self.id(), pid,
                 "re-attached, but its configuration changed since it started; restart it to apply the new one");
@@ -184,6 +184,7 @@ impl Task {
         let status = self.status.borrow();
         Some(persist::record(
             &self.cfg,
+            self.config_digest(),
             &status,
             &self.breaker,
             RunFacts {

@@ -16,6 +16,7 @@ use crate::config::ProcessConfig;
 impl Task {
     pub(super) fn reconfigure(&mut self, cfg: Arc<ProcessConfig>) {
         let old = std::mem::replace(&mut self.cfg, cfg);
+        *self.cfg_digest.get_mut() = 0;
         tracing::info!(process = %self.id(), "settings changed in place by a reload");
         self.leader.set_signal(self.cfg.control.shutdown_signal);
         if self.run.is_none() {

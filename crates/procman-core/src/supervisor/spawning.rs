@@ -188,7 +188,7 @@ impl Task {
                 pipes: held.clone(),
                 port,
             };
-            persist::record(&self.cfg, &next, &self.breaker, facts)
+            persist::record(&self.cfg, self.config_digest(), &next, &self.breaker, facts)
         };
         self.state_file.save(&record);
         let state_file = &self.state_file;

@@ -50,6 +50,7 @@ pub(crate) fn spawn(
         detached: false,
         name: cfg.id.as_str().into(),
         cfg,
+        cfg_digest: std::sync::atomic::AtomicU64::new(0),
         ctx,
         tree,
         log,
@@ -86,6 +87,9 @@ pub(super) struct Task {
     /// The process's id, shared with every event it publishes.
     pub(super) name: Arc<str>,
     pub(super) cfg: Arc<ProcessConfig>,
+    /// The digest of `cfg` for the state file, once asked for (see
+    /// [`Task::config_digest`]; 0 until then).
+    pub(super) cfg_digest: std::sync::atomic::AtomicU64,
     pub(super) ctx: Arc<Context>,
     pub(super) tree: Tree,
     pub(super) log: Arc<ProcessLog>,
