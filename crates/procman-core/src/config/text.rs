@@ -164,6 +164,20 @@ pub(super) fn tab_from(text: &str, pos: Pos) -> Option<(Pos, bool)> {
         .sum();
     let mut at = start + skip;
     let mut column = pos.column;
+    // Reported at the key after the indentation: a tab in that
+    // indentation is the one.
+    let lead = &text[start..at];
+    if lead.bytes().all(|b| b == b' ' || b == b'\t') {
+        if let Some(i) = lead.find('\t') {
+            return Some((
+                Pos {
+                    line,
+                    column: i + 1,
+                },
+                true,
+            ));
+        }
+    }
     if text[start..at].ends_with('\t') {
         at -= 1;
         column -= 1;

@@ -61,6 +61,13 @@ pub enum ManagerError {
     Platform(std::io::Error),
     #[error("invalid options: {0}")]
     Options(&'static str),
+    /// The records of the processes an earlier manager left running
+    /// cannot be read or kept: starting would run a second copy of them.
+    #[error("cannot use the processes' state records in {}: {source}; processes of an earlier manager on this state directory may still be running, and starting would run them twice: fix the file's permissions, or stop those processes and remove it", dir.display())]
+    Records {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     /// A user's start of `id` refused: processes it depends on (directly
     /// or not) are down; each with its state.
     #[error("{}", super::order::down_message(id, down))]
@@ -166,14 +173,11 @@ impl Manager {
             .collect::<Result<Vec<_>, _>>()?;
         // What an earlier manager on this state directory left: runs to
         // re-attach to (their trees are kept), runs that ended meanwhile.
-        let records = match Records::open(&state_dir) {
-            Ok(r) => Some(Arc::new(r)),
-            Err(e) => {
-                tracing::warn!(dir = %state_dir.display(), error = %e,
-                    "cannot open the processes' state files; a manager restarted later could not re-attach to them");
-                None
-            }
-        };
+        let records = Records::open(&state_dir).map_err(|source| ManagerError::Records {
+            dir: crate::state::record::dir(&state_dir),
+            source,
+        })?;
+        let records = Some(Arc::new(records));
         let resumes = records
             .as_deref()
             .map(|r| super::resume::find(r, &config))

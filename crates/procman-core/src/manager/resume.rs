@@ -59,6 +59,19 @@ fn resume(records: &Records, id: &str) -> Option<Resume> {
     // and naming the child, before the run's first line in its log.
     let unnamed = record.pid.is_none();
     let Some((pid, start)) = named(&mut record) else {
+        if unnamed && record.run > 1 && record.boot_id == adopt::boot_id() {
+            // The earlier manager died restarting it, and no process of
+            // that restart runs (it already ended, or was never cloned):
+            // the run before surely ended, so the restart policy judges
+            // it, with the counters and breaker of the record (a crash
+            // loop of the manager must not reset one of the process).
+            tracing::info!(process = %id, run = record.run,
+                "the earlier manager was restarting it, and no process of that restart runs; the restart policy decides");
+            return Some(Resume::Lost {
+                end: ProcessEnd::Unknown,
+                record,
+            });
+        }
         let _ = records.remove(id);
         return None;
     };

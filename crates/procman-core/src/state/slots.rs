@@ -91,8 +91,9 @@ impl Records {
                     table.found.insert(id, Ok(r));
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(slot = index, error = %e,
-                        "a damaged record in the state directory is ignored");
+                    let id = legible_id(slot).unwrap_or("?");
+                    tracing::warn!(process = %id, slot = index, error = %e,
+                        "a damaged state record is ignored: the process is started afresh, and a copy an earlier manager left running is only found by its cgroup");
                     table.free.push(index);
                 }
                 // No record, one of another version, or a second one of
@@ -177,23 +178,25 @@ impl Records {
         Ok(())
     }
 
-    /// Removes the record of `id` (a process stopped on purpose).
+    /// Removes the record of `id` (a process stopped on purpose), and
+    /// gives its slot out again (the file grows with the processes that
+    /// run at once, not with every id a reload ever added).
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        let (slot, own_file) = {
+        let place = {
             let mut table = self.table();
             table.found.remove(id);
-            match table.places.get_mut(id) {
-                Some(place) => (
-                    place.slot.filter(|_| std::mem::take(&mut place.live)),
-                    std::mem::take(&mut place.own_file),
-                ),
-                None => (None, false),
-            }
+            table.places.remove(id)
         };
-        if let Some(slot) = slot {
-            self.clear(slot, false)?;
+        let Some(place) = place else { return Ok(()) };
+        if let Some(slot) = place.slot {
+            if let Err(e) = self.clear(slot, false) {
+                // Still its record: kept as it was.
+                self.table().places.insert(id.into(), place);
+                return Err(e);
+            }
+            self.table().free.push(slot);
         }
-        if own_file {
+        if place.own_file {
             record::remove_file(&self.state_dir, id)?;
         }
         Ok(())
@@ -221,6 +224,14 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// The id a damaged record still shows, for the warning.
+fn legible_id(slot: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"id\":\"";
+    let at = slot.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let len = slot[at..].iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&slot[at..at + len]).ok()
 }
 
 fn offset(slot: u32) -> u64 {

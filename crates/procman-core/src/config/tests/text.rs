@@ -267,6 +267,11 @@ fn a_tab_in_indentation_is_reported_where_it_is() {
         (b"process_manager:\n  name: t\n  \t port: 3\n", (3, 3)),
         // A tab that indents a block scalar's content.
         (b"process_manager:\n  name: |\n\tabc\n", (3, 1)),
+        // Spaces, then a tab, then more spaces before the key.
+        (
+            b"managed_processes:\n  - id: a\n    management:\n      control:\n  \t    executable: sleep\n",
+            (5, 3),
+        ),
         // A tab inside a line is a space there: the one that indents counts.
         (b"process_manager: \t\n\tport: 5\n", (2, 1)),
     ];

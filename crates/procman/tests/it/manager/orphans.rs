@@ -248,3 +248,33 @@ async fn a_forced_exit_leaves_no_health_check_running() {
     .await
     .expect("watchdog");
 }
+
+/// State records that cannot be read (here, a link where the file should
+/// be): the manager refuses to start, and says why, rather than start
+/// every process beside the copies an earlier manager may have left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_state_records_refuse_the_start() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let marker = t.dir.path().display().to_string();
+        let _cleanup = KillOnDrop(marker.clone());
+        let pidfile = t.path("web.pid");
+        let p = pidfile.display().to_string();
+        let yaml = t.header() + &child_entry("web", &["--pidfile", &p, "run"], "");
+        let config = config_file(&t, &yaml);
+        let records = t.path("state").join("processes");
+        std::fs::create_dir_all(&records).expect("records dir");
+        std::os::unix::fs::symlink("/etc/hostname", records.join("slots")).expect("link");
+        let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
+        let end = m.ended(LONG).await;
+        assert_eq!(end, ProcessEnd::Exited(1), "{}", m.log_text());
+        let log = m.log_text();
+        assert!(
+            log.contains("cannot use the processes' state records") && log.contains("twice"),
+            "{log}"
+        );
+        assert!(!pidfile.exists(), "web was started");
+    })
+    .await
+    .expect("watchdog");
+}

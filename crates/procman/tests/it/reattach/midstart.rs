@@ -302,3 +302,53 @@ async fn a_child_found_by_its_pipes_gets_its_runs_separator() {
     .await
     .expect("watchdog");
 }
+
+/// A manager killed while restarting a process, before the new child was
+/// named and after it had already ended (a crash loop): the next manager
+/// keeps the process's counters and lets its restart policy decide, rather
+/// than start it afresh at run 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_cut_short_by_a_crash_keeps_the_counters() {
+    use procman_core::state::record::ProcessRecord;
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let policy =
+            "restart_policy:\n  strategy: always\n  restart_delay: 0s\n  max_attempts: 0\n";
+        let entries = crate::cli_control::svc_with(&t, "web", &["run"], policy);
+        let mut m = crate::cli_control::Running::start(t, &entries).await;
+        let pids = super::started_pids(&m, &["web"]).await;
+        super::wait_recorded(&m, &pids).await;
+        m.crash().await;
+        let old = pids["web"];
+        signal_process(old, Signal::KILL).expect("kill web");
+        wait_gone(&[old], SETTLE).await;
+        // As the record is just before the clone of run 5: no pid, and the
+        // pipes it names are held by no process.
+        let state = m.t.path("state");
+        let mut record = ProcessRecord::load(&state, "web")
+            .expect("readable")
+            .expect("web's state file");
+        record.pid = None;
+        record.start_time = None;
+        record.run = 5;
+        record.restarts = 4;
+        record.save(&state).expect("save the state file");
+
+        m.rerun().await;
+        let ps = m
+            .wait_until("web restarted by its policy", |ps| {
+                ps[0].state == "running" && ps[0].pid.is_some_and(|p| p != old)
+            })
+            .await;
+        assert!(
+            ps[0].runs == 6 && ps[0].restarts == 5,
+            "the counters were not kept: {:?}\n{}",
+            ps[0],
+            m.log()
+        );
+        m.cli(&["shutdown"]).await.ok();
+        assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0), "{}", m.log());
+    })
+    .await
+    .expect("watchdog");
+}
