@@ -179,23 +179,24 @@ fn open(
     Some((Box::new(pump), ready))
 }
 
-pin_project_lite::pin_project! {
-    /// The loops of a run's streams, polled side by side in one task;
-    /// done when both are. Each is dropped where it ran once it ends.
-    struct Both<F> {
-        #[pin]
-        first: Option<F>,
-        #[pin]
-        second: Option<F>,
-    }
+/// The loops of a run's streams, polled side by side in one task; done
+/// when both are. Each is dropped where it ran once it ends.
+struct Both<F> {
+    first: Option<F>,
+    second: Option<F>,
 }
 
 impl<F: Future<Output = ()>> Future for Both<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
-        for mut slot in [this.first.as_mut(), this.second.as_mut()] {
+        // SAFETY: `Both` never moves its futures: each is polled where it
+        // lies and dropped there (`set(None)` through its pin) once done,
+        // and `Both` has no `Drop` of its own that could move them.
+        let this = unsafe { self.get_unchecked_mut() };
+        for slot in [&mut this.first, &mut this.second] {
+            // SAFETY: pinned with `Both`, as said above.
+            let mut slot = unsafe { Pin::new_unchecked(slot) };
             let done = slot
                 .as_mut()
                 .as_pin_mut()
