@@ -1,6 +1,7 @@
-//! Capture: a pipe per captured stream, and a pump task per pipe.
+//! Capture: a pipe per captured stream, and one pump task per run that
+//! reads them all, each stream in its own loop.
 //!
-//! The pump task only waits: until its pipe is readable (epoll through
+//! A stream's loop only waits: until its pipe is readable (epoll through
 //! tokio, no polling), or until part of a line has waited long enough.
 //! The work (read, split into records, format, write the process's file,
 //! queue the target batches) runs on a blocking thread, so the async
@@ -9,14 +10,15 @@
 //!
 //! Each round on a blocking thread reads until the pipe is empty or
 //! [`ROUND`] bytes were handled, whichever comes first, so a flood costs
-//! one hand-over per few MiB, and other pumps get their turn. At most
+//! one hand-over per few MiB, and other streams get their turn. At most
 //! [`WORKERS`] rounds run at once; each borrows a scratch set (read buffer,
 //! formatted chunk) from a pool of at most that many, so a thousand idle
 //! processes cost no buffers and a flood costs a bounded few.
 //! Every line of one chunk carries the time the chunk was read.
 //!
-//! A pump ends at end of file: when every process holding the pipe's write
-//! end is gone (a grandchild that kept stdout keeps the pump going).
+//! A stream's loop ends at end of file: when every process holding the
+//! pipe's write end is gone (a grandchild that kept stdout keeps it going);
+//! the other stream's loop goes on alone, and the task ends with the last.
 //!
 //! Where the bytes go first (see `docs/logs.md`, "Crash of the manager"):
 //! - **through the stream's spool** (a process with a file, a spool
@@ -29,9 +31,12 @@
 //! - **read from the pipe** (no file, no spool directory, or a spool that
 //!   failed: counted in `spool_fallbacks`): as before spools existed.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -106,56 +111,105 @@ fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
-/// Starts one pump per read end. Call after the spawn (the child holds
-/// the write ends; ours were closed with the spec) and
-/// `ProcessLog::run_started`; or, for a re-attach, with read ends opened
-/// again and after `ProcessLog::run_resumed`: each pump then first writes
-/// what its spool holds of this run, going on with the line it held.
+/// Starts the pump of a run: one task for both read ends, each stream
+/// with its own loop (its own line splitting, waits and end of file), so a
+/// process costs one task however many streams it captures. Call after the
+/// spawn (the child holds the write ends; ours were closed with the spec)
+/// and `ProcessLog::run_started`; or, for a re-attach, with read ends
+/// opened again and after `ProcessLog::run_resumed`: each stream then
+/// first writes what its spool holds of this run, going on with the line
+/// it held. `None` when no stream is read.
 pub(crate) fn start(
     log: &Arc<ProcessLog>,
     readers: Vec<(Stream, OwnedFd)>,
     pid: u32,
     run: u32,
-) -> Vec<JoinHandle<()>> {
-    readers
+) -> Option<JoinHandle<()>> {
+    let mut streams = readers
         .into_iter()
-        .filter_map(|(stream, fd)| {
-            // Ours from `pipes` already are; one opened again may not be.
-            if let Err(e) = rustix::io::ioctl_fionbio(&fd, true) {
-                tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
-                return None;
+        .filter_map(|(stream, fd)| open(log, stream, fd, pid, run))
+        .map(|(pump, ready)| pump.run(ready));
+    let first = streams.next()?;
+    Some(tokio::spawn(Both {
+        first: Some(first),
+        second: streams.next(),
+    }))
+}
+
+/// A stream's pump and the registration of its pipe; `None` (logged) if
+/// the pipe cannot be read.
+fn open(
+    log: &Arc<ProcessLog>,
+    stream: Stream,
+    fd: OwnedFd,
+    pid: u32,
+    run: u32,
+) -> Option<(Box<Pump>, AsyncFd<Arc<OwnedFd>>)> {
+    // Ours from `pipes` already are; one opened again may not be.
+    if let Err(e) = rustix::io::ioctl_fionbio(&fd, true) {
+        tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
+        return None;
+    }
+    let fd = Arc::new(fd);
+    // SAFETY: the descriptor is owned by the `Arc<OwnedFd>`, and the
+    // `AsyncFd` holds a clone of it: the descriptor stays open, and the
+    // same, for as long as the `AsyncFd` lives.
+    let registered = unsafe { AsyncFd::register_with_interest(fd.clone(), Interest::READABLE) };
+    let ready = match registered {
+        Ok(ready) => ready,
+        Err(e) => {
+            tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
+            return None;
+        }
+    };
+    let source = match log.spool(stream) {
+        _ if log.raw_unrotated() && log.has_file() => Source::File,
+        Some(spool) => Source::Spool { spool, fed: None },
+        None => Source::Pipe { spool: None },
+    };
+    let pump = Pump {
+        log: log.clone(),
+        splitter: LineSplitter::new(stream, log.max_line),
+        stream,
+        fd,
+        pid,
+        run,
+        source,
+    };
+    Some((Box::new(pump), ready))
+}
+
+/// The loops of a run's streams, polled side by side in one task; done
+/// when both are. Each is dropped where it ran once it ends.
+struct Both<F> {
+    first: Option<F>,
+    second: Option<F>,
+}
+
+impl<F: Future<Output = ()>> Future for Both<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `Both` never moves its futures: each is polled where it
+        // lies and dropped there (`set(None)` through its pin) once done,
+        // and `Both` has no `Drop` of its own that could move them.
+        let this = unsafe { self.get_unchecked_mut() };
+        for slot in [&mut this.first, &mut this.second] {
+            // SAFETY: pinned with `Both`, as said above.
+            let mut slot = unsafe { Pin::new_unchecked(slot) };
+            let done = slot
+                .as_mut()
+                .as_pin_mut()
+                .is_some_and(|f| f.poll(cx).is_ready());
+            if done {
+                slot.set(None);
             }
-            let fd = Arc::new(fd);
-            // SAFETY: the descriptor is owned by the `Arc<OwnedFd>`, and the
-            // `AsyncFd` holds a clone of it: the descriptor stays open, and
-            // the same, for as long as the `AsyncFd` lives.
-            let registered =
-                unsafe { AsyncFd::register_with_interest(fd.clone(), Interest::READABLE) };
-            match registered {
-                Ok(ready) => {
-                    let source = match log.spool(stream) {
-                        _ if log.raw_unrotated() && log.has_file() => Source::File,
-                        Some(spool) => Source::Spool { spool, fed: None },
-                        None => Source::Pipe { spool: None },
-                    };
-                    let pump = Pump {
-                        log: log.clone(),
-                        splitter: LineSplitter::new(stream, log.max_line),
-                        stream,
-                        fd,
-                        pid,
-                        run,
-                        source,
-                    };
-                    Some(tokio::spawn(Box::new(pump).run(ready)))
-                }
-                Err(e) => {
-                    tracing::error!(process = %log.id, error = %e, "cannot read the output pipe");
-                    None
-                }
-            }
-        })
-        .collect()
+        }
+        match this.first.is_none() && this.second.is_none() {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    }
 }
 
 /// One stream of one run: what a round on a blocking thread needs, moved
@@ -226,7 +280,9 @@ impl Pump {
                 // Data waiting in the pipe goes first: it may well end the
                 // line held; only a pipe that stays quiet flushes a piece.
                 biased;
-                r = ready.readable() => match r {
+                // The pipe's own waker slot, not a waiter in a list: an
+                // idle stream holds no wait of its own.
+                r = std::future::poll_fn(|cx| ready.poll_read_ready(cx)) => match r {
                     Ok(guard) => guard,
                     Err(e) => {
                         tracing::warn!(process = %self.log.id, error = %e, "waiting on the output pipe failed");

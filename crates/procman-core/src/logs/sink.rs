@@ -142,7 +142,7 @@ impl LogFile {
     }
 }
 
-/// A process's log. Shared by the pumps of its two streams.
+/// A process's log. Shared by the two streams of its pump.
 #[derive(Debug)]
 pub(crate) struct ProcessLog {
     pub(crate) id: Arc<str>,

@@ -36,7 +36,7 @@ pub(crate) fn wire(procs: &[Handle], config: &Config) {
                     return None;
                 };
                 let mut status = h.subscribe();
-                status.borrow_and_update();
+                drop(status.borrow_and_update());
                 Some(Upstream {
                     id: dep.id.clone(),
                     condition: dep.condition,

@@ -11,8 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use tokio::sync::watch;
-
+use super::bulletin;
 use super::state::{Cause, Lifecycle, Phase, ProcessStatus};
 use super::task::Task;
 use crate::config::DependencyCondition;
@@ -24,7 +23,7 @@ use crate::policy;
 pub(crate) struct Upstream {
     pub id: String,
     pub condition: DependencyCondition,
-    pub status: watch::Receiver<ProcessStatus>,
+    pub status: bulletin::Receiver<ProcessStatus>,
     /// Its `enabled`: one that is not never starts with the manager, and
     /// the reason says so.
     pub enabled: bool,

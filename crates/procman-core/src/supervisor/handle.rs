@@ -5,8 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
+use super::bulletin;
 use super::inbox;
 use super::leader::Leader;
 use super::messages::{Command, CommandError};
@@ -21,7 +22,7 @@ use crate::outcome::Signal;
 pub struct Handle {
     id: Arc<str>,
     tx: inbox::Sender<Command>,
-    status: watch::Receiver<ProcessStatus>,
+    status: bulletin::Receiver<ProcessStatus>,
     log: Arc<LogCounters>,
     /// The current run's leader, for the manager's stop pass.
     leader: Arc<Leader>,
@@ -31,7 +32,7 @@ impl Handle {
     pub(crate) fn new(
         id: &str,
         tx: inbox::Sender<Command>,
-        status: watch::Receiver<ProcessStatus>,
+        status: bulletin::Receiver<ProcessStatus>,
         log: Arc<LogCounters>,
     ) -> Handle {
         Handle {
@@ -52,10 +53,10 @@ impl Handle {
     ) -> (
         Handle,
         inbox::Receiver<Command>,
-        watch::Sender<ProcessStatus>,
+        bulletin::Sender<ProcessStatus>,
     ) {
         let (tx, rx) = inbox::inbox();
-        let (status_tx, status_rx) = watch::channel(ProcessStatus::new(id));
+        let (status_tx, status_rx) = bulletin::bulletin(ProcessStatus::new(id));
         (Handle::new(id, tx, status_rx, log), rx, status_tx)
     }
 
@@ -173,7 +174,7 @@ impl Handle {
     }
 
     /// A receiver that sees every state this process publishes.
-    pub fn subscribe(&self) -> watch::Receiver<ProcessStatus> {
+    pub fn subscribe(&self) -> bulletin::Receiver<ProcessStatus> {
         self.status.clone()
     }
 

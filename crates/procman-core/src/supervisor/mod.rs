@@ -1,12 +1,13 @@
 //! Supervision: one tokio task per process, reached through a [`Handle`].
 //!
 //! The task owns its child, its timers and its [`Lifecycle`]; callers send
-//! it commands and read its [`ProcessStatus`] from a `watch` channel. The
+//! it commands and read its [`ProcessStatus`] from a [`bulletin`]. The
 //! restart decisions themselves are pure functions in [`crate::policy`].
 //! An unmanaged process has a task of its own (`unmanaged.rs`) behind the
 //! same handle: it finds and watches the process, and refuses every
 //! command that would act on it.
 
+mod bulletin;
 mod context;
 mod ending;
 mod event;
@@ -27,6 +28,7 @@ mod state;
 mod task;
 mod unmanaged;
 
+pub use bulletin::{Closed, Receiver as StatusReceiver, Ref as StatusRef};
 pub use context::Context;
 pub use event::{Event, Events};
 pub(crate) use gate::Upstream;

@@ -210,7 +210,7 @@ impl Task {
         };
         // The pumps stop between two reads: what they have not read stays
         // in the pipes (or in the spool), for the next manager.
-        for pump in run.pumps.drain(..) {
+        if let Some(pump) = run.pumps.take() {
             pump.abort();
             let _ = pump.await;
         }

@@ -22,7 +22,8 @@ pub(super) struct Run {
     pub(super) number: u32,
     pub(super) exit: oneshot::Receiver<ProcessEnd>,
     pub(super) started: Instant,
-    pub(super) pumps: Vec<JoinHandle<()>>,
+    /// The pump reading the run's output (one task for both streams).
+    pub(super) pumps: Option<JoinHandle<()>>,
     pub(super) health: Option<HealthWatch>,
     /// OOM kills in the run's memory cgroup (with a memory limit there).
     /// Boxed, as the monitor: most runs have neither.
@@ -40,7 +41,7 @@ pub(super) struct Ended {
     pub(super) pid: u32,
     pub(super) number: u32,
     pub(super) started: Instant,
-    pub(super) pumps: Vec<JoinHandle<()>>,
+    pub(super) pumps: Option<JoinHandle<()>>,
 }
 
 impl Run {
@@ -54,7 +55,7 @@ impl Run {
             pid: self.child.pid(),
             number: self.number,
             started: self.started,
-            pumps: std::mem::take(&mut self.pumps),
+            pumps: self.pumps.take(),
         }
     }
 
@@ -76,19 +77,16 @@ const STARTING_INTERVAL: Duration = Duration::from_secs(1);
 /// tree is gone (only a process outside the tree can hold a pipe longer).
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Waits until the pumps have read everything the run wrote. Pumps still
-/// reading after [`DRAIN`] (a process outside the tree holds the pipe) are
-/// aborted: their pipes close, and that process gets EPIPE from then on.
-pub(super) async fn drain(id: &str, mut pumps: Vec<JoinHandle<()>>) {
-    let all = async {
-        for p in pumps.iter_mut() {
-            let _ = p.await;
-        }
+/// Waits until the pump has read everything the run wrote. A pump still
+/// reading after [`DRAIN`] (a process outside the tree holds a pipe) is
+/// aborted: its pipes close, and that process gets EPIPE from then on.
+pub(super) async fn drain(id: &str, pumps: Option<JoinHandle<()>>) {
+    let Some(mut pump) = pumps else {
+        return;
     };
-    if tokio::time::timeout(DRAIN, all).await.is_err() {
-        let open = pumps.iter().filter(|p| !p.is_finished()).count();
-        pumps.iter().for_each(JoinHandle::abort);
-        tracing::warn!(process = %id, pipes = open, waited = ?DRAIN,
+    if tokio::time::timeout(DRAIN, &mut pump).await.is_err() {
+        pump.abort();
+        tracing::warn!(process = %id, waited = ?DRAIN,
             "output pipes still held open after the process tree ended (by a process outside it); stopped reading them");
     }
 }

@@ -1,14 +1,14 @@
 //! The supervisor task: one per process. It owns the child, its timers and
 //! its state; it hears commands on its own channel and publishes every
-//! state on a `watch` channel. Decisions come from [`crate::policy`]; this
+//! state on its bulletin. Decisions come from [`crate::policy`]; this
 //! file only does the I/O around them.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::bulletin;
 use super::context::{spawn_watched, Context};
 use super::gate::{self, Held, Upstream};
 use super::handle::Handle;
@@ -93,7 +93,7 @@ pub(super) struct Task {
     pub(super) ctx: Arc<Context>,
     pub(super) tree: Tree,
     pub(super) log: Arc<ProcessLog>,
-    pub(super) status: watch::Sender<ProcessStatus>,
+    pub(super) status: bulletin::Sender<ProcessStatus>,
     pub(super) rx: super::inbox::Receiver<Command>,
     pub(super) run: Option<Run>,
     /// When the pending restart is due.

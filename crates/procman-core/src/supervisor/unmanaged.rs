@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::bulletin;
 use super::context::{spawn_watched, Context};
 use super::handle::Handle;
 use super::launch;
@@ -91,7 +91,7 @@ struct Unmanaged {
     ctx: Arc<Context>,
     /// `None` only if validation let a process without one through.
     how: Option<Discovery>,
-    status: watch::Sender<ProcessStatus>,
+    status: bulletin::Sender<ProcessStatus>,
     rx: super::inbox::Receiver<Command>,
     /// The manager has started: look for the process.
     monitoring: bool,

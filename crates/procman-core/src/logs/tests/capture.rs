@@ -56,14 +56,13 @@ fn logged(dir: &std::path::Path) -> Vec<String> {
     text.lines().map(|l| l[28..].to_string()).collect()
 }
 
-/// Waits for the pumps to end.
-async fn ended(pumps: Vec<JoinHandle<()>>) {
-    for p in pumps {
-        tokio::time::timeout(Duration::from_secs(30), p)
-            .await
-            .expect("the pump ends at the end of the pipe")
-            .expect("the pump does not panic");
-    }
+/// Waits for the pump to end.
+async fn ended(pump: Option<JoinHandle<()>>) {
+    let pump = pump.expect("a pump for the pipes");
+    tokio::time::timeout(Duration::from_secs(30), pump)
+        .await
+        .expect("the pump ends at the end of the pipes")
+        .expect("the pump does not panic");
 }
 
 /// A runtime with a single worker thread.
@@ -106,13 +105,12 @@ fn a_file_write_that_hangs_never_stalls_the_runtime() {
     }
     drop(held);
     drop(w);
+    let pump = pumps.expect("a pump for the pipe");
     rt.block_on(async {
-        for p in pumps {
-            tokio::time::timeout(Duration::from_secs(30), p)
-                .await
-                .expect("the pump ends once the write goes through")
-                .unwrap();
-        }
+        tokio::time::timeout(Duration::from_secs(30), pump)
+            .await
+            .expect("the pump ends once the write goes through")
+            .unwrap();
     });
     let text = std::fs::read_to_string(dir.path().join("logs/svc.log")).unwrap();
     let lines: Vec<&str> = text.lines().skip(1).map(|l| &l[35..]).collect();
@@ -141,14 +139,7 @@ fn a_stream_of_writes_ending_mid_line_cuts_no_line() {
     }
     writeln!(w, " and ends").unwrap();
     drop(w);
-    rt.block_on(async {
-        for p in pumps {
-            tokio::time::timeout(Duration::from_secs(30), p)
-                .await
-                .expect("the pump ends at the end of the pipe")
-                .expect("the pump does not panic");
-        }
-    });
+    rt.block_on(ended(pumps));
     let text = std::fs::read_to_string(dir.path().join("logs/svc.log")).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(" stdout")).collect();
     assert_eq!(lines.len(), 41, "{text}");
@@ -267,6 +258,71 @@ fn through_the_spool_every_line_is_written_once_and_the_spool_empties() {
         "emptied at the end"
     );
     assert_eq!(log.counters.spool_fallbacks.load(Ordering::Relaxed), 0);
+}
+
+/// Polls the log until it has `line` (after the timestamp).
+fn wait_logged(dir: &std::path::Path, line: &str) -> Vec<String> {
+    let began = Instant::now();
+    loop {
+        let lines = logged(dir);
+        if lines.iter().any(|l| l == line) {
+            return lines;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "no {line:?} in {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One task reads both streams: stderr ending first (its last line without
+/// a newline) is finished at once, while stdout goes on being read until
+/// it ends too.
+#[test]
+fn a_stream_that_ends_early_is_finished_while_the_other_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = one_worker();
+    let log = spooled_log_in(dir.path());
+    rt.block_on(log.run_started(7, 1));
+    let (out, out_w) = pipe_pair().unwrap();
+    let (err, err_w) = pipe_pair().unwrap();
+    let pump = rt.block_on(async {
+        start(
+            &log,
+            vec![(Stream::Stdout, out), (Stream::Stderr, err)],
+            7,
+            1,
+        )
+    });
+    let pump = pump.expect("a pump for the two streams");
+    let mut err_w = std::fs::File::from(err_w);
+    err_w.write_all(b"err 1\nerr tail").unwrap();
+    drop(err_w);
+    wait_logged(dir.path(), "stderr err tail");
+    assert!(!pump.is_finished(), "the pump ended with stdout still open");
+    let mut out_w = std::fs::File::from(out_w);
+    out_w.write_all(b"out 1\n").unwrap();
+    wait_logged(dir.path(), "stdout out 1");
+    out_w.write_all(b"out 2\n").unwrap();
+    drop(out_w);
+    rt.block_on(ended(Some(pump)));
+    rt.block_on(log.run_ended(None, true));
+    let lines = logged(dir.path());
+    assert_eq!(
+        lines[1..],
+        [
+            "stderr err 1",
+            "stderr err tail",
+            "stdout out 1",
+            "stdout out 2"
+        ],
+        "{lines:?}"
+    );
+    for stream in ["stdout", "stderr"] {
+        let spool = dir.path().join(format!("state/spool/svc.{stream}"));
+        assert_eq!(std::fs::metadata(spool).unwrap().len(), HEADER, "{stream}");
+    }
 }
 
 /// A process `svc` whose raw output goes straight into `<dir>/logs/svc.log`.

@@ -69,10 +69,8 @@ fn log_crash_role() {
         let log = Arc::new(ProcessLog::new(&config.processes[0], &setup).unwrap());
         let fd: std::os::fd::OwnedFd = std::fs::File::open(pipe).unwrap().into();
         log.run_resumed(PID, 1).await;
-        let pumps = capture::start(&log, vec![(Stream::Stdout, fd)], PID, 1);
-        for p in pumps {
-            p.await.unwrap();
-        }
+        let pump = capture::start(&log, vec![(Stream::Stdout, fd)], PID, 1);
+        pump.expect("a pump for the pipe").await.unwrap();
         log.run_ended(None, true).await;
     });
 }

@@ -3,12 +3,11 @@
 
 use std::time::SystemTime;
 
-use tokio::sync::watch;
-
 use super::{reason, Upstream};
 use crate::config::DependencyCondition::{self, *};
 use crate::health::verdict::Health;
 use crate::outcome::ProcessEnd;
+use crate::supervisor::bulletin::bulletin;
 use crate::supervisor::state::{Cause, HealthStatus, Lifecycle, Phase, ProcessStatus, Transition};
 
 fn status(id: &str, lifecycle: Lifecycle) -> ProcessStatus {
@@ -33,7 +32,7 @@ fn upstream(s: ProcessStatus, condition: DependencyCondition, enabled: bool) -> 
     Upstream {
         id: s.id.clone(),
         condition,
-        status: watch::channel(s).1,
+        status: bulletin(s).1,
         enabled,
         success_exit_codes: vec![0],
         gone: false,
@@ -184,8 +183,8 @@ fn the_reason_names_every_unmet_dependency_in_order() {
 
 #[tokio::test]
 async fn changed_wakes_for_the_dependency_that_changed() {
-    let (tx_a, rx_a) = watch::channel(status("a", Lifecycle::Stopped));
-    let (tx_b, rx_b) = watch::channel(status("b", Lifecycle::Stopped));
+    let (tx_a, rx_a) = bulletin(status("a", Lifecycle::Stopped));
+    let (tx_b, rx_b) = bulletin(status("b", Lifecycle::Stopped));
     let mut ups: Vec<Upstream> = [rx_a, rx_b]
         .into_iter()
         .zip(["a", "b"])
@@ -199,9 +198,9 @@ async fn changed_wakes_for_the_dependency_that_changed() {
             unmanaged: false,
         })
         .collect();
-    tx_b.send_replace(status("b", Lifecycle::Running { pid: 3 }));
+    tx_b.send_modify(|s| *s = status("b", Lifecycle::Running { pid: 3 }));
     assert_eq!(super::changed(&mut ups).await, 1);
-    tx_a.send_replace(status("a", Lifecycle::Running { pid: 4 }));
+    tx_a.send_modify(|s| *s = status("a", Lifecycle::Running { pid: 4 }));
     assert_eq!(super::changed(&mut ups).await, 0);
     // A supervisor that ended is heard once, then no more.
     drop(tx_a);
