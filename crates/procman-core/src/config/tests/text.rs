@@ -275,20 +275,7 @@ fn a_tab_in_indentation_is_reported_where_it_is() {
         // A tab inside a line is a space there: the one that indents counts.
         (b"process_manager: \t\n\tport: 5\n", (2, 1)),
     ];
-    for (text, at) in cases {
-        let shown = String::from_utf8_lossy(text);
-        let errors = errors_of(text);
-        assert_eq!(errors.len(), 1, "{shown:?}: {errors:#?}");
-        assert_eq!(
-            place(&errors[0]),
-            (at.0, at.1, ""),
-            "{shown:?}: {errors:#?}"
-        );
-        assert!(
-            errors[0].message.contains("a tab indents this line"),
-            "{shown:?}: {errors:#?}"
-        );
-    }
+    assert_one_error_at(cases, "a tab indents this line");
 }
 
 #[test]
@@ -300,6 +287,11 @@ fn a_tab_after_a_keys_colon_is_reported_where_it_is() {
             (5, 20),
         ),
     ];
+    assert_one_error_at(cases, "a tab separates this key's `:` from its value");
+}
+
+/// Each text has one error, at its place, saying `what`.
+fn assert_one_error_at(cases: &[(&[u8], (usize, usize))], what: &str) {
     for (text, at) in cases {
         let shown = String::from_utf8_lossy(text);
         let errors = errors_of(text);
@@ -309,11 +301,6 @@ fn a_tab_after_a_keys_colon_is_reported_where_it_is() {
             (at.0, at.1, ""),
             "{shown:?}: {errors:#?}"
         );
-        assert!(
-            errors[0]
-                .message
-                .contains("a tab separates this key's `:` from its value"),
-            "{shown:?}: {errors:#?}"
-        );
+        assert!(errors[0].message.contains(what), "{shown:?}: {errors:#?}");
     }
 }

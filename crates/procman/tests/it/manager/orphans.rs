@@ -47,6 +47,26 @@ fn assert_no_state_file(t: &Scratch) {
     assert!(records.is_empty(), "state files left: {records:?}");
 }
 
+/// A scratch dir, the marker its processes' command lines hold, and what
+/// kills them all when the test ends.
+fn scratch() -> (Scratch, String, KillOnDrop) {
+    let t = Scratch::new();
+    let marker = t.dir.path().display().to_string();
+    let cleanup = KillOnDrop(marker.clone());
+    (t, marker, cleanup)
+}
+
+/// Sends the manager three different shutdown signals (a forced exit),
+/// holding it stopped meanwhile so that they arrive together.
+async fn three_shutdown_signals(m: &mut Running) {
+    m.signal(Sig::STOP.as_raw());
+    wait_stopped(m.pid).await;
+    m.signal(Sig::TERM.as_raw());
+    m.signal(Sig::INT.as_raw());
+    m.signal(Sig::QUIT.as_raw());
+    m.signal(Sig::CONT.as_raw());
+}
+
 /// Waits until at least `n` of `files` exist.
 async fn wait_some(files: &[PathBuf], n: usize) {
     let deadline = Instant::now() + LONG;
@@ -66,19 +86,11 @@ async fn wait_some(files: &[PathBuf], n: usize) {
 /// the start goes on). Once it has ended, no process of its config may
 /// remain alive.
 async fn forced_exit_during_start(started: usize) {
-    let t = Scratch::new();
-    let marker = t.dir.path().display().to_string();
-    let _cleanup = KillOnDrop(marker.clone());
+    let (t, marker, _cleanup) = scratch();
     let (config, pidfiles) = many(&t);
     let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
     wait_some(&pidfiles, started).await;
-    // Held stopped, so that the three signals arrive together.
-    m.signal(Sig::STOP.as_raw());
-    wait_stopped(m.pid).await;
-    m.signal(Sig::TERM.as_raw());
-    m.signal(Sig::INT.as_raw());
-    m.signal(Sig::QUIT.as_raw());
-    m.signal(Sig::CONT.as_raw());
+    three_shutdown_signals(&mut m).await;
     let end = m.ended(LONG).await;
     assert!(
         matches!(end, ProcessEnd::Exited(0 | 1)),
@@ -111,9 +123,7 @@ async fn forced_exit_during_start(started: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_early_in_a_large_start_leaves_no_state_file() {
     tokio::time::timeout(WATCHDOG, async {
-        let t = Scratch::new();
-        let marker = t.dir.path().display().to_string();
-        let _cleanup = KillOnDrop(marker.clone());
+        let (t, marker, _cleanup) = scratch();
         let (config, pidfiles) = many(&t);
         let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
         wait_some(&pidfiles, 1).await;
@@ -173,9 +183,7 @@ async fn settled_count(files: &[PathBuf]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_signal_stops_a_large_start_at_once() {
     tokio::time::timeout(WATCHDOG, async {
-        let t = Scratch::new();
-        let marker = t.dir.path().display().to_string();
-        let _cleanup = KillOnDrop(marker.clone());
+        let (t, marker, _cleanup) = scratch();
         let (config, pidfiles) = many(&t);
         let mut m = Running::run_logged(&config, &t.path("manager.log"), &[]);
         wait_some(&pidfiles, SERVICES / 4).await;
@@ -206,9 +214,7 @@ async fn a_shutdown_signal_stops_a_large_start_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_exit_leaves_no_health_check_running() {
     tokio::time::timeout(WATCHDOG, async {
-        let t = Scratch::new();
-        let marker = t.dir.path().display().to_string();
-        let _cleanup = KillOnDrop(marker.clone());
+        let (t, _marker, _cleanup) = scratch();
         let pidfile = t.path("probe.pid");
         let script = format!("echo $$$$ > {}; exec sleep 60", pidfile.display());
         let health = format!(
@@ -227,12 +233,7 @@ async fn a_forced_exit_leaves_no_health_check_running() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert!(alive(probe));
-        m.signal(Sig::STOP.as_raw());
-        wait_stopped(m.pid).await;
-        m.signal(Sig::TERM.as_raw());
-        m.signal(Sig::INT.as_raw());
-        m.signal(Sig::QUIT.as_raw());
-        m.signal(Sig::CONT.as_raw());
+        three_shutdown_signals(&mut m).await;
         let end = m.ended(LONG).await;
         assert!(matches!(end, ProcessEnd::Exited(0 | 1)), "{end:?}: {}", m.log_text());
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -255,9 +256,7 @@ async fn a_forced_exit_leaves_no_health_check_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_state_records_refuse_the_start() {
     tokio::time::timeout(WATCHDOG, async {
-        let t = Scratch::new();
-        let marker = t.dir.path().display().to_string();
-        let _cleanup = KillOnDrop(marker.clone());
+        let (t, _marker, _cleanup) = scratch();
         let pidfile = t.path("web.pid");
         let p = pidfile.display().to_string();
         let yaml = t.header() + &child_entry("web", &["--pidfile", &p, "run"], "");

@@ -12,6 +12,7 @@ use procman_api::client::Client;
 use procman_api::Process;
 use procman_core::outcome::{ProcessEnd, Signal};
 use procman_core::platform::signal_process;
+use procman_core::state::record::ProcessRecord;
 
 use crate::cli_control::SETTLE;
 use crate::support::*;
@@ -257,13 +258,24 @@ async fn without_cgroups_a_manager_killed_mid_start_leaves_every_child_to_the_ne
         .expect("watchdog");
 }
 
+/// Makes `id`'s record one written just before a clone: no pid (and
+/// whatever else `change` makes of it).
+fn unname(state: &Path, id: &str, change: impl FnOnce(&mut ProcessRecord)) {
+    let mut record = ProcessRecord::load(state, id)
+        .expect("readable")
+        .expect("a state file");
+    record.pid = None;
+    record.start_time = None;
+    change(&mut record);
+    record.save(state).expect("save the state file");
+}
+
 /// A manager killed after a clone but before it named the child in the
 /// state file (and before the run's separator reached its log): the next
 /// manager finds the child by the pipes it holds, re-attaches to it, and
 /// begins the run in the log with its separator, as a spawn does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_found_by_its_pipes_gets_its_runs_separator() {
-    use procman_core::state::record::ProcessRecord;
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let entries = crate::cli_control::svc_with(&t, "web", &["run"], "");
@@ -274,12 +286,7 @@ async fn a_child_found_by_its_pipes_gets_its_runs_separator() {
         // As the record and the log are just before the clone: no pid, no
         // line of this run.
         let state = m.t.path("state");
-        let mut record = ProcessRecord::load(&state, "web")
-            .expect("readable")
-            .expect("web's state file");
-        record.pid = None;
-        record.start_time = None;
-        record.save(&state).expect("save the state file");
+        unname(&state, "web", |_| {});
         let log = state.join("logs").join("web.log");
         std::fs::write(&log, "").expect("empty web's log");
 
@@ -309,7 +316,6 @@ async fn a_child_found_by_its_pipes_gets_its_runs_separator() {
 /// than start it afresh at run 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_cut_short_by_a_crash_keeps_the_counters() {
-    use procman_core::state::record::ProcessRecord;
     tokio::time::timeout(WATCHDOG, async {
         let t = Scratch::new();
         let policy =
@@ -324,15 +330,10 @@ async fn a_restart_cut_short_by_a_crash_keeps_the_counters() {
         wait_gone(&[old], SETTLE).await;
         // As the record is just before the clone of run 5: no pid, and the
         // pipes it names are held by no process.
-        let state = m.t.path("state");
-        let mut record = ProcessRecord::load(&state, "web")
-            .expect("readable")
-            .expect("web's state file");
-        record.pid = None;
-        record.start_time = None;
-        record.run = 5;
-        record.restarts = 4;
-        record.save(&state).expect("save the state file");
+        unname(&m.t.path("state"), "web", |record| {
+            record.run = 5;
+            record.restarts = 4;
+        });
 
         m.rerun().await;
         let ps = m
