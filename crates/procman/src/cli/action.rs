@@ -178,8 +178,9 @@ fn applies(action: Action, p: &Process) -> bool {
         }
 }
 
-/// `web: running (pid 1234)`; without waiting, `web: stop requested,
-/// stopping (pid 1234)`; held back, `api: waiting for db (db is stopped)`.
+/// `web: running (pid 1234)`; without waiting, `web: stop requested; now
+/// stopping (pid 1234)` (the state when the request was taken: a restart's
+/// pid is the old run's); held back, `api: waiting for db (db is stopped)`.
 fn done(action: Action, p: &Process, no_wait: bool, color: bool) -> String {
     let state = state_paint(&p.state).map_or(p.state.clone(), |c| c.apply(&p.state, color));
     let pid = match (&p.waiting_reason, p.pid) {
@@ -190,7 +191,7 @@ fn done(action: Action, p: &Process, no_wait: bool, color: bool) -> String {
         (None, None) => String::new(),
     };
     match no_wait {
-        true => format!("{}: {} requested, {state}{pid}", p.id, action.as_str()),
+        true => format!("{}: {} requested; now {state}{pid}", p.id, action.as_str()),
         false => format!("{}: {state}{pid}", p.id),
     }
 }

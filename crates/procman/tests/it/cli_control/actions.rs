@@ -107,7 +107,10 @@ async fn no_wait_returns_before_a_slow_stop_is_done() {
             "took {:?}",
             began.elapsed()
         );
-        assert!(out.stdout.starts_with("slow: stop requested, "), "{out:#?}");
+        assert!(
+            out.stdout.starts_with("slow: stop requested; now "),
+            "{out:#?}"
+        );
         assert!(alive(pid), "not waited for: still stopping");
         m.wait_until("slow stopped", |ps| ps[0].state == "stopped")
             .await;
