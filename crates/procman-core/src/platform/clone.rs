@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::account::{self, IdentityStep};
 use super::launcher;
+use super::reaper::{self, Flight};
 use super::spawn::Step;
 
 /// `struct clone_args` of the kernel ABI (version 2, 88 bytes).
@@ -48,6 +49,7 @@ pub(crate) struct CloneArgs {
 }
 
 const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// False once `clone3` proved unavailable (old kernel, seccomp filter).
@@ -101,9 +103,13 @@ pub(crate) struct Cloned {
 /// Creates the child. `cgroup` is its cgroup directory, if any; `child`
 /// already lists the `cgroup.procs` descriptors it joins itself, used only
 /// when the clone could not place it (`child.join` is ignored otherwise).
-pub(crate) fn clone(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
+pub(crate) fn clone(
+    child: &Child,
+    cgroup: Option<BorrowedFd<'_>>,
+    flight: &Flight,
+) -> io::Result<Cloned> {
     if CLONE3.load(Ordering::Relaxed) {
-        match clone3(child, cgroup) {
+        match clone3(child, cgroup, flight) {
             Ok(cloned) => return Ok(cloned),
             Err(e) if fork_failed(&e) => return Err(e),
             Err(e) => {
@@ -119,7 +125,13 @@ pub(crate) fn clone(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result
             }
         }
     }
-    clone_legacy(child)
+    // Its `parent_tid` carries the pidfd: the pid is set by hand, under
+    // the lock the reaper takes before it looks at an exit.
+    let held = reaper::lock();
+    let cloned = clone_legacy(child)?;
+    flight.set(cloned.pid as i32);
+    drop(held);
+    Ok(cloned)
 }
 
 /// Errors that mean the process could not be created at all (a limit, no
@@ -131,11 +143,14 @@ fn fork_failed(e: &io::Error) -> bool {
     )
 }
 
-fn clone3(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
+fn clone3(child: &Child, cgroup: Option<BorrowedFd<'_>>, flight: &Flight) -> io::Result<Cloned> {
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
-        flags: CLONE_PIDFD,
+        // The kernel writes the pid to the flight's slot before the child
+        // can run (see `reaper::Flight`).
+        flags: CLONE_PIDFD | CLONE_PARENT_SETTID,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
+        parent_tid: flight.slot() as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
@@ -146,7 +161,7 @@ fn clone3(child: &Child, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
     let placed = cgroup.is_some();
     if let Some(mut launcher) = launcher::lock() {
         let dir = cgroup.map(|d| d.as_raw_fd());
-        match launcher.clone(child, args.flags, dir, &mut pidfd) {
+        match launcher.clone(child, args.flags, dir, &mut pidfd, flight.slot()) {
             Some(Ok(pid)) => {
                 return Ok(Cloned {
                     pid,

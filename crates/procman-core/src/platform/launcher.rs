@@ -22,7 +22,9 @@
 //!   (`CLONE_VFORK`), so nothing it reads can change under it, and the
 //!   exec report is complete when `clone3` returns.
 //!
-//! One spawn at a time uses the slots and the stack (the launcher's lock).
+//! A launcher's slots and stack serve one spawn at a time (its lock); a
+//! few launchers let the runtime's threads spawn at once, each waiting
+//! for its own child's exec.
 //! Signals are blocked in the calling thread around the clone, so that no
 //! handler of the manager ever runs in the child; the child sets every
 //! handler back to its default before it unblocks them (see `clone.rs`).
@@ -70,25 +72,35 @@ pub(crate) struct Launcher {
 // launcher and only used under its lock.
 unsafe impl Send for Launcher {}
 
-static LAUNCHER: OnceLock<Option<Mutex<Launcher>>> = OnceLock::new();
+/// How many spawns can be under way at once: one per runtime thread on
+/// most machines, with their slots and stacks kept for the manager's life.
+const LAUNCHERS: usize = 4;
 
-/// Reserves the slots and the stack. Called early (when the reaper
+static LAUNCHER: OnceLock<Vec<Mutex<Launcher>>> = OnceLock::new();
+
+/// Reserves the slots and the stacks. Called early (when the reaper
 /// starts), so that the slots are low descriptors and the child's private
 /// table stays small; a later first spawn would reserve them itself.
 pub(crate) fn prepare() {
-    let _ = launcher();
+    let _ = launchers();
 }
 
-fn launcher() -> Option<&'static Mutex<Launcher>> {
-    LAUNCHER
-        .get_or_init(|| match Launcher::new() {
-            Ok(l) => Some(Mutex::new(l)),
-            Err(e) => {
-                tracing::debug!(error = %e, "spawning by copying clone only");
-                None
+/// The launchers made; empty when not even one could be (then every spawn
+/// copies).
+fn launchers() -> &'static [Mutex<Launcher>] {
+    LAUNCHER.get_or_init(|| {
+        let mut made = Vec::with_capacity(LAUNCHERS);
+        for _ in 0..LAUNCHERS {
+            match Launcher::new() {
+                Ok(l) => made.push(Mutex::new(l)),
+                Err(e) => {
+                    tracing::debug!(error = %e, made = made.len(), "fewer launchers for shared clones");
+                    break;
+                }
             }
-        })
-        .as_ref()
+        }
+        made
+    })
 }
 
 /// Whether spawns can share the manager's memory on this machine.
@@ -96,7 +108,7 @@ pub(crate) fn available() -> bool {
     cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
         && SHARED.load(Ordering::Relaxed)
         && UNSHARE_RANGE.load(Ordering::Relaxed)
-        && launcher().is_some()
+        && !launchers().is_empty()
 }
 
 /// Spawns copy from now on (the kernel refused the shared clone).
@@ -104,12 +116,23 @@ pub(crate) fn disable() {
     SHARED.store(false, Ordering::Relaxed);
 }
 
-/// The launcher, for one spawn.
+/// A launcher, for one spawn: a free one, else one of the busy (taken
+/// in turn, so waits spread evenly).
 pub(crate) fn lock() -> Option<MutexGuard<'static, Launcher>> {
     if !available() {
         return None;
     }
-    launcher().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    let all = launchers();
+    for l in all {
+        match l.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+    }
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let l = all.get(NEXT.fetch_add(1, Ordering::Relaxed) % all.len())?;
+    Some(l.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 impl Launcher {
@@ -155,6 +178,7 @@ impl Launcher {
         flags: u64,
         cgroup: Option<RawFd>,
         pidfd: &mut libc::c_int,
+        parent_tid: *mut i32,
     ) -> Option<io::Result<u32>> {
         let mut parked = Parked::new(self);
         let mut join = [-1; SLOTS];
@@ -212,6 +236,7 @@ impl Launcher {
         let mut args = super::clone::CloneArgs {
             flags: flags | CLONE_VM | CLONE_VFORK | CLONE_FILES,
             pidfd: pidfd as *mut libc::c_int as u64,
+            parent_tid: parent_tid as u64,
             exit_signal: libc::SIGCHLD as u64,
             stack: self.stack.base as u64,
             stack_size: STACK_SIZE as u64,

@@ -42,6 +42,7 @@ mod child;
 mod clone;
 pub mod config_watch;
 pub mod discovery;
+mod flight;
 mod inheritance;
 mod inotify;
 mod launcher;

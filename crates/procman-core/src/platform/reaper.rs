@@ -12,8 +12,14 @@
 //!   the async runtime (`waitid(P_PIDFD)`), so the host's other children
 //!   are never touched. The process must then not be a subreaper.
 //!
+//! A spawn does not hold the table lock across its clone (a shared clone
+//! returns only once the child has exec'd, and spawns would queue behind
+//! each other): it is a [`Flight`] from its check of the tree to the
+//! registration of its child, and the reaper leaves the exit of a flight's
+//! child until it is registered.
+//!
 //! The table lock is also what makes signals safe: a pid is registered from
-//! the moment it is spawned until it is reaped, and reaping happens under
+//! the moment its spawn returns until it is reaped, and reaping happens under
 //! the lock, so code that holds the lock and sees a pid registered knows the
 //! pid (and the process group it leads) still names our child, not a
 //! stranger that reused the number (see `child.rs`).
@@ -21,8 +27,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+pub(crate) use super::flight::{wait_for_flights, Flight};
 
 use tokio::sync::oneshot;
 
@@ -57,6 +65,10 @@ pub(crate) struct Table {
     forgotten: Vec<i32>,
     /// False only after the reaper saw, under this lock, that we have no child.
     may_have_children: bool,
+    /// The pid slots of the spawns under way (see [`Flight`]).
+    pub(super) in_flight: Vec<Arc<AtomicI32>>,
+    /// Threads waiting for a flight to land (only then is one woken).
+    pub(super) awaiting_landing: usize,
 }
 
 impl Table {
@@ -99,9 +111,17 @@ impl Table {
         self.entries.get(&r.pid).is_some_and(|e| e.token == r.token)
     }
 
-    /// True while *some* unreaped child of ours has the pid `pid`.
+    /// True while *some* unreaped child of ours has the pid `pid` (a
+    /// spawn under way's too).
     pub(crate) fn is_registered(&self, pid: i32) -> bool {
-        self.entries.contains_key(&pid)
+        self.entries.contains_key(&pid) || self.in_flight(pid)
+    }
+
+    /// Whether `pid` is the child of a spawn under way, not registered yet.
+    pub(super) fn in_flight(&self, pid: i32) -> bool {
+        self.in_flight
+            .iter()
+            .any(|slot| slot.load(Ordering::Acquire) == pid)
     }
 
     /// The registered (unreaped) children of `owner`.
@@ -154,22 +174,27 @@ impl Registration {
     }
 }
 
-struct State {
+pub(super) struct State {
     table: Mutex<Table>,
     wake: Condvar,
+    /// Notified when a spawn under way registers its child (or gives up).
+    pub(super) landed: Condvar,
     orphans: AtomicU64,
     mode: OnceLock<Reaping>,
 }
 
-fn state() -> &'static State {
+pub(super) fn state() -> &'static State {
     static STATE: OnceLock<State> = OnceLock::new();
     STATE.get_or_init(|| State {
         table: Mutex::new(Table {
             entries: HashMap::new(),
             forgotten: Vec::new(),
             may_have_children: true,
+            in_flight: Vec::new(),
+            awaiting_landing: 0,
         }),
         wake: Condvar::new(),
+        landed: Condvar::new(),
         orphans: AtomicU64::new(0),
         mode: OnceLock::new(),
     })
@@ -218,13 +243,15 @@ pub(crate) fn mode() -> io::Result<Reaping> {
     }
 }
 
-/// The table lock. Spawners hold it across the clone and registration;
-/// signal senders hold it while they check that a pid is still theirs.
+/// The table lock. Spawners take it to start a [`Flight`] and to register
+/// their child; signal senders hold it while they check that a pid is
+/// still theirs.
 pub(crate) fn lock() -> MutexGuard<'static, Table> {
     state().table.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Holds back reaping (and every spawn) for as long as the guard lives:
+/// Holds back reaping (and the registration of every spawn, which a
+/// clone under way then waits for) for as long as the guard lives:
 /// the exits meanwhile are heard after. For a tight pass of signals that
 /// the handling of its first exits must not slow down; keep it short.
 pub(crate) fn hold() -> MutexGuard<'static, Table> {
@@ -336,6 +363,11 @@ fn reap(r: &State, pid: i32) {
         return;
     }
     let mut table = lock();
+    // The child of a spawn under way: reaped once registered, so that its
+    // status reaches its owner.
+    while !table.entries.contains_key(&pid) && table.in_flight(pid) {
+        table = super::flight::await_landing(table);
+    }
     table.before_reap(pid);
     let Some(rpid) = rustix::process::Pid::from_raw(pid) else {
         return;

@@ -344,6 +344,14 @@ fn interpreter(program: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// A pause between the clone and the registration of its child, for
+    /// tests of a child that exits in between (this thread's spawns only).
+    pub(crate) static LAND_DELAY: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::ZERO) };
+}
+
 fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
     if tree.is_closed() {
         return Err(SpawnError::Closed);
@@ -415,19 +423,20 @@ fn start(spec: SpawnSpec, tree: &Tree) -> Result<Started, SpawnError> {
         gid: spec.gid,
         uid: spec.uid,
     };
-    // Held from the clone until the pid is registered: see `reaper`.
-    let mut table = reaper::lock();
-    // Asked again under the lock, which `TreeRoot::close` takes once after
-    // closing: a spawn either is refused here or has its child registered
-    // before the close returns (and any kill of everything after it).
-    if tree.is_closed() {
-        drop(table);
+    // Asked again as the flight departs, under the reaper's lock;
+    // `TreeRoot::close` waits for every flight to land after closing: a
+    // spawn either is refused here or has its child registered before the
+    // close returns (and any kill of everything after it).
+    let Some(flight) = reaper::Flight::depart(|| tree.is_closed()) else {
         tree.discard();
         return Err(SpawnError::Closed);
-    }
-    let cloned = clone::clone(&child, cgroup_dir.as_ref().map(|d| d.as_fd()))
+    };
+    let cloned = clone::clone(&child, cgroup_dir.as_ref().map(|d| d.as_fd()), &flight)
         .map_err(|source| SpawnError::Fork { source })?;
     let pid = cloned.pid;
+    #[cfg(test)]
+    std::thread::sleep(LAND_DELAY.with(std::cell::Cell::get));
+    let mut table = flight.land();
     // Without CLONE_PIDFD (old kernels) open one now: the child cannot have
     // been reaped, since reaping needs this lock.
     let pidfd = cloned.pidfd.or_else(|| child::open_own(pid));

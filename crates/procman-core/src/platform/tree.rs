@@ -218,9 +218,9 @@ impl TreeRoot {
     /// lock held.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        // A spawn checks under the reaper's lock and holds it until its
-        // child is registered: taking it once waits for those under way.
-        drop(reaper::lock());
+        // A spawn checks when its flight departs, under the reaper's lock:
+        // waiting for every flight to land waits for those under way.
+        reaper::wait_for_flights();
     }
 
     /// A handle that refuses every spawn into this root's trees from then
@@ -403,8 +403,8 @@ impl Tree {
     }
 
     /// Whether its root takes no more spawns ([`TreeRoot::close`]). A
-    /// spawn asks under the reaper's lock, which it holds until its child
-    /// is registered.
+    /// spawn asks as its [`reaper::Flight`] departs, and the close waits
+    /// for every flight to land.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }

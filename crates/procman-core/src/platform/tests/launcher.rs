@@ -73,3 +73,52 @@ fn a_child_gets_only_its_descriptors_and_the_manager_keeps_none_of_them() {
     assert_eq!(fds, vec![0, 1, 2], "the shell's descriptors: {out}");
     assert!(extra.iter().all(|fd| fd.as_raw_fd() > 2));
 }
+
+/// Spawns run side by side (one launcher each, and no lock held across a
+/// clone): every child still sees only its own descriptors, and every exit
+/// reaches its own spawner, even one that comes before the spawn has
+/// registered its child (made certain here by a pause in between).
+#[test]
+fn spawns_from_several_threads_at_once_each_get_their_own_child_and_exit() {
+    use std::io::Read;
+
+    use crate::outcome::ProcessEnd;
+
+    super::prepare();
+    let tree = TreeRoot::without_cgroups().tree("launcher-side-by-side");
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let tree = &tree;
+            scope.spawn(move || {
+                for i in 0..20u8 {
+                    // Every other child exits before it is registered.
+                    let pause = if i % 2 == 0 { 100 } else { 0 };
+                    crate::platform::spawn::LAND_DELAY
+                        .with(|d| d.set(std::time::Duration::from_millis(pause)));
+                    let code = i32::from(t * 20 + i);
+                    let (mut read, write) = std::io::pipe().expect("pipe");
+                    // Exits at once: often before the spawn has registered it.
+                    let mut spec = sh(&format!("ls /proc/$$/fd; exit {code}"));
+                    spec.stdout = Stdio::Fd(OwnedFd::from(write));
+                    let s = platform::spawn_blocking(spec, tree).expect("spawn");
+                    let mut out = String::new();
+                    read.read_to_string(&mut out)
+                        .expect("read the child's output");
+                    let mut fds: Vec<u32> = out
+                        .split_whitespace()
+                        .filter_map(|f| f.parse().ok())
+                        .collect();
+                    fds.sort_unstable();
+                    assert_eq!(fds, vec![0, 1, 2], "child {t}/{i}'s descriptors: {out}");
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    std::thread::spawn(move || tx.send(s.exit.blocking_recv()));
+                    let end = rx
+                        .recv_timeout(std::time::Duration::from_secs(30))
+                        .expect("child {t}/{i}'s exit never reached its spawner")
+                        .expect("its exit reached its spawner");
+                    assert_eq!(end, ProcessEnd::Exited(code), "child {t}/{i}");
+                }
+            });
+        }
+    });
+}
