@@ -253,10 +253,14 @@ impl Pump {
     /// holds little more than its wait for the pipe. (An `async fn` keeps
     /// an argument taken by value beside the local it moves it into.)
     async fn run(mut self: Box<Self>, ready: AsyncFd<Arc<OwnedFd>>) {
-        // What the spool holds first (after a crash of the manager).
-        match Box::pin(work(self, |p, s| p.settle(s))).await {
-            Some((back, ())) => self = back,
-            None => return,
+        // What the spool holds first (after a crash of the manager). Only
+        // a spool has anything to settle: the others need no hand-over to
+        // a blocking thread, two per spawn in a start of hundreds.
+        if matches!(self.source, Source::Spool { .. }) {
+            match Box::pin(work(self, |p, s| p.settle(s))).await {
+                Some((back, ())) => self = back,
+                None => return,
+            }
         }
         // Since when the line held has been waiting for its end, and the
         // splitter's record count then (another count: another line).
