@@ -30,6 +30,11 @@ const QUEUE_BYTES: usize = 256 * 1024;
 /// How long a direct write waits for stderr to accept a piece.
 const DIRECT_WAIT: Duration = Duration::from_secs(1);
 
+/// How long the writer, woken by a message, lets more gather before it
+/// writes: a delay no reader notices, and a burst is written in a few
+/// writes.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// A pipe takes a write of up to this many bytes whole once `poll` says it
 /// is writable, so a direct write of such a piece does not block.
 const PIPE_ATOMIC: usize = 4096;
@@ -55,6 +60,8 @@ struct Queue {
     writing: bool,
     /// The writer waits for a message (only then does a new one wake it).
     idle: bool,
+    /// Callers of [`flush`] waiting (only then does the writer signal).
+    flushers: usize,
 }
 
 impl Writer {
@@ -133,10 +140,11 @@ pub fn flush(within: Duration) {
     }
     let deadline = Instant::now() + within;
     let mut q = w.lock();
+    q.flushers += 1;
     while !q.messages.is_empty() || q.writing {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return;
+            break;
         }
         q = w
             .drained
@@ -144,25 +152,41 @@ pub fn flush(within: Duration) {
             .map(|(q, _)| q)
             .unwrap_or_else(|p| p.into_inner().0);
     }
+    q.flushers -= 1;
 }
 
 /// The writer thread: takes everything queued, writes it, repeats. It is
 /// the only thread that may block on stderr. Messages go out together, in
 /// writes of at most [`PIPE_ATOMIC`] bytes (a longer message alone), each
 /// whole: a pipe shared with other writers never splits one.
+///
+/// Woken from idle, it waits [`GATHER`] before it takes the queue: the
+/// lines of a burst (a start of hundreds of processes logs two each) then
+/// cost one wake-up and a few writes, not a wake-up and a write each.
 fn drain(w: &'static Writer) {
     let mut chunk: Vec<u8> = Vec::with_capacity(PIPE_ATOMIC);
     loop {
-        let batch = {
+        let mut woken = false;
+        {
             let mut q = w.lock();
             q.writing = false;
             while q.messages.is_empty() {
-                w.drained.notify_all();
+                if q.flushers > 0 {
+                    w.drained.notify_all();
+                }
                 q.idle = true;
                 q = w.work.wait(q).unwrap_or_else(|p| p.into_inner());
                 q.idle = false;
+                woken = true;
             }
+            // Taken as writing from now on: `flush` waits for the batch.
             q.writing = true;
+        }
+        if woken {
+            std::thread::sleep(GATHER);
+        }
+        let batch = {
+            let mut q = w.lock();
             q.bytes = 0;
             std::mem::take(&mut q.messages)
         };
