@@ -27,9 +27,11 @@ use tokio::runtime::Runtime;
 
 use crate::telemetry;
 
-/// Async worker threads (the manager is mostly idle; two keep one busy
-/// log pump from delaying supervision).
-const WORKERS: usize = 2;
+/// Async worker threads. The manager is mostly idle, but a spawn holds its
+/// worker until the child has exec'd (see `launcher.rs` in the engine): in
+/// a start of hundreds, a third keeps the CPUs busy while two wait, and a
+/// busy log pump never delays supervision.
+const WORKERS: usize = 3;
 
 /// Blocking threads, all created at start. They run DNS look-ups of health
 /// checks and the joins of shutdown, which are short; more would only sit.
