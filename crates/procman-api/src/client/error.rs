@@ -45,6 +45,10 @@ pub enum ClientError {
     /// The answer is not what the API promises.
     #[error("unexpected answer from {endpoint}: {detail}")]
     Decode { endpoint: String, detail: String },
+    /// In a stream: the client read too slowly and the manager skipped
+    /// `missed` items (the stream goes on after them).
+    #[error("this client read too slowly: {missed} items were skipped")]
+    Lagged { missed: u64 },
     /// The request could not be built (a bad URL, a token that is not a
     /// valid header value).
     #[error("{0}")]

@@ -88,6 +88,19 @@ impl<T: DeserializeOwned> Stream<T> {
     /// error) as that error.
     fn item(&self, message: Message) -> Result<T, ClientError> {
         let as_error = || serde_json::from_str::<ApiError>(&message.data).ok();
+        if message.event == "lagged" {
+            #[derive(serde::Deserialize)]
+            struct Lagged {
+                missed: u64,
+            }
+            return match serde_json::from_str::<Lagged>(&message.data) {
+                Ok(l) => Err(ClientError::Lagged { missed: l.missed }),
+                Err(e) => Err(ClientError::Decode {
+                    endpoint: self.endpoint.clone(),
+                    detail: format!("a lagged event without its count: {e}"),
+                }),
+            };
+        }
         if message.event == "error" {
             if let Some(error) = as_error() {
                 return Err(ClientError::Api { status: 200, error });

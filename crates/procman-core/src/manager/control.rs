@@ -131,6 +131,12 @@ impl Control {
         self.events.subscribe()
     }
 
+    /// [`Control::events`], with the number of the last event sent before
+    /// the receiver was made (0: none yet).
+    pub fn events_after(&self) -> (broadcast::Receiver<Arc<Event>>, u64) {
+        self.events.subscribe_after()
+    }
+
     /// Every process's state with diagnostics, in config order.
     pub fn process_states(&self) -> Vec<ProcessStatus> {
         self.handles().iter().map(Handle::status).collect()

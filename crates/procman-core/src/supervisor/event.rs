@@ -1,8 +1,7 @@
 //! The transitions of every process of a manager, in the order they
 //! happened, for whoever listens (the API's event stream, its journal).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -31,14 +30,16 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
-    seq: AtomicU64,
+    /// The last number given, held while its event is sent: two
+    /// supervisors publishing at once send in the order of their numbers.
+    seq: Mutex<u64>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
             tx: broadcast::channel(BACKLOG).0,
-            seq: AtomicU64::new(0),
+            seq: Mutex::new(0),
         }
     }
 }
@@ -49,6 +50,14 @@ impl Events {
         self.tx.subscribe()
     }
 
+    /// A receiver of every event from now on, and the number of the last
+    /// event sent before it (0: none): the receiver gets exactly the events
+    /// numbered after it.
+    pub fn subscribe_after(&self) -> (broadcast::Receiver<Arc<Event>>, u64) {
+        let last = self.seq.lock().unwrap_or_else(|p| p.into_inner());
+        (self.tx.subscribe(), *last)
+    }
+
     /// Numbers and sends one event; nobody listening is fine.
     pub(crate) fn publish(
         &self,
@@ -57,9 +66,10 @@ impl Events {
         pid: Option<u32>,
         run: u32,
     ) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.seq.lock().unwrap_or_else(|p| p.into_inner());
+        *last += 1;
         let _ = self.tx.send(Arc::new(Event {
-            seq,
+            seq: *last,
             process: process.clone(),
             transition,
             pid,
@@ -67,3 +77,7 @@ impl Events {
         }));
     }
 }
+
+#[cfg(test)]
+#[path = "tests/event.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 //! then each new one as it happens, until SIGINT or SIGTERM, until the
 //! manager shuts down, or until the reader of stdout goes away.
 
+use procman_api::client::ClientError;
 use procman_api::Event;
 
 use super::endpoint::{block_on, locate, ManagerArgs};
@@ -58,6 +59,13 @@ pub fn events(args: EventsArgs) -> Result<(), Failure> {
                     Some(Ok(e)) => {
                         print(&mut out, &e, json)?;
                         out.flush()?;
+                    }
+                    Some(Err(ClientError::Lagged { missed })) => {
+                        out.flush()?;
+                        output::warn(&format!(
+                            "{missed} events were skipped: this output was read too slowly \
+                             (`procman events` shows the journal)"
+                        ));
                     }
                     Some(Err(e)) => return Err(located.failure("read the events", e)),
                     None => {

@@ -21,6 +21,10 @@ use super::{journal, logs};
 /// Events a follower may be behind its client.
 const EVENTS_BACKLOG: usize = 256;
 
+/// How long a follower waits for the journal to hold every event sent
+/// before it subscribed.
+const JOURNAL_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What an events follower sends: a transition, or how many it missed
 /// because its client read too slowly.
 #[derive(Debug)]
@@ -95,15 +99,25 @@ pub async fn past_events(
 /// dropped or the manager's events end.
 pub async fn follow_events(
     control: &Control,
+    journal_written: &watch::Receiver<u64>,
     past: Option<usize>,
     process: Option<&str>,
 ) -> Result<mpsc::Receiver<Item>, Refusal> {
     known(control, process)?;
-    // Subscribed before the journal is read: nothing falls in between. An
-    // event both read and received is sent once.
-    let mut live = control.events();
+    // Subscribed before the journal is read, and the journal read once its
+    // writer (a thread that writes in batches) has dealt with every event
+    // sent before the subscription: nothing falls in between. An event
+    // both read and received is sent once.
+    let (mut live, before) = control.events_after();
     let old = match past {
-        Some(n) => past_events(control, n, process).await?,
+        Some(n) => {
+            let mut written = journal_written.clone();
+            // Bounded: a writer stuck on a dead disk delays no follower
+            // for long (what it has not written is missing either way).
+            let _ =
+                tokio::time::timeout(JOURNAL_CATCH_UP, written.wait_for(|&w| w >= before)).await;
+            past_events(control, n, process).await?
+        }
         None => Vec::new(),
     };
     let process = process.map(str::to_string);

@@ -275,7 +275,7 @@ impl ProcessManager for Grpc {
         let past = (r.last > 0).then_some(r.last as usize);
         let control = &self.api.control;
         let rx = if r.follow {
-            feeds::follow_events(control, past, process).await?
+            feeds::follow_events(control, &self.api.journal_written, past, process).await?
         } else {
             let old = match past {
                 Some(n) => feeds::past_events(control, n, process).await?,

@@ -56,6 +56,8 @@ pub struct Journal {
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the writer ends.
     ended: mpsc::Receiver<()>,
+    /// The number of the last event the writer has dealt with.
+    written: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Journal {
@@ -67,7 +69,9 @@ impl Journal {
         state_dir: &Path,
         events: broadcast::Receiver<std::sync::Arc<Event>>,
     ) -> io::Result<Journal> {
-        let writer = Writer::open(state_dir)?;
+        let mut writer = Writer::open(state_dir)?;
+        let (written_tx, written) = tokio::sync::watch::channel(0);
+        writer.written = Some(written_tx);
         let (alive, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("journal".into())
@@ -78,7 +82,15 @@ impl Journal {
         Ok(Journal {
             thread: Some(thread),
             ended,
+            written,
         })
+    }
+
+    /// The number of the last event the writer has dealt with (written, or
+    /// lost to a write error), as it changes: a reader of the file who
+    /// waits until it reaches an event's number finds that event there.
+    pub fn written(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.clone()
     }
 
     /// Waits until the writer has written every event sent before the
@@ -120,6 +132,8 @@ pub fn rotated_path(state_dir: &Path) -> PathBuf {
 struct Batch {
     lines: Vec<u8>,
     records: u64,
+    /// The number of the last event added.
+    last: u64,
 }
 
 struct Writer {
@@ -132,6 +146,8 @@ struct Writer {
     broken_line: bool,
     /// Records lost to write errors since the last success.
     failed: u64,
+    /// Told the number of the last event dealt with, after each write.
+    written: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Writer {
@@ -143,6 +159,7 @@ impl Writer {
             size: 0,
             broken_line: false,
             failed: 0,
+            written: None,
         };
         w.reopen()?;
         Ok(w)
@@ -208,6 +225,7 @@ impl Writer {
 
     /// Adds `event`'s record to `batch`.
     fn add(&self, batch: &mut Batch, event: &Event) {
+        batch.last = event.seq;
         let start = batch.lines.len();
         // A struct of strings and numbers: serialising cannot fail; if it
         // did, the record is left out whole.
@@ -221,6 +239,13 @@ impl Writer {
 
     /// Writes the records of `batch` at once, and empties it.
     fn write(&mut self, batch: &mut Batch) {
+        self.append_batch(batch);
+        if let Some(written) = &self.written {
+            written.send_replace(batch.last);
+        }
+    }
+
+    fn append_batch(&mut self, batch: &mut Batch) {
         if batch.records == 0 {
             return;
         }

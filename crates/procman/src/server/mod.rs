@@ -74,6 +74,8 @@ pub struct Api {
     control: Control,
     stopping: watch::Receiver<bool>,
     shutdown: mpsc::Sender<Shutdown>,
+    /// How far the event journal is written (see `feeds::follow_events`).
+    journal_written: watch::Receiver<u64>,
 }
 
 /// What a shutdown request asks for.
@@ -157,6 +159,7 @@ impl Server {
             control,
             stopping: stopping_rx.clone(),
             shutdown,
+            journal_written: journal.written(),
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health

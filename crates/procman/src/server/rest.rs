@@ -420,7 +420,7 @@ async fn events(State(api): State<Api>, Query(q): Query<EventsQuery>) -> Result<
     let n = count(q.n)?;
     let process = q.process.as_deref();
     if q.follow.unwrap_or(false) {
-        let rx = feeds::follow_events(&api.control, Some(n), process).await?;
+        let rx = feeds::follow_events(&api.control, &api.journal_written, Some(n), process).await?;
         return Ok(event_stream(&api, rx, transition_event));
     }
     let past = feeds::past_events(&api.control, n, process).await?;

@@ -56,6 +56,12 @@ pub fn logs(located: &Located, args: &LogsArgs) -> Result<Through, Failure> {
                         print(&mut out, &r, json, id.is_none())?;
                         out.flush()?;
                     }
+                    Some(Err(ClientError::Lagged { missed })) => {
+                        out.flush()?;
+                        output::warn(&format!(
+                            "{missed} records were skipped: this output was read too slowly"
+                        ));
+                    }
                     Some(Err(e)) => {
                         out.flush()?;
                         return Err(located.failure(&doing, e));

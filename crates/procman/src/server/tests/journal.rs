@@ -12,6 +12,7 @@ use procman_core::supervisor::{Cause, Event, Phase, Transition};
 use tokio::sync::broadcast;
 
 use super::*;
+use crate::server::feeds;
 use crate::server::test_support::{self as support, sh};
 
 /// An event as the manager publishes it (shared, in an `Arc`).
@@ -222,4 +223,75 @@ async fn a_managers_transitions_are_journaled() {
     assert_eq!(seqs(&events), [1, 2, 3, 4]);
     assert!(events[0].pid.is_some());
     assert_eq!(events[0].run, 1);
+}
+
+#[test]
+fn the_written_mark_reaches_the_last_event_once_it_is_in_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, rx) = broadcast::channel(256);
+    let journal = Journal::start(dir.path(), rx).expect("journal");
+    let mut written = journal.written();
+    for seq in 1..=50 {
+        tx.send(event(seq, "a")).expect("send");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        tokio::time::timeout(support::DEADLINE, written.wait_for(|&w| w >= 50))
+            .await
+            .expect("the mark reached 50")
+            .expect("the writer is alive");
+    });
+    // What the mark says is in the file is there.
+    let events = read_last(dir.path(), 0, None).expect("read");
+    assert_eq!(seqs(&events), (1..=50).collect::<Vec<_>>());
+    drop(tx);
+    assert!(journal.finish(support::DEADLINE));
+}
+
+/// A follower that asks for past events while transitions come fast gets
+/// the journal's last ones and then the live ones with no number missing
+/// between them (the journal is written in batches, behind the live
+/// events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_gets_past_and_live_events_without_a_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let loops: String = (0..4)
+        .map(|i| {
+            sh(
+                &format!("loop{i}"),
+                "exit 1",
+                "      restart_policy:\n        strategy: always\n        restart_delay: 5ms\n        backoff_multiplier: 1.0\n        max_attempts: 0\n",
+            )
+        })
+        .collect();
+    let m = support::manager(dir.path(), &loops);
+    let state_dir = m.state_dir().to_path_buf();
+    let journal = Journal::start(&state_dir, m.control().events()).expect("journal");
+    let written = journal.written();
+    m.start().await;
+    for round in 0..5 {
+        // Transitions keep coming while the follower starts.
+        support::wait_for(m.control(), "loop0", Phase::Backoff, 3 + round * 3).await;
+        let mut rx = feeds::follow_events(m.control(), &written, Some(20), None)
+            .await
+            .expect("follow");
+        let mut got = Vec::new();
+        while got.len() < 60 {
+            match tokio::time::timeout(support::DEADLINE, rx.recv()).await {
+                Ok(Some(feeds::Item::Event(e))) => got.push(e.seq),
+                Ok(Some(other)) => panic!("round {round}: not an event: {other:?}"),
+                Ok(None) | Err(_) => panic!("round {round}: the stream ended after {got:?}"),
+            }
+        }
+        let expected: Vec<u64> = (got[0]..got[0] + got.len() as u64).collect();
+        assert_eq!(
+            got, expected,
+            "round {round}: past then live events, in order, none missing"
+        );
+    }
+    m.shutdown().await;
+    let _ = tokio::task::spawn_blocking(move || journal.finish(support::DEADLINE)).await;
 }
