@@ -63,9 +63,14 @@ pub fn events(args: EventsArgs) -> Result<(), Failure> {
                     Some(Err(ClientError::Lagged { missed })) => {
                         out.flush()?;
                         output::warn(&format!(
-                            "{missed} events were skipped: this output was read too slowly \
-                             (`procman events` shows the journal)"
+                            "{}: this output was read too slowly \
+                             (`procman events` shows the journal)",
+                            output::skipped(missed, "event", "events")
                         ));
+                    }
+                    Some(Err(e)) if output::stream_cut_by_exit(client, &e).await => {
+                        output::warn("the manager ended the stream (it is shutting down)");
+                        return out.flush();
                     }
                     Some(Err(e)) => return Err(located.failure("read the events", e)),
                     None => {

@@ -156,6 +156,24 @@ pub async fn interrupted() {
     }
 }
 
+/// "1 event was skipped", "3 events were skipped".
+pub fn skipped(n: u64, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 {one} was skipped"),
+        n => format!("{n} {many} were skipped"),
+    }
+}
+
+/// Whether a followed stream that failed mid-way was cut by the manager's
+/// exit (a reader that drained slowly, as the manager shut down, finds the
+/// connection gone mid-message): true when the manager no longer answers.
+pub async fn stream_cut_by_exit(
+    client: &procman_api::client::Client,
+    e: &procman_api::client::ClientError,
+) -> bool {
+    matches!(e, procman_api::client::ClientError::Http { .. }) && client.manager().await.is_err()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,8 +59,14 @@ pub fn logs(located: &Located, args: &LogsArgs) -> Result<Through, Failure> {
                     Some(Err(ClientError::Lagged { missed })) => {
                         out.flush()?;
                         output::warn(&format!(
-                            "{missed} records were skipped: this output was read too slowly"
+                            "{}: this output was read too slowly",
+                            output::skipped(missed, "record", "records")
                         ));
+                    }
+                    Some(Err(e)) if output::stream_cut_by_exit(client, &e).await => {
+                        out.flush()?;
+                        output::warn("the manager ended the stream (it is shutting down)");
+                        return Ok(Through::Manager);
                     }
                     Some(Err(e)) => {
                         out.flush()?;

@@ -195,3 +195,54 @@ async fn logs_without_a_manager_are_read_from_the_files_the_config_names() {
     .await
     .expect("watchdog");
 }
+
+/// A follower whose output is read slowly while the manager shuts down
+/// ends as any follower does then: the manager ended the stream, exit 0
+/// (not an HTTP error about a cut connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowly_read_follower_ends_quietly_when_the_manager_shuts_down() {
+    tokio::time::timeout(WATCHDOG, async {
+        let t = Scratch::new();
+        let mut entries = svc(&t, "web", &["run"]);
+        for i in 0..4 {
+            entries += &svc_with(
+                &t,
+                &format!("loop{i}"),
+                &["exit", "1"],
+                "restart_policy:\n  strategy: always\n  restart_delay: 0s\n  backoff_multiplier: 1.0\n  max_attempts: 0\n",
+            );
+            entries += "    enabled: false\n";
+        }
+        let mut m = Running::start(t, &entries).await;
+        for i in 0..4 {
+            m.cli(&["start", &format!("loop{i}"), "--no-wait"]).await.ok();
+        }
+        // Nobody reads the pipe until the manager is gone.
+        let (read, write) = rustix::pipe::pipe().expect("pipe");
+        let f = spawn_cli(
+            &["events", "-f", "-o", "json", "-c", &m.file],
+            &[],
+            Some(Stdio::Fd(write)),
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Stopped without dropping `m`, whose cleanup would kill the
+        // follower (its arguments name the test's directory).
+        let _ = signal_process(m.pid, Signal::TERM);
+        assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0));
+        let drained = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut all = Vec::new();
+            let _ = std::fs::File::from(read).read_to_end(&mut all);
+            all.len()
+        });
+        let out = f.output(CLI_DEADLINE).await;
+        let bytes = drained.await.expect("drained");
+        assert_eq!(out.code(), 0, "{bytes} bytes read: {out:#?}");
+        assert!(
+            out.stderr.contains("the manager ended the stream"),
+            "{out:#?}"
+        );
+    })
+    .await
+    .expect("watchdog");
+}
