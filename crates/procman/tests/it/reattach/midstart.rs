@@ -18,9 +18,9 @@ use crate::cli_control::SETTLE;
 use crate::support::*;
 
 /// Processes in the config.
-const PROCESSES: usize = 200;
+const PROCESSES: usize = 300;
 /// The manager is killed as soon as this many children run.
-const KILL_AT: usize = 40;
+const KILL_AT: usize = 10;
 
 /// How the managers of one test run: as this user, or as `nobody` through
 /// `setpriv` (no cgroups then).
