@@ -11,19 +11,24 @@ and only mapped, once the manager touched it. Once all run, it kills
 RESTARTS (5) of them with SIGKILL, waits for their restarts, asks the API
 for the processes, the manager and the metrics on its Unix socket, and
 after SETTLE_S seconds reads which pages of the binary the manager maps
-(/proc/PID/pagemap). It writes the names of the functions and constants on
-those pages, in address order: the list the linker places first (see
-crates/procman/build.rs).
+(/proc/PID/pagemap), once before the API requests and once after. It
+writes the names of the functions and constants on those pages, in address
+order, those of the manager before it was asked first, then those the
+requests added: the list the linker places first (see
+crates/procman/build.rs). A manager nobody asks never maps the second part.
 
-    benches/hot_symbols.py PROCMAN [--also OTHER_BUILD]... [--n 500] [--out crates/procman/hot-symbols.txt]
+    benches/hot_symbols.py PROCMAN [--also OTHER_BUILD]... [--n 500] [--runs 3] [--out crates/procman/hot-symbols.txt]
 
-A page holds several functions, and one touched makes all of them listed.
-For a list of the functions really run, measure a build of the same code
-with every function on a page of its own (same symbols, 45 MB of code):
+A page holds several functions, and one touched makes all of them listed;
+a list made from the release build itself only grows. The list is made
+from a build of the same code with every function on a page of its own
+(the same symbols, the numbered local ones included; 85 MB of code), as the
+last step of a change to the code, since those numbers change with it:
 
-    cargo rustc --release -p procman --bin procman --target-dir /tmp/aligned \
-        -- -C llvm-args=-align-all-functions=12
-    benches/hot_symbols.py /tmp/aligned/release/procman
+    cargo rustc --release -p procman --bin procman -- -C llvm-args=-align-all-functions=12
+    cp target/release/procman /tmp/aligned
+    benches/hot_symbols.py /tmp/aligned
+    cargo build --release -p procman
 
 With `--also` (builds of the same code laid out otherwise), a symbol is
 kept only if it is on a touched page in every build that has it.
@@ -147,10 +152,12 @@ def run(binary, n, top):
             os.kill(pid, signal.SIGKILL)
         time.sleep(1)
         wait_running(mgr, n, end)
+        time.sleep(SETTLE_S)
+        running = touched_pages(mgr.pid, binary)
         for path in ("/api/v1/processes", "/api/v1/manager", "/metrics"):
             get(f"{work}/state/procman.sock", path)
         time.sleep(SETTLE_S)
-        return touched_pages(mgr.pid, binary)
+        return running, touched_pages(mgr.pid, binary)
     finally:
         memory.stop(mgr)
         log.close()
@@ -160,6 +167,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("procman")
     ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--runs", type=int, default=3, help="runs per build, whose pages are pooled")
     ap.add_argument("--also", action="append", default=[], metavar="PROCMAN",
                     help="another build (another layout): keep only what is touched in each build that has it")
     here = os.path.dirname(os.path.abspath(__file__))
@@ -179,10 +187,17 @@ def main():
             os.fsync(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             os.close(fd)
-            pages = run(binary, a.n, top)
+            # What one run touches varies a little (which thread blocks
+            # first, when a lazy table is made): the union of a few runs.
+            running, asked = set(), set()
+            for _ in range(a.runs):
+                r, q = run(binary, a.n, top)
+                running |= r
+                asked |= q
             syms = symbols(binary)
-            touched.append((syms, on_pages(syms, pages)))
-            print(f"{build}: {len(pages)} pages touched ({len(pages) * 4} KiB)")
+            touched.append((syms, on_pages(syms, running), on_pages(syms, asked)))
+            print(f"{build}: {len(running)} pages touched running, {len(asked)} once asked "
+                  f"({len(running) * 4} and {len(asked) * 4} KiB)")
     finally:
         if loop:
             subprocess.run(["umount", f"{top}/mnt"], check=False)
@@ -191,15 +206,18 @@ def main():
     # In the first build's order; a symbol another build also has must be
     # on a touched page there too (a function that only shared a page with
     # touched code in one layout is dropped).
-    first, hot = touched[0]
-    others = [({n for _, _, n in syms}, h) for syms, h in touched[1:]]
-    names = [
-        name
-        for _, _, name in first
-        if name in hot and all(name in h or name not in has for has, h in others)
-    ]
+    # The code of a manager nobody asks comes first, then what the API adds:
+    # a manager never asked maps none of the API's blocks.
+    first, running, asked = touched[0]
+    others = [({n for _, _, n in syms}, h) for syms, _, h in touched[1:]]
+
+    def kept(name):
+        return all(name in h or name not in has for has, h in others)
+
+    names = [name for _, _, name in first if name in running and kept(name)]
+    names += [name for _, _, name in first if name in asked and name not in running and kept(name)]
     names = list(dict.fromkeys(names))
-    size = sum(hot[name] for name in names)
+    size = sum(asked[name] for name in names)
     with open(a.out, "w") as f:
         f.write("".join(f"{name}\n" for name in names))
     print(f"{len(names)} symbols, {size // 1024} KiB, in {a.out}")

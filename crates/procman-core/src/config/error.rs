@@ -65,6 +65,76 @@ impl fmt::Display for Located<'_> {
     }
 }
 
+/// How many times a warning is shown in full before the rest of its kind
+/// are counted on one line.
+const SHOWN: usize = 2;
+
+/// The warnings as lines to show, in order: a warning that recurs (the
+/// same message at the same key of many processes, as a loop restart
+/// without a delay in each of 500) is shown [`SHOWN`] times, then one line
+/// counts the others and names the last:
+///
+/// ```text
+/// procman.yaml: managed_processes[*].management.restart_policy.restart_delay: warning: the same in 498 more places, the last at line 13498 (managed_processes[499])
+/// ```
+pub fn warning_lines(warnings: &[Diagnostic], file: &Path) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<&Diagnostic>)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, &str), usize> = Default::default();
+    for w in warnings {
+        let pattern = any_index(&w.path);
+        let key = (pattern.clone(), w.message.as_str());
+        let n = *index.entry(key).or_insert_with(|| {
+            groups.push((pattern, Vec::new()));
+            groups.len() - 1
+        });
+        groups[n].1.push(w);
+    }
+    let mut lines = Vec::new();
+    for (pattern, group) in groups {
+        lines.extend(
+            group
+                .iter()
+                .take(SHOWN)
+                .map(|w| w.display(file).to_string()),
+        );
+        if let Some(last) = group.get(SHOWN..).and_then(|rest| rest.last()) {
+            let more = group.len() - SHOWN;
+            lines.push(format!(
+                "{}: {pattern}: warning: the same in {more} more place{}, the last at line {} ({})",
+                file.display(),
+                if more == 1 { "" } else { "s" },
+                last.line,
+                last.path
+            ));
+        }
+    }
+    lines
+}
+
+/// `path` with every list index made `[*]`.
+fn any_index(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut digits = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                out.push_str("[*");
+                digits = true;
+            }
+            ']' => {
+                out.push(']');
+                digits = false;
+            }
+            _ if digits && c.is_ascii_digit() => {}
+            _ => {
+                digits = false;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// How many characters of a user's text a message echoes.
 pub(super) const ECHO_CHARS: usize = 64;
 

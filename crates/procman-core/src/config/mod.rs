@@ -41,6 +41,6 @@ mod warning;
 mod tests;
 
 pub(crate) use error::cut;
-pub use error::{ConfigErrors, Diagnostic, Severity};
+pub use error::{warning_lines, ConfigErrors, Diagnostic, Severity};
 pub use load::{load_file, load_str};
 pub use schema::*;

@@ -102,7 +102,22 @@ pub(super) fn held_pipes(readers: &[(Stream, OwnedFd)]) -> (Vec<(OwnedFd, RawFd)
 /// A stable digest of a process's configuration (its whole parsed form),
 /// as the state file holds it (see [`hash_text`]).
 pub(crate) fn config_digest(cfg: &ProcessConfig) -> u64 {
-    digest(format!("{cfg:?}").as_bytes())
+    use std::fmt::Write as _;
+    // Hashed as it is formatted: the same digest as of the whole text,
+    // without making the text (some kilobytes per process).
+    let mut fnv = Fnv(FNV_START);
+    let _ = write!(fnv, "{cfg:?}");
+    fnv.0
+}
+
+/// FNV-1a fed by a formatter.
+struct Fnv(u64);
+
+impl std::fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = fnv(self.0, s.as_bytes());
+        Ok(())
+    }
 }
 
 /// How a config digest is written in a state file.
@@ -129,7 +144,13 @@ impl Task {
 
 /// FNV-1a: stable across builds and runs (unlike std's hasher).
 pub(crate) fn digest(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv(FNV_START, bytes)
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of `bytes`, going on from `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -188,5 +209,27 @@ pub(super) fn record(
         pipes: run.pipes,
         port: run.port,
         manager_pid: std::process::id(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The digest hashed while formatting is the digest of the formatted
+    /// text, which records written by earlier managers hold: a config
+    /// unchanged across an upgrade is still seen as unchanged.
+    #[test]
+    fn config_digest_is_the_digest_of_the_debug_text() {
+        let config = crate::config::load_str(
+            "managed_processes:\n  - id: web\n    management:\n      control: {executable: sleep, arguments: ['1']}\n",
+            std::path::Path::new("t.yaml"),
+            &|_| None,
+        )
+        .expect("valid");
+        let cfg = &config.processes[0];
+        assert_eq!(
+            super::config_digest(cfg),
+            super::digest(format!("{cfg:?}").as_bytes())
+        );
+        assert_ne!(super::config_digest(cfg), super::digest(b""));
     }
 }

@@ -69,8 +69,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     telemetry::init(config.manager.log_level, config.manager.log_format);
     // Said once, then let go: the config is kept for the whole run, and a
     // warning per process (a loop restart without a delay) adds up.
-    for warning in std::mem::take(&mut config.warnings) {
-        tracing::warn!("{}", warning.display(&args.config.config));
+    let warnings = std::mem::take(&mut config.warnings);
+    for line in procman_core::config::warning_lines(&warnings, &args.config.config) {
+        tracing::warn!("{line}");
     }
     if let Err(e) = held {
         tracing::warn!(error = %e, "cannot hold signals during start-up");

@@ -18,9 +18,8 @@ pub(super) type Probe = [(Controller, Result<Enforcer, String>)];
 
 pub fn validate(args: ConfigArg) -> Result<(), Failure> {
     let config = super::load(&args.config)?;
-    for warning in &config.warnings {
-        let line = format!("{}\n", warning.display(&args.config));
-        console::write(line.as_bytes());
+    for line in procman_core::config::warning_lines(&config.warnings, &args.config) {
+        console::write(format!("{line}\n").as_bytes());
     }
     let total = config.processes.len();
     let enabled = config.processes.iter().filter(|p| p.enabled).count();

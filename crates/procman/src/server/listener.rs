@@ -18,7 +18,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,24 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
+
+/// The router both listeners serve, made when the first connection comes.
+/// A manager nobody asks never builds it (the routes, the gRPC services,
+/// the OpenAPI schemas), nor maps the code that does: some 300 KiB of its
+/// resident memory.
+#[derive(Clone)]
+pub struct LazyApp(Arc<LazyLock<Router, Box<dyn FnOnce() -> Router + Send>>>);
+
+impl LazyApp {
+    pub fn new(make: impl FnOnce() -> Router + Send + 'static) -> LazyApp {
+        LazyApp(Arc::new(LazyLock::new(Box::new(make))))
+    }
+
+    /// The router, made now if no connection has come before.
+    fn router(&self) -> Router {
+        Router::clone(&self.0)
+    }
+}
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +119,7 @@ pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
 /// true; returns once every connection has ended or been dropped.
 pub async fn serve(
     listener: Listener,
-    app: Router,
+    app: LazyApp,
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -126,9 +144,18 @@ pub async fn serve(
             Ok(stream) => {
                 let app = app.clone();
                 let stopping = stopping.clone();
+                let permits = permits.clone();
                 conns.spawn(async move {
+                    let app = app.router();
                     connection(stream, app, transport, limits, stopping).await;
                     drop(permit);
+                    // The last connection has ended (the accept loop holds
+                    // one permit while it waits): give back what the
+                    // requests allocated (a list or the metrics of 500
+                    // processes is some 1 MiB the allocator would keep).
+                    if permits.available_permits() + 1 >= limits.connections {
+                        procman_core::platform::release_free_memory();
+                    }
                 });
             }
             Err(e) => {

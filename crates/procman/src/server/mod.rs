@@ -165,7 +165,7 @@ impl Server {
         health
             .set_serving::<ProcessManagerServer<grpc::Grpc>>()
             .await;
-        let app = app(api, token, health_service);
+        let app = listener::LazyApp::new(move || app(api, token, health_service));
         let limits = Limits::default();
         let mut tasks = vec![tokio::spawn(listener::serve(
             Listener::Unix(unix),

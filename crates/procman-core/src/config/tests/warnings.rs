@@ -194,3 +194,49 @@ fn depending_on_a_process_that_is_not_enabled_is_a_warning_at_the_entry() {
          so `api` waits for it (state waiting) until it is started by hand"
     );
 }
+
+/// A warning repeated for many processes: two in full, then one line that
+/// counts the rest and names the last; other warnings keep their place.
+#[test]
+fn a_warning_repeated_for_many_processes_is_shown_twice_then_counted() {
+    let mut yaml = String::from("managed_processes:\n");
+    for n in 0..5 {
+        yaml.push_str(&format!(
+            "  - id: p{n}\n    management:\n      control: {{executable: sleep}}\n      restart_policy: {{strategy: always, restart_delay: 0s, max_attempts: 0}}\n"
+        ));
+    }
+    let config = load_ok(&yaml);
+    assert_eq!(config.warnings.len(), 5, "{:#?}", config.warnings);
+    let lines = crate::config::warning_lines(&config.warnings, Path::new("pm.yaml"));
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].starts_with("pm.yaml:5:"), "{}", lines[0]);
+    assert!(lines[0].contains("managed_processes[0]."), "{}", lines[0]);
+    assert!(lines[1].contains("managed_processes[1]."), "{}", lines[1]);
+    assert_eq!(
+        lines[2],
+        "pm.yaml: managed_processes[*].management.restart_policy.restart_delay: warning: \
+         the same in 3 more places, the last at line 21 (managed_processes[4].management.restart_policy.restart_delay)"
+    );
+}
+
+/// Two warnings of one kind are both shown: nothing is counted.
+#[test]
+fn two_warnings_of_a_kind_are_both_shown() {
+    let yaml = "managed_processes:
+  - id: a
+    management:
+      control: {executable: sleep}
+      restart_policy: {strategy: always, restart_delay: 0s, max_attempts: 0}
+  - id: b
+    management:
+      control: {executable: sleep}
+      restart_policy: {strategy: always, restart_delay: 0s, max_attempts: 0}
+";
+    let config = load_ok(yaml);
+    let lines = crate::config::warning_lines(&config.warnings, Path::new("pm.yaml"));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| !l.contains("the same in")),
+        "{lines:#?}"
+    );
+}
