@@ -69,46 +69,66 @@ impl fmt::Display for Located<'_> {
 /// are counted on one line.
 const SHOWN: usize = 2;
 
-/// The warnings as lines to show, in order: a warning that recurs (the
-/// same message at the same key of many processes, as a loop restart
-/// without a delay in each of 500) is shown [`SHOWN`] times, then one line
-/// counts the others and names the last:
+/// The warnings as lines to show, in the file's order. A warning that
+/// recurs (the same message at the same key of many processes, as a loop
+/// restart without a delay in each of 500, or the same key blamed for many
+/// processes named in its message) is shown [`SHOWN`] times, then one line,
+/// where the next would be, counts the others and names the last:
 ///
 /// ```text
-/// procman.yaml: managed_processes[*].management.restart_policy.restart_delay: warning: the same in 498 more places, the last at line 13498 (managed_processes[499])
+/// procman.yaml: managed_processes[*].management.restart_policy.restart_delay: warning: 498 more like it, the last at line 13498 (managed_processes[499].management.restart_policy.restart_delay)
 /// ```
+///
+/// A kind with one more than [`SHOWN`] is shown whole: a count would take
+/// as much room.
 pub fn warning_lines(warnings: &[Diagnostic], file: &Path) -> Vec<String> {
-    let mut groups: Vec<(String, Vec<&Diagnostic>)> = Vec::new();
-    let mut index: std::collections::HashMap<(String, &str), usize> = Default::default();
-    for w in warnings {
-        let pattern = any_index(&w.path);
-        let key = (pattern.clone(), w.message.as_str());
-        let n = *index.entry(key).or_insert_with(|| {
-            groups.push((pattern, Vec::new()));
-            groups.len() - 1
-        });
-        groups[n].1.push(w);
+    let kinds: Vec<(String, String)> = warnings
+        .iter()
+        .map(|w| (any_index(&w.path), any_quoted(&w.message)))
+        .collect();
+    let mut total: std::collections::HashMap<&(String, String), usize> = Default::default();
+    let mut last: std::collections::HashMap<&(String, String), &Diagnostic> = Default::default();
+    for (kind, w) in kinds.iter().zip(warnings) {
+        *total.entry(kind).or_default() += 1;
+        last.insert(kind, w);
     }
+    let mut seen: std::collections::HashMap<&(String, String), usize> = Default::default();
     let mut lines = Vec::new();
-    for (pattern, group) in groups {
-        lines.extend(
-            group
-                .iter()
-                .take(SHOWN)
-                .map(|w| w.display(file).to_string()),
-        );
-        if let Some(last) = group.get(SHOWN..).and_then(|rest| rest.last()) {
-            let more = group.len() - SHOWN;
+    for (kind, w) in kinds.iter().zip(warnings) {
+        let n = seen.entry(kind).or_default();
+        *n += 1;
+        let of_kind = total.get(kind).copied().unwrap_or(0);
+        if *n <= SHOWN || of_kind <= SHOWN + 1 {
+            lines.push(w.display(file).to_string());
+        } else if *n == SHOWN + 1 {
+            let more = of_kind - SHOWN;
+            let (line, path) = last
+                .get(kind)
+                .map_or((0, ""), |l| (l.line, l.path.as_str()));
             lines.push(format!(
-                "{}: {pattern}: warning: the same in {more} more place{}, the last at line {} ({})",
+                "{}: {}: warning: {more} more like it, the last at line {line} ({path})",
                 file.display(),
-                if more == 1 { "" } else { "s" },
-                last.line,
-                last.path
+                kind.0
             ));
         }
     }
     lines
+}
+
+/// `message` with the text of every `quoted` span left out, so that
+/// messages naming different processes are of one kind.
+fn any_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '`' {
+            quoted = !quoted;
+            out.push(c);
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `path` with every list index made `[*]`.

@@ -96,8 +96,8 @@ impl Control {
         if !unusable.is_empty() {
             return Err(ReloadError::Log(unusable.join("\n")));
         }
-        for w in &effective.warnings {
-            tracing::warn!("{}", w.display(&effective.source));
+        for line in crate::config::warning_lines(&effective.warnings, &effective.source) {
+            tracing::warn!("{line}");
         }
         // A process stopped on purpose stays stopped when it is replaced.
         let kept_stopped: Vec<String> = plan

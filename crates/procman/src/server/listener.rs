@@ -125,6 +125,7 @@ pub async fn serve(
 ) {
     let transport = listener.transport();
     let permits = Arc::new(Semaphore::new(limits.connections));
+    let trims = Arc::new(Trims::default());
     let mut conns = JoinSet::new();
     loop {
         // Reap the connections that ended, so the set stays small.
@@ -145,17 +146,14 @@ pub async fn serve(
                 let app = app.clone();
                 let stopping = stopping.clone();
                 let permits = permits.clone();
+                let trims = trims.clone();
                 conns.spawn(async move {
                     let app = app.router();
                     connection(stream, app, transport, limits, stopping).await;
                     drop(permit);
-                    // The last connection has ended (the accept loop holds
-                    // one permit while it waits): give back what the
-                    // requests allocated (a list or the metrics of 500
-                    // processes is some 1 MiB the allocator would keep).
-                    if permits.available_permits() + 1 >= limits.connections {
-                        procman_core::platform::release_free_memory();
-                    }
+                    // The accept loop holds one permit while it waits.
+                    let last = permits.available_permits() + 1 >= limits.connections;
+                    trims.after_connection(last);
                 });
             }
             Err(e) => {
@@ -178,6 +176,32 @@ pub async fn serve(
             "closing the API connections still open"
         );
         conns.shutdown().await;
+    }
+}
+
+/// When a listener gives back the memory its requests used (a list or the
+/// metrics of 500 processes is some 1 MiB the allocator would keep; a log
+/// tail much more): as its last connection ends, and, while others stay
+/// open (a follower), as any ends once a second at most.
+#[derive(Default)]
+struct Trims {
+    /// Milliseconds after `since` of the last trim (0: none yet).
+    last: AtomicU64,
+    since: std::sync::OnceLock<Instant>,
+}
+
+impl Trims {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn after_connection(&self, last_one: bool) {
+        let since = *self.since.get_or_init(Instant::now);
+        let now = since.elapsed().as_millis() as u64 + 1;
+        let before = self.last.load(Ordering::Relaxed);
+        let due = before == 0 || now.saturating_sub(before) >= Self::EVERY.as_millis() as u64;
+        if last_one || due {
+            self.last.store(now, Ordering::Relaxed);
+            procman_core::platform::release_free_memory();
+        }
     }
 }
 

@@ -195,19 +195,30 @@ fn depending_on_a_process_that_is_not_enabled_is_a_warning_at_the_entry() {
     );
 }
 
-/// A warning repeated for many processes: two in full, then one line that
-/// counts the rest and names the last; other warnings keep their place.
-#[test]
-fn a_warning_repeated_for_many_processes_is_shown_twice_then_counted() {
+/// A config of `n` processes restarted at once and without limit: one
+/// warning each, at each one's `restart_delay` (line 5 + 4 × index).
+fn loop_restarts(n: usize) -> String {
     let mut yaml = String::from("managed_processes:\n");
-    for n in 0..5 {
+    for i in 0..n {
         yaml.push_str(&format!(
-            "  - id: p{n}\n    management:\n      control: {{executable: sleep}}\n      restart_policy: {{strategy: always, restart_delay: 0s, max_attempts: 0}}\n"
+            "  - id: p{i}\n    management:\n      control: {{executable: sleep}}\n      restart_policy: {{strategy: always, restart_delay: 0s, max_attempts: 0}}\n"
         ));
     }
-    let config = load_ok(&yaml);
-    assert_eq!(config.warnings.len(), 5, "{:#?}", config.warnings);
-    let lines = crate::config::warning_lines(&config.warnings, Path::new("pm.yaml"));
+    yaml
+}
+
+fn lines(yaml: &str) -> Vec<String> {
+    let config = load_ok(yaml);
+    crate::config::warning_lines(&config.warnings, Path::new("pm.yaml"))
+}
+
+/// A warning repeated for many processes: two in full, then one line that
+/// counts the rest and names the last.
+#[test]
+fn a_warning_repeated_for_many_processes_is_shown_twice_then_counted() {
+    let yaml = loop_restarts(5);
+    assert_eq!(load_ok(&yaml).warnings.len(), 5);
+    let lines = lines(&yaml);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(lines[0].starts_with("pm.yaml:5:"), "{}", lines[0]);
     assert!(lines[0].contains("managed_processes[0]."), "{}", lines[0]);
@@ -215,28 +226,72 @@ fn a_warning_repeated_for_many_processes_is_shown_twice_then_counted() {
     assert_eq!(
         lines[2],
         "pm.yaml: managed_processes[*].management.restart_policy.restart_delay: warning: \
-         the same in 3 more places, the last at line 21 (managed_processes[4].management.restart_policy.restart_delay)"
+         3 more like it, the last at line 21 (managed_processes[4].management.restart_policy.restart_delay)"
     );
 }
 
-/// Two warnings of one kind are both shown: nothing is counted.
+/// Up to three of a kind are all shown: a count would take as much room.
 #[test]
-fn two_warnings_of_a_kind_are_both_shown() {
-    let yaml = "managed_processes:
-  - id: a
-    management:
-      control: {executable: sleep}
-      restart_policy: {strategy: always, restart_delay: 0s, max_attempts: 0}
-  - id: b
-    management:
-      control: {executable: sleep}
-      restart_policy: {strategy: always, restart_delay: 0s, max_attempts: 0}
-";
-    let config = load_ok(yaml);
-    let lines = crate::config::warning_lines(&config.warnings, Path::new("pm.yaml"));
-    assert_eq!(lines.len(), 2, "{lines:#?}");
+fn three_warnings_of_a_kind_are_all_shown() {
+    for n in 1..=3 {
+        let lines = lines(&loop_restarts(n));
+        assert_eq!(lines.len(), n, "{lines:#?}");
+        assert!(
+            lines.iter().all(|l| !l.contains("more like it")),
+            "{lines:#?}"
+        );
+    }
+}
+
+/// The same key blamed for many processes, each named in the message (the
+/// manager's grace shorter than each process's), is one kind.
+#[test]
+fn a_warning_that_names_each_process_is_counted_too() {
+    let mut yaml =
+        String::from("process_manager:\n  force_shutdown_timeout: 1s\nmanaged_processes:\n");
+    for i in 0..6 {
+        yaml.push_str(&format!(
+            "  - id: p{i}\n    management:\n      control: {{executable: sleep}}\n"
+        ));
+    }
+    let config = load_ok(&yaml);
+    assert_eq!(config.warnings.len(), 6, "{:#?}", config.warnings);
+    let lines = lines(&yaml);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].contains("`p0`"), "{}", lines[0]);
+    assert!(lines[1].contains("`p1`"), "{}", lines[1]);
+    assert!(lines[2].contains("4 more like it"), "{}", lines[2]);
+}
+
+/// Warnings of several kinds keep the file's order; a kind's count stands
+/// where its third warning would.
+#[test]
+fn warnings_of_several_kinds_keep_the_file_order() {
+    let mut yaml =
+        String::from("process_manager:\n  force_shutdown_timeout: 1s\nmanaged_processes:\n");
+    for i in 0..5 {
+        yaml.push_str(&format!(
+            "  - id: p{i}\n    management:\n      control: {{executable: sleep, shutdown_timeout: 2s}}\n      restart_policy: {{strategy: always, restart_delay: 0s, max_attempts: 0}}\n"
+        ));
+    }
+    let config = load_ok(&yaml);
+    let w = &config.warnings;
+    assert_eq!(w.len(), 10, "{w:#?}");
+    assert!(w.windows(2).all(|p| p[0].line <= p[1].line), "{w:#?}");
+    let lines = lines(&yaml);
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    for n in 0..4 {
+        assert!(
+            lines[n].starts_with(&format!("pm.yaml:{}:", w[n].line)),
+            "{lines:#?}"
+        );
+    }
     assert!(
-        lines.iter().all(|l| !l.contains("the same in")),
+        lines[4].contains("control.shutdown_timeout: warning: 3 more like it"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[5].contains("restart_delay: warning: 3 more like it"),
         "{lines:#?}"
     );
 }
