@@ -243,17 +243,22 @@ fn three_warnings_of_a_kind_are_all_shown() {
     }
 }
 
+/// A config whose manager gives 1 s of grace, with `n` processes whose
+/// `management` is `body` (indented under it).
+fn short_grace(n: usize, body: &str) -> String {
+    let mut yaml =
+        String::from("process_manager:\n  force_shutdown_timeout: 1s\nmanaged_processes:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - id: p{i}\n    management:\n      {body}"));
+    }
+    yaml
+}
+
 /// The same key blamed for many processes, each named in the message (the
 /// manager's grace shorter than each process's), is one kind.
 #[test]
 fn a_warning_that_names_each_process_is_counted_too() {
-    let mut yaml =
-        String::from("process_manager:\n  force_shutdown_timeout: 1s\nmanaged_processes:\n");
-    for i in 0..6 {
-        yaml.push_str(&format!(
-            "  - id: p{i}\n    management:\n      control: {{executable: sleep}}\n"
-        ));
-    }
+    let yaml = short_grace(6, "control: {executable: sleep}\n");
     let config = load_ok(&yaml);
     assert_eq!(config.warnings.len(), 6, "{:#?}", config.warnings);
     let lines = lines(&yaml);
@@ -267,13 +272,11 @@ fn a_warning_that_names_each_process_is_counted_too() {
 /// where its third warning would.
 #[test]
 fn warnings_of_several_kinds_keep_the_file_order() {
-    let mut yaml =
-        String::from("process_manager:\n  force_shutdown_timeout: 1s\nmanaged_processes:\n");
-    for i in 0..5 {
-        yaml.push_str(&format!(
-            "  - id: p{i}\n    management:\n      control: {{executable: sleep, shutdown_timeout: 2s}}\n      restart_policy: {{strategy: always, restart_delay: 0s, max_attempts: 0}}\n"
-        ));
-    }
+    let yaml = short_grace(
+        5,
+        "control: {executable: sleep, shutdown_timeout: 2s}\n      \
+         restart_policy: {strategy: always, restart_delay: 0s, max_attempts: 0}\n",
+    );
     let config = load_ok(&yaml);
     let w = &config.warnings;
     assert_eq!(w.len(), 10, "{w:#?}");
