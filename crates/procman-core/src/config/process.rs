@@ -8,7 +8,8 @@ use super::decode::{Decoder, Field};
 use super::error::{cut, Problem};
 use super::node::{Item, Pos, Section};
 use super::schema::{
-    Control, Dependency, DependencyCondition, Discovery, ProcessConfig, ProcessKind, Profile,
+    Control, Dependency, DependencyCondition, Discovery, ExportHints, ProcessConfig, ProcessKind,
+    Profile,
 };
 use super::validate;
 use super::{limits, management};
@@ -23,7 +24,10 @@ const PROCESS_KEYS: &[&str] = &[
     "enabled",
     "management",
     "depends_on",
+    "shutdown_on_exit",
+    "export",
 ];
+const EXPORT_KEYS: &[&str] = &["image"];
 const MANAGEMENT_KEYS: &[&str] = &[
     "control",
     "discovery",
@@ -127,6 +131,8 @@ pub(super) fn process(d: &mut Decoder<'_>, item: &Item<'_>) -> Draft {
         logging: management::logging(d, &mgmt),
         depends_on,
         discovery: discovery(d, &mgmt, known_kind),
+        shutdown_on_exit: shutdown_on_exit(d, &s, known_kind),
+        export: export(d, &s),
     };
     if let Some(mark) = noise {
         d.rollback(mark);
@@ -136,6 +142,30 @@ pub(super) fn process(d: &mut Decoder<'_>, item: &Item<'_>) -> Draft {
         id_at: id.and(id_item.map(|i| (i.pos(), i.path))),
         depends_on: depends_at,
     }
+}
+
+/// `shutdown_on_exit`: only a process procman runs can end the manager
+/// by ending.
+fn shutdown_on_exit(d: &mut Decoder<'_>, s: &Section<'_>, kind: Option<ProcessKind>) -> bool {
+    let on = d.field(s, "shutdown_on_exit", Decoder::boolean).or(false);
+    if let (true, Some(ProcessKind::Unmanaged), Some(item)) = (on, kind, s.get("shutdown_on_exit"))
+    {
+        d.invalid(
+            &item,
+            "an unmanaged process is not run by procman, so its end cannot end the manager",
+        );
+    }
+    on
+}
+
+/// `export`: hints for `procman export`, unused by the manager itself.
+fn export(d: &mut Decoder<'_>, s: &Section<'_>) -> Option<Box<ExportHints>> {
+    let e = d.child(s, "export", EXPORT_KEYS);
+    if !e.present() {
+        return None;
+    }
+    let image = d.field(&e, "image", Decoder::nonempty).value();
+    Some(Box::new(ExportHints { image }))
 }
 
 /// `management.control`; `kind` is `None` when `type` is wrong.

@@ -80,7 +80,7 @@ pub enum LogFormat {
 }
 
 /// One entry of `managed_processes:`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ProcessConfig {
     /// `[A-Za-z0-9_-]{1,64}`, unique in the file.
     pub id: String,
@@ -97,6 +97,49 @@ pub struct ProcessConfig {
     pub depends_on: Vec<Dependency>,
     /// How an `unmanaged` process is found (`management.discovery`).
     pub discovery: Option<Discovery>,
+    /// When a run of this process ends on its own, the manager shuts
+    /// down (managed processes only). Default false.
+    pub shutdown_on_exit: bool,
+    /// `export:`, read only by `procman export`. Boxed: most processes
+    /// have none.
+    pub export: Option<Box<ExportHints>>,
+}
+
+/// Formatted as derived, except that `shutdown_on_exit` and `export` are
+/// left out at their defaults: the state records hold a digest of this
+/// text, and a config that does not use them must keep the digest it had
+/// before they existed (or every process re-attached after an upgrade
+/// would be reported as changed).
+impl std::fmt::Debug for ProcessConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("ProcessConfig");
+        d.field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("profile", &self.profile)
+            .field("enabled", &self.enabled)
+            .field("control", &self.control)
+            .field("health_check", &self.health_check)
+            .field("resource_limits", &self.resource_limits)
+            .field("restart", &self.restart)
+            .field("logging", &self.logging)
+            .field("depends_on", &self.depends_on)
+            .field("discovery", &self.discovery);
+        if self.shutdown_on_exit {
+            d.field("shutdown_on_exit", &self.shutdown_on_exit);
+        }
+        if let Some(export) = &self.export {
+            d.field("export", export);
+        }
+        d.finish()
+    }
+}
+
+/// `export:` of a process: what `procman export` needs that running it
+/// here does not.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportHints {
+    /// The container image for Kubernetes and Nomad's docker driver.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

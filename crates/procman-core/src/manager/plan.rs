@@ -194,6 +194,12 @@ fn compare(a: &ProcessConfig, b: &ProcessConfig) -> (Vec<String>, Vec<String>) {
         false,
     );
     check(a.depends_on != b.depends_on, "depends_on", false);
+    check(
+        a.shutdown_on_exit != b.shutdown_on_exit,
+        "shutdown_on_exit",
+        false,
+    );
+    check(a.export != b.export, "export", false);
     (restart, live)
 }
 

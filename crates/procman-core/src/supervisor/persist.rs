@@ -232,4 +232,29 @@ mod tests {
         );
         assert_ne!(super::config_digest(cfg), super::digest(b""));
     }
+
+    /// Keys added later are left out of the text at their defaults, so a
+    /// config that does not use them keeps the digest that records
+    /// written before they existed hold.
+    #[test]
+    fn later_keys_at_their_defaults_leave_the_digest_alone() {
+        let load = |extra: &str| {
+            let text = format!("managed_processes:\n  - id: web\n{extra}    management:\n      control: {{executable: sleep}}\n");
+            crate::config::load_str(&text, std::path::Path::new("t.yaml"), &|_| None)
+                .expect("valid")
+                .processes[0]
+                .clone()
+        };
+        let plain = format!("{:?}", load(""));
+        assert!(
+            plain.ends_with("depends_on: [], discovery: None }"),
+            "{plain}"
+        );
+        let same = load("    shutdown_on_exit: false\n");
+        assert_eq!(super::config_digest(&same), super::digest(plain.as_bytes()));
+        let set = load("    shutdown_on_exit: true\n    export: {image: 'web:1'}\n");
+        let text = format!("{set:?}");
+        assert!(text.contains("shutdown_on_exit: true"), "{text}");
+        assert!(text.contains("web:1"), "{text}");
+    }
 }

@@ -496,6 +496,49 @@ const CASES: &[Case] = &[
         message: "must be at most 599, found 700",
     },
     Case {
+        name: "shutdown_on_exit on an unmanaged process",
+        yaml: "
+            managed_processes:
+              - id: db
+                type: unmanaged
+                shutdown_on_exit: true
+                management:
+                  discovery: {pid: 1}
+            ",
+        line: 4,
+        column: 23,
+        path: "managed_processes[0].shutdown_on_exit",
+        message: "an unmanaged process is not run by procman",
+    },
+    Case {
+        name: "empty export image",
+        yaml: "
+            managed_processes:
+              - id: app
+                export: {image: ''}
+                management:
+                  control: {executable: app}
+            ",
+        line: 3,
+        column: 21,
+        path: "managed_processes[0].export.image",
+        message: "empty",
+    },
+    Case {
+        name: "unknown export key",
+        yaml: "
+            managed_processes:
+              - id: app
+                export: {imag: x}
+                management:
+                  control: {executable: app}
+            ",
+        line: 3,
+        column: 14,
+        path: "managed_processes[0].export.imag",
+        message: "unknown key",
+    },
+    Case {
         name: "YAML syntax error",
         yaml: "
             process_manager:

@@ -275,6 +275,9 @@ fn extensions_are_read() {
                 rotation: {max_size_mb: 10}
           - id: job
             profile_type: batch
+            shutdown_on_exit: true
+            export:
+              image: registry.example/job:1.2
             management:
               control: {executable: job}
               health_check:
@@ -332,7 +335,14 @@ fn extensions_are_read() {
             max_files: 5
         })
     );
+    assert!(!svc.shutdown_on_exit);
+    assert_eq!(svc.export, None);
     let job = &config.processes[1];
+    assert!(job.shutdown_on_exit);
+    assert_eq!(
+        job.export.as_deref().and_then(|e| e.image.as_deref()),
+        Some("registry.example/job:1.2")
+    );
     assert_eq!(job.profile, Profile::Batch);
     let h = job.health_check.as_ref().expect("health check");
     assert_eq!(h.kind, HealthCheckKind::Exec);
