@@ -7,6 +7,7 @@
 //! every enabled process concurrently and stops them all in parallel
 //! within `force_shutdown_timeout`.
 
+mod completion;
 mod control;
 mod order;
 mod plan;
@@ -16,6 +17,7 @@ mod resources;
 mod resume;
 mod roster;
 
+pub use completion::{judge, Completion};
 pub use control::Control;
 pub use plan::{Change, ManagerChange, Plan};
 pub use registry::{Manager, ManagerError, ManagerState, Options};

@@ -278,7 +278,11 @@ fn upstream_of<'c>(config: &'c Config, id: &str) -> Vec<(&'c str, Vec<Dependency
 /// with `conditions`: never started, stopped, failed, or exited without
 /// meeting them. One on its way (starting, waiting, backoff) or running
 /// is not: the process waits for it.
-fn is_down(s: &ProcessStatus, conditions: &[DependencyCondition], success: &[i32]) -> bool {
+pub(super) fn is_down(
+    s: &ProcessStatus,
+    conditions: &[DependencyCondition],
+    success: &[i32],
+) -> bool {
     match &s.lifecycle {
         Lifecycle::Registered | Lifecycle::Stopped | Lifecycle::Failed { .. } => true,
         Lifecycle::Exited { end } => !conditions.iter().all(|c| {

@@ -222,6 +222,15 @@ impl Task {
         if !policy::should_restart(restart_cfg.strategy, self.cfg.profile, outcome) {
             return Verdict::Stay(outcome);
         }
+        // Its end ends the manager: a run that ended by itself is not
+        // restarted (one ended by a check or a limit still is).
+        let by_itself = matches!(
+            cause,
+            Cause::Exit(_) | Cause::Oom | Cause::SpawnFailed(_) | Cause::EndedUnsupervised(_)
+        );
+        if self.cfg.shutdown_on_exit && by_itself {
+            return Verdict::Stay(outcome);
+        }
         match self.breaker.on_failure(restart_cfg, uptime, Instant::now()) {
             RunEnd::Open { restarts, window } => Verdict::BreakerOpen { restarts, window },
             RunEnd::Restart { attempt } => {
@@ -254,7 +263,11 @@ impl Task {
                     self.go(Lifecycle::Exited { end }, cause);
                 }
                 _ => {
-                    let reason = format!("{what} (restart strategy never)");
+                    let why = match self.cfg.restart.strategy {
+                        RestartStrategy::Never => "restart strategy never",
+                        _ => "shutdown_on_exit: not restarted",
+                    };
+                    let reason = format!("{what} ({why})");
                     self.go(Lifecycle::Failed { reason }, cause);
                 }
             },

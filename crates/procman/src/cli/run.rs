@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use procman_core::config::Config;
-use procman_core::manager::Manager;
+use procman_core::manager::{Completion, Manager};
 
 use super::ConfigArg;
 use crate::exit::Failure;
@@ -33,6 +33,11 @@ pub struct RunArgs {
     /// Reload when the config file, or an env_file it names, changes.
     #[arg(long)]
     watch_config: bool,
+    /// Exit once every process has reached a final state (exited,
+    /// failed, stopped): 0 if all succeeded, 1 otherwise. For CI jobs and
+    /// one-shot containers.
+    #[arg(long)]
+    exit_on_end: bool,
 }
 
 /// What began the shutdown.
@@ -42,12 +47,16 @@ enum Request {
     Api,
     /// The same with `keep_processes`: exit, leaving every process running.
     Detach,
+    /// The work is over by itself: a `shutdown_on_exit` process ended, or
+    /// (`--exit-on-end`) every process did.
+    Completed(Completion),
 }
 
 /// How a run ended (errors aside).
 enum Ending {
-    /// Everything stopped and cleaned up.
-    Stopped,
+    /// Everything stopped and cleaned up; with why the run failed, when
+    /// it ended by itself without success.
+    Stopped(Option<String>),
     /// A third shutdown signal: everything killed (state files removed), the shutdown not finished.
     Forced(Received),
 }
@@ -78,11 +87,15 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let threads = log_targets(&config) + crate::server::THREADS;
     let runtime = runtime::build(threads).map_err(Failure::Runtime)?;
-    let ending = runtime.block_on(serve(config, args.watch_config));
+    let ending = runtime.block_on(serve(config, args.watch_config, args.exit_on_end));
     match ending {
-        Ok(Ending::Stopped) => {
+        Ok(Ending::Stopped(None)) => {
             runtime.shutdown_timeout(RUNTIME_GRACE);
             Ok(())
+        }
+        Ok(Ending::Stopped(Some(failure))) => {
+            runtime.shutdown_timeout(RUNTIME_GRACE);
+            Err(Failure::Runtime(anyhow::anyhow!(failure)))
         }
         Ok(Ending::Forced(got)) => {
             // Whatever still runs in the runtime is abandoned, not awaited.
@@ -110,7 +123,7 @@ fn log_targets(config: &Config) -> usize {
     }
 }
 
-async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
+async fn serve(config: Config, watch_config: bool, exit_on_end: bool) -> anyhow::Result<Ending> {
     // Signal handlers first: a signal that arrives while processes start
     // must not kill the manager with its default action.
     let mut signals = Signals::install()?;
@@ -139,6 +152,9 @@ async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
     let first = {
         let start = manager.start();
         tokio::pin!(start);
+        let control = manager.control().clone();
+        let completion = control.completion(exit_on_end);
+        tokio::pin!(completion);
         let mut starting = true;
         loop {
             tokio::select! {
@@ -155,6 +171,7 @@ async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
                     Shutdown::Stop => Request::Api,
                     Shutdown::KeepProcesses => Request::Detach,
                 },
+                done = &mut completion => break Request::Completed(done),
             }
         }
     };
@@ -166,8 +183,14 @@ async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
             "shutting down; a second signal kills every process at once, a third exits at once"),
         Request::Api => tracing::info!(
             "shutting down at the API's request; a shutdown signal kills every process at once, a second exits at once"),
+        Request::Completed(done) => tracing::info!(
+            "{done}: shutting down; a shutdown signal kills every process at once, a second exits at once"),
         Request::Detach => {}
     }
+    let failure = match &first {
+        Request::Completed(done) if !done.success() => Some(done.to_string()),
+        _ => None,
+    };
     server.begin_shutdown().await;
 
     let mut shutdowns = Shutdowns::after(&first);
@@ -227,7 +250,7 @@ async fn serve(config: Config, watch_config: bool) -> anyhow::Result<Ending> {
     }
     server.finish().await;
     tracing::info!(lost_manager_log_lines = console::lost(), "procman stopped");
-    Ok(Ending::Stopped)
+    Ok(Ending::Stopped(failure))
 }
 
 /// `shutdown --keep-processes`: the supervisors let go of their processes
@@ -265,7 +288,7 @@ async fn detach(
     }
     server.finish().await;
     tracing::info!(lost_manager_log_lines = console::lost(), "procman detached");
-    Ending::Stopped
+    Ending::Stopped(None)
 }
 
 /// Two deliveries of one signal closer than this are one request: `timeout
@@ -283,7 +306,7 @@ impl Shutdowns {
         // After the API's request, no signal is an echo (0 is no signal).
         let number = match first {
             Request::Signal(got) => got.number,
-            Request::Api | Request::Detach => 0,
+            Request::Api | Request::Detach | Request::Completed(_) => 0,
         };
         Shutdowns {
             extra: 0,

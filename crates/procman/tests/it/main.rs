@@ -8,6 +8,7 @@ mod cli_control;
 mod credentials;
 mod depends;
 mod dispositions;
+mod ending;
 mod environment;
 mod fallback;
 mod files;

@@ -181,3 +181,70 @@ async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
     .await
     .expect("watchdog");
 }
+
+/// A one-shot container: procman as PID 1 with `--exit-on-end` runs a job
+/// that leaves an orphan behind and fails; the orphan is stopped
+/// gracefully (not killed by the namespace's end), and procman's exit
+/// code, passed on by unshare as a container runtime would, is 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_pid_1_with_exit_on_end_it_exits_with_the_jobs_outcome() {
+    tokio::time::timeout(WATCHDOG, async {
+        let unshare = match unshare_or_skip_reason().await {
+            Ok(u) => u,
+            Err(why) => {
+                skip_or_fail(&format!("pid1: {why}"));
+                return;
+            }
+        };
+        let t = Scratch::new();
+        let scratch = t.dir.path().display().to_string();
+        let orphan_out = t.path("orphan.out");
+        // The subshell starts the orphan and exits at once; the job
+        // fails once the orphan is ready.
+        let script = format!(
+            "({} --pidfile {} run > {} &); while ! grep -q ready {}; do sleep 0.05; done; exit 1",
+            child().display(),
+            t.path("orphan.pid").display(),
+            orphan_out.display(),
+            orphan_out.display(),
+        );
+        let yaml = t.header()
+            + &format!(
+                "  - id: job\n    profile_type: batch\n    management:\n      control:\n        executable: /bin/sh\n        arguments: [\"-c\", {script:?}]\n      restart_policy: {{strategy: never}}\n"
+            );
+        let file = t.path("procman.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let (procman_s, file_s) = (procman().to_string(), file.display().to_string());
+        let args = [
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            &procman_s,
+            "run",
+            "-c",
+            &file_s,
+            "--exit-on-end",
+        ];
+        let _cleanup = KillOnDrop(scratch.clone());
+        let (_, exit, log) = start(&unshare, &args, &[]);
+        let output = || std::fs::read_to_string(log.path()).unwrap_or_default();
+        let end = match tokio::time::timeout(Duration::from_secs(60), exit).await {
+            Ok(end) => end.expect("exit status"),
+            Err(_) => panic!("procman as PID 1 did not exit by itself:\n{}", output()),
+        };
+        assert_eq!(end, ProcessEnd::Exited(1), "{}", output());
+        assert!(
+            output().contains("not successful: job"),
+            "the failure is named: {}",
+            output()
+        );
+        let orphan = std::fs::read_to_string(&orphan_out).unwrap_or_default();
+        assert!(
+            orphan.contains("got SIGTERM"),
+            "the orphan was stopped by procman, gracefully: {orphan:?}\n{}",
+            output()
+        );
+    })
+    .await
+    .expect("watchdog");
+}
