@@ -9,7 +9,10 @@
 //! SIGUSR2 logs every process's state; no other catchable signal ends the
 //! manager. The control API (`server/`) serves from before the first
 //! process starts until the shutdown begins; its shutdown request acts as
-//! a first shutdown signal.
+//! a first shutdown signal. A run also ends by itself, as on a first
+//! shutdown signal, when a `shutdown_on_exit` process ends or (with
+//! `--exit-on-end`) every process is final; it then exits 1 unless that
+//! end was a success.
 
 use std::time::{Duration, Instant, SystemTime};
 
