@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use futures_util::Stream;
 use procman_api as api;
 use procman_core::manager::{Control, ManagerError};
-use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
@@ -65,7 +64,7 @@ pub async fn logs(
     id: Option<&str>,
     n: usize,
     follow: bool,
-) -> Result<mpsc::Receiver<Value>, Refusal> {
+) -> Result<mpsc::Receiver<logs::Record>, Refusal> {
     known(control, id)?;
     if follow {
         return logs::follow(control, id, n);

@@ -255,11 +255,8 @@ impl ProcessManager for Grpc {
         let r = req.into_inner();
         let id = Some(r.id.as_str()).filter(|id| !id.is_empty());
         let rx = feeds::logs(&self.api.control, id, r.lines as usize, r.follow).await?;
-        let stream = feeds::until_stopped(rx, self.api.stopping.clone()).map(|v| {
-            Ok(proto::LogRecord {
-                json: v.to_string(),
-            })
-        });
+        let stream = feeds::until_stopped(rx, self.api.stopping.clone())
+            .map(|v| Ok(proto::LogRecord { json: v.into() }));
         Ok(Response::new(Box::pin(stream)))
     }
 

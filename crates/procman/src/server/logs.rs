@@ -10,7 +10,9 @@
 //!   pool, a follow on a thread of its own (at most [`MAX_FOLLOWERS`] at
 //!   once), blocked in `poll` while nothing is written.
 //! - Memory is bounded whatever the size of the logs: a tail keeps at most
-//!   [`MAX_RECORDS`] records and [`MAX_BYTES`] of JSON (the newest), a
+//!   [`MAX_RECORDS`] records and [`MAX_BYTES`] of JSON (the newest), each
+//!   as its JSON text (a [`Record`], never a parsed value, which takes
+//!   several times the text's size), a
 //!   follow hands records over through a channel of [`FOLLOW_BACKLOG`]: a
 //!   client that reads slowly holds its follower back, never the manager's
 //!   memory.
@@ -29,7 +31,6 @@ use procman_core::logs::file_path;
 use procman_core::logs::follow::{follow as follow_files, Cancel};
 use procman_core::logs::reader::{merged_tail, write_merged, LogSet, ReadError, Source, Style};
 use procman_core::manager::{Control, ManagerError};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::service::Refusal;
@@ -125,7 +126,7 @@ fn unreadable(e: impl std::fmt::Display) -> Refusal {
 /// process's, merged by time; oldest first. `n = 0` or more than
 /// [`MAX_RECORDS`] means [`MAX_RECORDS`]; whatever `n`, at most
 /// [`MAX_BYTES`] of JSON is returned (the newest records).
-pub async fn tail(control: &Control, id: Option<&str>, n: usize) -> Result<Vec<Value>, Refusal> {
+pub async fn tail(control: &Control, id: Option<&str>, n: usize) -> Result<Vec<Record>, Refusal> {
     let n = bounded(n);
     let selection = select(control, id)?;
     tokio::task::spawn_blocking(move || read_tail(&selection, n))
@@ -141,7 +142,7 @@ fn bounded(n: usize) -> usize {
     }
 }
 
-fn read_tail(selection: &Selection, n: usize) -> Result<Vec<Value>, ReadError> {
+fn read_tail(selection: &Selection, n: usize) -> Result<Vec<Record>, ReadError> {
     let mut kept = Newest::new(n);
     let mut sources = selection.sources(n)?;
     let mut out = Lines::new(|line: &[u8]| {
@@ -150,13 +151,13 @@ fn read_tail(selection: &Selection, n: usize) -> Result<Vec<Value>, ReadError> {
     });
     write_merged(&mut sources, Style::Json, true, &mut out)?;
     drop(out);
-    Ok(kept.records.into_iter().map(|(v, _)| v).collect())
+    Ok(kept.records.into())
 }
 
 /// The newest records, within a count and [`MAX_BYTES`].
 struct Newest {
     n: usize,
-    records: VecDeque<(Value, usize)>,
+    records: VecDeque<Record>,
     bytes: usize,
 }
 
@@ -170,31 +171,51 @@ impl Newest {
     }
 
     fn push(&mut self, line: &[u8]) {
-        let Some(value) = record(line) else {
+        let Some(record) = Record::from_line(line) else {
             return;
         };
-        self.records.push_back((value, line.len()));
-        self.bytes += line.len();
+        self.bytes += record.0.len();
+        self.records.push_back(record);
         while self.records.len() > self.n || (self.bytes > MAX_BYTES && self.records.len() > 1) {
-            if let Some((_, len)) = self.records.pop_front() {
-                self.bytes -= len;
+            if let Some(old) = self.records.pop_front() {
+                self.bytes -= old.0.len();
             }
         }
     }
 }
 
-/// A line of [`Style::Json`] output as a JSON value. Every line is one
-/// object; anything else is left out rather than sent as a record.
-fn record(line: &[u8]) -> Option<Value> {
-    match serde_json::from_slice::<Value>(line) {
-        Ok(v) if v.is_object() => Some(v),
-        _ => {
-            tracing::debug!(
-                line = %String::from_utf8_lossy(&line[..line.len().min(200)]),
-                "a log line that is not a JSON object was left out"
-            );
-            None
+/// One log record: the text of one JSON object, as `procman logs -o json`
+/// prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record(Box<str>);
+
+impl Record {
+    /// A line of [`Style::Json`] output. Every line is one object;
+    /// anything else is left out rather than sent as a record.
+    fn from_line(line: &[u8]) -> Option<Record> {
+        let object = line.first() == Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
+        match std::str::from_utf8(line) {
+            Ok(text) if object => Some(Record(text.into())),
+            _ => {
+                tracing::debug!(
+                    line = %String::from_utf8_lossy(&line[..line.len().min(200)]),
+                    "a log line that is not a JSON object was left out"
+                );
+                None
+            }
         }
+    }
+
+    /// The JSON text of the object.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Record> for String {
+    fn from(r: Record) -> String {
+        r.0.into()
     }
 }
 
@@ -244,7 +265,7 @@ pub fn follow(
     control: &Control,
     id: Option<&str>,
     n: usize,
-) -> Result<mpsc::Receiver<Value>, Refusal> {
+) -> Result<mpsc::Receiver<Record>, Refusal> {
     let n = bounded(n);
     let selection = select(control, id)?;
     let runtime = tokio::runtime::Handle::try_current()
@@ -273,8 +294,8 @@ pub fn follow(
     Ok(rx)
 }
 
-fn run_follow(selection: &Selection, n: usize, cancel: &Cancel, tx: mpsc::Sender<Value>) {
-    let mut out = Lines::new(|line: &[u8]| match record(line) {
+fn run_follow(selection: &Selection, n: usize, cancel: &Cancel, tx: mpsc::Sender<Record>) {
+    let mut out = Lines::new(|line: &[u8]| match Record::from_line(line) {
         Some(v) => tx
             .blocking_send(v)
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe)),

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::errors::{Failure, Json, Path, Query};
 use super::feeds::{self, Item};
 use super::service::{self, Verb};
-use super::{metrics, Api, Shutdown};
+use super::{logs, metrics, Api, Shutdown};
 
 /// Records or events returned when `n` is not given.
 const DEFAULT_N: u32 = 50;
@@ -335,22 +335,34 @@ fn event_stream<T: Send + 'static>(
         .into_response()
 }
 
-fn log_event(record: serde_json::Value) -> Sse {
-    Sse::default().event("log").data(record.to_string())
+fn log_event(record: logs::Record) -> Sse {
+    Sse::default().event("log").data(record.as_str())
 }
 
 async fn logs(api: Api, id: Option<String>, q: LogsQuery) -> Result<Response, Failure> {
     let n = count(q.n)?;
     let follow = q.follow.unwrap_or(false);
-    let mut rx = feeds::logs(&api.control, id.as_deref(), n, follow).await?;
+    let rx = feeds::logs(&api.control, id.as_deref(), n, follow).await?;
     if follow {
         return Ok(event_stream(&api, rx, log_event));
     }
-    let mut records = Vec::new();
-    while let Some(r) = rx.recv().await {
-        records.push(r);
-    }
-    Ok(axum::Json(records).into_response())
+    // The records are written as they come: a JSON array of the texts
+    // the reader made, never a copy of them all.
+    let mut first = true;
+    let records =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+    let items = records.map(move |r| {
+        let comma = if std::mem::take(&mut first) { "" } else { "," };
+        Ok::<_, Infallible>(format!("{comma}{}", r.as_str()))
+    });
+    let body = futures_util::stream::once(async { Ok("[".to_string()) })
+        .chain(items)
+        .chain(futures_util::stream::once(async { Ok("]".to_string()) }));
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// The last records of a process's log, as `procman logs ID -o json`.

@@ -5,9 +5,18 @@
 use std::time::Duration;
 
 use procman_core::supervisor::Phase;
+use serde_json::Value;
 
 use super::*;
 use crate::server::test_support::{self as support, sh};
+
+/// Records as the JSON values a client reads.
+fn parsed(records: Vec<Record>) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| serde_json::from_str(r.as_str()).expect("a record is JSON"))
+        .collect()
+}
 
 fn lines(records: &[Value]) -> Vec<&str> {
     records.iter().filter_map(|r| r["line"].as_str()).collect()
@@ -17,7 +26,7 @@ fn lines(records: &[Value]) -> Vec<&str> {
 async fn tail_until(control: &Control, id: Option<&str>, want: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + support::DEADLINE;
     loop {
-        let records = tail(control, id, 0).await.expect("tail");
+        let records = parsed(tail(control, id, 0).await.expect("tail"));
         if lines(&records).len() >= want {
             return records;
         }
@@ -29,11 +38,12 @@ async fn tail_until(control: &Control, id: Option<&str>, want: usize) -> Vec<Val
     }
 }
 
-async fn next(rx: &mut mpsc::Receiver<Value>) -> Value {
-    tokio::time::timeout(support::DEADLINE, rx.recv())
+async fn next(rx: &mut mpsc::Receiver<Record>) -> Value {
+    let record = tokio::time::timeout(support::DEADLINE, rx.recv())
         .await
         .expect("a record within the deadline")
-        .expect("the follow goes on")
+        .expect("the follow goes on");
+    serde_json::from_str(record.as_str()).expect("a record is JSON")
 }
 
 async fn until_no_follower() {
@@ -69,7 +79,7 @@ async fn a_tail_of_one_log_or_all_of_them_merged() {
     // Never run: no file yet, no record.
     assert_eq!(
         tail(&control, Some("idle"), 10).await.expect("tail"),
-        Vec::<Value>::new()
+        Vec::<Record>::new()
     );
     let a = tail_until(&control, Some("a"), 3).await;
     assert_eq!(lines(&a), ["one", "two", "three"]);
@@ -78,14 +88,14 @@ async fn a_tail_of_one_log_or_all_of_them_merged() {
     assert_eq!(a[1]["stream"], "stdout");
     assert!(a.iter().all(|r| r["id"] == "a" && r["ts"].is_string()));
     std::fs::write(dir.path().join("go"), "").expect("go");
-    let last = tail(&control, Some("a"), 2).await.expect("tail");
+    let last = parsed(tail(&control, Some("a"), 2).await.expect("tail"));
     assert_eq!(lines(&last), ["two", "three"]);
 
     let all = tail_until(&control, None, 4).await;
     assert_eq!(lines(&all), ["one", "two", "three", "four"], "{all:#?}");
     let times: Vec<&str> = all.iter().filter_map(|r| r["ts"].as_str()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "merged by time");
-    let last = tail(&control, None, 1).await.expect("tail");
+    let last = parsed(tail(&control, None, 1).await.expect("tail"));
     assert_eq!(lines(&last), ["four"]);
     assert_eq!(
         (&last[0]["id"], &last[0]["stream"]),
@@ -117,14 +127,10 @@ fn the_newest_records_are_kept_within_the_bounds() {
         kept.push(format!("{{\"line\":\"{i}\"}}").as_bytes());
     }
     kept.push(b"not json");
-    let values: Vec<&Value> = kept.records.iter().map(|(v, _)| v).collect();
+    let texts: Vec<&str> = kept.records.iter().map(Record::as_str).collect();
     assert_eq!(
-        values,
-        [
-            &serde_json::json!({"line": "7"}),
-            &serde_json::json!({"line": "8"}),
-            &serde_json::json!({"line": "9"})
-        ]
+        texts,
+        [r#"{"line":"7"}"#, r#"{"line":"8"}"#, r#"{"line":"9"}"#]
     );
     // Big records: only as many as fit in MAX_BYTES, and always the last.
     let mut kept = Newest::new(MAX_RECORDS);
