@@ -86,29 +86,39 @@ pub fn warning_lines(warnings: &[Diagnostic], file: &Path) -> Vec<String> {
         .iter()
         .map(|w| (any_index(&w.path), any_quoted(&w.message)))
         .collect();
-    let mut total: std::collections::HashMap<&(String, String), usize> = Default::default();
-    let mut last: std::collections::HashMap<&(String, String), &Diagnostic> = Default::default();
-    for (kind, w) in kinds.iter().zip(warnings) {
-        *total.entry(kind).or_default() += 1;
-        last.insert(kind, w);
+    /// What is known of one kind: how many in all, the last of them, and
+    /// how many have been met so far in the file's order.
+    struct Kind<'w> {
+        total: usize,
+        last: &'w Diagnostic,
+        seen: usize,
     }
-    let mut seen: std::collections::HashMap<&(String, String), usize> = Default::default();
+    let mut by_kind: std::collections::HashMap<&(String, String), Kind<'_>> = Default::default();
+    for (kind, w) in kinds.iter().zip(warnings) {
+        let k = by_kind.entry(kind).or_insert(Kind {
+            total: 0,
+            last: w,
+            seen: 0,
+        });
+        k.total += 1;
+        k.last = w;
+    }
     let mut lines = Vec::new();
     for (kind, w) in kinds.iter().zip(warnings) {
-        let n = seen.entry(kind).or_default();
-        *n += 1;
-        let of_kind = total.get(kind).copied().unwrap_or(0);
-        if *n <= SHOWN || of_kind <= SHOWN + 1 {
+        let Some(k) = by_kind.get_mut(kind) else {
+            continue;
+        };
+        k.seen += 1;
+        if k.seen <= SHOWN || k.total <= SHOWN + 1 {
             lines.push(w.display(file).to_string());
-        } else if *n == SHOWN + 1 {
-            let more = of_kind - SHOWN;
-            let (line, path) = last
-                .get(kind)
-                .map_or((0, ""), |l| (l.line, l.path.as_str()));
+        } else if k.seen == SHOWN + 1 {
             lines.push(format!(
-                "{}: {}: warning: {more} more like it, the last at line {line} ({path})",
+                "{}: {}: warning: {} more like it, the last at line {} ({})",
                 file.display(),
-                kind.0
+                kind.0,
+                k.total - SHOWN,
+                k.last.line,
+                k.last.path
             ));
         }
     }
