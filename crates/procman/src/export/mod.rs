@@ -254,3 +254,7 @@ pub fn dns_label(text: &str, max: usize) -> String {
 #[cfg(test)]
 #[path = "tests/common.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/golden.rs"]
+pub(crate) mod golden;
