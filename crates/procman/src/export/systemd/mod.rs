@@ -57,6 +57,12 @@ impl Names {
             || "the config".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        // Written in comments, which end at a line break.
+        let source = if source.contains(char::is_control) {
+            quote::shown(&source)
+        } else {
+            source
+        };
         (Names { prefix, source }, warning)
     }
 

@@ -3,7 +3,9 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use procman_core::config::{Config, DependencyCondition, ProcessConfig, ProcessKind, Profile};
+use procman_core::config::{
+    Config, DependencyCondition, ProcessConfig, ProcessKind, Profile, RestartStrategy,
+};
 
 use super::{notes, quote, restart, span, Names};
 use crate::export::{executable_path, process_path, working_directory, Warning};
@@ -236,10 +238,16 @@ fn execution(config: &Config, p: &ProcessConfig, s: &mut Vec<String>, d: &mut Dr
         s.push(format!("SuccessExitStatus={}", others.join(" ")));
     }
     if !codes.contains(&0) {
+        let restarts = if p.restart.strategy == RestartStrategy::OnFailure {
+            " (RestartForceExitStatus=0 still restarts it)"
+        } else {
+            ""
+        };
         d.warn(
             &format!("{control}.success_exit_codes"),
-            "systemd always counts exit 0 as a success: the unit does not fail on it \
-             (RestartForceExitStatus=0 still restarts it)",
+            format!(
+                "systemd always counts exit 0 as a success: the unit does not fail on it{restarts}"
+            ),
         );
     }
 }
