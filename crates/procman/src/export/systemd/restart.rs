@@ -113,13 +113,24 @@ pub fn settings(p: &ProcessConfig, path: &str) -> Restart {
                 ),
             ));
         }
-        if policy.reset_after != RestartPolicy::default().reset_after {
-            out.warnings.push(Warning::new(
-                key("reset_after"),
-                "systemd keeps the grown delay until the unit is started by hand (`systemctl \
-                 restart`); a long run does not reset it",
-            ));
-        }
+    }
+    // What a long run resets under procman: the count of restarts and
+    // the grown delay.
+    let mut kept = Vec::new();
+    if policy.max_attempts > 0 {
+        kept.push("forgets a start only once it is older than StartLimitIntervalSec=");
+    }
+    if steps(policy).is_some() {
+        kept.push("keeps a grown delay until the unit is started by hand");
+    }
+    if policy.reset_after != RestartPolicy::default().reset_after && !kept.is_empty() {
+        out.warnings.push(Warning::new(
+            key("reset_after"),
+            format!(
+                "systemd has no equivalent: a long run forgives nothing, systemd {}",
+                kept.join(" and ")
+            ),
+        ));
     }
     if policy.jitter != RestartPolicy::default().jitter {
         out.warnings.push(Warning::new(
