@@ -325,3 +325,55 @@ fn the_name_is_made_a_valid_unit_name() {
     assert!(warned(&r, "--name")[0].contains("my-app-1"));
     assert!(!warned(&r, "--image").is_empty());
 }
+
+#[test]
+fn shutdown_on_exit_binds_the_target_to_the_unit() {
+    let r = render(concat!(
+        "managed_processes:\n",
+        "  - id: main\n    shutdown_on_exit: true\n",
+        "    management: {control: {executable: /bin/sh}, restart_policy: {strategy: never}}\n",
+        "  - id: job\n    profile_type: batch\n    shutdown_on_exit: true\n",
+        "    management: {control: {executable: /bin/sh}}\n",
+        "  - id: off\n    enabled: false\n    shutdown_on_exit: true\n",
+        "    management: {control: {executable: /bin/sh}}\n",
+    ));
+    let target = file(&r, "app.target");
+    assert!(lines(target, "Wants=").is_empty(), "{target}");
+    assert_eq!(
+        lines(target, "BindsTo="),
+        ["BindsTo=app-main.service", "BindsTo=app-job.service"]
+    );
+    // A oneshot that stays active would never stop the target.
+    assert!(!file(&r, "app-job.service").contains("RemainAfterExit"));
+    assert!(warned(&r, "managed_processes[0].shutdown_on_exit").is_empty());
+    assert!(warned(&r, "managed_processes[1].shutdown_on_exit")[0].contains("restarts the unit"));
+    assert!(warned(&r, "managed_processes[2].shutdown_on_exit")[0].contains("not enabled"));
+}
+
+#[test]
+fn config_text_in_comments_cannot_break_out_of_them() {
+    let r = render(&one(concat!(
+        "    management:\n",
+        "      control: {executable: /bin/sh}\n",
+        "      health_check: {command: [\"/bin/sh\", \"-c\", \"true\\n[Service]\\nExecStartPre=/bin/evil \\\\\"]}\n",
+    )));
+    let unit = file(&r, "app-a.service");
+    assert!(
+        !unit.lines().any(|l| l.starts_with("ExecStartPre")),
+        "{unit}"
+    );
+    assert_eq!(unit.matches("[Service]\n").count(), 1, "{unit}");
+    assert!(
+        unit.contains(
+            r#"#   command: ["/bin/sh", "-c", "true\n[Service]\nExecStartPre=/bin/evil \\"]"#
+        ),
+        "{unit}"
+    );
+    // Every line that is not a setting or a section is a comment.
+    for line in unit.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with('#') || line.starts_with('[') || line.contains('='),
+            "{line}"
+        );
+    }
+}
