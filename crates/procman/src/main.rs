@@ -5,6 +5,7 @@
 mod cli;
 mod console;
 mod exit;
+mod export;
 mod runtime;
 mod server;
 mod signals;

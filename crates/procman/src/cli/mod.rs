@@ -7,6 +7,7 @@
 mod action;
 mod endpoint;
 mod events;
+mod export;
 mod logs;
 mod output;
 mod reload;
@@ -64,6 +65,9 @@ enum Cmd {
     Reload(reload::ReloadArgs),
     /// Stop every process and the manager, and wait until it has exited.
     Shutdown(shutdown::ShutdownArgs),
+    /// Write the config as systemd units, Kubernetes manifests or a Nomad
+    /// job; what the target cannot express is a warning on stderr.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +90,7 @@ pub fn dispatch(args: Args) -> Result<(), Failure> {
         Cmd::Events(a) => events::events(a),
         Cmd::Reload(a) => reload::reload(a),
         Cmd::Shutdown(a) => shutdown::shutdown(a),
+        Cmd::Export(a) => export::export(a),
     }
 }
 

@@ -1,0 +1,116 @@
+//! `procman export --format systemd|kubernetes|nomad -c FILE [-o DIR]`:
+//! the config as another engine's units, manifests or job. Files go to
+//! stdout, or into DIR (with a README.md of how to install them); each
+//! key the target cannot express is a warning on stderr, and a one-line
+//! summary of what was written ends the output on stderr.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::ConfigArg;
+use crate::console;
+use crate::exit::Failure;
+use crate::export::{ExportError, Format, Options, Rendered};
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// What to write.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Write one file per unit, manifest or job into this directory
+    /// (created if missing), with a README.md; stdout when absent.
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// The container image of every process without `export.image`
+    /// (Kubernetes; Nomad's docker driver).
+    #[arg(long)]
+    image: Option<String>,
+    /// The name of the whole (systemd target and unit prefix, Kubernetes
+    /// `part-of` label, Nomad job); default: the config file's stem.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn export(args: ExportArgs) -> Result<(), Failure> {
+    let file = &args.config.config;
+    let mut config = super::load(file)?;
+    for line in procman_core::config::warning_lines(&std::mem::take(&mut config.warnings), file) {
+        console::write(format!("{line}\n").as_bytes());
+    }
+    let opts = Options {
+        name: args.name.clone().unwrap_or_else(|| stem(file)),
+        image: args.image.clone(),
+    };
+    let rendered = args
+        .format
+        .render(&config, &opts)
+        .map_err(|ExportError::Incomplete(m)| {
+            Failure::Config(format!("{}: {m}", file.display()))
+        })?;
+    for w in &rendered.warnings {
+        console::write(
+            format!("{}: {}: warning: {}\n", file.display(), w.path, w.message).as_bytes(),
+        );
+    }
+    let written = match &args.output {
+        Some(dir) => write_dir(dir, &rendered).map_err(Failure::Runtime)?,
+        None => {
+            write_stdout(&rendered)?;
+            "stdout".to_string()
+        }
+    };
+    let warnings = match rendered.warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
+    console::write(
+        format!(
+            "procman export: {} for {} to {written}{warnings}\n",
+            rendered.summary,
+            args.format.as_str()
+        )
+        .as_bytes(),
+    );
+    Ok(())
+}
+
+/// The config file's name without its extension (`procman.yaml` →
+/// `procman`).
+fn stem(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "procman".to_string())
+}
+
+/// Every file on stdout, in order; a closed stdout is not an error.
+fn write_stdout(rendered: &Rendered) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let all: String = rendered.files.iter().map(|f| f.text.as_str()).collect();
+    match out.write_all(all.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::OutputClosed),
+        Err(e) => Err(Failure::Runtime(
+            anyhow::Error::new(e).context("cannot write to stdout"),
+        )),
+    }
+}
+
+/// Each file into `dir`, and the README; returns how the summary names
+/// the place.
+fn write_dir(dir: &Path, rendered: &Rendered) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    let readme = rendered.readme.as_ref().map(|text| ("README.md", text));
+    let files = rendered.files.iter().map(|f| (f.name.as_str(), &f.text));
+    for (name, text) in files.chain(readme) {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(format!("{}/", dir.display()))
+}
