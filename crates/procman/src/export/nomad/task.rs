@@ -90,12 +90,14 @@ pub fn task(
     }
 
     let mut cfg = Block::new("config", &[]);
-    match (driver, image) {
-        (Driver::Docker, Some(image)) => {
+    let command = match image {
+        // As written: a container has its own filesystem and PATH.
+        Some(image) => {
             cfg.str("image", image);
             cfg.attr("entrypoint", Value::strings(&[&p.control.executable]));
+            p.control.executable.clone()
         }
-        _ => {
+        None => {
             let command = match executable_path(config, p) {
                 Some(path) => normal(path).to_string_lossy().into_owned(),
                 None => {
@@ -109,18 +111,23 @@ pub fn task(
                     p.control.executable.clone()
                 }
             };
-            if hcl::runtime_interpolated(&command) {
-                warnings.push(Warning::new(control("executable"), INTERPOLATED));
-            }
-            cfg.str("command", command);
+            cfg.str("command", command.as_str());
+            command
         }
+    };
+    if hcl::runtime_interpolated(&command) {
+        warnings.push(Warning::new(control("executable"), INTERPOLATED));
     }
     if !args.is_empty() {
         cfg.attr("args", Value::List(args));
     }
     match &p.control.working_directory {
         Some(dir) => {
-            cfg.str("work_dir", dir.to_string_lossy());
+            let dir = dir.to_string_lossy();
+            if hcl::runtime_interpolated(&dir) {
+                warnings.push(Warning::new(control("working_directory"), INTERPOLATED));
+            }
+            cfg.str("work_dir", dir);
         }
         None if driver == Driver::RawExec => warnings.push(Warning::new(
             control("working_directory"),
@@ -254,7 +261,7 @@ fn user(
         }
         (None, Some(_), _) => warnings.push(Warning::new(
             control("group"),
-            "Nomad sets a group only with a user: the task runs with the client's group",
+            "Nomad sets a group only together with a user: not carried",
         )),
         (None, None, _) => {}
     }

@@ -290,3 +290,50 @@ fn names_nomad_refuses_and_empty_configs_are_errors() {
     };
     assert!(m.contains("no managed process"), "{m}");
 }
+
+#[test]
+fn chained_batch_processes_share_the_group_and_are_not_ordered() {
+    let c = config(
+        "  - id: schema\n    profile_type: batch\n    management: {control: {executable: /bin/true}}\n\
+         \x20 - id: seed\n    profile_type: batch\n    depends_on: [{schema: {condition: completed_successfully}}]\n    management: {control: {executable: /bin/true}}\n\
+         \x20 - id: api\n    depends_on: [{seed: {condition: completed_successfully}}, cron]\n    management: {control: {executable: /bin/true}}\n\
+         \x20 - id: cron\n    type: unmanaged\n    management: {discovery: {pid: 1}}\n",
+    );
+    let (text, warnings) = job(&c, &opts("app"));
+    assert_eq!(text.matches("group \"").count(), 1, "{text}");
+    assert_eq!(text.matches("hook    = \"prestart\"").count(), 2, "{text}");
+    assert!(warned(
+        &warnings,
+        "managed_processes[1].depends_on[0]",
+        "tasks of group `api` that Nomad starts together"
+    ));
+    assert!(!warnings
+        .iter()
+        .any(|w| w.path == "managed_processes[2].depends_on[0]"));
+    assert!(warned(
+        &warnings,
+        "managed_processes[2].depends_on[1]",
+        "`cron` is unmanaged"
+    ));
+    assert!(warned(
+        &warnings,
+        "managed_processes[3]",
+        "nothing is exported"
+    ));
+}
+
+#[test]
+fn large_log_rotation_gets_an_ephemeral_disk() {
+    let c = config(
+        "  - id: a\n    management:\n      control: {executable: /bin/true}\n      logging: {rotation: {max_size_mb: 100, max_files: 5}}\n",
+    );
+    let (text, _) = job(&c, &opts("app"));
+    assert!(
+        text.contains("    ephemeral_disk {\n      size = 501\n    }\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("max_files     = 5\n        max_file_size = 100"),
+        "{text}"
+    );
+}
