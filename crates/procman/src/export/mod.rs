@@ -139,7 +139,14 @@ pub fn working_directory(config: &Config, p: &ProcessConfig) -> PathBuf {
 pub fn executable_path(config: &Config, p: &ProcessConfig) -> Option<PathBuf> {
     let exe = &p.control.executable;
     if exe.contains('/') {
-        return Some(working_directory(config, p).join(exe));
+        // `/opt/service/./x` → `/opt/service/x` (`..` is kept: it may
+        // cross a link).
+        let path = working_directory(config, p).join(exe);
+        return Some(
+            path.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect(),
+        );
     }
     let path = p
         .control

@@ -2,7 +2,6 @@
 //! `env_file` as a `template`, stop signal and grace, and what becomes of
 //! its logging settings.
 
-use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use procman_core::config::{Config, LogFile, ProcessConfig, ProcessKind, ProcessLogFormat};
@@ -99,7 +98,7 @@ pub fn task(
         }
         None => {
             let command = match executable_path(config, p) {
-                Some(path) => normal(path).to_string_lossy().into_owned(),
+                Some(path) => path.to_string_lossy().into_owned(),
                 None => {
                     warnings.push(Warning::new(
                         control("executable"),
@@ -230,13 +229,6 @@ pub fn log_storage_mb(p: &ProcessConfig) -> u64 {
     p.logging.rotation.map_or(100, |r| {
         u64::from(r.max_files).saturating_mul(r.max_size_mb)
     })
-}
-
-/// `/opt/service/./x` → `/opt/service/x` (`..` is kept: it may cross a link).
-fn normal(path: PathBuf) -> PathBuf {
-    path.components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect()
 }
 
 fn user(
