@@ -9,6 +9,7 @@ mod credentials;
 mod depends;
 mod dispositions;
 mod environment;
+mod export_kubernetes;
 mod fallback;
 mod files;
 mod hardening;

@@ -78,6 +78,13 @@ fn spec_example_matches_its_golden_files() {
 }
 
 #[test]
+fn strings_a_yaml_writer_could_get_wrong_match_their_golden_file() {
+    // Read back byte for byte by PyYAML in the integration test.
+    let r = render(&golden::fixture("kubernetes-strings"), &opts("strings")).expect("rendered");
+    golden::check("kubernetes/strings.yaml", &stream(&r));
+}
+
+#[test]
 fn a_process_without_an_image_is_named_with_the_fix() {
     let c = golden::fixture("every-key");
     let no_image = Options {
