@@ -9,7 +9,7 @@ use procman_core::config::{
 use procman_core::outcome::Signal;
 
 use super::yaml::{strings, Map, Node};
-use super::{probe, verbatim, Notes, Process};
+use super::{probe, shell_word, verbatim, Notes, Process};
 
 const CONTROL: &str = "management.control";
 const LIMITS: &str = "management.resource_limits";
@@ -73,7 +73,7 @@ pub(super) fn container(x: &Process<'_>, notes: &mut Notes<'_>) -> Node {
 
 /// The signal's name as `lifecycle.stopSignal` takes it, when it is not
 /// SIGTERM (the runtime's default), with the warning that goes with it.
-pub(super) fn stop_signal(signal: Signal, notes: &mut Notes<'_>) -> Option<String> {
+fn stop_signal(signal: Signal, notes: &mut Notes<'_>) -> Option<String> {
     if signal == Signal::TERM {
         return None;
     }
@@ -139,7 +139,7 @@ fn env_file(x: &Process<'_>, notes: &mut Notes<'_>) -> Option<Node> {
     let secret = format!("{}-env", x.name);
     notes.warn(
         &format!("{CONTROL}.env_file"),
-        format!("read on this host at each start by procman; the container takes its variables from the Secret `{secret}` instead, which you make from the file: `kubectl create secret generic {secret} --from-env-file={}` (`environment` still wins over it)", file.display()),
+        format!("read on this host at each start by procman; the container takes its variables from the Secret `{secret}` instead, which you make from the file: `kubectl create secret generic {secret} --from-env-file={}` (`environment` still wins over it)", shell_word(&file.to_string_lossy())),
     );
     Some(Node::Seq(vec![Map::new()
         .with("secretRef", Map::new().with("name", secret))

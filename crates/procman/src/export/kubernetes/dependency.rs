@@ -9,7 +9,7 @@
 use procman_core::config::{Config, DependencyCondition, Profile};
 
 use super::yaml::{strings, Map, Node};
-use super::{Notes, Process, Target};
+use super::{unique, Notes, Process, Target};
 use crate::export::dns_label;
 
 /// The image of the init containers that wait (its `sh` and `nc`).
@@ -19,6 +19,8 @@ pub(super) const WAIT_IMAGE: &str = "busybox:1.36";
 /// `depends_on` order.
 pub(super) fn init_containers(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<Node> {
     let mut containers = Vec::new();
+    // Container names are unique in a pod, the process's own included.
+    let mut taken = vec![x.name.to_string()];
     for (j, dep) in x.p.depends_on.iter().enumerate() {
         let key = format!("depends_on[{j}]");
         let Some(index) = x.config.processes.iter().position(|q| q.id == dep.id) else {
@@ -55,9 +57,11 @@ pub(super) fn init_containers(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<Nod
         let script = format!(
             "until nc -z -w 2 {service} {port}; do echo waiting for {service}; sleep 2; done"
         );
+        let name = unique(dns_label(&format!("wait-for-{service}"), 63), &taken);
+        taken.push(name.clone());
         containers.push(
             Map::new()
-                .with("name", dns_label(&format!("wait-for-{service}"), 63))
+                .with("name", name)
                 .with("image", WAIT_IMAGE)
                 .with("command", strings(&["sh", "-c", &script]))
                 .into(),

@@ -100,6 +100,17 @@ fn verbatim(text: &str) -> String {
     text.replace('$', "$$")
 }
 
+/// `text` as one word of a POSIX shell command (in README.md and the
+/// warnings): bare when it is only safe characters, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> {
     let images = images(config, opts)?;
     let mut warnings = manager_warnings(config, "Kubernetes");
@@ -115,7 +126,7 @@ pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> 
             format!("`{}` is not a Kubernetes label value: the `app.kubernetes.io/part-of` label is `{part_of}`", opts.name),
         ));
     }
-    let targets = targets(config, &mut warnings);
+    let targets = targets(config);
     let mut unmanaged = unmanaged_warnings(config, "Kubernetes").into_iter();
     let mut files = Vec::new();
     let mut kinds: Vec<&'static str> = Vec::new();
@@ -144,10 +155,16 @@ pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> 
             list: &mut warnings,
         };
         let first = notes.list.len();
+        if target.name != p.id {
+            notes.warn(
+                "id",
+                format!("`{}` is not a Kubernetes object name (lowercase letters, digits and `-`, starting with a letter, at most 63): its objects are named `{}`", p.id, target.name),
+            );
+        }
         let objects = workload::objects(&process, &mut notes);
         // In the order of the keys in a config.
-        let path = process_path(i);
-        notes.list[first..].sort_by_key(|w| key_rank(&w.path[path.len()..]));
+        let under = process_path(i).len();
+        notes.list[first..].sort_by_key(|w| key_rank(w.path.get(under..).unwrap_or_default()));
         kinds.extend(objects.iter().map(|(kind, _)| *kind));
         files.push(File {
             name: format!("{}.yaml", target.name),
@@ -209,23 +226,16 @@ fn images(config: &Config, opts: &Options) -> Result<Vec<Option<String>>, Export
     )))
 }
 
-/// Each managed process's object name and Service port, by config index;
-/// a warning for each name that is not its id.
-fn targets(config: &Config, warnings: &mut Vec<Warning>) -> Vec<Option<Target>> {
+/// Each managed process's object name and Service port, by config index.
+fn targets(config: &Config) -> Vec<Option<Target>> {
     let mut taken: Vec<String> = Vec::new();
     let mut targets = Vec::with_capacity(config.processes.len());
-    for (i, p) in config.processes.iter().enumerate() {
+    for p in &config.processes {
         if p.kind == ProcessKind::Unmanaged {
             targets.push(None);
             continue;
         }
         let name = unique(object_name(&p.id), &taken);
-        if name != p.id {
-            warnings.push(Warning::new(
-                format!("{}.id", process_path(i)),
-                format!("`{}` is not a Kubernetes object name (lowercase letters, digits and `-`, starting with a letter, at most 63): its objects are named `{name}`", p.id),
-            ));
-        }
         taken.push(name.clone());
         let port = match p.control.port {
             Some(port) => Some(port),

@@ -8,7 +8,7 @@ use procman_core::config::{Config, Profile, RestartPolicy, RestartStrategy};
 use procman_core::outcome::Signal;
 
 use super::yaml::{Map, Node};
-use super::{container, dependency, int32, Notes, Process, Target};
+use super::{container, dependency, int32, shell_word, Notes, Process, Target};
 use crate::export::Warning;
 
 const RESTART: &str = "management.restart_policy";
@@ -231,6 +231,24 @@ pub(super) fn readme(
         }
     }
     text.push_str("\n## Applying them\n\nRun the commands below from this directory (kubectl reads only the `.yaml` files of a directory; add `-n NAMESPACE` to each for another namespace than the current one).\n\n");
+    let secrets: Vec<String> = config
+        .processes
+        .iter()
+        .zip(targets)
+        .filter_map(|(p, t)| Some((p.control.env_file.as_ref()?, t.as_ref()?)))
+        .map(|(file, t)| {
+            format!(
+                "kubectl create secret generic {}-env --from-env-file={}\n",
+                t.name,
+                shell_word(&file.to_string_lossy())
+            )
+        })
+        .collect();
+    if !secrets.is_empty() {
+        text.push_str("First the Secrets that stand for the `env_file`s, made from the files (on the host that has them):\n\n```sh\n");
+        text.extend(secrets);
+        text.push_str("```\n\n");
+    }
     let stages = dependency::stages(config, targets);
     if stages.len() > 1 {
         text.push_str("Kubernetes cannot make a pod wait for a Job to complete, so apply the files in this order, waiting for each Job that others need:\n\n```sh\n");

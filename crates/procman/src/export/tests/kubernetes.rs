@@ -329,6 +329,23 @@ fn dependencies_wait_for_services_and_jobs_come_first() {
 }
 
 #[test]
+fn init_containers_never_take_the_name_of_another_container() {
+    let r = rendered(concat!(
+        "  - {id: db, management: {control: {executable: /bin/db}, health_check: {tcp_endpoint: \"localhost:5432\"}}}\n",
+        "  - {id: wait-for-db, depends_on: [db], management: {control: {executable: /bin/w}}}\n",
+    ));
+    let text = &r.files[1].text;
+    assert!(
+        text.contains("- name: wait-for-db-2\n          image: busybox:1.36\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- name: wait-for-db\n          image: registry.example/shop:1.0\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn limits_become_resources_and_the_rest_warns() {
     let r = rendered("  - {id: a, management: {control: {executable: /bin/a}, resource_limits: {max_memory_mb: 64, max_cpu_percent: 0.1, max_file_descriptors: 10}}}\n");
     assert!(
@@ -339,6 +356,34 @@ fn limits_become_resources_and_the_rest_warns() {
         "managed_processes[0].management.resource_limits.max_file_descriptors",
         "open-file limit"
     ));
+}
+
+#[test]
+fn shell_words_are_quoted_when_a_shell_would_split_or_expand_them() {
+    assert_eq!(shell_word("/etc/shop/db.env"), "/etc/shop/db.env");
+    assert_eq!(shell_word("/etc/my app.env"), "'/etc/my app.env'");
+    assert_eq!(shell_word("/etc/it's"), "'/etc/it'\\''s'");
+    assert_eq!(shell_word("$HOME/\"x\"\\"), "'$HOME/\"x\"\\'");
+    assert_eq!(shell_word("a\nb"), "'a\nb'");
+    assert_eq!(shell_word("100%"), "100%");
+    assert_eq!(shell_word("/héllo"), "'/héllo'");
+    assert_eq!(shell_word(""), "''");
+    let r = rendered(
+        "  - {id: a, management: {control: {executable: /bin/a, env_file: \"/etc/my app.env\"}}}\n",
+    );
+    assert!(warned(
+        &r,
+        "managed_processes[0].management.control.env_file",
+        "--from-env-file='/etc/my app.env'"
+    ));
+    assert!(r
+        .readme
+        .as_deref()
+        .unwrap_or_default()
+        .contains("kubectl create secret generic a-env --from-env-file='/etc/my app.env'\n"));
+    assert!(
+        stream(&r).contains("envFrom:\n            - secretRef:\n                name: a-env\n")
+    );
 }
 
 #[test]
