@@ -29,7 +29,7 @@ pub(super) fn probes(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<(&'static st
     let period = notes.seconds(&format!("{CHECK}.interval"), h.interval);
     let timeout = notes.seconds(&format!("{CHECK}.timeout"), h.timeout);
     let delay = notes.seconds(&format!("{CHECK}.initial_delay"), h.initial_delay);
-    let failures = i64::from(h.failure_threshold);
+    let failures = int32(u64::from(h.failure_threshold));
     if h.success_threshold != 1 {
         notes.warn(
             &format!("{CHECK}.success_threshold"),
@@ -50,7 +50,7 @@ pub(super) fn probes(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<(&'static st
     let readiness = probe(kind, &action)
         .with("periodSeconds", period)
         .with("timeoutSeconds", timeout)
-        .with("successThreshold", i64::from(h.success_threshold))
+        .with("successThreshold", int32(u64::from(h.success_threshold)))
         .with("failureThreshold", failures);
     let mut probes = vec![
         ("startupProbe", startup.into()),

@@ -169,7 +169,7 @@ fn restart(x: &Process<'_>, batch: bool, notes: &mut Notes<'_>) -> (&'static str
         // 0 is no limit for procman; Kubernetes has none, so the largest.
         let limit = match r.max_attempts {
             0 => int32(u64::MAX),
-            n => i64::from(n),
+            n => int32(u64::from(n)),
         };
         ("OnFailure", Some(limit))
     } else {
