@@ -258,6 +258,45 @@ pub fn dns_label(text: &str, max: usize) -> String {
     }
 }
 
+/// A warning for each `process_manager` key that differs from its
+/// default, and for `log_collection` targets: no procman runs in
+/// `target`, so none of them applies there.
+pub fn manager_warnings(config: &Config, target: &str) -> Vec<Warning> {
+    use procman_core::config::{LogFormat, LogLevel};
+    let m = &config.manager;
+    let own =
+        format!("procman's own setting: no procman runs under {target}, so it has no equivalent");
+    let differs = [
+        ("port", m.port != 50055),
+        ("bind", m.bind != "127.0.0.1"),
+        ("log_level", m.log_level != LogLevel::Info),
+        ("log_format", m.log_format != LogFormat::Plain),
+        ("state_dir", m.state_dir.is_some()),
+        ("log_dir", m.log_dir.is_some()),
+        ("api_token", m.api_token.is_some()),
+        ("api_token_file", m.api_token_file.is_some()),
+    ];
+    let mut warnings: Vec<Warning> = differs
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(key, _)| Warning::new(format!("process_manager.{key}"), own.clone()))
+        .collect();
+    if m.force_shutdown_timeout != Duration::from_secs(30) {
+        warnings.push(Warning::new(
+            "process_manager.force_shutdown_timeout",
+            format!("nothing bounds the shutdown of the whole under {target}: each process has its own grace period (from its shutdown_timeout)"),
+        ));
+    }
+    let logs = &config.log_collection;
+    if logs.enabled && logs.aggregation_enabled && !logs.targets.is_empty() {
+        warnings.push(Warning::new(
+            "log_collection",
+            format!("procman's log targets are not exported: the output of the processes goes to the logging of {target} instead"),
+        ));
+    }
+    warnings
+}
+
 #[cfg(test)]
 #[path = "tests/common.rs"]
 mod tests;
