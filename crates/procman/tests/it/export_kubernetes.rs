@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use procman_core::config::{Config, ProcessKind};
 use procman_core::outcome::ProcessEnd;
-use procman_core::platform::Stdio;
 use serde_json::{json, Value};
 
 use crate::api::python_venv;
@@ -27,11 +26,7 @@ const FIXTURES: [&str; 3] = ["every-key", "spec-example", "kubernetes-strings"];
 const IMAGE: &str = "registry.example/shop:1.0";
 
 fn fixture(name: &str) -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match name {
-        "spec-example" => crate_dir.join("../../examples/hsu-spec-example.yaml"),
-        other => crate_dir.join(format!("tests/export/{other}.yaml")),
-    }
+    export_fixture(name)
 }
 
 /// What a run printed.
@@ -51,22 +46,11 @@ async fn export(config: &Path, extra: &[&str]) -> Output {
 
 /// Runs `program`, its stdout and stderr apart.
 async fn capture(program: &Path, args: &[&str]) -> Output {
-    let stdout = tempfile::NamedTempFile::new().expect("temp file");
-    let stderr = tempfile::NamedTempFile::new().expect("temp file");
-    let (_, exit) = start_with(
-        program,
-        args,
-        &[],
-        Stdio::Fd(stdout.reopen().expect("reopen").into()),
-        Stdio::Fd(stderr.reopen().expect("reopen").into()),
-    );
-    let end = exit.await.expect("exit status");
-    let read =
-        |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).expect("read output");
+    let (end, stdout, stderr) = run_split(program, args).await;
     Output {
         end,
-        stdout: read(&stdout),
-        stderr: read(&stderr),
+        stdout,
+        stderr,
     }
 }
 

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use procman_core::outcome::ProcessEnd;
-use procman_core::platform::Stdio;
 use serde_json::Value;
 
 use crate::api::python_venv;
@@ -42,30 +41,14 @@ with open(sys.argv[1], encoding="utf-8") as f:
 "#;
 
 fn fixture(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match name {
-        "spec-example" => dir.join("../../examples/hsu-spec-example.yaml"),
-        other => dir.join(format!("tests/export/{other}.yaml")),
-    }
+    export_fixture(name)
 }
 
 /// Runs `procman export ARGS`: how it ended, its stdout and its stderr.
-async fn export(t: &Scratch, args: &[&str]) -> (ProcessEnd, String, String) {
-    let out = t.path("stdout");
-    let err = t.path("stderr");
-    let file = |p: &Path| std::fs::File::create(p).expect("create an output file");
+async fn export(args: &[&str]) -> (ProcessEnd, String, String) {
     let mut all = vec!["export"];
     all.extend_from_slice(args);
-    let (_, exit) = start_with(
-        Path::new(procman()),
-        &all,
-        &[],
-        Stdio::Fd(file(&out).into()),
-        Stdio::Fd(file(&err).into()),
-    );
-    let end = exit.await.expect("exit status");
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    (end, read(&out), read(&err))
+    run_split(Path::new(procman()), &all).await
 }
 
 /// The job read back by python-hcl2, or `None` when it cannot run here.
@@ -127,7 +110,7 @@ async fn every_key_job_parses_with_the_expected_stanzas() {
     let dir = t.path("out");
     let config = fixture("every-key").display().to_string();
     let dir_s = dir.display().to_string();
-    let (end, _, err) = export(&t, &["--format", "nomad", "-c", &config, "-o", &dir_s]).await;
+    let (end, _, err) = export(&["--format", "nomad", "-c", &config, "-o", &dir_s]).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     let Some(parsed) = parsed(&t, &dir.join("every-key.nomad.hcl")).await else {
         return;
@@ -305,7 +288,7 @@ async fn cli_writes_job_and_readme_and_reports_on_stderr() {
     let config = fixture("every-key").display().to_string();
     let dir = t.path("jobs/nested");
     let dir_s = dir.display().to_string();
-    let (end, out, err) = export(&t, &["--format", "nomad", "-c", &config, "-o", &dir_s]).await;
+    let (end, out, err) = export(&["--format", "nomad", "-c", &config, "-o", &dir_s]).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     assert!(out.is_empty(), "nothing on stdout with -o: {out}");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -341,7 +324,7 @@ async fn cli_writes_job_and_readme_and_reports_on_stderr() {
     );
 
     // Without -o the job goes to stdout, and no README.
-    let (end, out, err) = export(&t, &["--format", "nomad", "-c", &config]).await;
+    let (end, out, err) = export(&["--format", "nomad", "-c", &config]).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     assert_eq!(out, job);
     assert_eq!(
@@ -375,7 +358,7 @@ async fn tricky_values_come_back_byte_for_byte() {
     )
     .expect("write the config");
     let config_s = config.display().to_string();
-    let (end, out, err) = export(&t, &["--format", "nomad", "-c", &config_s]).await;
+    let (end, out, err) = export(&["--format", "nomad", "-c", &config_s]).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     // Our own interpolation is HCL's; the config's `${` is escaped.
     assert!(out.contains(r#""--port", "${NOMAD_PORT_tricky}""#), "{out}");

@@ -6,25 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use procman_core::outcome::ProcessEnd;
-use procman_core::platform::Stdio;
 
 use crate::support::*;
-
-/// Runs `program` to its end: how it ended, its stdout, its stderr.
-async fn run_split(program: &Path, args: &[&str]) -> (ProcessEnd, String, String) {
-    let out = tempfile::NamedTempFile::new().expect("temp file");
-    let err = tempfile::NamedTempFile::new().expect("temp file");
-    let (_, exit) = start_with(
-        program,
-        args,
-        &[],
-        Stdio::Fd(out.reopen().expect("reopen").into()),
-        Stdio::Fd(err.reopen().expect("reopen").into()),
-    );
-    let end = exit.await.expect("exit status");
-    let read = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
-    (end, read(&out), read(&err))
-}
 
 /// A config using every mapping, whose executables exist on any Linux
 /// host, and values that need each of systemd's escapes.

@@ -479,3 +479,30 @@ pub fn give_to_nobody(t: &Scratch) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::os::unix::fs::chown(dir, Some(NOBODY.0), Some(NOBODY.1)).expect("chown");
 }
+
+/// Runs `program` to its end: how it ended, its stdout, its stderr (each
+/// to a file of its own, read whole).
+pub async fn run_split(program: &Path, args: &[&str]) -> (ProcessEnd, String, String) {
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let err = tempfile::NamedTempFile::new().expect("temp file");
+    let (_, exit) = start_with(
+        program,
+        args,
+        &[],
+        Stdio::Fd(out.reopen().expect("reopen").into()),
+        Stdio::Fd(err.reopen().expect("reopen").into()),
+    );
+    let end = exit.await.expect("exit status");
+    let read = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
+    (end, read(&out), read(&err))
+}
+
+/// A config of `procman export`'s golden files: `spec-example` (the
+/// seed's example) or one under `crates/procman/tests/export/`.
+pub fn export_fixture(name: &str) -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match name {
+        "spec-example" => crate_dir.join("../../examples/hsu-spec-example.yaml"),
+        other => crate_dir.join(format!("tests/export/{other}.yaml")),
+    }
+}
