@@ -242,19 +242,16 @@ async fn every_key_job_parses_with_the_expected_stanzas() {
 async fn spec_example_with_an_image_runs_on_docker() {
     let t = Scratch::new();
     let config = fixture("spec-example").display().to_string();
-    let (end, out, err) = export(
-        &t,
-        &[
-            "--format",
-            "nomad",
-            "-c",
-            &config,
-            "--image",
-            "registry.example/app:1.4",
-            "--name",
-            "app",
-        ],
-    )
+    let (end, out, err) = export(&[
+        "--format",
+        "nomad",
+        "-c",
+        &config,
+        "--image",
+        "registry.example/app:1.4",
+        "--name",
+        "app",
+    ])
     .await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     let job_file = t.path("app.nomad.hcl");
@@ -397,11 +394,7 @@ async fn tricky_values_come_back_byte_for_byte() {
 async fn a_name_nomad_refuses_is_a_usage_error() {
     let t = Scratch::new();
     let config = fixture("spec-example").display().to_string();
-    let (end, out, err) = export(
-        &t,
-        &["--format", "nomad", "-c", &config, "--name", "my app"],
-    )
-    .await;
+    let (end, out, err) = export(&["--format", "nomad", "-c", &config, "--name", "my app"]).await;
     assert_eq!(end, ProcessEnd::Exited(2), "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("not one Nomad accepts"), "{err}");
