@@ -392,7 +392,6 @@ async fn tricky_values_come_back_byte_for_byte() {
 
 #[tokio::test]
 async fn a_name_nomad_refuses_is_a_usage_error() {
-    let t = Scratch::new();
     let config = fixture("spec-example").display().to_string();
     let (end, out, err) = export(&["--format", "nomad", "-c", &config, "--name", "my app"]).await;
     assert_eq!(end, ProcessEnd::Exited(2), "{err}");
