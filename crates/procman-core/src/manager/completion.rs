@@ -14,7 +14,7 @@ use super::control::Control;
 use super::order;
 use crate::config::{Config, ProcessKind};
 use crate::policy;
-use crate::supervisor::{Event, Lifecycle, ProcessStatus};
+use crate::supervisor::{Event, Lifecycle, Phase, ProcessStatus};
 
 /// Why the manager's work is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,23 +65,50 @@ impl Control {
     /// Resolves once the manager's work is over by itself (see
     /// [`Completion`]); with `every_end` false, only a process with
     /// `shutdown_on_exit` can end it, and without one this never resolves.
-    /// Wakes on each state transition, and on nothing else.
+    /// Wakes on each state transition, and on nothing else; the states are
+    /// read only after a transition that can end the work (to a final
+    /// state, or to `waiting`), so a start or a restart costs nothing here.
     pub async fn completion(&self, every_end: bool) -> Completion {
         let mut events = self.events();
+        let mut look = true;
         loop {
-            let (config, procs) = self.lineup();
-            let states: Vec<ProcessStatus> = procs.iter().map(|h| h.status()).collect();
-            if let Some(done) = judge(&config, &states, every_end) {
-                return done;
+            if look {
+                let (config, procs) = self.lineup();
+                let states: Vec<ProcessStatus> = procs.iter().map(|h| h.status()).collect();
+                if let Some(done) = judge(&config, &states, every_end) {
+                    return done;
+                }
             }
-            match events.recv().await {
-                Ok(event) => self.caught_up(&event).await,
+            look = match events.recv().await {
+                Ok(event) if self.may_end(&event, every_end) => {
+                    self.caught_up(&event).await;
+                    true
+                }
+                Ok(_) => false,
                 // Some events were missed: the states say where things
                 // are, once the last transition has been published.
-                Err(RecvError::Lagged(_)) => tokio::time::sleep(SETTLE).await,
+                Err(RecvError::Lagged(_)) => {
+                    tokio::time::sleep(SETTLE).await;
+                    true
+                }
                 // The manager is gone: nothing will end by itself now.
-                Err(RecvError::Closed) => std::future::pending::<()>().await,
+                Err(RecvError::Closed) => std::future::pending::<bool>().await,
+            };
+        }
+    }
+
+    /// Whether `event` can be the one that ends the work.
+    fn may_end(&self, event: &Event, every_end: bool) -> bool {
+        match event.transition.to {
+            Phase::Exited | Phase::Failed => {
+                every_end
+                    || self
+                        .config()
+                        .process(&event.process)
+                        .is_some_and(|p| p.shutdown_on_exit)
             }
+            Phase::Stopped | Phase::Waiting => every_end,
+            _ => false,
         }
     }
 }
