@@ -81,11 +81,36 @@ impl Target {
             .header(USER_AGENT, HeaderValue::from_static("hsu-procman-health"))
             .header(CONNECTION, HeaderValue::from_static("close"));
         if let Some(user) = &self.userinfo {
-            let token = base64::engine::general_purpose::STANDARD.encode(user);
+            let token = base64::engine::general_purpose::STANDARD.encode(percent_decoded(user));
             req = req.header(AUTHORIZATION, format!("Basic {token}"));
         }
         req.body(Empty::new()).map_err(|e| e.to_string())
     }
+}
+
+/// `text` with each `%XX` turned into its byte, as a URL's userinfo is
+/// read (`p%40ss` is `p@ss`); a `%` not followed by two hex digits stays.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// One GET, over TLS for `https://` (with `tls`, which the probe built for

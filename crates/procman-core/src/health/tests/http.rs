@@ -230,6 +230,17 @@ fn urls_become_an_address_a_host_and_a_path() {
         ("127.0.0.1:81", "127.0.0.1:81")
     );
     assert_eq!(t.userinfo.as_deref(), Some("admin:s3cret"));
+    // Sent as curl sends it: the userinfo percent-decoded, then base64.
+    let t = Target::parse("http://us%3Aer:p%40ss%zz@127.0.0.1:81/h").expect("parse");
+    let req = t.request().expect("request");
+    let auth = req.headers()[hyper::header::AUTHORIZATION]
+        .to_str()
+        .expect("ascii");
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim_start_matches("Basic "))
+        .expect("base64");
+    assert_eq!(sent, b"us:er:p@ss%zz");
 
     let t = Target::parse("https://localhost/ready").expect("parse");
     assert_eq!(
