@@ -2,8 +2,8 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success; for `run`: stopped by SIGINT, SIGTERM or SIGQUIT (a second one, which kills every process at once, still ends in an orderly shutdown), or ended by itself with success (`--exit-on-end`, `shutdown_on_exit`); for every command: the reader of stdout went away (`procman status \| head -1`) |
-//! | 1 | failure at run time: the state directory is locked, a thread or the async runtime cannot be created, or `run` was ended by a third shutdown signal (every process killed and its state file removed, the shutdown not finished), or ended by itself without success; for `export`: a file could not be written; for the client commands: the manager refused a request or could not be reached for another reason than "nobody there", an action failed for one of the processes, a deadline passed |
+//! | 0 | success; for `run`: stopped by SIGINT, SIGTERM or SIGQUIT (a second one, which kills every process at once, still ends in an orderly shutdown), (with `--exit-on-end`, only once every process has ended), or ended by itself with success (`--exit-on-end`, `shutdown_on_exit`); for every command: the reader of stdout went away (`procman status \| head -1`) |
+//! | 1 | failure at run time: the state directory is locked, a thread or the async runtime cannot be created, or `run` was ended by a third shutdown signal (every process killed and its state file removed, the shutdown not finished), or ended by itself without success (or, with `--exit-on-end`, was shut down before every process had ended); for `export`: a file could not be written; for the client commands: the manager refused a request or could not be reached for another reason than "nobody there", an action failed for one of the processes, a deadline passed |
 //! | 2 | invalid configuration or usage (clap also exits 2 on bad usage); for the client commands also: no process with that ID |
 //! | 3 | no manager running: nothing answers on the socket of the config's state directory (or at `--url`) |
 //! | 101 | never on purpose: a panic in the main thread (Rust's code for it) |

@@ -12,7 +12,8 @@
 //! a first shutdown signal. A run also ends by itself, as on a first
 //! shutdown signal, when a `shutdown_on_exit` process ends or (with
 //! `--exit-on-end`) every process is final; it then exits 1 unless that
-//! end was a success.
+//! end was a success. With `--exit-on-end`, a shutdown asked for before
+//! that (a signal, the API) exits 1 too: the work was cut short.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -190,8 +191,17 @@ async fn serve(config: Config, watch_config: bool, exit_on_end: bool) -> anyhow:
             "{done}: shutting down; a shutdown signal kills every process at once, a second exits at once"),
         Request::Detach => {}
     }
+    // With --exit-on-end, work cut short is no success: a one-shot
+    // container stopped (a pod evicted) before its jobs ended exits 1.
     let failure = match &first {
         Request::Completed(done) if !done.success() => Some(done.to_string()),
+        Request::Signal(got) if exit_on_end => Some(format!(
+            "stopped by {} before every process had ended (--exit-on-end)",
+            got.name()
+        )),
+        Request::Api if exit_on_end => {
+            Some("shut down through the API before every process had ended (--exit-on-end)".into())
+        }
         _ => None,
     };
     server.begin_shutdown().await;

@@ -163,3 +163,36 @@ async fn a_process_stopped_on_request_does_not_end_the_manager() {
     manager.stop().await;
     manager.shutdown().await;
 }
+
+/// With `--exit-on-end`, a stop before the work has ended is no success:
+/// SIGTERM stops everything gracefully, and the exit code is 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_on_end_cut_short_by_sigterm_exits_1() {
+    let t = Scratch::new();
+    let started = t.path("started");
+    let yaml = t.header()
+        + &sh_entry(
+            "job",
+            &format!("echo up > {}; exec sleep 100", started.display()),
+            "    profile_type: batch\n",
+        );
+    t.config(&yaml);
+    let file = t.path("procman.yaml");
+    let args = ["run", "-c", file.to_str().expect("utf-8"), "--exit-on-end"];
+    let (pid, exit, out) = start(Path::new(procman()), &args, &[]);
+    wait_file(&started, "up", WITHIN).await;
+    signal_process(pid, Signal::TERM).expect("signal");
+    let end = match tokio::time::timeout(WITHIN, exit).await {
+        Ok(end) => end.expect("exit status"),
+        Err(_) => {
+            let _ = signal_process(pid, Signal::KILL);
+            panic!("procman did not stop on SIGTERM");
+        }
+    };
+    let text = std::fs::read_to_string(out.path()).unwrap_or_default();
+    assert_eq!(end, ProcessEnd::Exited(1), "{text}");
+    assert!(
+        text.contains("stopped by SIGTERM before every process had ended"),
+        "{text}"
+    );
+}
