@@ -57,7 +57,19 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
         );
     }
     let written = match &args.output {
-        Some(dir) => write_dir(dir, &rendered).map_err(Failure::Runtime)?,
+        Some(dir) => {
+            let left = write_dir(dir, &rendered).map_err(Failure::Runtime)?;
+            for name in left {
+                console::write(
+                    format!(
+                        "procman export: warning: {} was not written by this export (left from an earlier one?); remove it before installing the directory\n",
+                        dir.join(name).display()
+                    )
+                    .as_bytes(),
+                );
+            }
+            format!("{}/", dir.display())
+        }
         None => {
             write_stdout(&rendered)?;
             "stdout".to_string()
@@ -101,16 +113,67 @@ fn write_stdout(rendered: &Rendered) -> Result<(), Failure> {
     }
 }
 
-/// Each file into `dir`, and the README; returns how the summary names
-/// the place.
-fn write_dir(dir: &Path, rendered: &Rendered) -> anyhow::Result<String> {
+/// Each file into `dir`, and the README; returns the names of the other
+/// files `dir` holds, sorted: an earlier export's, which installing the
+/// whole directory would install too.
+fn write_dir(dir: &Path, rendered: &Rendered) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     let readme = rendered.readme.as_ref().map(|text| ("README.md", text));
     let files = rendered.files.iter().map(|f| (f.name.as_str(), &f.text));
+    let mut written = Vec::new();
     for (name, text) in files.chain(readme) {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(name);
     }
-    Ok(format!("{}/", dir.display()))
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the directory {}", dir.display()))?;
+    let mut left: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !written.contains(&name.as_str()))
+        .collect();
+    left.sort();
+    Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::File;
+
+    fn rendered(names: &[&str]) -> Rendered {
+        Rendered {
+            files: names
+                .iter()
+                .map(|n| File {
+                    name: n.to_string(),
+                    text: format!("{n}\n"),
+                })
+                .collect(),
+            readme: Some("how\n".into()),
+            ..Rendered::default()
+        }
+    }
+
+    #[test]
+    fn files_left_by_an_earlier_export_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("units");
+        assert!(write_dir(&out, &rendered(&["a.yaml", "gone.yaml"]))
+            .expect("write")
+            .is_empty());
+        let left = write_dir(&out, &rendered(&["a.yaml"])).expect("write");
+        assert_eq!(left, ["gone.yaml"]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("a.yaml")).expect("read"),
+            "a.yaml\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("README.md")).expect("read"),
+            "how\n"
+        );
+    }
 }
