@@ -82,19 +82,55 @@ const SHOWN: usize = 2;
 /// A kind with one more than [`SHOWN`] is shown whole: a count would take
 /// as much room.
 pub fn warning_lines(warnings: &[Diagnostic], file: &Path) -> Vec<String> {
-    let kinds: Vec<(String, String)> = warnings
+    collapse(warnings, |w| (w.path.as_str(), w.message.as_str()))
+        .into_iter()
+        .map(|shown| match shown {
+            Shown::One(w) => w.display(file).to_string(),
+            Shown::More { kind, count, last } => format!(
+                "{}: {kind}: warning: {count} more like it, the last at line {} ({})",
+                file.display(),
+                last.line,
+                last.path
+            ),
+        })
+        .collect()
+}
+
+/// One line of a collapsed list (see [`collapse`]).
+#[derive(Debug, PartialEq)]
+pub enum Shown<'a, T> {
+    One(&'a T),
+    /// Where a kind's next item would be: how many more there are, the
+    /// kind's key path (list indices as `[*]`), and the last of them.
+    More {
+        kind: String,
+        count: usize,
+        last: &'a T,
+    },
+}
+
+/// `items` (each a key path and a message) in their order, with each
+/// kind that recurs shown [`SHOWN`] times and then counted, as
+/// [`warning_lines`] does. Two items are of one kind when their paths are
+/// the same but for list indices and their messages the same but for
+/// the text in backquotes.
+pub fn collapse<'a, T>(items: &'a [T], text: impl Fn(&T) -> (&str, &str)) -> Vec<Shown<'a, T>> {
+    let kinds: Vec<(String, String)> = items
         .iter()
-        .map(|w| (any_index(&w.path), any_quoted(&w.message)))
+        .map(|w| {
+            let (path, message) = text(w);
+            (any_index(path), any_quoted(message))
+        })
         .collect();
     /// What is known of one kind: how many in all, the last of them, and
     /// how many have been met so far in the file's order.
-    struct Kind<'w> {
+    struct Kind<'w, T> {
         total: usize,
-        last: &'w Diagnostic,
+        last: &'w T,
         seen: usize,
     }
-    let mut by_kind: std::collections::HashMap<&(String, String), Kind<'_>> = Default::default();
-    for (kind, w) in kinds.iter().zip(warnings) {
+    let mut by_kind: std::collections::HashMap<&(String, String), Kind<'_, T>> = Default::default();
+    for (kind, w) in kinds.iter().zip(items) {
         let k = by_kind.entry(kind).or_insert(Kind {
             total: 0,
             last: w,
@@ -103,26 +139,23 @@ pub fn warning_lines(warnings: &[Diagnostic], file: &Path) -> Vec<String> {
         k.total += 1;
         k.last = w;
     }
-    let mut lines = Vec::new();
-    for (kind, w) in kinds.iter().zip(warnings) {
+    let mut shown = Vec::new();
+    for (kind, w) in kinds.iter().zip(items) {
         let Some(k) = by_kind.get_mut(kind) else {
             continue;
         };
         k.seen += 1;
         if k.seen <= SHOWN || k.total <= SHOWN + 1 {
-            lines.push(w.display(file).to_string());
+            shown.push(Shown::One(w));
         } else if k.seen == SHOWN + 1 {
-            lines.push(format!(
-                "{}: {}: warning: {} more like it, the last at line {} ({})",
-                file.display(),
-                kind.0,
-                k.total - SHOWN,
-                k.last.line,
-                k.last.path
-            ));
+            shown.push(Shown::More {
+                kind: kind.0.clone(),
+                count: k.total - SHOWN,
+                last: k.last,
+            });
         }
     }
-    lines
+    shown
 }
 
 /// `message` with the text of every `quoted` span left out, so that

@@ -41,6 +41,6 @@ mod warning;
 mod tests;
 
 pub(crate) use error::cut;
-pub use error::{warning_lines, ConfigErrors, Diagnostic, Severity};
+pub use error::{collapse, warning_lines, ConfigErrors, Diagnostic, Severity, Shown};
 pub use load::{load_file, load_str};
 pub use schema::*;

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use procman_core::config::{collapse, Shown};
 
 use super::ConfigArg;
 use crate::console;
@@ -51,10 +52,20 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
         .map_err(|ExportError::Incomplete(m)| {
             Failure::Config(format!("{}: {m}", file.display()))
         })?;
-    for w in &rendered.warnings {
-        console::write(
-            format!("{}: {}: warning: {}\n", file.display(), w.path, w.message).as_bytes(),
-        );
+    // A warning about each of many processes is shown twice, then
+    // counted, as the config's own warnings are.
+    for shown in collapse(&rendered.warnings, |w| {
+        (w.path.as_str(), w.message.as_str())
+    }) {
+        let line = match shown {
+            Shown::One(w) => format!("{}: {}: warning: {}\n", file.display(), w.path, w.message),
+            Shown::More { kind, count, last } => format!(
+                "{}: {kind}: warning: {count} more like it, the last at {}\n",
+                file.display(),
+                last.path
+            ),
+        };
+        console::write(line.as_bytes());
     }
     let written = match &args.output {
         Some(dir) => {
