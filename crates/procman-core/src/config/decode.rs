@@ -58,6 +58,9 @@ pub(super) struct Decoder<'e> {
     /// Read at the first `max_file_descriptors`, and kept for the others:
     /// reading it costs two files of `/proc`.
     fd_ceiling: Option<FdCeiling>,
+    /// Whether the config is for this host: its accounts and its limits'
+    /// ceilings are checked (not for `procman export`).
+    pub(super) here: bool,
 }
 
 impl<'e> Decoder<'e> {
@@ -69,6 +72,7 @@ impl<'e> Decoder<'e> {
             diagnostics: found,
             warnings: Vec::new(),
             fd_ceiling: None,
+            here: true,
         }
     }
 

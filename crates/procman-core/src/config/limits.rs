@@ -90,6 +90,9 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
         max_file_descriptors: d
             .field(&s, "max_file_descriptors", |d, i| {
                 let n = positive(d, i)?;
+                if !d.here {
+                    return Some(n);
+                }
                 if let Err(message) = d.fd_ceiling().check(n) {
                     d.invalid(i, message);
                     return None;

@@ -44,6 +44,18 @@ const MAX_FILE: u64 = 64 << 20;
 /// Loads and validates the config file at `path`, expanding `${VAR}` from
 /// the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    read_file(path, true)
+}
+
+/// [`load_file`] for a config meant for another host (`procman export`):
+/// what only this host can tell is not checked (that a `user` or `group`
+/// exists and that this manager could switch to it, that
+/// `max_file_descriptors` fits this host's ceilings).
+pub fn load_file_elsewhere(path: &Path) -> Result<Config, ConfigErrors> {
+    read_file(path, false)
+}
+
+fn read_file(path: &Path, here: bool) -> Result<Config, ConfigErrors> {
     let whole_file = |message: String| {
         let problem = Diagnostic {
             line: 0,
@@ -74,7 +86,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     // The tree holds all the walk reads: the text is freed before it,
     // not held through it.
     drop(bytes);
-    load_document(doc, path, &|name| std::env::var(name).ok())
+    load_document(doc, path, &|name| std::env::var(name).ok(), here)
 }
 
 /// Loads and validates config `text` as if read from `source`: relative
@@ -85,7 +97,7 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let doc = document::parse(text).map_err(|all| ConfigErrors::new(source.to_path_buf(), all))?;
-    load_document(doc, source, env)
+    load_document(doc, source, env, true)
 }
 
 /// Walks the parsed file at `source`.
@@ -93,6 +105,7 @@ fn load_document(
     doc: Document,
     source: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    here: bool,
 ) -> Result<Config, ConfigErrors> {
     // Errors name the file as the caller did (as typed on the command
     // line); the config keeps it absolute.
@@ -102,6 +115,7 @@ fn load_document(
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let mut d = Decoder::new(env, base_dir, doc.problems);
+    d.here = here;
     let config = decode(&mut d, &Item::root(doc.tree.root()), source);
     let (errors, warnings) = d.into_diagnostics();
     if errors.is_empty() {

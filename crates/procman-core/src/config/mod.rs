@@ -42,5 +42,5 @@ mod tests;
 
 pub(crate) use error::cut;
 pub use error::{collapse, warning_lines, ConfigErrors, Diagnostic, Severity, Shown};
-pub use load::{load_file, load_str};
+pub use load::{load_file, load_file_elsewhere, load_str};
 pub use schema::*;

@@ -228,6 +228,9 @@ fn control(
 /// process as (see [`switchable`]).
 fn user(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<String> {
     let name = d.nonempty(item)?;
+    if !d.here {
+        return Some(name);
+    }
     let own = User::lookup(&name).map(|u| u.uid == geteuid().as_raw());
     switchable(d, item, "user", name, own)
 }
@@ -236,6 +239,9 @@ fn user(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<String> {
 /// with (see [`switchable`]).
 fn group(d: &mut Decoder<'_>, item: &Item<'_>) -> Option<String> {
     let name = d.nonempty(item)?;
+    if !d.here {
+        return Some(name);
+    }
     let own =
         Group::lookup(&name).map(|g| g.gid == getegid().as_raw() || g.gid == getgid().as_raw());
     switchable(d, item, "group", name, own)

@@ -38,7 +38,9 @@ pub struct ExportArgs {
 
 pub fn export(args: ExportArgs) -> Result<(), Failure> {
     let file = &args.config.config;
-    let mut config = super::load(file)?;
+    // For another host: its accounts and limits are not this one's.
+    let mut config = procman_core::config::load_file_elsewhere(file)
+        .map_err(|e| Failure::Config(e.to_string()))?;
     for line in procman_core::config::warning_lines(&std::mem::take(&mut config.warnings), file) {
         console::write(format!("{line}\n").as_bytes());
     }

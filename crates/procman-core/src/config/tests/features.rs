@@ -503,3 +503,25 @@ fn log_collection_targets() {
         }
     );
 }
+
+/// A config for another host (`procman export`) is not held to this
+/// host's accounts and ceilings; the same file for this host is.
+#[test]
+fn a_config_for_elsewhere_skips_what_only_this_host_can_tell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("elsewhere.yaml");
+    std::fs::write(
+        &file,
+        "managed_processes:\n  - id: db\n    management:\n      control: {executable: postgres, user: no-such-user-4711, group: no-such-group-4711}\n      resource_limits: {max_file_descriptors: 1099511627776}\n",
+    )
+    .expect("write");
+    let here = crate::config::load_file(&file).expect_err("not for this host");
+    let text = here.to_string();
+    assert!(text.contains("user"), "{text}");
+    assert!(text.contains("max_file_descriptors"), "{text}");
+    let config = crate::config::load_file_elsewhere(&file).expect("for another host");
+    let db = &config.processes[0];
+    assert_eq!(db.control.user.as_deref(), Some("no-such-user-4711"));
+    assert_eq!(db.control.group.as_deref(), Some("no-such-group-4711"));
+    assert_eq!(db.resource_limits.max_file_descriptors, Some(1 << 40));
+}
