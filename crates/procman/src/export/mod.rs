@@ -10,6 +10,7 @@ mod kubernetes;
 mod nomad;
 mod systemd;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -295,6 +296,52 @@ pub fn manager_warnings(config: &Config, target: &str) -> Vec<Warning> {
         ));
     }
     warnings
+}
+
+/// Names for processes whose ids are `ids` (config order; `None` for a
+/// process that gets no name), made by `name` and unique: an id that is
+/// its own name keeps it, whatever comes before it; the others take
+/// theirs in config order, or when it is taken `-2`, `-3`... (cut to
+/// `max`).
+pub fn distinct_names(
+    ids: &[Option<&str>],
+    max: usize,
+    name: impl Fn(&str) -> String,
+) -> Vec<Option<String>> {
+    let mut taken: HashSet<String> = ids
+        .iter()
+        .flatten()
+        .filter(|id| name(id) == **id)
+        .map(|id| (*id).to_string())
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let id = (*id)?;
+            let own = name(id);
+            if own == id {
+                return Some(own);
+            }
+            let unique = unique_name(own, &taken, max);
+            taken.insert(unique.clone());
+            Some(unique)
+        })
+        .collect()
+}
+
+/// `name`, or `name-2`, `name-3`... (cut to `max`) when it is taken.
+pub fn unique_name(name: String, taken: &HashSet<String>, max: usize) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!("-{n}");
+            let mut base = name.clone();
+            base.truncate(max.saturating_sub(suffix.len()));
+            format!("{}{suffix}", base.trim_end_matches('-'))
+        })
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(name)
 }
 
 #[cfg(test)]

@@ -31,3 +31,42 @@ fn labels_follow_dns_rules() {
     assert_eq!(dns_label("___", 63), "x");
     assert_eq!(dns_label(&"a".repeat(80), 63).len(), 63);
 }
+
+#[test]
+fn valid_ids_keep_their_names_and_the_others_are_made_unique() {
+    let label = |id: &str| dns_label(id, 63);
+    let ids = [
+        Some("My_Svc-1"),
+        Some("my-svc-1"),
+        None,
+        Some("MY_SVC_1"),
+        Some("_x"),
+        Some("-"),
+        Some("x-"),
+    ];
+    let names = distinct_names(&ids, 63, label);
+    let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
+    assert_eq!(
+        names,
+        [
+            Some("my-svc-1-2"),
+            Some("my-svc-1"),
+            None,
+            Some("my-svc-1-3"),
+            Some("x"),
+            Some("x-2"),
+            Some("x-3"),
+        ]
+    );
+    // Ids cut to the same 63 characters.
+    let (a, b) = (
+        format!("{}b", "a".repeat(63)),
+        format!("{}c", "a".repeat(63)),
+    );
+    let names = distinct_names(&[Some(&a), Some(&b)], 63, label);
+    assert_eq!(names[0].as_deref(), Some("a".repeat(63).as_str()));
+    assert_eq!(names[1], Some(format!("{}-2", "a".repeat(61))));
+    // A suffixed name that is an id of its own is not taken again.
+    let names = distinct_names(&[Some("a_b"), Some("a-b"), Some("a-b-2")], 63, label);
+    assert_eq!(names[0].as_deref(), Some("a-b-3"));
+}

@@ -1,0 +1,66 @@
+//! Services that must stay apart.
+
+use super::tests::{config, job, opts, warned};
+
+/// A process `id` with a TCP check, so that it registers a service.
+fn checked(id: &str) -> String {
+    format!(
+        "  - id: \"{id}\"\n    management:\n      control: {{executable: /bin/true}}\n      health_check: {{tcp_endpoint: \"127.0.0.1:80\"}}\n"
+    )
+}
+
+/// The `name` of every service in `text`, in order.
+fn service_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("name"))
+        .filter_map(|rest| rest.trim_start().strip_prefix("= \""))
+        .filter_map(|rest| rest.strip_suffix('"'))
+        .collect()
+}
+
+#[test]
+fn service_names_that_would_collide_are_made_unique() {
+    let ids = ["My_Svc-1", "my-svc-1", "MY_SVC_1", "_x", "-", "x-"];
+    let c = config(&ids.map(checked).concat());
+    let (text, warnings) = job(&c, &opts("app"));
+    assert_eq!(
+        service_names(&text),
+        ["my-svc-1-2", "my-svc-1", "my-svc-1-3", "x", "x-2", "x-3"],
+        "{text}"
+    );
+    // The valid id keeps its name, and says nothing.
+    assert!(!warnings.iter().any(|w| w.path == "managed_processes[1].id"));
+    assert!(warned(
+        &warnings,
+        "managed_processes[0].id",
+        "named `my-svc-1-2` (Nomad's service names are lowercase letters, digits and `-`, unique in the job) (`my-svc-1` is another process's)"
+    ));
+    assert!(warned(&warnings, "managed_processes[4].id", "named `x-2`"));
+}
+
+#[test]
+fn long_ids_cut_to_the_same_name_are_made_unique() {
+    let (a, b) = (
+        format!("{}b", "a".repeat(63)),
+        format!("{}c", "a".repeat(63)),
+    );
+    let c = config(&[checked(&a), checked(&b)].concat());
+    let (text, _) = job(&c, &opts("app"));
+    let cut = "a".repeat(63);
+    let second = format!("{}-2", "a".repeat(61));
+    assert_eq!(service_names(&text), [cut.as_str(), second.as_str()]);
+}
+
+#[test]
+fn processes_without_a_service_take_no_name() {
+    // `a_b` has no port and no check: `a-b` is not taken from the other.
+    let c = config(
+        &[
+            "  - {id: a_b, management: {control: {executable: /bin/true}}}\n".to_string(),
+            checked("A-B"),
+        ]
+        .concat(),
+    );
+    let (text, _) = job(&c, &opts("app"));
+    assert_eq!(service_names(&text), ["a-b"], "{text}");
+}
