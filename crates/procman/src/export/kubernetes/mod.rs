@@ -312,3 +312,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../tests/kubernetes_yaml.rs"]
 mod yaml_tests;
+
+#[cfg(test)]
+#[path = "../tests/kubernetes_pod.rs"]
+mod pod_tests;

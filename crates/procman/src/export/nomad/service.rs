@@ -15,7 +15,8 @@ use procman_core::config::{
 use super::hcl::{self, Block, Value};
 use super::Driver;
 use crate::export::{
-    distinct_names, dns_label, duration_text, endpoint_port, process_path, service_port, Warning,
+    basic_authorization, distinct_names, dns_label, duration_text, endpoint_port, process_path,
+    service_port, Warning,
 };
 
 /// A port of a group's network: `static` when the config names it, else
@@ -120,6 +121,13 @@ fn endpoint_host(endpoint: &str) -> &str {
         return v6.split(']').next().unwrap_or(v6);
     }
     host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+}
+
+/// The `user:password` of `scheme://user:password@host/...`.
+fn endpoint_userinfo(endpoint: &str) -> Option<&str> {
+    let (_, rest) = endpoint.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(user, _)| user)
 }
 
 /// The path and query of an http URL (`/` when it has none).
@@ -271,9 +279,20 @@ fn check_block(
     let https = endpoint(h).is_some_and(|e| e.starts_with("https://"));
     match h.kind {
         HealthCheckKind::Http => {
-            check.str("path", url_path(h.http_endpoint.as_deref().unwrap_or("/")));
+            let endpoint = h.http_endpoint.as_deref().unwrap_or("/");
+            check.str("path", url_path(endpoint));
             if https {
                 check.str("protocol", "https");
+            }
+            // procman sends the URL's user and password as Basic
+            // authentication.
+            if let Some(userinfo) = endpoint_userinfo(endpoint) {
+                let mut header = Block::new("header", &[]);
+                header.attr(
+                    "Authorization",
+                    Value::strings(&[basic_authorization(userinfo)]),
+                );
+                check.block(header);
             }
             if !h.expected_status.is_empty() {
                 let codes: Vec<String> = h.expected_status.iter().map(u16::to_string).collect();

@@ -1,4 +1,5 @@
-//! Services that must stay apart.
+//! Services that must stay apart, and checks that carry what procman
+//! sends.
 
 use super::tests::{config, job, opts, warned};
 
@@ -63,4 +64,27 @@ fn processes_without_a_service_take_no_name() {
     );
     let (text, _) = job(&c, &opts("app"));
     assert_eq!(service_names(&text), ["a-b"], "{text}");
+}
+
+#[test]
+fn url_credentials_become_an_authorization_header() {
+    let c = config(concat!(
+        "  - id: web\n    management:\n      control: {executable: /bin/true}\n",
+        "      health_check: {http_endpoint: \"https://us%3Aer:p%40ss@127.0.0.1:8443/health\"}\n",
+    ));
+    let (text, warnings) = job(&c, &opts("app"));
+    // base64 of `us:er:p@ss`: the userinfo percent-decoded.
+    assert!(
+        text.contains("          header {\n            Authorization = [\"Basic dXM6ZXI6cEBzcw==\"]\n          }\n"),
+        "{text}"
+    );
+    assert!(text.contains("path     = \"/health\""), "{text}");
+    assert!(!text.contains("p%40ss"), "{text}");
+    assert!(!warnings.iter().any(|w| w.message.contains("credential")));
+    // Without a user in the URL, no header.
+    let c = config(concat!(
+        "  - id: web\n    management:\n      control: {executable: /bin/true}\n",
+        "      health_check: {http_endpoint: \"http://127.0.0.1:8080/health\"}\n",
+    ));
+    assert!(!job(&c, &opts("app")).0.contains("header"));
 }

@@ -70,3 +70,18 @@ fn valid_ids_keep_their_names_and_the_others_are_made_unique() {
     let names = distinct_names(&[Some("a_b"), Some("a-b"), Some("a-b-2")], 63, label);
     assert_eq!(names[0].as_deref(), Some("a-b-3"));
 }
+
+#[test]
+fn basic_credentials_are_percent_decoded() {
+    // base64 of `us:er:p@ss`: each part decoded, joined by `:`.
+    assert_eq!(
+        basic_authorization("us%3Aer:p%40ss"),
+        "Basic dXM6ZXI6cEBzcw=="
+    );
+    // base64 of `user:pw`, and of `admin:` (no password).
+    assert_eq!(basic_authorization("user:pw"), "Basic dXNlcjpwdw==");
+    assert_eq!(basic_authorization("admin"), "Basic YWRtaW46");
+    // A `%` without two hex digits is kept; bytes need not be UTF-8.
+    assert_eq!(percent_decoded("a%zz%4"), b"a%zz%4");
+    assert_eq!(percent_decoded("%C3%BC%ff"), [0xc3, 0xbc, 0xff]);
+}
