@@ -1,8 +1,37 @@
 //! What the pod of a process holds where a value of the config cannot be
-//! written as it is: a probe's credentials.
+//! written as it is: the grace period and a probe's credentials.
 
-use super::tests::{config, rendered, stream};
+use super::tests::{config, rendered, stream, warned};
 use super::*;
+
+const CONTROL: &str = "managed_processes[0].management.control";
+
+#[test]
+fn a_grace_period_of_0s_is_written_as_1s_with_a_warning() {
+    let r = rendered(
+        "  - {id: a, management: {control: {executable: /bin/a, shutdown_timeout: 0s}}}\n",
+    );
+    let text = stream(&r);
+    assert!(
+        text.contains("terminationGracePeriodSeconds: 1\n"),
+        "{text}"
+    );
+    assert!(!text.contains("terminationGracePeriodSeconds: 0"), "{text}");
+    assert!(warned(
+        &r,
+        &format!("{CONTROL}.shutdown_timeout"),
+        "force deletion"
+    ));
+    // Any other value is its whole seconds, without a warning.
+    let r = rendered(
+        "  - {id: a, management: {control: {executable: /bin/a, shutdown_timeout: 7s}}}\n",
+    );
+    assert!(stream(&r).contains("terminationGracePeriodSeconds: 7\n"));
+    assert!(r
+        .warnings
+        .iter()
+        .all(|w| !w.path.ends_with("shutdown_timeout")));
+}
 
 #[test]
 fn url_credentials_are_percent_decoded_into_the_authorization_header() {
