@@ -1,6 +1,8 @@
 //! What the pod of a process holds where a value of the config cannot be
-//! written as it is: the grace period and a probe's credentials.
+//! written as it is: the grace period, environment names and a probe's
+//! credentials.
 
+use super::container::{env_name, EnvName};
 use super::tests::{config, rendered, stream, warned};
 use super::*;
 
@@ -31,6 +33,40 @@ fn a_grace_period_of_0s_is_written_as_1s_with_a_warning() {
         .warnings
         .iter()
         .all(|w| !w.path.ends_with("shutdown_timeout")));
+}
+
+#[test]
+fn environment_names_follow_the_api_servers_rules() {
+    assert_eq!(env_name("PATH"), EnvName::Valid);
+    assert_eq!(env_name("my-var.x_1"), EnvName::Valid);
+    assert_eq!(env_name("_"), EnvName::Valid);
+    assert_eq!(env_name("1X"), EnvName::Relaxed);
+    assert_eq!(env_name("A B:C"), EnvName::Relaxed);
+    assert_eq!(env_name("ÜML"), EnvName::Refused);
+    assert_eq!(env_name("TAB\t"), EnvName::Refused);
+    assert_eq!(env_name(""), EnvName::Refused);
+
+    let r = rendered(concat!(
+        "  - id: a\n    management:\n      control:\n        executable: /bin/a\n",
+        "        environment: {GOOD: \"1\", \"1X\": \"2\", \"ÜML\": \"3\", my.var: \"4\"}\n",
+    ));
+    let text = stream(&r);
+    let env = "env:\n            - name: GOOD\n              value: \"1\"\n            - name: \"1X\"\n              value: \"2\"\n            - name: my.var\n              value: \"4\"\n";
+    assert!(text.contains(env), "{text}");
+    assert!(!text.contains("ÜML"), "{text}");
+    let key = format!("{CONTROL}.environment");
+    assert!(warned(&r, &key, "\"ÜML\" is left out"));
+    assert!(warned(
+        &r,
+        &key,
+        "\"1X\" is taken by Kubernetes 1.32 and later only"
+    ));
+    assert_eq!(
+        r.warnings.iter().filter(|w| w.path == key).count(),
+        2,
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
