@@ -39,12 +39,7 @@ pub(super) fn container(x: &Process<'_>, notes: &mut Notes<'_>) -> Node {
         .with("image", x.image)
         .with("command", strings(&[verbatim(&c.executable)]))
         .with_some("args", (!args.is_empty()).then(|| strings(&args)))
-        .with_some(
-            "workingDir",
-            c.working_directory
-                .as_ref()
-                .map(|d| d.to_string_lossy().into_owned()),
-        )
+        .with_some("workingDir", working_directory(x, notes))
         .with_some("env", environment(&env, notes))
         .with_some("envFrom", env_file(x, notes))
         .with_some(
@@ -95,6 +90,21 @@ pub(super) fn signal_name(signal: Signal) -> String {
         n if n > rtmin + 15 && n < rtmax => format!("SIGRTMAX-{}", rtmax - n),
         _ => signal.name(),
     }
+}
+
+/// `workingDir`, when the config names one. The config has made a
+/// relative one absolute, against the config file's directory: a path
+/// under that directory is likely one of this host, with a warning.
+fn working_directory(x: &Process<'_>, notes: &mut Notes<'_>) -> Option<String> {
+    let dir = x.p.control.working_directory.as_ref()?;
+    let base = x.config.source.parent().filter(|b| b.parent().is_some());
+    if let Some(base) = base.filter(|b| dir.starts_with(b)) {
+        notes.warn(
+            &format!("{CONTROL}.working_directory"),
+            format!("`{}` is under the config file's directory, `{}` (where a relative working_directory is resolved): a path of this host, which the container looks for in its image's filesystem; make sure the image has it, or write the path the image uses", dir.display(), base.display()),
+        );
+    }
+    Some(dir.to_string_lossy().into_owned())
 }
 
 /// A warning for an executable the image cannot find as procman would.

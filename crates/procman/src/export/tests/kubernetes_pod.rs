@@ -1,6 +1,6 @@
 //! What the pod of a process holds where a value of the config cannot be
-//! written as it is: the grace period, environment names and a probe's
-//! credentials.
+//! written as it is: the grace period, environment names, the working
+//! directory, and a probe's credentials.
 
 use super::container::{env_name, EnvName};
 use super::tests::{config, rendered, stream, warned};
@@ -67,6 +67,50 @@ fn environment_names_follow_the_api_servers_rules() {
         "{:?}",
         r.warnings
     );
+}
+
+#[test]
+fn a_working_directory_under_the_config_files_directory_is_warned_about() {
+    // The config is /srv/app/procman.yaml: `data` was resolved to
+    // /srv/app/data, a path of this host.
+    let r = rendered(
+        "  - {id: a, management: {control: {executable: /bin/a, working_directory: data}}}\n",
+    );
+    assert!(stream(&r).contains("workingDir: /srv/app/data\n"));
+    assert!(warned(
+        &r,
+        &format!("{CONTROL}.working_directory"),
+        "`/srv/app/data` is under the config file's directory, `/srv/app`"
+    ));
+    let r = rendered(
+        "  - {id: a, management: {control: {executable: /bin/a, working_directory: /opt/a}}}\n",
+    );
+    assert!(stream(&r).contains("workingDir: /opt/a\n"));
+    assert!(no_directory_warning(&r), "{:?}", r.warnings);
+    // A config at the root names no directory of its own.
+    let c = match procman_core::config::load_str(
+        "managed_processes:\n  - {id: a, management: {control: {executable: /bin/a, working_directory: /opt/a}}}\n",
+        std::path::Path::new("/procman.yaml"),
+        &|_| None,
+    ) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let r = render(
+        &c,
+        &Options {
+            name: "app".into(),
+            image: Some("i".into()),
+        },
+    )
+    .expect("rendered");
+    assert!(no_directory_warning(&r), "{:?}", r.warnings);
+}
+
+fn no_directory_warning(r: &Rendered) -> bool {
+    r.warnings
+        .iter()
+        .all(|w| !w.path.ends_with("working_directory"))
 }
 
 #[test]
