@@ -1,5 +1,5 @@
-//! Services that must stay apart, and checks that carry what procman
-//! sends.
+//! Services that must stay apart, checks that carry what procman sends,
+//! and durations Nomad can read.
 
 use super::tests::{config, job, opts, warned};
 
@@ -87,4 +87,27 @@ fn url_credentials_become_an_authorization_header() {
         "      health_check: {http_endpoint: \"http://127.0.0.1:8080/health\"}\n",
     ));
     assert!(!job(&c, &opts("app")).0.contains("header"));
+}
+
+#[test]
+fn a_restart_interval_past_gos_longest_duration_is_clamped() {
+    let c = config(concat!(
+        "  - id: a\n    management:\n      control: {executable: /bin/true, working_directory: /}\n",
+        "      restart_policy: {max_attempts: 4294967295, restart_delay: 36500d, backoff_multiplier: 1}\n",
+    ));
+    let (text, warnings) = job(&c, &opts("app"));
+    // 9223372036s is the longest whole-second Go duration; two delays of
+    // 100 years fit in it.
+    assert!(
+        text.contains("attempts = 2\n        interval = \"9223372036s\"\n        delay    = \"3153600000s\"\n        mode     = \"fail\""),
+        "{text}"
+    );
+    assert!(warned(
+        &warnings,
+        "managed_processes[0].management.restart_policy.max_attempts",
+        "written as attempts = 2 within interval = 9223372036s"
+    ));
+    assert!(!warnings
+        .iter()
+        .any(|w| w.path.ends_with("restart_policy.window")));
 }
