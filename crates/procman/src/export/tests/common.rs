@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::*;
@@ -69,6 +70,26 @@ fn valid_ids_keep_their_names_and_the_others_are_made_unique() {
     // A suffixed name that is an id of its own is not taken again.
     let names = distinct_names(&[Some("a_b"), Some("a-b"), Some("a-b-2")], 63, label);
     assert_eq!(names[0].as_deref(), Some("a-b-3"));
+}
+
+#[test]
+fn a_suffix_fits_within_the_longest_name() {
+    let taken = |names: &[String]| names.iter().cloned().collect::<HashSet<String>>();
+    let long = "a".repeat(63);
+    assert_eq!(unique_name(long.clone(), &taken(&[]), 63), long);
+    // Cut to make room for `-2`, without a `-` left before it.
+    let dashed = format!("{}-bc", "a".repeat(60));
+    assert_eq!(
+        unique_name(dashed.clone(), &taken(&[dashed]), 63),
+        format!("{}-2", "a".repeat(60))
+    );
+    // `-10` needs one more character than `-9`.
+    let mut all: Vec<String> = vec![long.clone()];
+    all.extend((2..10).map(|n| format!("{}-{n}", "a".repeat(61))));
+    assert_eq!(
+        unique_name(long, &taken(&all), 63),
+        format!("{}-10", "a".repeat(60))
+    );
 }
 
 #[test]
