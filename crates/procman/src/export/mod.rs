@@ -10,6 +10,7 @@ mod kubernetes;
 mod nomad;
 mod systemd;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -295,6 +296,92 @@ pub fn manager_warnings(config: &Config, target: &str) -> Vec<Warning> {
         ));
     }
     warnings
+}
+
+/// Names for processes whose ids are `ids` (config order; `None` for a
+/// process that gets no name), made by `name` and unique: an id that is
+/// its own name keeps it, whatever comes before it; the others take
+/// theirs in config order, or when it is taken `-2`, `-3`... (cut to
+/// `max`).
+pub fn distinct_names(
+    ids: &[Option<&str>],
+    max: usize,
+    name: impl Fn(&str) -> String,
+) -> Vec<Option<String>> {
+    let mut taken: HashSet<String> = ids
+        .iter()
+        .flatten()
+        .filter(|id| name(id) == **id)
+        .map(|id| (*id).to_string())
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let id = (*id)?;
+            let own = name(id);
+            if own == id {
+                return Some(own);
+            }
+            let unique = unique_name(own, &taken, max);
+            taken.insert(unique.clone());
+            Some(unique)
+        })
+        .collect()
+}
+
+/// `name`, or `name-2`, `name-3`... (cut to `max`) when it is taken.
+pub fn unique_name(name: String, taken: &HashSet<String>, max: usize) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!("-{n}");
+            let mut base = name.clone();
+            base.truncate(max.saturating_sub(suffix.len()));
+            format!("{}{suffix}", base.trim_end_matches('-'))
+        })
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(name)
+}
+
+/// The value of the `Authorization` header procman sends for the
+/// `user:password@` of an endpoint's URL (`userinfo`): HTTP Basic, of
+/// the userinfo percent-decoded (`p%40ss` is `p@ss`), with `:` after a
+/// user without a password.
+pub fn basic_authorization(userinfo: &str) -> String {
+    use base64::Engine as _;
+    let mut credentials = percent_decoded(userinfo);
+    if !userinfo.contains(':') {
+        credentials.push(b':');
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(credentials);
+    format!("Basic {token}")
+}
+
+/// The bytes of `text` with each `%XX` decoded; a `%` not followed by
+/// two hex digits stays as it is.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

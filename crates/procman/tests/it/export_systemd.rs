@@ -48,12 +48,14 @@ managed_processes:
       control:
         executable: /bin/sh
         arguments: ["-c", "echo \"$1\" 100% $HOME \\n; exit 0", "sh", "a b\\c ; d", ";", "", "é\u0007"]
+        # Without 0: a oneshot that systemd must still load.
+        success_exit_codes: [3]
       restart_policy: {{strategy: on_failure, backoff_multiplier: 1}}
   - id: api
     type: integrated_managed
     depends_on: [{{id: migrate, condition: completed_successfully}}, db]
     management:
-      control: {{executable: /usr/bin/env, arguments: [sleep, "1000"], port: 9443}}
+      control: {{executable: /usr/bin/env, arguments: [sleep, "1000"], port: 9443, shutdown_signal: 34}}
       restart_policy: {{max_attempts: 0}}
   - id: watcher
     shutdown_on_exit: true
@@ -67,6 +69,7 @@ managed_processes:
     management:
       control: {{executable: sleep, arguments: [infinity]}}
       health_check: {{http_endpoint: "http://127.0.0.1:1/x"}}
+      restart_policy: {{max_attempts: 4294967295}}
   - id: cron
     type: unmanaged
     management: {{discovery: {{process_name: cron}}}}
@@ -137,6 +140,10 @@ async fn exported_units_pass_systemd_analyze_verify() {
         let (end, unexpected) = verify(&units, |l| before_254(version, l)).await;
         assert!(unexpected.is_empty(), "systemd {version} says:\n{}", unexpected.join("\n"));
         assert_eq!(end, ProcessEnd::Exited(0));
+        let api = std::fs::read_to_string(units.join("app-api.service")).expect("api unit");
+        assert!(api.contains("KillSignal=34\n"), "{api}");
+        let old = std::fs::read_to_string(units.join("app-old.service")).expect("old unit");
+        assert!(old.contains("StartLimitBurst=4294967295\n"), "{old}");
         let db = std::fs::read_to_string(units.join("app-db.service")).expect("db unit");
         assert!(db.contains("Environment=\"MULTI=one\\ntwo\\tthree\"\n"), "{db}");
         let migrate = std::fs::read_to_string(units.join("app-migrate.service")).expect("unit");
@@ -251,6 +258,13 @@ async fn an_invalid_config_exits_2_and_writes_nothing() {
         let (end, _, err) = run_split(Path::new(procman()), &args).await;
         assert_eq!(end, ProcessEnd::Exited(2), "{err}");
         assert!(err.contains("systemd refuses an executable whose name holds a single quote"), "{err}");
+        assert!(!units.exists(), "nothing written");
+
+        // And one systemd would read as a prefix (`-`: failures ignored).
+        std::fs::write(&file, "managed_processes:\n  - id: a\n    management: {control: {executable: \"-no-such-program\"}}\n").expect("write");
+        let (end, _, err) = run_split(Path::new(procman()), &args).await;
+        assert_eq!(end, ProcessEnd::Exited(2), "{err}");
+        assert!(err.contains("managed_processes[0].management.control.executable: systemd would read its first character, `-`, as a prefix of ExecStart="), "{err}");
         assert!(!units.exists(), "nothing written");
     })
     .await

@@ -39,13 +39,8 @@ pub(super) fn container(x: &Process<'_>, notes: &mut Notes<'_>) -> Node {
         .with("image", x.image)
         .with("command", strings(&[verbatim(&c.executable)]))
         .with_some("args", (!args.is_empty()).then(|| strings(&args)))
-        .with_some(
-            "workingDir",
-            c.working_directory
-                .as_ref()
-                .map(|d| d.to_string_lossy().into_owned()),
-        )
-        .with_some("env", environment(&env))
+        .with_some("workingDir", working_directory(x, notes))
+        .with_some("env", environment(&env, notes))
         .with_some("envFrom", env_file(x, notes))
         .with_some(
             "ports",
@@ -97,6 +92,21 @@ pub(super) fn signal_name(signal: Signal) -> String {
     }
 }
 
+/// `workingDir`, when the config names one. The config has made a
+/// relative one absolute, against the config file's directory: a path
+/// under that directory is likely one of this host, with a warning.
+fn working_directory(x: &Process<'_>, notes: &mut Notes<'_>) -> Option<String> {
+    let dir = x.p.control.working_directory.as_ref()?;
+    let base = x.config.source.parent().filter(|b| b.parent().is_some());
+    if let Some(base) = base.filter(|b| dir.starts_with(b)) {
+        notes.warn(
+            &format!("{CONTROL}.working_directory"),
+            format!("`{}` is under the config file's directory, `{}` (where a relative working_directory is resolved): a path of this host, which the container looks for in its image's filesystem; make sure the image has it, or write the path the image uses", dir.display(), base.display()),
+        );
+    }
+    Some(dir.to_string_lossy().into_owned())
+}
+
 /// A warning for an executable the image cannot find as procman would.
 fn executable(x: &Process<'_>, notes: &mut Notes<'_>) {
     let c = &x.p.control;
@@ -109,13 +119,53 @@ fn executable(x: &Process<'_>, notes: &mut Notes<'_>) {
     }
 }
 
-/// `env:` in order, the last value of a name that is set twice.
-fn environment(env: &[(String, String)]) -> Option<Node> {
+/// How the API server takes an environment variable's name.
+#[derive(Debug, PartialEq)]
+pub(super) enum EnvName {
+    /// Every version: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+    Valid,
+    /// Kubernetes 1.32 and later only: printable ASCII but `=`.
+    Relaxed,
+    /// No version: a character that is not printable ASCII.
+    Refused,
+}
+
+pub(super) fn env_name(name: &str) -> EnvName {
+    let strict = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if name.starts_with(|c: char| !c.is_ascii_digit()) && name.chars().all(strict) {
+        EnvName::Valid
+    } else if !name.is_empty() && name.chars().all(|c| matches!(c, ' '..='~') && c != '=') {
+        EnvName::Relaxed
+    } else {
+        EnvName::Refused
+    }
+}
+
+/// `env:` in order, the last value of a name that is set twice; a name
+/// no API server takes is left out, with a warning (it would refuse the
+/// whole object).
+fn environment(env: &[(String, String)], notes: &mut Notes<'_>) -> Option<Node> {
+    let key = format!("{CONTROL}.environment");
     let mut names: Vec<&str> = Vec::new();
     for (name, _) in env {
-        if !names.contains(&name.as_str()) {
-            names.push(name);
+        if names.contains(&name.as_str()) {
+            continue;
         }
+        match env_name(name) {
+            EnvName::Valid => {}
+            EnvName::Relaxed => notes.warn(
+                &key,
+                format!("the variable name {name:?} is taken by Kubernetes 1.32 and later only (printable ASCII but `=`); an older API server refuses the whole object (its rule: letters, digits, `_`, `-` and `.`, not starting with a digit)"),
+            ),
+            EnvName::Refused => {
+                notes.warn(
+                    &key,
+                    format!("the variable name {name:?} is left out: Kubernetes takes only printable ASCII characters in a variable's name, and would refuse the whole object"),
+                );
+                continue;
+            }
+        }
+        names.push(name);
     }
     let items: Vec<Node> = names
         .iter()

@@ -6,11 +6,13 @@
 //! no wait for a Job's completion, nor for a pod without a Service: those
 //! are warnings, and README.md says in what order to apply the files.
 
+use std::collections::HashSet;
+
 use procman_core::config::{Config, DependencyCondition, Profile};
 
 use super::yaml::{strings, Map, Node};
-use super::{unique, Notes, Process, Target};
-use crate::export::dns_label;
+use super::{Notes, Process, Target};
+use crate::export::{dns_label, unique_name};
 
 /// The image of the init containers that wait (its `sh` and `nc`).
 pub(super) const WAIT_IMAGE: &str = "busybox:1.36";
@@ -20,7 +22,7 @@ pub(super) const WAIT_IMAGE: &str = "busybox:1.36";
 pub(super) fn init_containers(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<Node> {
     let mut containers = Vec::new();
     // Container names are unique in a pod, the process's own included.
-    let mut taken = vec![x.name.to_string()];
+    let mut taken = HashSet::from([x.name.to_string()]);
     for (j, dep) in x.p.depends_on.iter().enumerate() {
         let key = format!("depends_on[{j}]");
         let Some(index) = x.config.processes.iter().position(|q| q.id == dep.id) else {
@@ -57,8 +59,8 @@ pub(super) fn init_containers(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<Nod
         let script = format!(
             "until nc -z -w 2 {service} {port}; do echo waiting for {service}; sleep 2; done"
         );
-        let name = unique(dns_label(&format!("wait-for-{service}"), 63), &taken);
-        taken.push(name.clone());
+        let name = unique_name(dns_label(&format!("wait-for-{service}"), 63), &taken, 63);
+        taken.insert(name.clone());
         containers.push(
             Map::new()
                 .with("name", name)

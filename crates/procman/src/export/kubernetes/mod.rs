@@ -19,8 +19,8 @@ use std::time::Duration;
 use procman_core::config::{Config, ProcessConfig, ProcessKind};
 
 use super::{
-    dns_label, exported, manager_warnings, process_path, service_port, unmanaged_warnings,
-    ExportError, File, Options, Rendered, Warning,
+    distinct_names, dns_label, exported, manager_warnings, process_path, service_port,
+    unmanaged_warnings, ExportError, File, Options, Rendered, Warning,
 };
 use yaml::Map;
 
@@ -156,9 +156,15 @@ pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> 
         };
         let first = notes.list.len();
         if target.name != p.id {
+            let own = object_name(&p.id);
+            let taken = if own == target.name {
+                String::new()
+            } else {
+                format!(" (`{own}` is another process's)")
+            };
             notes.warn(
                 "id",
-                format!("`{}` is not a Kubernetes object name (lowercase letters, digits and `-`, starting with a letter, at most 63): its objects are named `{}`", p.id, target.name),
+                format!("`{}` is not a Kubernetes object name (lowercase letters, digits and `-`, starting with a letter, at most 63): its objects are named `{}`{taken}", p.id, target.name),
             );
         }
         let objects = workload::objects(&process, &mut notes);
@@ -228,23 +234,25 @@ fn images(config: &Config, opts: &Options) -> Result<Vec<Option<String>>, Export
 
 /// Each managed process's object name and Service port, by config index.
 fn targets(config: &Config) -> Vec<Option<Target>> {
-    let mut taken: Vec<String> = Vec::new();
-    let mut targets = Vec::with_capacity(config.processes.len());
-    for p in &config.processes {
-        if p.kind == ProcessKind::Unmanaged {
-            targets.push(None);
-            continue;
-        }
-        let name = unique(object_name(&p.id), &taken);
-        taken.push(name.clone());
-        let port = match p.control.port {
-            Some(port) => Some(port),
-            None => service_port(p).filter(|_| !probe::asks_elsewhere(p)),
-        }
-        .or((p.kind == ProcessKind::IntegratedManaged).then_some(INTEGRATED_PORT));
-        targets.push(Some(Target { name, port }));
-    }
-    targets
+    let ids: Vec<Option<&str>> = config
+        .processes
+        .iter()
+        .map(|p| (p.kind != ProcessKind::Unmanaged).then_some(p.id.as_str()))
+        .collect();
+    let names = distinct_names(&ids, 63, object_name);
+    config
+        .processes
+        .iter()
+        .zip(names)
+        .map(|(p, name)| {
+            let port = match p.control.port {
+                Some(port) => Some(port),
+                None => service_port(p).filter(|_| !probe::asks_elsewhere(p)),
+            }
+            .or((p.kind == ProcessKind::IntegratedManaged).then_some(INTEGRATED_PORT));
+            Some(Target { name: name?, port })
+        })
+        .collect()
 }
 
 /// `id` as a DNS-1035 label, which every object kind accepts (a Service
@@ -256,22 +264,6 @@ fn object_name(id: &str) -> String {
     } else {
         dns_label(&format!("p-{label}"), 63)
     }
-}
-
-/// `name`, or `name-2`, `name-3`... (cut to 63) when it is taken.
-fn unique(name: String, taken: &[String]) -> String {
-    if !taken.contains(&name) {
-        return name;
-    }
-    (2..)
-        .map(|n| {
-            let suffix = format!("-{n}");
-            let mut base = name.clone();
-            base.truncate(63 - suffix.len());
-            format!("{}{suffix}", base.trim_end_matches('-'))
-        })
-        .find(|candidate| !taken.contains(candidate))
-        .unwrap_or(name)
 }
 
 /// `text` as a label value: letters, digits, `-`, `_` and `.`, starting
@@ -320,3 +312,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../tests/kubernetes_yaml.rs"]
 mod yaml_tests;
+
+#[cfg(test)]
+#[path = "../tests/kubernetes_pod.rs"]
+mod pod_tests;

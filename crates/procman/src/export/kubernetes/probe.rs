@@ -5,14 +5,13 @@
 //! run), the last left out with `strategy: never` (procman then keeps the
 //! process running, marked unhealthy).
 
-use base64::Engine as _;
 use procman_core::config::{
     HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind, RestartStrategy,
 };
 
 use super::yaml::{strings, Map, Node};
 use super::{int32, verbatim, Notes, Process};
-use crate::export::endpoint_port;
+use crate::export::{basic_authorization, endpoint_port};
 
 const CHECK: &str = "management.health_check";
 
@@ -120,11 +119,10 @@ fn http(h: &HealthCheck, notes: &mut Notes<'_>) -> Option<(&'static str, Node)> 
         );
     }
     // procman sends the URL's user and password as Basic authentication.
-    let headers = url.userinfo.map(|user| {
-        let token = base64::engine::general_purpose::STANDARD.encode(user);
+    let headers = url.userinfo.map(|userinfo| {
         Node::Seq(vec![Map::new()
             .with("name", "Authorization")
-            .with("value", format!("Basic {token}"))
+            .with("value", basic_authorization(userinfo))
             .into()])
     });
     let path = if url.path.is_empty() { "/" } else { url.path };

@@ -21,10 +21,7 @@ pub(super) fn objects(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<(&'static s
     let init = dependency::init_containers(x, notes);
     let (policy, backoff_limit) = restart(x, batch, notes);
     control(x, batch, notes);
-    let grace = notes.seconds(
-        "management.control.shutdown_timeout",
-        x.p.control.shutdown_timeout,
-    );
+    let grace = grace_period(x, notes);
     // `lifecycle.stopSignal` is accepted only with the pod's OS named.
     let os =
         (x.p.control.shutdown_signal != Signal::TERM).then(|| Map::new().with("name", "linux"));
@@ -90,6 +87,22 @@ pub(super) fn objects(x: &Process<'_>, notes: &mut Notes<'_>) -> Vec<(&'static s
         ));
     }
     objects
+}
+
+/// `terminationGracePeriodSeconds` from `shutdown_timeout`: at least 1,
+/// since 0 makes every deletion of the pod a force deletion (its object
+/// goes at once, while its container may still run).
+fn grace_period(x: &Process<'_>, notes: &mut Notes<'_>) -> i64 {
+    let key = "management.control.shutdown_timeout";
+    let timeout = x.p.control.shutdown_timeout;
+    if !timeout.is_zero() {
+        return notes.seconds(key, timeout);
+    }
+    notes.warn(
+        key,
+        "0s is written as terminationGracePeriodSeconds: 1 (SIGKILL 1s after the stop signal): a grace period of 0 makes every deletion of the pod a force deletion, which removes the pod at once while its container may still run, so that a new pod can start before the old one has stopped",
+    );
+    1
 }
 
 fn object(api_version: &str, kind: &str, metadata: Map) -> Map {

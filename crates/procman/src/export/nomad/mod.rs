@@ -46,6 +46,7 @@ pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> 
         ));
     }
     let layout = Layout::new(config);
+    let service_names = service::names(config);
     let mut per_process: Vec<Vec<Warning>> = vec![Vec::new(); config.processes.len()];
 
     let source = config
@@ -102,15 +103,12 @@ pub fn render(config: &Config, opts: &Options) -> Result<Rendered, ExportError> 
         }
         group.block(policy::reschedule());
         for (&(i, place), ports) in members.iter().zip(&ports) {
-            let block = task::task(
-                config,
-                opts,
-                i,
-                layout.job_type,
-                place.hook,
+            let slot = task::Slot {
+                hook: place.hook,
                 ports,
-                &mut per_process[i],
-            );
+                service: service_names[i].as_deref(),
+            };
+            let block = task::task(config, opts, i, layout.job_type, &slot, &mut per_process[i]);
             group.block(block);
             tasks += 1;
         }
@@ -216,3 +214,7 @@ fn log_collection_warning(config: &Config) -> Option<Warning> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests_service.rs"]
+mod service_tests;

@@ -21,6 +21,9 @@ use crate::export::{duration_text, process_path, seconds, Warning};
 
 /// Nomad's smallest restart `interval`.
 const MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest duration Nomad reads (Go's `time.Duration`, 2^63 - 1 ns),
+/// in whole seconds.
+const MAX_DURATION: Duration = Duration::from_secs(9_223_372_036);
 /// Nomad's smallest `memory`, in MB.
 const MIN_MEMORY_MB: u64 = 10;
 
@@ -66,19 +69,36 @@ pub fn restart(
         block.str("delay", duration_text(r.restart_delay));
         block.str("mode", "delay");
     } else {
-        // Nomad refuses an interval that cannot hold the attempts.
+        // Nomad refuses an interval that cannot hold the attempts, and
+        // reads no duration longer than Go's.
         let needed = r.restart_delay.saturating_mul(r.max_attempts);
-        let interval = interval.max(needed);
-        if interval != r.window {
+        let (attempts, interval) = if needed > MAX_DURATION {
+            let fit = MAX_DURATION.as_nanos() / r.restart_delay.as_nanos().max(1);
+            let attempts = u32::try_from(fit).unwrap_or(u32::MAX);
             warnings.push(Warning::new(
-                key("window"),
+                key("max_attempts"),
                 format!(
-                    "Nomad's interval must be at least 5s and hold max_attempts × restart_delay: written as {}",
-                    duration_text(interval)
+                    "{} restarts of {} each take longer than the longest duration Nomad reads (about 292 years): written as attempts = {attempts} within interval = {}",
+                    r.max_attempts,
+                    duration_text(r.restart_delay),
+                    duration_text(MAX_DURATION)
                 ),
             ));
-        }
-        block.int("attempts", r.max_attempts);
+            (attempts, MAX_DURATION)
+        } else {
+            let interval = interval.max(needed);
+            if interval != r.window {
+                warnings.push(Warning::new(
+                    key("window"),
+                    format!(
+                        "Nomad's interval must be at least 5s and hold max_attempts × restart_delay: written as {}",
+                        duration_text(interval)
+                    ),
+                ));
+            }
+            (r.max_attempts, interval)
+        };
+        block.int("attempts", attempts);
         block.str("interval", duration_text(interval));
         block.str("delay", duration_text(r.restart_delay));
         block.str("mode", "fail");

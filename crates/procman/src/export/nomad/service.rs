@@ -9,12 +9,15 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use procman_core::config::{
-    HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind, RestartStrategy,
+    Config, HealthCheck, HealthCheckKind, ProcessConfig, ProcessKind, RestartStrategy,
 };
 
 use super::hcl::{self, Block, Value};
 use super::Driver;
-use crate::export::{dns_label, duration_text, endpoint_port, process_path, service_port, Warning};
+use crate::export::{
+    basic_authorization, distinct_names, dns_label, duration_text, endpoint_port, process_path,
+    service_port, Warning,
+};
 
 /// A port of a group's network: `static` when the config names it, else
 /// dynamic (the `integrated_managed` process without `control.port`).
@@ -120,6 +123,13 @@ fn endpoint_host(endpoint: &str) -> &str {
     host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
 }
 
+/// The `user:password` of `scheme://user:password@host/...`.
+fn endpoint_userinfo(endpoint: &str) -> Option<&str> {
+    let (_, rest) = endpoint.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(user, _)| user)
+}
+
 /// The path and query of an http URL (`/` when it has none).
 fn url_path(endpoint: &str) -> String {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
@@ -154,12 +164,34 @@ fn at_least_1s(d: Duration, key: String, warnings: &mut Vec<Warning>) -> String 
     "1s".to_string()
 }
 
-/// The task's `service` block, or `None` when the process has neither a
-/// port nor a check Nomad can run.
+/// Whether process `p` registers a service: it has a port, or a check
+/// Nomad can run.
+fn registers(p: &ProcessConfig) -> bool {
+    p.kind == ProcessKind::IntegratedManaged
+        || service_port(p).is_some()
+        || effective_check(p).is_some_and(|h| h.kind != HealthCheckKind::Process)
+}
+
+/// The name of each process's service, by config index (`None`: no
+/// service, or unmanaged): its id as a DNS label, unique in the job
+/// (two processes under one name would be one service to whoever looks
+/// it up).
+pub fn names(config: &Config) -> Vec<Option<String>> {
+    let ids: Vec<Option<&str>> = config
+        .processes
+        .iter()
+        .map(|p| (p.kind != ProcessKind::Unmanaged && registers(p)).then_some(p.id.as_str()))
+        .collect();
+    distinct_names(&ids, 63, |id| dns_label(id, 63))
+}
+
+/// The task's `service` block, named `name`, or `None` when the process
+/// has neither a port nor a check Nomad can run.
 pub fn service(
     i: usize,
     p: &ProcessConfig,
     ports: &Ports,
+    name: &str,
     driver: Driver,
     warnings: &mut Vec<Warning>,
 ) -> Option<Block> {
@@ -168,12 +200,17 @@ pub fn service(
         return None;
     }
     let hc_key = format!("{}.management.health_check", process_path(i));
-    let name = dns_label(&p.id, 63);
     if name != p.id {
+        let own = dns_label(&p.id, 63);
+        let taken = if own == name {
+            String::new()
+        } else {
+            format!(" (`{own}` is another process's)")
+        };
         warnings.push(Warning::new(
             format!("{}.id", process_path(i)),
             format!(
-                "the service is named `{name}` (Nomad's service names are letters, digits and `-`)"
+                "the service is named `{name}` (Nomad's service names are lowercase letters, digits and `-`, unique in the job){taken}"
             ),
         ));
     }
@@ -242,9 +279,20 @@ fn check_block(
     let https = endpoint(h).is_some_and(|e| e.starts_with("https://"));
     match h.kind {
         HealthCheckKind::Http => {
-            check.str("path", url_path(h.http_endpoint.as_deref().unwrap_or("/")));
+            let endpoint = h.http_endpoint.as_deref().unwrap_or("/");
+            check.str("path", url_path(endpoint));
             if https {
                 check.str("protocol", "https");
+            }
+            // procman sends the URL's user and password as Basic
+            // authentication.
+            if let Some(userinfo) = endpoint_userinfo(endpoint) {
+                let mut header = Block::new("header", &[]);
+                header.attr(
+                    "Authorization",
+                    Value::strings(&[basic_authorization(userinfo)]),
+                );
+                check.block(header);
             }
             if !h.expected_status.is_empty() {
                 let codes: Vec<String> = h.expected_status.iter().map(u16::to_string).collect();

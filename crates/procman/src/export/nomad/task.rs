@@ -25,16 +25,25 @@ pub fn image<'a>(p: &'a ProcessConfig, opts: &'a Options) -> Option<&'a str> {
         .or(opts.image.as_deref())
 }
 
+/// Where a task goes in its group, and what the group gives it.
+pub struct Slot<'a> {
+    pub hook: Hook,
+    pub ports: &'a Ports,
+    /// The name of its service, unique in the job; `None` when it has no
+    /// service.
+    pub service: Option<&'a str>,
+}
+
 /// The `task` block of process `i`.
 pub fn task(
     config: &Config,
     opts: &Options,
     i: usize,
     job_type: JobType,
-    hook: Hook,
-    ports: &Ports,
+    slot: &Slot<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Block {
+    let (hook, ports) = (slot.hook, slot.ports);
     let p = &config.processes[i];
     let control = |k: &str| format!("{}.management.control.{k}", process_path(i));
     let image = image(p, opts);
@@ -179,7 +188,10 @@ pub fn task(
     if let Some(logs) = logs(i, p, warnings) {
         task.block(logs);
     }
-    if let Some(service) = service::service(i, p, ports, driver, warnings) {
+    if let Some(service) = slot
+        .service
+        .and_then(|name| service::service(i, p, ports, name, driver, warnings))
+    {
         task.block(service);
     }
     if p.shutdown_on_exit {

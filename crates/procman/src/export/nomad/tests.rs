@@ -7,7 +7,7 @@ use super::hcl::{is_identifier, quote, runtime_interpolated, Block, Value};
 use super::*;
 use crate::export::golden;
 
-fn opts(name: &str) -> Options {
+pub(super) fn opts(name: &str) -> Options {
     Options {
         name: name.to_string(),
         image: None,
@@ -16,7 +16,7 @@ fn opts(name: &str) -> Options {
 
 /// A config from `processes` (the `managed_processes` entries, indented
 /// by two spaces), loaded as `/srv/app/app.yaml`.
-fn config(processes: &str) -> Config {
+pub(super) fn config(processes: &str) -> Config {
     let text = format!("managed_processes:\n{processes}");
     match procman_core::config::load_str(&text, Path::new("/srv/app/app.yaml"), &|_| None) {
         Ok(c) => c,
@@ -28,12 +28,12 @@ fn process(config: &mut Config, i: usize) -> &mut ProcessConfig {
     Arc::make_mut(&mut config.processes[i])
 }
 
-fn job(config: &Config, o: &Options) -> (String, Vec<Warning>) {
+pub(super) fn job(config: &Config, o: &Options) -> (String, Vec<Warning>) {
     let r = render(config, o).expect("render");
     (r.files[0].text.clone(), r.warnings)
 }
 
-fn warned(warnings: &[Warning], path: &str, part: &str) -> bool {
+pub(super) fn warned(warnings: &[Warning], path: &str, part: &str) -> bool {
     warnings
         .iter()
         .any(|w| w.path == path && w.message.contains(part))

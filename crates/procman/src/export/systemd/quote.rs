@@ -9,6 +9,8 @@
 //!   In the arguments `$` expands variables, so a literal `$` is `$$`.
 //!   The executable is not expanded (`$$` would stay `$$`), and systemd
 //!   refuses one holding a quote, a backslash or a control character.
+//!   One starting with a prefix character (`-`, `@`, ...) cannot be
+//!   written: systemd reads the prefix after unquoting.
 //! - `Environment=` takes each `"NAME=value"` as a whole quoted word with
 //!   the same escapes; `$` has no meaning there and stays `$`.
 //! - Paths (`WorkingDirectory=`, `EnvironmentFile=`) and names are read
@@ -19,6 +21,11 @@
 //!   is shown with Rust's escapes, so that no line break can end it.
 
 use std::fmt::Write as _;
+
+/// The characters systemd reads as prefixes at the start of an
+/// `ExecStart=` command: `@`, `-`, `:`, `+`, `!` (`systemd.service(5)`),
+/// and `|` (systemd 258).
+const EXEC_PREFIXES: &str = "@-:+!|";
 
 /// One argument of `ExecStart=` (after the executable).
 pub fn exec_argument(word: &str) -> String {
@@ -35,6 +42,15 @@ pub fn exec_path(path: &str) -> Result<String, String> {
         return Err(format!(
             "systemd refuses an executable whose name holds {}",
             shown_char(c)
+        ));
+    }
+    // Read after unquoting, so no quote or escape keeps such a first
+    // character from being a prefix.
+    if let Some(c) = path.chars().next().filter(|c| EXEC_PREFIXES.contains(*c)) {
+        return Err(format!(
+            "systemd would read its first character, `{c}`, as a prefix of ExecStart= (which \
+             changes how the command runs, or what runs) whatever the quoting: write the \
+             executable's absolute path"
         ));
     }
     Ok(word_text(path, false))

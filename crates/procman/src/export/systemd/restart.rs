@@ -69,21 +69,16 @@ pub fn settings(p: &ProcessConfig, path: &str) -> Restart {
         out.unit.push("StartLimitIntervalSec=0".to_string());
         return out;
     }
-    if restart == "on-failure" {
+    if restart == "on-failure" && p.profile != Profile::Batch {
         // procman counts as failures what systemd calls clean: a death by
-        // one of these signals (for a service that is not a oneshot) and,
-        // when it is not a success code, exit 0.
-        let mut forced = Vec::new();
-        if p.profile != Profile::Batch {
-            forced.push("SIGHUP SIGINT SIGTERM SIGPIPE");
-        }
+        // one of these signals and, when it is not a success code, exit 0.
+        // (systemd refuses RestartForceExitStatus= for a oneshot.)
+        let mut forced = vec!["SIGHUP SIGINT SIGTERM SIGPIPE"];
         if !p.control.success_exit_codes.contains(&0) {
             forced.push("0");
         }
-        if !forced.is_empty() {
-            out.service
-                .push(format!("RestartForceExitStatus={}", forced.join(" ")));
-        }
+        out.service
+            .push(format!("RestartForceExitStatus={}", forced.join(" ")));
     }
     out.service
         .push(format!("RestartSec={}", span(policy.restart_delay)));
@@ -148,10 +143,20 @@ pub fn settings(p: &ProcessConfig, path: &str) -> Restart {
         );
         out.unit
             .push(format!("StartLimitIntervalSec={}", span(policy.window)));
+        // systemd reads at most u32::MAX.
         out.unit.push(format!(
             "StartLimitBurst={}",
-            u64::from(policy.max_attempts) + 1
+            policy.max_attempts.saturating_add(1)
         ));
+        if policy.max_attempts == u32::MAX {
+            out.warnings.push(Warning::new(
+                key("max_attempts"),
+                format!(
+                    "systemd counts at most {} starts (StartLimitBurst=), the first one included: one restart fewer",
+                    u32::MAX
+                ),
+            ));
+        }
     }
     out
 }

@@ -7,6 +7,8 @@ use procman_core::config::{
     Config, DependencyCondition, ProcessConfig, ProcessKind, Profile, RestartStrategy,
 };
 
+use procman_core::outcome::Signal;
+
 use super::{notes, quote, restart, span, Names};
 use crate::export::{executable_path, process_path, working_directory, Warning};
 
@@ -238,10 +240,18 @@ fn execution(config: &Config, p: &ProcessConfig, s: &mut Vec<String>, d: &mut Dr
         s.push(format!("SuccessExitStatus={}", others.join(" ")));
     }
     if !codes.contains(&0) {
-        let restarts = if p.restart.strategy == RestartStrategy::OnFailure {
-            " (RestartForceExitStatus=0 still restarts it)"
-        } else {
-            ""
+        let restarts = match (p.profile, p.restart.strategy) {
+            (_, RestartStrategy::Never) => "",
+            (Profile::Batch, _) => {
+                ", and systemd refuses RestartForceExitStatus= for a oneshot (Type=oneshot), so \
+                 exit 0 is not restarted either: the unit has finished, and units that need it \
+                 start (procman restarts the process as its restart_policy says, and its \
+                 dependents wait)"
+            }
+            (Profile::LongRunning, RestartStrategy::OnFailure) => {
+                " (RestartForceExitStatus=0 still restarts it)"
+            }
+            (Profile::LongRunning, RestartStrategy::Always) => " (Restart=always restarts it)",
         };
         d.warn(
             &format!("{control}.success_exit_codes"),
@@ -277,7 +287,19 @@ fn stopping(p: &ProcessConfig, s: &mut Vec<String>, d: &mut Draft) {
         s.push(format!("TimeoutStopSec={}", span(c.shutdown_timeout)));
     }
     s.push("KillMode=control-group".to_string());
-    s.push(format!("KillSignal={}", c.shutdown_signal.name()));
+    s.push(format!("KillSignal={}", kill_signal(c.shutdown_signal)));
+}
+
+/// A signal as `KillSignal=` takes it: its name, or for one without a
+/// name (a real-time signal, `SIG34`) its number, which systemd reads as
+/// the kernel's (where `SIGRTMIN+n` would be the C library's count).
+pub fn kill_signal(signal: Signal) -> String {
+    let name = signal.name();
+    if name.bytes().skip(3).all(|b| b.is_ascii_digit()) {
+        signal.0.to_string()
+    } else {
+        name
+    }
 }
 
 /// `depends_on` as `Wants=`/`Requires=` and `After=`.

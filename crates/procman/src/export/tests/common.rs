@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::*;
@@ -30,4 +31,78 @@ fn labels_follow_dns_rules() {
     assert_eq!(dns_label("-a-", 63), "a");
     assert_eq!(dns_label("___", 63), "x");
     assert_eq!(dns_label(&"a".repeat(80), 63).len(), 63);
+}
+
+#[test]
+fn valid_ids_keep_their_names_and_the_others_are_made_unique() {
+    let label = |id: &str| dns_label(id, 63);
+    let ids = [
+        Some("My_Svc-1"),
+        Some("my-svc-1"),
+        None,
+        Some("MY_SVC_1"),
+        Some("_x"),
+        Some("-"),
+        Some("x-"),
+    ];
+    let names = distinct_names(&ids, 63, label);
+    let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
+    assert_eq!(
+        names,
+        [
+            Some("my-svc-1-2"),
+            Some("my-svc-1"),
+            None,
+            Some("my-svc-1-3"),
+            Some("x"),
+            Some("x-2"),
+            Some("x-3"),
+        ]
+    );
+    // Ids cut to the same 63 characters.
+    let (a, b) = (
+        format!("{}b", "a".repeat(63)),
+        format!("{}c", "a".repeat(63)),
+    );
+    let names = distinct_names(&[Some(&a), Some(&b)], 63, label);
+    assert_eq!(names[0].as_deref(), Some("a".repeat(63).as_str()));
+    assert_eq!(names[1], Some(format!("{}-2", "a".repeat(61))));
+    // A suffixed name that is an id of its own is not taken again.
+    let names = distinct_names(&[Some("a_b"), Some("a-b"), Some("a-b-2")], 63, label);
+    assert_eq!(names[0].as_deref(), Some("a-b-3"));
+}
+
+#[test]
+fn a_suffix_fits_within_the_longest_name() {
+    let taken = |names: &[String]| names.iter().cloned().collect::<HashSet<String>>();
+    let long = "a".repeat(63);
+    assert_eq!(unique_name(long.clone(), &taken(&[]), 63), long);
+    // Cut to make room for `-2`, without a `-` left before it.
+    let dashed = format!("{}-bc", "a".repeat(60));
+    assert_eq!(
+        unique_name(dashed.clone(), &taken(&[dashed]), 63),
+        format!("{}-2", "a".repeat(60))
+    );
+    // `-10` needs one more character than `-9`.
+    let mut all: Vec<String> = vec![long.clone()];
+    all.extend((2..10).map(|n| format!("{}-{n}", "a".repeat(61))));
+    assert_eq!(
+        unique_name(long, &taken(&all), 63),
+        format!("{}-10", "a".repeat(60))
+    );
+}
+
+#[test]
+fn basic_credentials_are_percent_decoded() {
+    // base64 of `us:er:p@ss`: each part decoded, joined by `:`.
+    assert_eq!(
+        basic_authorization("us%3Aer:p%40ss"),
+        "Basic dXM6ZXI6cEBzcw=="
+    );
+    // base64 of `user:pw`, and of `admin:` (no password).
+    assert_eq!(basic_authorization("user:pw"), "Basic dXNlcjpwdw==");
+    assert_eq!(basic_authorization("admin"), "Basic YWRtaW46");
+    // A `%` without two hex digits is kept; bytes need not be UTF-8.
+    assert_eq!(percent_decoded("a%zz%4"), b"a%zz%4");
+    assert_eq!(percent_decoded("%C3%BC%ff"), [0xc3, 0xbc, 0xff]);
 }

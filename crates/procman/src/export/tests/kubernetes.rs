@@ -15,7 +15,7 @@ fn opts(name: &str) -> Options {
 }
 
 /// A config from `processes` (the entries of `managed_processes`).
-fn config(processes: &str) -> Config {
+pub(super) fn config(processes: &str) -> Config {
     let text = format!("managed_processes:\n{processes}");
     match procman_core::config::load_str(&text, Path::new("/srv/app/procman.yaml"), &|_| None) {
         Ok(c) => c,
@@ -23,12 +23,12 @@ fn config(processes: &str) -> Config {
     }
 }
 
-fn rendered(processes: &str) -> Rendered {
+pub(super) fn rendered(processes: &str) -> Rendered {
     render(&config(processes), &opts("app")).expect("rendered")
 }
 
 /// Every file, as stdout has them.
-fn stream(r: &Rendered) -> String {
+pub(super) fn stream(r: &Rendered) -> String {
     r.files.iter().map(|f| f.text.as_str()).collect()
 }
 
@@ -39,7 +39,7 @@ fn warnings(r: &Rendered) -> String {
         .collect()
 }
 
-fn warned(r: &Rendered, path: &str, part: &str) -> bool {
+pub(super) fn warned(r: &Rendered, path: &str, part: &str) -> bool {
     r.warnings
         .iter()
         .any(|w| w.path == path && w.message.contains(part))
@@ -110,12 +110,31 @@ fn names_are_dns_labels_unique_and_warned_about() {
         "  - {id: My_Api, management: {control: {executable: /bin/a}}}\n  - {id: my-api, management: {control: {executable: /bin/b}}}\n  - {id: \"007\", management: {control: {executable: /bin/c}}}\n",
     );
     let names: Vec<&str> = r.files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["my-api.yaml", "my-api-2.yaml", "p-007.yaml"]);
-    assert!(warned(&r, "managed_processes[0].id", "named `my-api`"));
-    assert!(warned(&r, "managed_processes[1].id", "named `my-api-2`"));
+    // A valid id keeps its name, even after an id that maps to it.
+    assert_eq!(names, ["my-api-2.yaml", "my-api.yaml", "p-007.yaml"]);
+    assert!(warned(
+        &r,
+        "managed_processes[0].id",
+        "named `my-api-2` (`my-api` is another process's)"
+    ));
+    assert!(
+        r.warnings
+            .iter()
+            .all(|w| w.path != "managed_processes[1].id"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(r.files[1].text.contains("  name: my-api\n"));
     assert!(warned(&r, "managed_processes[2].id", "named `p-007`"));
+    assert_eq!(object_name("_x"), "x");
+    assert_eq!(object_name("-"), "x");
+    assert_eq!(object_name("_1"), "p-1");
     assert!(r.files[2].text.contains("  name: p-007\n"));
-    assert_eq!(unique("a".repeat(63), &["a".repeat(63)]).len(), 63);
+    let taken = std::collections::HashSet::from(["a".repeat(63)]);
+    assert_eq!(
+        crate::export::unique_name("a".repeat(63), &taken, 63).len(),
+        63
+    );
 }
 
 #[test]

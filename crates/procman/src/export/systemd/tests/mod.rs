@@ -2,6 +2,7 @@
 //! behaviour each.
 
 mod quoting;
+mod values;
 
 use std::path::{Path, PathBuf};
 
@@ -175,7 +176,8 @@ fn restart_strategies_and_limits() {
     let batch = render(&one("    profile_type: batch\n    management:\n      control: {executable: /bin/sh, success_exit_codes: [3]}\n      restart_policy: {strategy: always, max_attempts: 0, backoff_multiplier: 1}\n"));
     let unit = file(&batch, "app-a.service");
     assert!(unit.contains("Restart=on-failure\n"), "{unit}");
-    assert!(unit.contains("RestartForceExitStatus=0\n"), "{unit}");
+    // systemd refuses a oneshot with RestartForceExitStatus=.
+    assert!(!unit.contains("RestartForceExitStatus"), "{unit}");
     assert!(unit.contains("SuccessExitStatus=3\n"), "{unit}");
     assert!(
         unit.contains("StartLimitIntervalSec=0\n") && !unit.contains("StartLimitBurst"),
@@ -183,11 +185,14 @@ fn restart_strategies_and_limits() {
     );
     assert!(!unit.contains("RestartSteps"), "{unit}");
     assert_eq!(batch.warnings.len(), 1, "{:?}", batch.warnings);
-    assert!(warned(
+    let codes = warned(
         &batch,
-        "managed_processes[0].management.control.success_exit_codes"
-    )[0]
-    .contains("exit 0"));
+        "managed_processes[0].management.control.success_exit_codes",
+    );
+    assert!(
+        codes[0].contains("exit 0 is not restarted either"),
+        "{codes:?}"
+    );
 
     let exact = render(&one("    management:\n      control: {executable: /bin/sh}\n      restart_policy: {max_attempts: 3, window: 90s, restart_delay: 1s, max_delay: 8s}\n"));
     let unit = file(&exact, "app-a.service");
