@@ -81,7 +81,13 @@ impl Target {
             .header(USER_AGENT, HeaderValue::from_static("hsu-procman-health"))
             .header(CONNECTION, HeaderValue::from_static("close"));
         if let Some(user) = &self.userinfo {
-            let token = base64::engine::general_purpose::STANDARD.encode(percent_decoded(user));
+            // RFC 7617: `user-id ":" password`, the password empty when
+            // the URL has none (`http://user@host/`), as curl sends it.
+            let mut pair = percent_decoded(user);
+            if !user.contains(':') {
+                pair.push(b':');
+            }
+            let token = base64::engine::general_purpose::STANDARD.encode(pair);
             req = req.header(AUTHORIZATION, format!("Basic {token}"));
         }
         req.body(Empty::new()).map_err(|e| e.to_string())

@@ -10,6 +10,7 @@ mod depends;
 mod dispositions;
 mod ending;
 mod environment;
+mod export_cli;
 mod export_kubernetes;
 mod export_nomad;
 mod export_systemd;

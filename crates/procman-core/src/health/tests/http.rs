@@ -241,6 +241,16 @@ fn urls_become_an_address_a_host_and_a_path() {
         .decode(auth.trim_start_matches("Basic "))
         .expect("base64");
     assert_eq!(sent, b"us:er:p@ss%zz");
+    // A user without a password sends an empty one.
+    let t = Target::parse("http://admin@127.0.0.1:81/h").expect("parse");
+    let req = t.request().expect("request");
+    let auth = req.headers()[hyper::header::AUTHORIZATION]
+        .to_str()
+        .expect("ascii");
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim_start_matches("Basic "))
+        .expect("base64");
+    assert_eq!(sent, b"admin:");
 
     let t = Target::parse("https://localhost/ready").expect("parse");
     assert_eq!(

@@ -103,7 +103,7 @@ pub fn probe_warning(p: &ProcessConfig, path: &str, h: &HealthCheck, unit: &str)
     Warning::new(
         key,
         format!(
-            "systemd has no {kind} probe: {what} is written as a comment in {unit}; the unit \
+            "systemd has no {kind} probe: {what} is written as a comment in `{unit}`; the unit \
              counts as started once its program runs, a failing check ends nothing, and `healthy` \
              dependents wait only for the start"
         ),
