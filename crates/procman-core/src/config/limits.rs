@@ -90,7 +90,18 @@ pub(super) fn resource_limits(d: &mut Decoder<'_>, mgmt: &Section<'_>) -> Resour
         max_file_descriptors: d
             .field(&s, "max_file_descriptors", |d, i| {
                 let n = positive(d, i)?;
+                // For another host, only what no Linux kernel allows.
                 if !d.here {
+                    if n > NR_OPEN_MAX {
+                        d.invalid(
+                            i,
+                            format!(
+                                "{n} is above {NR_OPEN_MAX}, the most any Linux kernel allows \
+                                 (the ceiling of fs.nr_open)"
+                            ),
+                        );
+                        return None;
+                    }
                     return Some(n);
                 }
                 if let Err(message) = d.fd_ceiling().check(n) {
@@ -176,6 +187,10 @@ impl FdCeiling {
         Ok(())
     }
 }
+
+/// The highest `fs.nr_open` a Linux kernel accepts (`sysctl_nr_open_max`
+/// on 64-bit: `INT_MAX` rounded down to a multiple of 64).
+const NR_OPEN_MAX: u64 = 2_147_483_584;
 
 /// Whether this process holds CAP_SYS_RESOURCE in its effective set (as
 /// root normally does, unless a container dropped it); without

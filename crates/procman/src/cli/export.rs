@@ -69,9 +69,11 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
         };
         console::write(line.as_bytes());
     }
+    let mut left_over = 0;
     let written = match &args.output {
         Some(dir) => {
             let left = write_dir(dir, &rendered).map_err(Failure::Runtime)?;
+            left_over = left.len();
             for name in left {
                 console::write(
                     format!(
@@ -88,7 +90,7 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
             "stdout".to_string()
         }
     };
-    let warnings = match rendered.warnings.len() {
+    let warnings = match rendered.warnings.len() + left_over {
         0 => String::new(),
         1 => ", 1 warning".to_string(),
         n => format!(", {n} warnings"),
@@ -115,6 +117,13 @@ fn stem(file: &Path) -> String {
 
 /// Every file on stdout, in order; a closed stdout is not an error.
 fn write_stdout(rendered: &Rendered) -> Result<(), Failure> {
+    // The standard library takes writes to a closed stdout (`>&-`) as done:
+    // nothing would be written and the summary would say it was.
+    if rustix::io::fcntl_getfd(std::io::stdout()).is_err() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "stdout is closed: nothing was written (pass -o DIR to write files)"
+        )));
+    }
     let mut out = std::io::stdout().lock();
     let all: String = rendered.files.iter().map(|f| f.text.as_str()).collect();
     match out.write_all(all.as_bytes()).and_then(|()| out.flush()) {
@@ -137,7 +146,7 @@ fn write_dir(dir: &Path, rendered: &Rendered) -> anyhow::Result<Vec<String>> {
     let mut written = Vec::new();
     for (name, text) in files.chain(readme) {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        write_file(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         written.push(name);
     }
     let entries = std::fs::read_dir(dir)
@@ -150,6 +159,20 @@ fn write_dir(dir: &Path, rendered: &Rendered) -> anyhow::Result<Vec<String>> {
         .collect();
     left.sort();
     Ok(left)
+}
+
+/// `text` as the whole of the file at `path`, never through a symbolic
+/// link there (it is refused: whatever it points to is left alone).
+fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -169,6 +192,19 @@ mod tests {
             readme: Some("how\n".into()),
             ..Rendered::default()
         }
+    }
+
+    #[test]
+    fn a_symbolic_link_in_the_directory_is_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep\n").expect("write");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        std::os::unix::fs::symlink(&target, out.join("a.yaml")).expect("symlink");
+        let err = write_dir(&out, &rendered(&["a.yaml"])).expect_err("refused");
+        assert!(err.to_string().contains("a.yaml"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep\n");
     }
 
     #[test]

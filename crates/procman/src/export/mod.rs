@@ -140,14 +140,7 @@ pub fn working_directory(config: &Config, p: &ProcessConfig) -> PathBuf {
 pub fn executable_path(config: &Config, p: &ProcessConfig) -> Option<PathBuf> {
     let exe = &p.control.executable;
     if exe.contains('/') {
-        // `/opt/service/./x` → `/opt/service/x` (`..` is kept: it may
-        // cross a link).
-        let path = working_directory(config, p).join(exe);
-        return Some(
-            path.components()
-                .filter(|c| !matches!(c, std::path::Component::CurDir))
-                .collect(),
-        );
+        return Some(without_dots(&working_directory(config, p).join(exe)));
     }
     let path = p
         .control
@@ -157,9 +150,20 @@ pub fn executable_path(config: &Config, p: &ProcessConfig) -> Option<PathBuf> {
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone())
         .or_else(|| std::env::var("PATH").ok())?;
+    // A relative entry is relative to the working directory, as procman
+    // reads it at spawn time, wherever the export runs.
+    let cwd = working_directory(config, p);
     std::env::split_paths(&path)
-        .map(|dir| dir.join(exe))
+        .map(|dir| without_dots(&cwd.join(dir).join(exe)))
         .find(|candidate| is_executable(candidate))
+}
+
+/// `/opt/service/./x` → `/opt/service/x` (`..` is kept: it may cross a
+/// link).
+fn without_dots(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn is_executable(path: &Path) -> bool {

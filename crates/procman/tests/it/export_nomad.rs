@@ -403,10 +403,13 @@ async fn tricky_values_come_back_byte_for_byte() {
 #[tokio::test]
 async fn a_name_nomad_refuses_is_a_usage_error() {
     let config = fixture("spec-example").display().to_string();
-    let (end, out, err) = export(&["--format", "nomad", "-c", &config, "--name", "my app"]).await;
-    assert_eq!(end, ProcessEnd::Exited(2), "{err}");
-    assert!(out.is_empty(), "{out}");
-    assert!(err.contains("not one Nomad accepts"), "{err}");
+    for name in ["my app", "-x"] {
+        let name = format!("--name={name}");
+        let (end, out, err) = export(&["--format", "nomad", "-c", &config, &name]).await;
+        assert_eq!(end, ProcessEnd::Exited(2), "{name}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("not one Nomad accepts"), "{err}");
+    }
 }
 
 /// `nomad job validate` where a `nomad` binary is installed; it is not

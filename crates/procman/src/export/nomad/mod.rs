@@ -158,11 +158,17 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-/// A job name Nomad accepts (no space or NUL) that is also a file name.
+/// A job name Nomad accepts (no space or NUL) that is also a file name
+/// the README's commands can take (not starting with `-`).
 fn check_name(name: &str) -> Result<(), ExportError> {
-    if name.is_empty() || name.contains(char::is_whitespace) || name.contains(['/', '\0']) {
+    if name.is_empty()
+        || name.starts_with('-')
+        || name.contains(char::is_whitespace)
+        || name.contains(['/', '\0'])
+    {
         return Err(ExportError::Incomplete(format!(
-            "the job name {name:?} is not one Nomad accepts (no spaces or `/`): pass --name NAME"
+            "the job name {name:?} is not one Nomad accepts, or one a command line can take \
+             (no spaces or `/`, not starting with `-`): pass --name NAME"
         )));
     }
     Ok(())

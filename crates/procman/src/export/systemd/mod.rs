@@ -40,6 +40,9 @@ impl Names {
             })
             .take(180)
             .collect();
+        // A leading `-` would read as an option in `systemctl enable
+        // <name>.target` and the README's other commands.
+        prefix = prefix.trim_start_matches('-').to_string();
         if prefix.is_empty() {
             prefix = "procman".to_string();
         }
@@ -47,8 +50,9 @@ impl Names {
             Warning::new(
                 "--name",
                 format!(
-                    "{:?} is not a valid unit name (ASCII letters, digits, `:_.-`, at most 180 \
-                     here): the units are named {prefix}.target and {prefix}-<id>.service",
+                    "{:?} is not a valid unit name (ASCII letters, digits, `:_.-`, not starting \
+                     with `-`, at most 180 here): the units are named {prefix}.target and \
+                     {prefix}-<id>.service",
                     opts.name
                 ),
             )

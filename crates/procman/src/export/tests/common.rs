@@ -106,3 +106,24 @@ fn basic_credentials_are_percent_decoded() {
     assert_eq!(percent_decoded("a%zz%4"), b"a%zz%4");
     assert_eq!(percent_decoded("%C3%BC%ff"), [0xc3, 0xbc, 0xff]);
 }
+
+/// A relative `PATH` entry is relative to the process's working
+/// directory, as at spawn time: the path found is absolute, wherever the
+/// export runs.
+#[test]
+fn a_relative_path_entry_is_found_from_the_working_directory() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let exe = sub.join("tool");
+    std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let yaml = format!(
+        "managed_processes:\n  - id: t\n    management:\n      control:\n        executable: tool\n        working_directory: {}\n        environment: {{PATH: 'sub:/nonexistent'}}\n",
+        dir.path().display()
+    );
+    let config = procman_core::config::load_str(&yaml, &dir.path().join("c.yaml"), &|_| None)
+        .expect("valid");
+    assert_eq!(executable_path(&config, &config.processes[0]), Some(exe));
+}

@@ -382,3 +382,28 @@ fn config_text_in_comments_cannot_break_out_of_them() {
         );
     }
 }
+
+/// A name whose first character would read as an option in the README's
+/// commands (`systemctl enable -x.target`) loses it, with a warning.
+#[test]
+fn a_name_never_starts_with_a_dash() {
+    for (name, prefix) in [
+        ("-x", "x"),
+        ("über", "ber"),
+        ("@x", "x"),
+        ("---", "procman"),
+    ] {
+        let opts = Options {
+            name: name.to_string(),
+            image: None,
+        };
+        let yaml = one("    management: {control: {executable: /bin/true}}\n");
+        let r = super::render(&load(&yaml), &opts).expect("renders");
+        let names: Vec<&str> = r.files.iter().map(|f| f.name.as_str()).collect();
+        assert!(
+            names.contains(&format!("{prefix}.target").as_str()),
+            "{name}: {names:?}"
+        );
+        assert!(!warned(&r, "--name").is_empty(), "{name}");
+    }
+}
