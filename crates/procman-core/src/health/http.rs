@@ -81,17 +81,23 @@ impl Target {
             .header(USER_AGENT, HeaderValue::from_static("hsu-procman-health"))
             .header(CONNECTION, HeaderValue::from_static("close"));
         if let Some(user) = &self.userinfo {
-            // RFC 7617: `user-id ":" password`, the password empty when
-            // the URL has none (`http://user@host/`), as curl sends it.
-            let mut pair = percent_decoded(user);
-            if !user.contains(':') {
-                pair.push(b':');
-            }
-            let token = base64::engine::general_purpose::STANDARD.encode(pair);
-            req = req.header(AUTHORIZATION, format!("Basic {token}"));
+            req = req.header(AUTHORIZATION, basic_authorization(user));
         }
         req.body(Empty::new()).map_err(|e| e.to_string())
     }
+}
+
+/// The `Authorization` header an HTTP check sends for the `user:password`
+/// of its URL (`userinfo`): Basic, of the userinfo percent-decoded
+/// (`p%40ss` is `p@ss`), the password empty when the URL has none
+/// (`http://user@host/`), as curl sends it (RFC 7617).
+pub fn basic_authorization(userinfo: &str) -> String {
+    let mut pair = percent_decoded(userinfo);
+    if !userinfo.contains(':') {
+        pair.push(b':');
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(pair);
+    format!("Basic {token}")
 }
 
 /// `text` with each `%XX` turned into its byte, as a URL's userinfo is
@@ -104,6 +110,8 @@ fn percent_decoded(text: &str) -> Vec<u8> {
         let hex = bytes
             .get(i + 1..i + 3)
             .and_then(|h| std::str::from_utf8(h).ok())
+            // from_str_radix takes a sign too: `%+f` is no escape.
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {

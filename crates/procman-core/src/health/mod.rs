@@ -29,6 +29,8 @@ mod grpc;
 mod http;
 mod tcp;
 
+pub use http::basic_authorization;
+
 #[cfg(test)]
 #[path = "tests/pki.rs"]
 pub(crate) mod pki;

@@ -348,45 +348,9 @@ pub fn unique_name(name: String, taken: &HashSet<String>, max: usize) -> String 
         .unwrap_or(name)
 }
 
-/// The value of the `Authorization` header procman sends for the
-/// `user:password@` of an endpoint's URL (`userinfo`): HTTP Basic, of
-/// the userinfo percent-decoded (`p%40ss` is `p@ss`), with `:` after a
-/// user without a password.
-pub fn basic_authorization(userinfo: &str) -> String {
-    use base64::Engine as _;
-    let mut credentials = percent_decoded(userinfo);
-    if !userinfo.contains(':') {
-        credentials.push(b':');
-    }
-    let token = base64::engine::general_purpose::STANDARD.encode(credentials);
-    format!("Basic {token}")
-}
-
-/// The bytes of `text` with each `%XX` decoded; a `%` not followed by
-/// two hex digits stays as it is.
-fn percent_decoded(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
+/// The `Authorization` header procman's own HTTP check sends for the
+/// `user:password@` of an endpoint's URL, so that an export sends the same.
+pub use procman_core::health::basic_authorization;
 
 #[cfg(test)]
 #[path = "tests/common.rs"]

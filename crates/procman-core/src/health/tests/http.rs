@@ -231,7 +231,7 @@ fn urls_become_an_address_a_host_and_a_path() {
     );
     assert_eq!(t.userinfo.as_deref(), Some("admin:s3cret"));
     // Sent as curl sends it: the userinfo percent-decoded, then base64.
-    let t = Target::parse("http://us%3Aer:p%40ss%zz@127.0.0.1:81/h").expect("parse");
+    let t = Target::parse("http://us%3Aer:p%40ss%zz%2b%+f@127.0.0.1:81/h").expect("parse");
     let req = t.request().expect("request");
     let auth = req.headers()[hyper::header::AUTHORIZATION]
         .to_str()
@@ -240,7 +240,7 @@ fn urls_become_an_address_a_host_and_a_path() {
     let sent = base64::engine::general_purpose::STANDARD
         .decode(auth.trim_start_matches("Basic "))
         .expect("base64");
-    assert_eq!(sent, b"us:er:p@ss%zz");
+    assert_eq!(sent, b"us:er:p@ss%zz+%+f");
     // A user without a password sends an empty one.
     let t = Target::parse("http://admin@127.0.0.1:81/h").expect("parse");
     let req = t.request().expect("request");
