@@ -51,36 +51,25 @@ async fn files_an_earlier_export_left_in_the_directory_are_named() {
     let t = Scratch::new();
     let dir = t.path("out");
     let dir_s = dir.display().to_string();
-    let first = many(&t, 3);
-    let (end, _, err) = run_split(
-        Path::new(procman()),
-        &[
-            "export",
-            "--format",
-            "kubernetes",
-            "-c",
-            &first,
-            "-o",
-            &dir_s,
-        ],
-    )
-    .await;
+    let export = |config: String| {
+        let dir_s = dir_s.clone();
+        async move {
+            let args = [
+                "export",
+                "--format",
+                "kubernetes",
+                "-c",
+                &config,
+                "-o",
+                &dir_s,
+            ];
+            run_split(Path::new(procman()), &args).await
+        }
+    };
+    let (end, _, err) = export(many(&t, 3)).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     assert!(!err.contains("not written by this export"), "{err}");
-    let second = many(&t, 2);
-    let (end, _, err) = run_split(
-        Path::new(procman()),
-        &[
-            "export",
-            "--format",
-            "kubernetes",
-            "-c",
-            &second,
-            "-o",
-            &dir_s,
-        ],
-    )
-    .await;
+    let (end, _, err) = export(many(&t, 2)).await;
     assert_eq!(end, ProcessEnd::Exited(0), "{err}");
     let named: Vec<&str> = err
         .lines()
