@@ -30,6 +30,23 @@ async fn unshare_or_skip_reason() -> Result<PathBuf, String> {
     Ok(unshare)
 }
 
+/// `unshare`, a scratch dir and its path as text; `None` (after saying
+/// why, or failing under CI) when this machine cannot make a pid
+/// namespace.
+async fn setup() -> Option<(PathBuf, Scratch, String)> {
+    match unshare_or_skip_reason().await {
+        Ok(unshare) => {
+            let t = Scratch::new();
+            let scratch = t.dir.path().display().to_string();
+            Some((unshare, t, scratch))
+        }
+        Err(why) => {
+            skip_or_fail(&format!("pid1: {why}"));
+            None
+        }
+    }
+}
+
 /// A `/proc/PID/status` field, e.g. `NSpid` or `PPid`.
 fn status_field(pid: u32, field: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -87,15 +104,9 @@ async fn first_child(pid: u32, within: Duration) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
     tokio::time::timeout(WATCHDOG, async {
-        let unshare = match unshare_or_skip_reason().await {
-            Ok(u) => u,
-            Err(why) => {
-                skip_or_fail(&format!("pid1: {why}"));
-                return;
-            }
+        let Some((unshare, t, scratch)) = setup().await else {
+            return;
         };
-        let t = Scratch::new();
-        let scratch = t.dir.path().display().to_string();
         let (tree_out, svc_out) = (t.path("tree.out"), t.path("svc.out"));
         // --pidfile puts our temp dir in every member's command line.
         let tree_args = format!(
@@ -189,15 +200,9 @@ async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_pid_1_with_exit_on_end_it_exits_with_the_jobs_outcome() {
     tokio::time::timeout(WATCHDOG, async {
-        let unshare = match unshare_or_skip_reason().await {
-            Ok(u) => u,
-            Err(why) => {
-                skip_or_fail(&format!("pid1: {why}"));
-                return;
-            }
+        let Some((unshare, t, scratch)) = setup().await else {
+            return;
         };
-        let t = Scratch::new();
-        let scratch = t.dir.path().display().to_string();
         let orphan_out = t.path("orphan.out");
         // The subshell starts the orphan and exits at once; the job
         // fails once the orphan is ready.
