@@ -4,7 +4,7 @@
 //! Needs root and `unshare` (util-linux); skipped, saying why, otherwise
 //! (and failing when `CI` is set).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use procman_core::outcome::{ProcessEnd, Signal};
@@ -30,22 +30,46 @@ async fn unshare_or_skip_reason() -> Result<PathBuf, String> {
     Ok(unshare)
 }
 
-/// `unshare`, a scratch dir and its path as text; `None` (after saying
-/// why, or failing under CI) when this machine cannot make a pid
-/// namespace.
-async fn setup() -> Option<(PathBuf, Scratch, String)> {
+/// `unshare` and a scratch dir; `None` (after saying why, or failing
+/// under CI) when this machine cannot make a pid namespace.
+async fn setup() -> Option<(PathBuf, Scratch)> {
     match unshare_or_skip_reason().await {
-        Ok(unshare) => {
-            let t = Scratch::new();
-            let scratch = t.dir.path().display().to_string();
-            Some((unshare, t, scratch))
-        }
+        Ok(unshare) => Some((unshare, Scratch::new())),
         Err(why) => {
             skip_or_fail(&format!("pid1: {why}"));
             None
         }
     }
 }
+
+/// Writes `yaml` as the scratch dir's config and starts `procman run` on
+/// it as PID 1 of a new pid namespace, with `extra` arguments. The guard
+/// kills what is left of it (by the scratch dir's path) when dropped:
+/// killing procman, PID 1, would end the whole namespace.
+fn run_as_pid_1(unshare: &Path, t: &Scratch, yaml: &str, extra: &[&str]) -> (KillOnDrop, Started) {
+    let file = t.path("procman.yaml");
+    std::fs::write(&file, yaml).expect("write the config");
+    let (procman_s, file_s) = (procman().to_string(), file.display().to_string());
+    let mut args = vec![
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        &procman_s,
+        "run",
+        "-c",
+        &file_s,
+    ];
+    args.extend_from_slice(extra);
+    let guard = KillOnDrop(t.dir.path().display().to_string());
+    (guard, start(unshare, &args, &[]))
+}
+
+/// What `start` returns: the pid, its exit, its output.
+type Started = (
+    u32,
+    tokio::sync::oneshot::Receiver<ProcessEnd>,
+    tempfile::NamedTempFile,
+);
 
 /// A `/proc/PID/status` field, e.g. `NSpid` or `PPid`.
 fn status_field(pid: u32, field: &str) -> Option<String> {
@@ -104,9 +128,10 @@ async fn first_child(pid: u32, within: Duration) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
     tokio::time::timeout(WATCHDOG, async {
-        let Some((unshare, t, scratch)) = setup().await else {
+        let Some((unshare, t)) = setup().await else {
             return;
         };
+        let scratch = t.dir.path().display().to_string();
         let (tree_out, svc_out) = (t.path("tree.out"), t.path("svc.out"));
         // --pidfile puts our temp dir in every member's command line.
         let tree_args = format!(
@@ -117,21 +142,7 @@ async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
         let yaml = t.header()
             + &child_entry_to_file("tree", &tree_args, &tree_out, "")
             + &child_entry_to_file("svc", &svc_args, &svc_out, "");
-        let file = t.path("procman.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let (procman_s, file_s) = (procman().to_string(), file.display().to_string());
-        let args = [
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            &procman_s,
-            "run",
-            "-c",
-            &file_s,
-        ];
-        // Killing procman, PID 1, would end the whole namespace.
-        let _cleanup = KillOnDrop(scratch.clone());
-        let (upid, exit, log) = start(&unshare, &args, &[]);
+        let (_cleanup, (upid, exit, log)) = run_as_pid_1(&unshare, &t, &yaml, &[]);
         let output = || std::fs::read_to_string(log.path()).unwrap_or_default();
 
         let manager = first_child(upid, Duration::from_secs(20)).await;
@@ -200,7 +211,7 @@ async fn as_pid_1_it_adopts_orphans_and_stops_everything_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_pid_1_with_exit_on_end_it_exits_with_the_jobs_outcome() {
     tokio::time::timeout(WATCHDOG, async {
-        let Some((unshare, t, scratch)) = setup().await else {
+        let Some((unshare, t)) = setup().await else {
             return;
         };
         let orphan_out = t.path("orphan.out");
@@ -217,21 +228,7 @@ async fn as_pid_1_with_exit_on_end_it_exits_with_the_jobs_outcome() {
             + &format!(
                 "  - id: job\n    profile_type: batch\n    management:\n      control:\n        executable: /bin/sh\n        arguments: [\"-c\", {script:?}]\n      restart_policy: {{strategy: never}}\n"
             );
-        let file = t.path("procman.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let (procman_s, file_s) = (procman().to_string(), file.display().to_string());
-        let args = [
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            &procman_s,
-            "run",
-            "-c",
-            &file_s,
-            "--exit-on-end",
-        ];
-        let _cleanup = KillOnDrop(scratch.clone());
-        let (_, exit, log) = start(&unshare, &args, &[]);
+        let (_cleanup, (_, exit, log)) = run_as_pid_1(&unshare, &t, &yaml, &["--exit-on-end"]);
         let output = || std::fs::read_to_string(log.path()).unwrap_or_default();
         let end = match tokio::time::timeout(Duration::from_secs(60), exit).await {
             Ok(end) => end.expect("exit status"),
