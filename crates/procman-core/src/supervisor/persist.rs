@@ -256,5 +256,8 @@ mod tests {
         let text = format!("{set:?}");
         assert!(text.contains("shutdown_on_exit: true"), "{text}");
         assert!(text.contains("web:1"), "{text}");
+        assert!(set.shutdown_on_exit);
+        let image = set.export.as_ref().and_then(|e| e.image.as_deref());
+        assert_eq!(image, Some("web:1"));
     }
 }

@@ -2,7 +2,7 @@
 //! each of many processes is shown twice and then counted, and files an
 //! earlier export left in `-o DIR` are named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use procman_core::outcome::ProcessEnd;
 
@@ -77,4 +77,14 @@ async fn files_an_earlier_export_left_in_the_directory_are_named() {
         .collect();
     assert_eq!(named.len(), 1, "{err}");
     assert!(named[0].contains("p2"), "{err}");
+}
+
+/// A config of `procman export`'s golden files: `spec-example` (the
+/// seed's example) or one under `crates/procman/tests/export/`.
+pub fn export_fixture(name: &str) -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match name {
+        "spec-example" => crate_dir.join("../../examples/hsu-spec-example.yaml"),
+        other => crate_dir.join(format!("tests/export/{other}.yaml")),
+    }
 }

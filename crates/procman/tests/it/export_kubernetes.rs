@@ -26,7 +26,7 @@ const FIXTURES: [&str; 3] = ["every-key", "spec-example", "kubernetes-strings"];
 const IMAGE: &str = "registry.example/shop:1.0";
 
 fn fixture(name: &str) -> PathBuf {
-    export_fixture(name)
+    crate::export_cli::export_fixture(name)
 }
 
 /// What a run printed.

@@ -41,7 +41,7 @@ with open(sys.argv[1], encoding="utf-8") as f:
 "#;
 
 fn fixture(name: &str) -> PathBuf {
-    export_fixture(name)
+    crate::export_cli::export_fixture(name)
 }
 
 /// Runs `procman export ARGS`: how it ended, its stdout and its stderr.

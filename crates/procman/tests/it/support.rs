@@ -496,13 +496,3 @@ pub async fn run_split(program: &Path, args: &[&str]) -> (ProcessEnd, String, St
     let read = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
     (end, read(&out), read(&err))
 }
-
-/// A config of `procman export`'s golden files: `spec-example` (the
-/// seed's example) or one under `crates/procman/tests/export/`.
-pub fn export_fixture(name: &str) -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match name {
-        "spec-example" => crate_dir.join("../../examples/hsu-spec-example.yaml"),
-        other => crate_dir.join(format!("tests/export/{other}.yaml")),
-    }
-}

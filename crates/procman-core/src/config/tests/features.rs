@@ -275,9 +275,6 @@ fn extensions_are_read() {
                 rotation: {max_size_mb: 10}
           - id: job
             profile_type: batch
-            shutdown_on_exit: true
-            export:
-              image: registry.example/job:1.2
             management:
               control: {executable: job}
               health_check:
@@ -335,14 +332,7 @@ fn extensions_are_read() {
             max_files: 5
         })
     );
-    assert!(!svc.shutdown_on_exit);
-    assert_eq!(svc.export, None);
     let job = &config.processes[1];
-    assert!(job.shutdown_on_exit);
-    assert_eq!(
-        job.export.as_deref().and_then(|e| e.image.as_deref()),
-        Some("registry.example/job:1.2")
-    );
     assert_eq!(job.profile, Profile::Batch);
     let h = job.health_check.as_ref().expect("health check");
     assert_eq!(h.kind, HealthCheckKind::Exec);
@@ -502,31 +492,4 @@ fn log_collection_targets() {
             }),
         }
     );
-}
-
-/// A config for another host (`procman export`) is not held to this
-/// host's accounts and ceilings; the same file for this host is.
-#[test]
-fn a_config_for_elsewhere_skips_what_only_this_host_can_tell() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("elsewhere.yaml");
-    std::fs::write(
-        &file,
-        "managed_processes:\n  - id: db\n    management:\n      control: {executable: postgres, user: no-such-user-4711, group: no-such-group-4711}\n      resource_limits: {max_file_descriptors: 1073741824}\n",
-    )
-    .expect("write");
-    let here = crate::config::load_file(&file).expect_err("not for this host");
-    let text = here.to_string();
-    assert!(text.contains("user"), "{text}");
-    assert!(text.contains("max_file_descriptors"), "{text}");
-    let config = crate::config::load_file_elsewhere(&file).expect("for another host");
-    let db = &config.processes[0];
-    assert_eq!(db.control.user.as_deref(), Some("no-such-user-4711"));
-    assert_eq!(db.control.group.as_deref(), Some("no-such-group-4711"));
-    assert_eq!(db.resource_limits.max_file_descriptors, Some(1 << 30));
-    // What no kernel allows is refused for any host.
-    let text = std::fs::read_to_string(&file).expect("read");
-    std::fs::write(&file, text.replace("1073741824", "2147483648")).expect("write");
-    let err = crate::config::load_file_elsewhere(&file).expect_err("no kernel allows it");
-    assert!(err.to_string().contains("2147483584"), "{err}");
 }

@@ -312,3 +312,30 @@ fn a_memory_limit_with_a_unit_says_the_unit_is_mib() {
         "expected a whole number of MiB without a unit, found 512MB"
     );
 }
+
+/// A config for another host (`procman export`) is not held to this
+/// host's accounts and ceilings; the same file for this host is.
+#[test]
+fn a_config_for_elsewhere_skips_what_only_this_host_can_tell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("elsewhere.yaml");
+    std::fs::write(
+        &file,
+        "managed_processes:\n  - id: db\n    management:\n      control: {executable: postgres, user: no-such-user-4711, group: no-such-group-4711}\n      resource_limits: {max_file_descriptors: 1073741824}\n",
+    )
+    .expect("write");
+    let here = crate::config::load_file(&file).expect_err("not for this host");
+    let text = here.to_string();
+    assert!(text.contains("user"), "{text}");
+    assert!(text.contains("max_file_descriptors"), "{text}");
+    let config = crate::config::load_file_elsewhere(&file).expect("for another host");
+    let db = &config.processes[0];
+    assert_eq!(db.control.user.as_deref(), Some("no-such-user-4711"));
+    assert_eq!(db.control.group.as_deref(), Some("no-such-group-4711"));
+    assert_eq!(db.resource_limits.max_file_descriptors, Some(1 << 30));
+    // What no kernel allows is refused for any host.
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("1073741824", "2147483648")).expect("write");
+    let err = crate::config::load_file_elsewhere(&file).expect_err("no kernel allows it");
+    assert!(err.to_string().contains("2147483584"), "{err}");
+}
