@@ -21,6 +21,7 @@
 //! characters). The file format is documented in `docs/configuration.md`.
 
 mod decode;
+mod discovery;
 mod document;
 mod error;
 mod expand;
