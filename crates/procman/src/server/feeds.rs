@@ -78,13 +78,22 @@ pub async fn logs(
     Ok(rx)
 }
 
-/// The last `n` events of the journal (`0`: all), of one process or all.
+/// The last `n` events of the journal (`0`: all), of one process or all:
+/// every event sent before the request included, once the journal's
+/// writer (a thread that writes in batches) has dealt with it. A client
+/// that has seen a state can read the transition that led to it.
 pub async fn past_events(
     control: &Control,
+    journal_written: &watch::Receiver<u64>,
     n: usize,
     process: Option<&str>,
 ) -> Result<Vec<api::Event>, Refusal> {
     known(control, process)?;
+    let (_, before) = control.events_after();
+    let mut written = journal_written.clone();
+    // Bounded: a writer stuck on a dead disk delays no reader for long
+    // (what it has not written is missing either way).
+    let _ = tokio::time::timeout(JOURNAL_CATCH_UP, written.wait_for(|&w| w >= before)).await;
     let dir: PathBuf = control.state_dir().to_path_buf();
     let process = process.map(str::to_string);
     tokio::task::spawn_blocking(move || journal::read_last(&dir, n, process.as_deref()))
@@ -104,19 +113,12 @@ pub async fn follow_events(
 ) -> Result<mpsc::Receiver<Item>, Refusal> {
     known(control, process)?;
     // Subscribed before the journal is read, and the journal read once its
-    // writer (a thread that writes in batches) has dealt with every event
-    // sent before the subscription: nothing falls in between. An event
-    // both read and received is sent once.
-    let (mut live, before) = control.events_after();
+    // writer has dealt with every event sent before that (`past_events`):
+    // nothing falls in between. An event both read and received is sent
+    // once.
+    let mut live = control.events();
     let old = match past {
-        Some(n) => {
-            let mut written = journal_written.clone();
-            // Bounded: a writer stuck on a dead disk delays no follower
-            // for long (what it has not written is missing either way).
-            let _ =
-                tokio::time::timeout(JOURNAL_CATCH_UP, written.wait_for(|&w| w >= before)).await;
-            past_events(control, n, process).await?
-        }
+        Some(n) => past_events(control, journal_written, n, process).await?,
         None => Vec::new(),
     };
     let process = process.map(str::to_string);

@@ -275,7 +275,9 @@ impl ProcessManager for Grpc {
             feeds::follow_events(control, &self.api.journal_written, past, process).await?
         } else {
             let old = match past {
-                Some(n) => feeds::past_events(control, n, process).await?,
+                Some(n) => {
+                    feeds::past_events(control, &self.api.journal_written, n, process).await?
+                }
                 None => Vec::new(),
             };
             let (tx, rx) = tokio::sync::mpsc::channel(old.len().max(1));

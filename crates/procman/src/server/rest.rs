@@ -435,7 +435,7 @@ async fn events(State(api): State<Api>, Query(q): Query<EventsQuery>) -> Result<
         let rx = feeds::follow_events(&api.control, &api.journal_written, Some(n), process).await?;
         return Ok(event_stream(&api, rx, transition_event));
     }
-    let past = feeds::past_events(&api.control, n, process).await?;
+    let past = feeds::past_events(&api.control, &api.journal_written, n, process).await?;
     Ok(axum::Json(past).into_response())
 }
 
