@@ -80,6 +80,11 @@ pub struct Process {
     /// db to be healthy (db is starting)`). Absent in every other state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+    /// Only in a list asked with `?usage=true`, for a run under way: what
+    /// it uses now (as `usage` of a process's detail). Absent otherwise,
+    /// and when the reading took over 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ResourceUsage>,
 }
 
 /// A state change.

@@ -10,6 +10,8 @@ mod runtime;
 mod server;
 mod signals;
 mod telemetry;
+#[cfg(feature = "tui")]
+mod tui;
 
 use std::time::Duration;
 

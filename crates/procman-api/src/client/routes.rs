@@ -87,6 +87,12 @@ impl Client {
         self.get("/processes").await
     }
 
+    /// `GET /processes?usage=true`: every process, each running one with
+    /// what it uses now.
+    pub async fn processes_with_usage(&self) -> Result<Vec<Process>, ClientError> {
+        self.get("/processes?usage=true").await
+    }
+
     /// `GET /processes/{id}`: one process with its diagnostics.
     pub async fn process(&self, id: &str) -> Result<ProcessDetail, ClientError> {
         self.get(&format!("/processes/{}", segment(id))).await

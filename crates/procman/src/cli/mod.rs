@@ -5,17 +5,17 @@
 //! reads the log files itself when no manager answers.
 
 mod action;
-mod endpoint;
+pub(crate) mod endpoint;
 mod events;
 mod export;
-mod logs;
-mod output;
+pub(crate) mod logs;
+pub(crate) mod output;
 mod reload;
 mod run;
 mod shutdown;
 mod signal;
-mod status;
-mod table;
+pub(crate) mod status;
+pub(crate) mod table;
 mod validate;
 mod watch;
 
@@ -68,6 +68,10 @@ enum Cmd {
     /// Write the config as systemd units, Kubernetes manifests or a Nomad
     /// job; what the target cannot express is a warning on stderr.
     Export(export::ExportArgs),
+    /// A live view of the processes, their logs and keys to act on them
+    /// (q quits).
+    #[cfg(feature = "tui")]
+    Tui(crate::tui::TuiArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,6 +95,8 @@ pub fn dispatch(args: Args) -> Result<(), Failure> {
         Cmd::Reload(a) => reload::reload(a),
         Cmd::Shutdown(a) => shutdown::shutdown(a),
         Cmd::Export(a) => export::export(a),
+        #[cfg(feature = "tui")]
+        Cmd::Tui(a) => crate::tui::tui(a),
     }
 }
 

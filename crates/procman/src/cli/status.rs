@@ -104,7 +104,7 @@ fn kind(kind: &str) -> &str {
     kind.strip_suffix("_managed").unwrap_or(kind)
 }
 
-fn health_paint(health: &str) -> Option<Paint> {
+pub fn health_paint(health: &str) -> Option<Paint> {
     match health {
         "healthy" => Some(Paint::Green),
         "starting" => Some(Paint::Yellow),
@@ -154,7 +154,7 @@ fn latency(seconds: f64) -> String {
 }
 
 /// `12.1 KiB`, `512 B`.
-fn size(bytes: u64) -> String {
+pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

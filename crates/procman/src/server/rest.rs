@@ -108,14 +108,32 @@ async fn healthz(State(api): State<Api>) -> axum::response::Response {
     "ok".into_response()
 }
 
+/// `?usage=`: whether each row carries what its run uses now.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `true`: read the usage (memory, CPU, processes, open files) of every
+    /// run under way, as `usage` of each row; `false` (default): no usage,
+    /// and nothing is read.
+    usage: Option<bool>,
+}
+
 /// Every process, in config order.
 #[utoipa::path(get, path = "/api/v1/processes", tag = "processes",
+    params(ListQuery),
     responses(
         (status = 200, description = "Every process, in config order", body = [Process]),
+        (status = 400, description = "A query that is not understood", body = ApiError),
         (status = 401, description = "No token or a wrong one (TCP only)", body = ApiError),
     ))]
-async fn list_processes(State(api): State<Api>) -> axum::Json<Vec<Process>> {
-    axum::Json(service::list(&api.control))
+async fn list_processes(
+    State(api): State<Api>,
+    Query(q): Query<ListQuery>,
+) -> axum::Json<Vec<Process>> {
+    match q.usage.unwrap_or(false) {
+        true => axum::Json(service::list_with_usage(&api.control).await),
+        false => axum::Json(service::list(&api.control)),
+    }
 }
 
 /// One process with its diagnostics.

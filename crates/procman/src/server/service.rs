@@ -139,6 +139,7 @@ pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::
             Lifecycle::Waiting { reason } => Some(reason.clone()),
             _ => None,
         },
+        usage: None,
     }
 }
 
@@ -152,6 +153,29 @@ pub fn list(control: &Control) -> Vec<api::Process> {
         .iter()
         .zip(handles.iter())
         .map(|(cfg, h)| process(cfg, &h.status(), now))
+        .collect()
+}
+
+/// Every process, in config order, each with what its run uses now (read
+/// from every running process at once, within the usage deadline).
+pub async fn list_with_usage(control: &Control) -> Vec<api::Process> {
+    let now = SystemTime::now();
+    let (config, handles) = control.lineup();
+    let statuses: Vec<_> = handles.iter().map(|h| h.status()).collect();
+    let running = handles
+        .iter()
+        .zip(&statuses)
+        .map(|(h, s)| (h, s.phase().is_active()));
+    let usages = resources::usages(running, resources::USAGE_DEADLINE).await;
+    config
+        .processes
+        .iter()
+        .zip(&statuses)
+        .zip(usages)
+        .map(|((cfg, s), u)| api::Process {
+            usage: u.as_ref().map(resources::wire_usage),
+            ..process(cfg, s, now)
+        })
         .collect()
 }
 

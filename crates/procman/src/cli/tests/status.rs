@@ -20,6 +20,7 @@ fn process(id: &str, state: &str) -> Process {
         last_exit: None,
         last_error: None,
         waiting_reason: None,
+        usage: None,
     }
 }
 

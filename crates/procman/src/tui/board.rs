@@ -1,0 +1,220 @@
+//! The process table as the view shows it: every row the manager listed,
+//! kept up to date by its events (state, pid, run at once) and by the
+//! list it sends back on request (restarts, health, last exit, usage).
+//!
+//! Rows stay in the manager's order (the config's); the selection follows
+//! a process by id, so a row that moves (a filter, a reload) stays
+//! selected.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use procman_api::{Event, Process};
+
+/// Which states the table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    #[default]
+    All,
+    /// starting, running, stopping
+    Up,
+    /// registered, stopped, exited, failed
+    Down,
+    /// waiting, backoff, failed: what needs a look
+    Trouble,
+}
+
+impl StateFilter {
+    /// The next one, as `f` cycles them.
+    pub fn next(self) -> StateFilter {
+        match self {
+            StateFilter::All => StateFilter::Up,
+            StateFilter::Up => StateFilter::Down,
+            StateFilter::Down => StateFilter::Trouble,
+            StateFilter::Trouble => StateFilter::All,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StateFilter::All => "all",
+            StateFilter::Up => "up",
+            StateFilter::Down => "down",
+            StateFilter::Trouble => "trouble",
+        }
+    }
+
+    fn admits(self, state: &str) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Up => is_up(state),
+            StateFilter::Down => matches!(state, "registered" | "stopped" | "exited" | "failed"),
+            StateFilter::Trouble => matches!(state, "waiting" | "backoff" | "failed"),
+        }
+    }
+}
+
+/// Whether a run is under way in `state` (its uptime counts).
+pub fn is_up(state: &str) -> bool {
+    matches!(state, "starting" | "running" | "stopping")
+}
+
+/// The processes, the filters, and the selection.
+#[derive(Debug, Default)]
+pub struct Board {
+    rows: Vec<Process>,
+    index: HashMap<String, usize>,
+    /// Indexes into `rows` of the rows the filters admit, in order.
+    shown: Vec<usize>,
+    selected: Option<String>,
+    /// Substring of the id (case-insensitive); empty: every id.
+    pub name_filter: String,
+    pub state_filter: StateFilter,
+    /// Events applied since the last list (`seq` of the last one).
+    pub last_seq: u64,
+}
+
+impl Board {
+    /// Takes the manager's list as the truth, keeping the selection.
+    pub fn replace(&mut self, rows: Vec<Process>) {
+        self.index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        self.rows = rows;
+        self.refilter();
+    }
+
+    /// Applies one transition to its row; `false` when no row has its id
+    /// (a process added by a reload: the next list brings it).
+    pub fn apply(&mut self, e: &Event) -> bool {
+        self.last_seq = self.last_seq.max(e.seq);
+        let Some(&i) = self.index.get(&e.process) else {
+            return false;
+        };
+        let row = &mut self.rows[i];
+        let new_run = e.run != row.runs && e.run > 0;
+        row.state = e.to.clone();
+        row.pid = e.pid;
+        if new_run {
+            row.runs = e.run;
+            row.started_at = Some(e.at.clone());
+            if e.cause_kind == "policy_restart" {
+                row.restarts += 1;
+            }
+        }
+        if !is_up(&e.to) {
+            row.uptime_seconds = None;
+            row.health = None;
+            row.usage = None;
+            row.pid = None;
+        }
+        // Waiting's reason is in the list only; say what the event says.
+        row.waiting_reason = (e.to == "waiting").then(|| e.cause.clone());
+        let was_shown = self.shown.contains(&i);
+        if was_shown != self.admits(&self.rows[i]) {
+            self.refilter();
+        }
+        true
+    }
+
+    fn admits(&self, p: &Process) -> bool {
+        self.state_filter.admits(&p.state)
+            && (self.name_filter.is_empty()
+                || p.id
+                    .to_lowercase()
+                    .contains(&self.name_filter.to_lowercase()))
+    }
+
+    /// Recomputes the shown rows; the selection moves to the first shown
+    /// row if its process is filtered out.
+    pub fn refilter(&mut self) {
+        self.shown = (0..self.rows.len())
+            .filter(|&i| self.admits(&self.rows[i]))
+            .collect();
+        let kept = self
+            .selected
+            .as_ref()
+            .and_then(|id| self.index.get(id))
+            .is_some_and(|i| self.shown.contains(i));
+        if !kept {
+            self.selected = self.shown.first().map(|&i| self.rows[i].id.clone());
+        }
+    }
+
+    /// The rows the filters admit, in order.
+    pub fn shown(&self) -> impl ExactSizeIterator<Item = &Process> {
+        self.shown.iter().map(|&i| &self.rows[i])
+    }
+
+    pub fn shown_len(&self) -> usize {
+        self.shown.len()
+    }
+
+    pub fn total(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Every row, filtered or not.
+    pub fn all(&self) -> &[Process] {
+        &self.rows
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Process> {
+        self.index.get(id).map(|&i| &self.rows[i])
+    }
+
+    /// The selected process's id.
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// Position of the selection among the shown rows.
+    pub fn selected_pos(&self) -> Option<usize> {
+        let i = self.index.get(self.selected.as_deref()?)?;
+        self.shown.iter().position(|s| s == i)
+    }
+
+    /// Moves the selection by `delta` shown rows (clamped at both ends).
+    pub fn move_by(&mut self, delta: isize) {
+        if self.shown.is_empty() {
+            return;
+        }
+        let last = self.shown.len() as isize - 1;
+        let at = self.selected_pos().map_or(0, |p| p as isize);
+        let to = (at + delta).clamp(0, last) as usize;
+        self.selected = Some(self.rows[self.shown[to]].id.clone());
+    }
+
+    /// Selects the first (`false`) or last (`true`) shown row.
+    pub fn move_to_end(&mut self, last: bool) {
+        let pick = match last {
+            true => self.shown.last(),
+            false => self.shown.first(),
+        };
+        self.selected = pick.map(|&i| self.rows[i].id.clone());
+    }
+
+    /// `(running, trouble)`: runs under way, and processes that failed,
+    /// back off or wait.
+    pub fn counts(&self) -> (usize, usize) {
+        let up = self.rows.iter().filter(|p| is_up(&p.state)).count();
+        let trouble = self
+            .rows
+            .iter()
+            .filter(|p| StateFilter::Trouble.admits(&p.state))
+            .count();
+        (up, trouble)
+    }
+}
+
+/// How long the run of `p` has been up at `now`, from its start time (the
+/// list's `uptime_seconds` is as old as the list).
+pub fn uptime(p: &Process, now: SystemTime) -> Option<f64> {
+    if !is_up(&p.state) {
+        return None;
+    }
+    let at = humantime::parse_rfc3339_weak(p.started_at.as_deref()?).ok()?;
+    Some(now.duration_since(at).unwrap_or_default().as_secs_f64())
+}

@@ -1,0 +1,233 @@
+//! The tasks that talk to the manager for the view, each reporting
+//! [`News`] on one channel:
+//!
+//! - **the link**: follows the event stream (each transition updates its
+//!   row at once) and reads the list when it opens, then again at most
+//!   every [`SETTLE`] while events come (restart counts, last exits) and
+//!   every `interval` for what has no events (CPU, memory, health). When
+//!   the manager goes away it says so and tries again every second.
+//! - **the log**: follows one process's log, or every one's.
+//! - **one-offs**: an action, a signal, a detail.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use procman_api::client::{Action, Client, ClientError, LogRecord};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::app::News;
+use super::pane::{printable, Source};
+use crate::cli::logs::plain;
+
+/// Quiet time after an event before the list is read again.
+const SETTLE: Duration = Duration::from_millis(250);
+/// Between two tries to reach a manager that went away.
+const RETRY: Duration = Duration::from_secs(1);
+/// Past log lines shown when the pane opens.
+const PAST_LINES: usize = 200;
+/// Lines sent to the view in one message at most.
+const BATCH: usize = 256;
+
+pub type Tx = mpsc::UnboundedSender<News>;
+
+/// Follows the manager's events and lists for as long as the view runs.
+pub fn link(client: Client, tx: Tx, interval: Option<Duration>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(why) = session(&client, &tx, interval).await {
+                if tx.send(News::Lost(why)).is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    })
+}
+
+/// One connection's life: until the stream ends or fails.
+async fn session(client: &Client, tx: &Tx, interval: Option<Duration>) -> Result<(), String> {
+    // Subscribe first: every transition after the list is then in the
+    // stream (some before it too, applied again in order: harmless).
+    let mut stream = client.follow_events(None, 0).await.map_err(reason)?;
+    let list = client.processes_with_usage().await.map_err(reason)?;
+    send(tx, News::List(list))?;
+    let again = Arc::new(Notify::new());
+    let lister = lists(client.clone(), tx.clone(), again.clone(), interval);
+    let _stop = AbortOnDrop(lister);
+    loop {
+        match stream.next().await {
+            Some(Ok(e)) => {
+                send(tx, News::Event(e, Instant::now()))?;
+                again.notify_one();
+            }
+            Some(Err(ClientError::Lagged { missed })) => {
+                send(tx, News::Lagged(missed))?;
+                again.notify_one();
+            }
+            Some(Err(e)) => return Err(reason(e)),
+            None => return Err("the manager ended the event stream".to_string()),
+        }
+    }
+}
+
+/// Reads the list after events settle, and every `interval`.
+fn lists(client: Client, tx: Tx, again: Arc<Notify>, interval: Option<Duration>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let woken = async {
+                again.notified().await;
+                tokio::time::sleep(SETTLE).await;
+            };
+            match interval {
+                Some(every) => {
+                    tokio::select! {
+                        () = woken => {}
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+                None => woken.await,
+            }
+            // A failure is the stream's to report; the next try is later.
+            if let Ok(list) = client.processes_with_usage().await {
+                if tx.send(News::List(list)).is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+fn send(tx: &Tx, news: News) -> Result<(), String> {
+    tx.send(news).map_err(|_| "the view ended".to_string())
+}
+
+/// What the view says about a failure to reach the manager.
+fn reason(e: ClientError) -> String {
+    match e {
+        ClientError::NoManager { .. } => "nothing answers".to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// Aborts a task when dropped (the list reader ends with its session).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Follows the log of `source` for pane stream `generation`.
+pub fn log(client: Client, tx: Tx, source: Source, generation: u64) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let id = match &source {
+            Source::One(id) => Some(id.as_str()),
+            Source::All => None,
+        };
+        let mut stream = match client.follow_logs(id, PAST_LINES).await {
+            Ok(s) => s,
+            Err(e) => {
+                let note = match e.api() {
+                    Some(api) => api.message.clone(),
+                    None => format!("cannot follow the log: {}", reason(e)),
+                };
+                let _ = tx.send(News::LogNote(generation, note));
+                return;
+            }
+        };
+        let prefixed = id.is_none();
+        let mut batch = Vec::new();
+        loop {
+            // Everything already read goes out in one message.
+            let item = match batch.is_empty() {
+                true => stream.next().await,
+                false => match tokio::time::timeout(Duration::ZERO, stream.next()).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        flush(&tx, generation, &mut batch);
+                        continue;
+                    }
+                },
+            };
+            match item {
+                Some(Ok(r)) => {
+                    batch.extend(lines(&r, prefixed));
+                    if batch.len() >= BATCH {
+                        flush(&tx, generation, &mut batch);
+                    }
+                }
+                Some(Err(ClientError::Lagged { missed })) => {
+                    batch.push(format!("… {missed} lines skipped (read too slowly) …"));
+                }
+                Some(Err(_)) | None => {
+                    flush(&tx, generation, &mut batch);
+                    return;
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+        }
+    })
+}
+
+fn flush(tx: &Tx, generation: u64, batch: &mut Vec<String>) {
+    if !batch.is_empty() {
+        let _ = tx.send(News::Log(generation, std::mem::take(batch)));
+    }
+}
+
+/// A record as the pane's lines, as `procman logs` prints it.
+fn lines(r: &LogRecord, prefixed: bool) -> impl Iterator<Item = String> {
+    let text = String::from_utf8_lossy(&plain(r, prefixed)).into_owned();
+    text.lines().map(printable).collect::<Vec<_>>().into_iter()
+}
+
+/// Carries out an action and reports how it went.
+pub fn act(client: Client, tx: Tx, id: String, action: Action) {
+    tokio::spawn(async move {
+        let news = match client.act(&id, action, true).await {
+            Ok(p) => {
+                let pid = p.pid.map(|n| format!(", pid {n}")).unwrap_or_default();
+                News::Done(format!("{} {id}: {}{pid}", action.as_str(), p.state), false)
+            }
+            Err(e) => News::Done(
+                format!("cannot {} {id}: {}", action.as_str(), said(e)),
+                true,
+            ),
+        };
+        let _ = tx.send(news);
+    });
+}
+
+/// Sends a signal and reports how it went.
+pub fn signal(client: Client, tx: Tx, id: String, signal: String) {
+    tokio::spawn(async move {
+        let news = match client.signal(&id, &signal, false).await {
+            Ok(_) => News::Done(format!("sent {signal} to {id}"), false),
+            Err(e) => News::Done(format!("cannot send {signal} to {id}: {}", said(e)), true),
+        };
+        let _ = tx.send(news);
+    });
+}
+
+/// Reads a process's detail for the detail view.
+pub fn detail(client: Client, tx: Tx, id: String) {
+    tokio::spawn(async move {
+        let news = match client.process(&id).await {
+            Ok(d) => News::Detail(Box::new(d)),
+            Err(e) => News::Done(format!("cannot read {id}: {}", said(e)), true),
+        };
+        let _ = tx.send(news);
+    });
+}
+
+/// The manager's own message when it refused, else the error.
+fn said(e: ClientError) -> String {
+    match e.api() {
+        Some(api) => api.message.clone(),
+        None => reason(e),
+    }
+}

@@ -1,0 +1,154 @@
+//! The view's loop: keys and resizes from the terminal, news from the
+//! manager, a tick for the uptimes, and the signals that end it; one draw
+//! after each batch of whatever came.
+
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::{Event as Term, EventStream};
+use futures_util::StreamExt as _;
+use procman_api::client::{Action, Client};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::app::{App, Command, News};
+use super::feed;
+use super::view;
+
+/// How often the screen is drawn with nothing new (uptimes move on).
+const TICK: Duration = Duration::from_secs(1);
+/// A detail shown is read again this often.
+const DETAIL_EVERY: Duration = Duration::from_secs(2);
+
+/// Why the loop ended.
+pub enum End {
+    /// `q`, Ctrl-C, or a signal to end.
+    Quit,
+    /// The terminal's input or output failed (it went away).
+    Terminal(std::io::Error),
+}
+
+/// Runs the view until it is quit. `first` is the list read before the
+/// screen was taken. `trace` gets one line per event drawn: its number,
+/// and microseconds from its arrival to the end of the draw that showed
+/// it.
+pub async fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    client: Client,
+    mut app: App,
+    first: Vec<procman_api::Process>,
+    interval: Option<Duration>,
+    mut trace: Option<BufWriter<File>>,
+) -> End
+where
+    B::Error: Into<std::io::Error>,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut log: Option<JoinHandle<()>> = None;
+    if let Some(cmd) = app.apply(News::List(first)) {
+        carry_out(&client, &tx, cmd, &mut log);
+    }
+    let link = feed::link(client.clone(), tx.clone(), interval);
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    let mut detail_tick = tokio::time::interval(DETAIL_EVERY);
+    let signals = [
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+    ]
+    .map(signal);
+    let [Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut quit)] = signals else {
+        return End::Terminal(std::io::Error::other(
+            "cannot watch the signals that end the view",
+        ));
+    };
+    let end = loop {
+        if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, SystemTime::now())) {
+            break End::Terminal(e.into());
+        }
+        if let Some(t) = trace.as_mut() {
+            let drawn = Instant::now();
+            for (seq, at) in app.fresh.drain(..) {
+                let _ = writeln!(t, "{seq} {}", drawn.duration_since(at).as_micros());
+            }
+            let _ = t.flush();
+        } else {
+            app.fresh.clear();
+        }
+        let cmd = tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(Term::Key(k))) => app.key(k),
+                Some(Ok(_)) => None, // a resize: the next draw fits it
+                Some(Err(e)) => break End::Terminal(e),
+                None => break End::Terminal(std::io::Error::other("the terminal's input ended")),
+            },
+            news = rx.recv() => {
+                let mut cmds = Vec::new();
+                let mut next = news;
+                // Everything that came at once, then one draw.
+                while let Some(n) = next {
+                    cmds.extend(app.apply(n));
+                    next = rx.try_recv().ok();
+                }
+                let mut quit = false;
+                for cmd in cmds {
+                    quit |= carry_out(&client, &tx, cmd, &mut log);
+                }
+                if quit { break End::Quit; }
+                None
+            }
+            _ = tick.tick() => None,
+            _ = detail_tick.tick() => app.detail.as_ref().map(|(id, _)| Command::Detail(id.clone())),
+            _ = term.recv() => break End::Quit,
+            _ = hup.recv() => break End::Quit,
+            _ = int.recv() => break End::Quit,
+            _ = quit.recv() => break End::Quit,
+        };
+        if let Some(cmd) = cmd {
+            if carry_out(&client, &tx, cmd, &mut log) {
+                break End::Quit;
+            }
+        }
+    };
+    link.abort();
+    if let Some(l) = log {
+        l.abort();
+    }
+    end
+}
+
+/// Starts what `cmd` asks; true when it asks to quit.
+fn carry_out(
+    client: &Client,
+    tx: &feed::Tx,
+    cmd: Command,
+    log: &mut Option<JoinHandle<()>>,
+) -> bool {
+    match cmd {
+        Command::Quit => return true,
+        Command::Act(id, action) => {
+            let doing = match action {
+                Action::Start => "starting",
+                Action::Stop => "stopping",
+                Action::Restart => "restarting",
+            };
+            let _ = tx.send(News::Done(format!("{doing} {id}…"), false));
+            feed::act(client.clone(), tx.clone(), id, action);
+        }
+        Command::Signal(id, sig) => feed::signal(client.clone(), tx.clone(), id, sig),
+        Command::Detail(id) => feed::detail(client.clone(), tx.clone(), id),
+        Command::Follow(source, generation) => {
+            if let Some(old) = log.take() {
+                old.abort();
+            }
+            *log = Some(feed::log(client.clone(), tx.clone(), source, generation));
+        }
+    }
+    false
+}

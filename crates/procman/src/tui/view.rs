@@ -1,0 +1,284 @@
+//! Drawing the app: a header, the process table (or one process's
+//! detail), the log pane, a message line and the keys. Only the rows in
+//! view are built, so a table of thousands costs what a screenful does.
+//!
+//! Without colour (`NO_COLOR`, `TERM=dumb`) nothing is coloured; the
+//! selection is still shown, by reverse video and a `>` marker, and every
+//! state and health is a word.
+
+use std::time::SystemTime;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::app::{App, Ask, Link};
+use super::board::uptime;
+use super::pane::{printable, Source};
+use crate::cli::status::{describe, exit_short, health_paint, size};
+use crate::cli::table::{duration, state_paint, Paint};
+
+/// The keys, most used first (cut at the screen's width).
+const KEYS: &str = "q quit  ↑↓ select  ⏎ detail  s start  x stop  r restart  K signal  \
+                    / filter  f state  a all logs  ? search  n/N match  u/d scroll  F follow";
+
+/// Styles that follow `color`.
+struct Look {
+    color: bool,
+}
+
+impl Look {
+    fn paint(&self, paint: Option<Paint>) -> Style {
+        match (self.color, paint) {
+            (false, _) | (true, None) => Style::default(),
+            (true, Some(Paint::Green)) => Style::default().fg(Color::Green),
+            (true, Some(Paint::Yellow)) => Style::default().fg(Color::Yellow),
+            (true, Some(Paint::Red)) => Style::default().fg(Color::Red),
+            (true, Some(Paint::Dim)) => Style::default().add_modifier(Modifier::DIM),
+            (true, Some(Paint::Bold)) => Style::default().add_modifier(Modifier::BOLD),
+        }
+    }
+
+    fn error(&self) -> Style {
+        self.paint(Some(Paint::Red))
+    }
+
+    /// Reverse video and bold: readable with or without colour.
+    fn selected(&self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+
+    fn heading(&self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+
+    fn found(&self) -> Style {
+        match self.color {
+            true => Style::default().fg(Color::Black).bg(Color::Yellow),
+            false => Style::default().add_modifier(Modifier::REVERSED),
+        }
+    }
+}
+
+/// Draws everything onto `frame`.
+pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
+    let look = Look { color: app.color };
+    let [head, top, logs, message, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Percentage(55),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(header(app, &look), head);
+    match &app.detail {
+        Some(_) => detail(frame, app, top, now),
+        None => table(frame, app, &look, top, now),
+    }
+    pane(frame, app, &look, logs);
+    frame.render_widget(bottom_message(app, &look), message);
+    frame.render_widget(bottom_keys(app), keys);
+}
+
+fn header(app: &App, look: &Look) -> Paragraph<'static> {
+    let (up, trouble) = app.board.counts();
+    let mut spans = vec![
+        Span::styled("procman", look.heading()),
+        Span::raw(format!(
+            "  {}  {} processes, {up} up, {trouble} need a look",
+            app.endpoint,
+            app.board.total()
+        )),
+    ];
+    let b = &app.board;
+    if !b.name_filter.is_empty() || b.state_filter != Default::default() {
+        spans.push(Span::raw(format!(
+            "  [showing {} of {}: state {}{}]",
+            b.shown_len(),
+            b.total(),
+            b.state_filter.label(),
+            match b.name_filter.is_empty() {
+                true => String::new(),
+                false => format!(", id ~ {}", printable(&b.name_filter)),
+            }
+        )));
+    }
+    if let Link::Lost(why) = &app.link {
+        spans.push(Span::styled(
+            format!("  NO MANAGER: {} (reconnecting)", printable(why)),
+            look.error().add_modifier(Modifier::BOLD),
+        ));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+const COLUMNS: [(&str, u16); 8] = [
+    ("ID", 0),
+    ("STATE", 9),
+    ("PID", 8),
+    ("UPTIME", 7),
+    ("RESTARTS", 8),
+    ("HEALTH", 9),
+    ("CPU", 6),
+    ("MEM", 10),
+];
+
+fn table(frame: &mut Frame, app: &mut App, look: &Look, area: Rect, now: SystemTime) {
+    // A border line at the bottom, the heading at the top.
+    let height = area.height.saturating_sub(2) as usize;
+    app.table_height = height;
+    let pos = app.board.selected_pos().unwrap_or(0);
+    let shown = app.board.shown_len();
+    // Keep the selection in view, moving the window as little as possible.
+    let mut offset = app.table_offset.min(shown.saturating_sub(height));
+    if pos < offset {
+        offset = pos;
+    } else if height > 0 && pos >= offset + height {
+        offset = pos + 1 - height;
+    }
+    app.table_offset = offset;
+    let selected = app.board.selected();
+    let rows: Vec<Row> = app
+        .board
+        .shown()
+        .skip(offset)
+        .take(height)
+        .map(|p| {
+            let mine = Some(p.id.as_str()) == selected;
+            let marker = if mine { "> " } else { "  " };
+            let usage = p.usage.as_ref();
+            let cells = vec![
+                Cell::from(format!("{marker}{}", printable(&p.id))),
+                Cell::from(p.state.clone()).style(look.paint(state_paint(&p.state))),
+                Cell::from(or_dash(p.pid.map(|n| n.to_string()))),
+                Cell::from(or_dash(uptime(p, now).map(duration))),
+                Cell::from(p.restarts.to_string()),
+                Cell::from(or_dash(p.health.clone()))
+                    .style(look.paint(p.health.as_deref().and_then(health_paint))),
+                Cell::from(or_dash(
+                    usage
+                        .and_then(|u| u.cpu_percent)
+                        .map(|c| format!("{c:.0}%")),
+                )),
+                Cell::from(or_dash(usage.and_then(|u| u.memory_bytes).map(size))),
+            ];
+            let row = Row::new(cells);
+            match mine {
+                true => row.style(look.selected()),
+                false => row,
+            }
+        })
+        .collect();
+    let widths = COLUMNS.map(|(_, w)| match w {
+        0 => Constraint::Min(8),
+        w => Constraint::Length(w),
+    });
+    let heading = Row::new(COLUMNS.map(|(name, _)| name)).style(look.heading());
+    let mut title = String::new();
+    if shown == 0 && app.board.total() > 0 {
+        title = " no process matches the filter (Esc clears it) ".to_string();
+    }
+    let t = Table::new(rows, widths)
+        .header(heading)
+        .column_spacing(1)
+        .block(
+            Block::default()
+                .borders(Borders::BOTTOM)
+                .title_bottom(title),
+        );
+    frame.render_widget(t, area);
+}
+
+fn or_dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".to_string())
+}
+
+fn detail(frame: &mut Frame, app: &App, area: Rect, now: SystemTime) {
+    let Some((id, shown)) = &app.detail else {
+        return;
+    };
+    let text = match shown {
+        // The text of `procman status ID`, without its colours (the view
+        // paints its own).
+        Some(d) => Text::from(
+            describe(d, now, false)
+                .lines()
+                .map(|l| Line::from(printable(l)))
+                .collect::<Vec<_>>(),
+        ),
+        None => Text::from(format!("reading {}…", printable(id))),
+    };
+    let block = Block::default()
+        .borders(Borders::BOTTOM)
+        .title_bottom(" Esc: back to the table ");
+    frame.render_widget(Paragraph::new(text).block(block), area);
+}
+
+fn pane(frame: &mut Frame, app: &mut App, look: &Look, area: Rect) {
+    let height = area.height.saturating_sub(1) as usize;
+    app.pane_height = height;
+    let p = &app.pane;
+    let whose = match &p.source {
+        Some(Source::One(id)) => printable(id),
+        Some(Source::All) => "every process".to_string(),
+        None => "-".to_string(),
+    };
+    let mut title = format!(" log of {whose} ");
+    match p.scroll {
+        0 => title.push_str("(following) "),
+        n => title.push_str(&format!("({n} lines below; F: follow) ")),
+    }
+    if let Some(s) = p.searched() {
+        title.push_str(&format!("search: {} ", printable(s)));
+    }
+    let lines: Vec<Line> = match &p.note {
+        Some(note) => vec![Line::from(printable(note))],
+        None => p
+            .visible(height)
+            .map(|(i, l)| match (p.current() == Some(i), p.searched()) {
+                (true, _) => Line::styled(l.to_string(), look.found()),
+                (false, Some(s)) if l.to_lowercase().contains(s) => {
+                    Line::styled(l.to_string(), look.paint(Some(Paint::Bold)))
+                }
+                _ => Line::from(l.to_string()),
+            })
+            .collect(),
+    };
+    let block = Block::default().borders(Borders::TOP).title(title);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn bottom_message(app: &App, look: &Look) -> Paragraph<'static> {
+    if let Some(prompt) = &app.prompt {
+        let label = match prompt.ask {
+            Ask::Filter => "filter by id: ",
+            Ask::Search => "search the log: ",
+            Ask::Signal => "signal to send (TERM, HUP, KILL, 10, …): ",
+        };
+        return Paragraph::new(Line::from(vec![
+            Span::styled(label, look.heading()),
+            Span::raw(printable(&prompt.text)),
+            Span::styled("_", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+        ]));
+    }
+    match &app.message {
+        Some((text, true)) => Paragraph::new(Line::styled(printable(text), look.error())),
+        Some((text, false)) => Paragraph::new(Line::from(printable(text))),
+        None => Paragraph::new(""),
+    }
+}
+
+fn bottom_keys(app: &App) -> Paragraph<'static> {
+    let keys = match (&app.prompt, &app.detail) {
+        (Some(_), _) => "⏎ done  Esc cancel",
+        (None, Some(_)) => "Esc back  s start  x stop  r restart  K signal",
+        (None, None) => KEYS,
+    };
+    Paragraph::new(Line::styled(
+        keys,
+        Style::default().add_modifier(Modifier::DIM),
+    ))
+}
