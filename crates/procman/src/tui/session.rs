@@ -83,7 +83,10 @@ where
         }
         let cmd = tokio::select! {
             key = keys.next() => match key {
-                Some(Ok(Term::Key(k))) => app.key(k),
+                Some(Ok(Term::Key(k))) => {
+                    test_panic(&k);
+                    app.key(k)
+                }
                 Some(Ok(_)) => None, // a resize: the next draw fits it
                 Some(Err(e)) => break End::Terminal(e),
                 None => break End::Terminal(std::io::Error::other("the terminal's input ended")),
@@ -151,4 +154,15 @@ fn carry_out(
         }
     }
     false
+}
+
+/// In a debug build with `PROCMAN_TUI_TEST_PANIC` set, `P` panics: the
+/// tests check that a panic gives the terminal back.
+fn test_panic(key: &crossterm::event::KeyEvent) {
+    if cfg!(debug_assertions)
+        && key.code == crossterm::event::KeyCode::Char('P')
+        && std::env::var_os("PROCMAN_TUI_TEST_PANIC").is_some()
+    {
+        panic!("a panic asked for by PROCMAN_TUI_TEST_PANIC");
+    }
 }
