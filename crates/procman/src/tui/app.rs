@@ -343,10 +343,15 @@ impl App {
                         match (text.is_empty(), self.pane.current()) {
                             (true, _) => self.message = None,
                             (false, None) => self.say(format!("not found: {text}"), true),
-                            (false, Some(_)) => self.say(
-                                format!("{} lines match (n: older, N: newer)", self.pane.matches()),
-                                false,
-                            ),
+                            (false, Some(_)) => {
+                                let n = self.pane.matches();
+                                let lines = if n == 1 {
+                                    "line matches"
+                                } else {
+                                    "lines match"
+                                };
+                                self.say(format!("{n} {lines} (n: older, N: newer)"), false)
+                            }
                         }
                         None
                     }

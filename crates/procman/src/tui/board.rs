@@ -156,11 +156,7 @@ impl Board {
         self.rows.len()
     }
 
-    /// Every row, filtered or not.
-    pub fn all(&self) -> &[Process] {
-        &self.rows
-    }
-
+    #[cfg(test)]
     pub fn get(&self, id: &str) -> Option<&Process> {
         self.index.get(id).map(|&i| &self.rows[i])
     }

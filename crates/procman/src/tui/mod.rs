@@ -141,3 +141,9 @@ fn hook_panics() {
         std::process::exit(101);
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    mod keys;
+    mod screens;
+}

@@ -85,6 +85,7 @@ impl Pane {
         }
     }
 
+    #[cfg(test)]
     pub fn lines(&self) -> &VecDeque<String> {
         &self.lines
     }

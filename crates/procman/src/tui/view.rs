@@ -17,12 +17,12 @@ use ratatui::Frame;
 use super::app::{App, Ask, Link};
 use super::board::uptime;
 use super::pane::{printable, Source};
-use crate::cli::status::{describe, exit_short, health_paint, size};
+use crate::cli::status::{describe, health_paint, size};
 use crate::cli::table::{duration, state_paint, Paint};
 
 /// The keys, most used first (cut at the screen's width).
-const KEYS: &str = "q quit  ↑↓ select  ⏎ detail  s start  x stop  r restart  K signal  \
-                    / filter  f state  a all logs  ? search  n/N match  u/d scroll  F follow";
+const KEYS: &str = "q quit  ⏎ detail  s start  x stop  r restart  K signal  / filter  \
+                    f state  a all logs  ? search  u/d scroll";
 
 /// Styles that follow `color`.
 struct Look {
@@ -93,19 +93,6 @@ fn header(app: &App, look: &Look) -> Paragraph<'static> {
             app.board.total()
         )),
     ];
-    let b = &app.board;
-    if !b.name_filter.is_empty() || b.state_filter != Default::default() {
-        spans.push(Span::raw(format!(
-            "  [showing {} of {}: state {}{}]",
-            b.shown_len(),
-            b.total(),
-            b.state_filter.label(),
-            match b.name_filter.is_empty() {
-                true => String::new(),
-                false => format!(", id ~ {}", printable(&b.name_filter)),
-            }
-        )));
-    }
     if let Link::Lost(why) = &app.link {
         spans.push(Span::styled(
             format!("  NO MANAGER: {} (reconnecting)", printable(why)),
@@ -140,6 +127,11 @@ fn table(frame: &mut Frame, app: &mut App, look: &Look, area: Rect, now: SystemT
         offset = pos + 1 - height;
     }
     app.table_offset = offset;
+    // The columns that fit, from the left; the id gets the rest.
+    let mut fit = COLUMNS.len();
+    while fit > 2 && columns_width(fit) > area.width {
+        fit -= 1;
+    }
     let selected = app.board.selected();
     let rows: Vec<Row> = app
         .board
@@ -165,31 +157,52 @@ fn table(frame: &mut Frame, app: &mut App, look: &Look, area: Rect, now: SystemT
                 )),
                 Cell::from(or_dash(usage.and_then(|u| u.memory_bytes).map(size))),
             ];
-            let row = Row::new(cells);
+            let row = Row::new(cells.into_iter().take(fit));
             match mine {
                 true => row.style(look.selected()),
                 false => row,
             }
         })
         .collect();
-    let widths = COLUMNS.map(|(_, w)| match w {
-        0 => Constraint::Min(8),
-        w => Constraint::Length(w),
-    });
-    let heading = Row::new(COLUMNS.map(|(name, _)| name)).style(look.heading());
-    let mut title = String::new();
-    if shown == 0 && app.board.total() > 0 {
-        title = " no process matches the filter (Esc clears it) ".to_string();
-    }
+    let widths: Vec<Constraint> = COLUMNS[..fit]
+        .iter()
+        .map(|&(_, w)| match w {
+            0 => Constraint::Min(ID_MIN),
+            w => Constraint::Length(w),
+        })
+        .collect();
+    let heading = Row::new(COLUMNS[..fit].iter().map(|&(name, _)| name)).style(look.heading());
+    let b = &app.board;
+    let filtered = !b.name_filter.is_empty() || b.state_filter != Default::default();
+    let title = match (filtered, shown) {
+        (false, _) => String::new(),
+        (true, 0) => " no process matches the filter (Esc clears it) ".to_string(),
+        (true, _) => format!(" showing {shown} of {} ", b.total()),
+    };
+    let filters = match (b.state_filter.label(), b.name_filter.is_empty()) {
+        (state, true) => format!(" state: {state} "),
+        (state, false) => format!(" state: {state}, id ~ {} ", printable(&b.name_filter)),
+    };
     let t = Table::new(rows, widths)
         .header(heading)
         .column_spacing(1)
-        .block(
-            Block::default()
+        .block(match filtered {
+            true => Block::default()
                 .borders(Borders::BOTTOM)
-                .title_bottom(title),
-        );
+                .title_bottom(title)
+                .title_bottom(Line::from(filters).right_aligned()),
+            false => Block::default().borders(Borders::BOTTOM),
+        });
     frame.render_widget(t, area);
+}
+
+/// The narrowest the id column gets before columns are left out.
+const ID_MIN: u16 = 12;
+
+/// The width of the first `n` columns, with the spaces between them.
+fn columns_width(n: usize) -> u16 {
+    let fixed: u16 = COLUMNS[..n].iter().map(|&(_, w)| w).sum();
+    ID_MIN + fixed + n as u16 - 1
 }
 
 fn or_dash(v: Option<String>) -> String {
