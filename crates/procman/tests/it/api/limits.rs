@@ -129,8 +129,24 @@ async fn limits_and_usage_show_in_the_api_the_metrics_and_status() {
         assert_eq!(d["on_violation"], "restart");
         assert_eq!(d["violation_grace_seconds"].as_f64(), Some(0.5));
         assert!(d["usage"].is_null(), "no run, no usage: {d:#}");
-        // The list stays cheap: no usage there.
+        // The list stays cheap: no usage there, unless asked for.
         assert!(api.process("a").await.get("usage").is_none());
+        let r = api.local("GET", "/api/v1/processes?usage=true", None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let list = r.json();
+        let row = |id: &str| {
+            list.as_array()
+                .and_then(|l| l.iter().find(|p| p["id"] == id))
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} missing: {list:#}"))
+        };
+        let usage = &row("a")["usage"];
+        assert!(usage["memory_bytes"].as_u64().is_some_and(|b| b > 0), "{list:#}");
+        assert!(usage["processes"].as_u64().is_some_and(|n| n >= 1), "{list:#}");
+        assert!(row("b").get("usage").is_none(), "no run, no usage: {list:#}");
+        let r = api.local("GET", "/api/v1/processes?usage=maybe", None).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["code"], "bad_request", "{}", r.text());
 
         // gRPC: the same.
         let mut pm = ProcessManagerClient::with_origin(channel(), origin(port));
