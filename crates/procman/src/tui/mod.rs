@@ -47,8 +47,9 @@ pub struct TuiArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s",
           value_parser = humantime::parse_duration)]
     interval: Duration,
-    /// Appends, per event shown, its number and the microseconds from its
-    /// arrival to the end of the draw that showed it (for benchmarks).
+    /// Writes, per event shown, its number, the microseconds from its
+    /// arrival to the end of the draw that showed it, and that end on
+    /// CLOCK_MONOTONIC (µs): `benches/tui.py` reads it.
     #[arg(long, value_name = "FILE", hide = true)]
     trace: Option<PathBuf>,
 }

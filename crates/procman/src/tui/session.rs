@@ -34,8 +34,8 @@ pub enum End {
 
 /// Runs the view until it is quit. `first` is the list read before the
 /// screen was taken. `trace` gets one line per event drawn: its number,
-/// and microseconds from its arrival to the end of the draw that showed
-/// it.
+/// the microseconds from its arrival to the end of the draw that showed
+/// it, and that end on CLOCK_MONOTONIC in microseconds.
 pub async fn run<B: Backend>(
     terminal: &mut Terminal<B>,
     client: Client,
@@ -74,8 +74,9 @@ where
         }
         if let Some(t) = trace.as_mut() {
             let drawn = Instant::now();
+            let clock = monotonic_micros();
             for (seq, at) in app.fresh.drain(..) {
-                let _ = writeln!(t, "{seq} {}", drawn.duration_since(at).as_micros());
+                let _ = writeln!(t, "{seq} {} {clock}", drawn.duration_since(at).as_micros());
             }
             let _ = t.flush();
         } else {
@@ -165,4 +166,11 @@ fn test_panic(key: &crossterm::event::KeyEvent) {
     {
         panic!("a panic asked for by PROCMAN_TUI_TEST_PANIC");
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds (the trace's clock, which a benchmark
+/// in another process can read too).
+fn monotonic_micros() -> u128 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u128 * 1_000_000 + t.tv_nsec as u128 / 1000
 }
