@@ -100,9 +100,11 @@ impl Board {
         if new_run {
             row.runs = e.run;
             row.started_at = Some(e.at.clone());
-            if e.cause_kind == "policy_restart" {
-                row.restarts += 1;
-            }
+        }
+        // The policy's restart is the way into `starting` (the run's
+        // number follows with its spawn).
+        if e.to == "starting" && e.cause_kind == "policy_restart" {
+            row.restarts += 1;
         }
         if !is_up(&e.to) {
             row.uptime_seconds = None;

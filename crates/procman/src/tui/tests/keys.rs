@@ -136,7 +136,11 @@ fn events_set_state_pid_run_and_count_policy_restarts() {
     let mut app = sample(true);
     let now = Instant::now();
     app.apply(News::Event(
-        event(1, "worker", "failed", "running", "policy_restart", 5),
+        event(1, "worker", "backoff", "starting", "policy_restart", 4),
+        now,
+    ));
+    app.apply(News::Event(
+        event(2, "worker", "starting", "running", "ready", 5),
         now,
     ));
     let w = app.board.get("worker").expect("worker");
@@ -145,18 +149,18 @@ fn events_set_state_pid_run_and_count_policy_restarts() {
         ("running", Some(1005), 5, 4)
     );
     app.apply(News::Event(
-        event(2, "worker", "running", "stopped", "stop_requested", 5),
+        event(3, "worker", "running", "stopped", "stop_requested", 5),
         now,
     ));
     let w = app.board.get("worker").expect("worker");
     assert_eq!((w.state.as_str(), w.pid, w.restarts), ("stopped", None, 4));
     // An unknown id (added by a reload) waits for the next list.
     app.apply(News::Event(
-        event(3, "new", "registered", "running", "start_requested", 1),
+        event(4, "new", "registered", "running", "start_requested", 1),
         now,
     ));
     assert!(app.board.get("new").is_none());
-    assert_eq!(app.fresh.len(), 2, "only applied events are traced");
+    assert_eq!(app.fresh.len(), 3, "only applied events are traced");
     // The list is the truth.
     app.apply(News::List(vec![process("new", "running")]));
     assert_eq!(app.board.total(), 1);
