@@ -48,8 +48,9 @@ pub fn link(client: Client, tx: Tx, interval: Option<Duration>) -> JoinHandle<()
 /// One connection's life: until the stream ends or fails.
 async fn session(client: &Client, tx: &Tx, interval: Option<Duration>) -> Result<(), String> {
     // Subscribe first: every transition after the list is then in the
-    // stream (some before it too, applied again in order: harmless).
-    let mut stream = client.follow_events(None, 0).await.map_err(reason)?;
+    // stream (some before it too, applied again in order: harmless). One
+    // past event, the newest, since 0 would mean the whole journal.
+    let mut stream = client.follow_events(None, 1).await.map_err(reason)?;
     let list = client.processes_with_usage().await.map_err(reason)?;
     send(tx, News::List(list))?;
     let again = Arc::new(Notify::new());

@@ -89,7 +89,7 @@ fn header(app: &App, look: &Look) -> Paragraph<'static> {
         Span::styled("procman", look.heading()),
         Span::raw(format!(
             "  {}  {} processes, {up} up, {trouble} need a look",
-            app.endpoint,
+            printable(&app.endpoint),
             app.board.total()
         )),
     ];
