@@ -19,7 +19,7 @@ pub enum Source {
     All,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Pane {
     pub source: Option<Source>,
     /// Counts the streams opened: lines of an older one are dropped.
@@ -37,21 +37,6 @@ pub struct Pane {
     /// What the pane says instead of lines (an unmanaged process, an
     /// error of the stream).
     pub note: Option<String>,
-}
-
-impl Default for Pane {
-    fn default() -> Self {
-        Pane {
-            source: None,
-            generation: 0,
-            lines: VecDeque::new(),
-            dropped: 0,
-            scroll: 0,
-            search: None,
-            current: None,
-            note: None,
-        }
-    }
 }
 
 impl Pane {

@@ -73,7 +73,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(header(app, &look), head);
+    frame.render_widget(header(app, &look, head.width), head);
     match &app.detail {
         Some(_) => detail(frame, app, top, now),
         None => table(frame, app, &look, top, now),
@@ -83,23 +83,49 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
     frame.render_widget(bottom_keys(app), keys);
 }
 
-fn header(app: &App, look: &Look) -> Paragraph<'static> {
+/// The top line. Cut at the screen's width, it would lose its end first:
+/// `NO MANAGER`, what most needs seeing. So the endpoint
+/// gives way instead, shortened from its start (`…/state/procman.sock`).
+fn header(app: &App, look: &Look, width: u16) -> Paragraph<'static> {
     let (up, trouble) = app.board.counts();
-    let mut spans = vec![
-        Span::styled("procman", look.heading()),
-        Span::raw(format!(
-            "  {}  {} processes, {up} up, {trouble} need a look",
-            printable(&app.endpoint),
-            app.board.total()
-        )),
-    ];
+    let mut rest = vec![Span::raw(format!(
+        "  {} processes, {up} up, {trouble} need a look",
+        app.board.total()
+    ))];
     if let Link::Lost(why) = &app.link {
-        spans.push(Span::styled(
+        rest.push(Span::styled(
             format!("  NO MANAGER: {} (reconnecting)", printable(why)),
             look.error().add_modifier(Modifier::BOLD),
         ));
     }
+    const NAME: &str = "procman";
+    let used = NAME.len()
+        + rest
+            .iter()
+            .map(|s| s.content.chars().count())
+            .sum::<usize>();
+    let room = (width as usize).saturating_sub(used + 2);
+    let mut spans = vec![Span::styled(NAME, look.heading())];
+    let endpoint = keep_end(&printable(&app.endpoint), room);
+    if !endpoint.is_empty() {
+        spans.push(Span::raw(format!("  {endpoint}")));
+    }
+    spans.extend(rest);
     Paragraph::new(Line::from(spans))
+}
+
+/// `text`, or `…` and its end when it is wider than `room` (nothing when
+/// there is no room for more than the `…`).
+fn keep_end(text: &str, room: usize) -> String {
+    let n = text.chars().count();
+    match (n <= room, room < 2) {
+        (true, _) => text.to_string(),
+        (false, true) => String::new(),
+        (false, false) => {
+            let end: String = text.chars().skip(n - (room - 1)).collect();
+            format!("…{end}")
+        }
+    }
 }
 
 const COLUMNS: [(&str, u16); 8] = [
@@ -294,4 +320,17 @@ fn bottom_keys(app: &App) -> Paragraph<'static> {
         keys,
         Style::default().add_modifier(Modifier::DIM),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_end;
+
+    #[test]
+    fn keep_end_shortens_from_the_start() {
+        assert_eq!(keep_end("/run/p.sock", 11), "/run/p.sock");
+        assert_eq!(keep_end("/run/p.sock", 7), "…p.sock");
+        assert_eq!(keep_end("/run/p.sock", 1), "");
+        assert_eq!(keep_end("/run/p.sock", 0), "");
+    }
 }

@@ -29,6 +29,7 @@ mod restart;
 mod spawn;
 mod stop;
 mod support;
+mod tui;
 mod unmanaged;
 mod users;
 mod validate_limits;
