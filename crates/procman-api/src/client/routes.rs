@@ -87,10 +87,20 @@ impl Client {
         self.get("/processes").await
     }
 
-    /// `GET /processes?usage=true`: every process, each running one with
-    /// what it uses now.
-    pub async fn processes_with_usage(&self) -> Result<Vec<Process>, ClientError> {
-        self.get("/processes?usage=true").await
+    /// `GET /processes?usage=true[&ids=..]`: every process (or those of
+    /// `ids` the manager has), each running one with what it uses now.
+    pub async fn processes_with_usage(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<Process>, ClientError> {
+        match ids {
+            None => self.get("/processes?usage=true").await,
+            Some(ids) => {
+                let list: Vec<String> = ids.iter().map(|id| segment(id)).collect();
+                self.get(&format!("/processes?usage=true&ids={}", list.join(",")))
+                    .await
+            }
+        }
     }
 
     /// `GET /processes/{id}`: one process with its diagnostics.

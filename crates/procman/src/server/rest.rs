@@ -108,14 +108,19 @@ async fn healthz(State(api): State<Api>) -> axum::response::Response {
     "ok".into_response()
 }
 
-/// `?usage=`: whether each row carries what its run uses now.
+/// `?usage=` and `?ids=`: which rows, and whether each carries what its
+/// run uses now.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `true`: read the usage (memory, CPU, processes, open files) of every
-    /// run under way, as `usage` of each row; `false` (default): no usage,
-    /// and nothing is read.
+    /// run under way among the rows, as `usage` of each; `false`
+    /// (default): no usage, and nothing is read.
     usage: Option<bool>,
+    /// Only these processes, comma-separated (`web,worker`), in config
+    /// order; an id the config does not have is left out. Absent: every
+    /// process.
+    ids: Option<String>,
 }
 
 /// Every process, in config order.
@@ -130,9 +135,11 @@ async fn list_processes(
     State(api): State<Api>,
     Query(q): Query<ListQuery>,
 ) -> axum::Json<Vec<Process>> {
+    let ids: Option<Vec<&str>> = q.ids.as_deref().map(|l| l.split(',').collect());
+    let only = ids.as_deref();
     match q.usage.unwrap_or(false) {
-        true => axum::Json(service::list_with_usage(&api.control).await),
-        false => axum::Json(service::list(&api.control)),
+        true => axum::Json(service::list_with_usage(&api.control, only).await),
+        false => axum::Json(service::list_of(&api.control, only)),
     }
 }
 

@@ -145,6 +145,11 @@ pub fn process(cfg: &ProcessConfig, s: &ProcessStatus, now: SystemTime) -> api::
 
 /// Every process, in config order.
 pub fn list(control: &Control) -> Vec<api::Process> {
+    list_of(control, None)
+}
+
+/// The processes named in `only` (every one without it), in config order.
+pub fn list_of(control: &Control, only: Option<&[&str]>) -> Vec<api::Process> {
     let now = SystemTime::now();
     // One lineup: a reload cannot come between the configs and the states.
     let (config, handles) = control.lineup();
@@ -152,27 +157,32 @@ pub fn list(control: &Control) -> Vec<api::Process> {
         .processes
         .iter()
         .zip(handles.iter())
+        .filter(|(cfg, _)| named(only, &cfg.id))
         .map(|(cfg, h)| process(cfg, &h.status(), now))
         .collect()
 }
 
-/// Every process, in config order, each with what its run uses now (read
-/// from every running process at once, within the usage deadline).
-pub async fn list_with_usage(control: &Control) -> Vec<api::Process> {
+fn named(only: Option<&[&str]>, id: &str) -> bool {
+    only.is_none_or(|ids| ids.contains(&id))
+}
+
+/// [`list_of`], each with what its run uses now (read from every running
+/// process at once, within the usage deadline).
+pub async fn list_with_usage(control: &Control, only: Option<&[&str]>) -> Vec<api::Process> {
     let now = SystemTime::now();
     let (config, handles) = control.lineup();
-    let statuses: Vec<_> = handles.iter().map(|h| h.status()).collect();
-    let running = handles
-        .iter()
-        .zip(&statuses)
-        .map(|(h, s)| (h, s.phase().is_active()));
-    let usages = resources::usages(running, resources::USAGE_DEADLINE).await;
-    config
+    let rows: Vec<_> = config
         .processes
         .iter()
-        .zip(&statuses)
+        .zip(handles.iter())
+        .filter(|(cfg, _)| named(only, &cfg.id))
+        .map(|(cfg, h)| (cfg, h, h.status()))
+        .collect();
+    let running = rows.iter().map(|(_, h, s)| (*h, s.phase().is_active()));
+    let usages = resources::usages(running, resources::USAGE_DEADLINE).await;
+    rows.iter()
         .zip(usages)
-        .map(|((cfg, s), u)| api::Process {
+        .map(|((cfg, _, s), u)| api::Process {
             usage: u.as_ref().map(resources::wire_usage),
             ..process(cfg, s, now)
         })

@@ -21,6 +21,9 @@ pub enum Command {
     Detail(String),
     /// Follow another log (the pane was reset for `generation`).
     Follow(Source, u64),
+    /// Read the whole list again (an event of a process the table does
+    /// not have: a reload added it).
+    WholeList,
     Quit,
 }
 
@@ -29,6 +32,8 @@ pub enum Command {
 pub enum News {
     /// The manager's list: the truth about every row.
     List(Vec<Process>),
+    /// Some rows read again, with their usage.
+    Rows(Vec<Process>),
     Event(Event, Instant),
     /// The event stream fell behind by this many; a list follows.
     Lagged(u64),
@@ -87,8 +92,8 @@ pub struct App {
     /// Height of the log pane's text, as last drawn (for paging and
     /// searching).
     pub pane_height: usize,
-    /// Rows of the table, as last drawn (for paging), and the first one
-    /// shown.
+    /// Rows of the table, as last drawn (for paging and for what is read
+    /// again), and the first one shown.
     pub table_height: usize,
     pub table_offset: usize,
     /// Events applied since the last draw, with when each arrived (the
@@ -139,10 +144,12 @@ impl App {
                     return self.follow(self.wanted_source(false));
                 }
             }
+            News::Rows(rows) => self.board.update(rows),
             News::Event(e, at) => {
                 let seq = e.seq;
-                if self.board.apply(&e) {
-                    self.fresh.push((seq, at));
+                match self.board.apply(&e) {
+                    true => self.fresh.push((seq, at)),
+                    false => return Some(Command::WholeList),
                 }
             }
             News::Lagged(n) => {
@@ -169,6 +176,20 @@ impl App {
 
     pub fn say(&mut self, text: String, error: bool) {
         self.message = Some((text, error));
+    }
+
+    /// The processes on screen: the table's rows in view, or the one
+    /// whose detail is shown.
+    pub fn in_view(&self) -> Vec<String> {
+        if let Some((id, _)) = &self.detail {
+            return vec![id.clone()];
+        }
+        self.board
+            .shown()
+            .skip(self.table_offset)
+            .take(self.table_height)
+            .map(|p| p.id.clone())
+            .collect()
     }
 
     /// Resets the pane for `source` and asks the session to follow it.

@@ -75,14 +75,33 @@ pub struct Board {
 }
 
 impl Board {
-    /// Takes the manager's list as the truth, keeping the selection.
-    pub fn replace(&mut self, rows: Vec<Process>) {
+    /// Takes the manager's list as the truth, keeping the selection (and
+    /// the usage last read of a run still under way: the list has none).
+    pub fn replace(&mut self, mut rows: Vec<Process>) {
+        for row in rows.iter_mut().filter(|r| r.usage.is_none()) {
+            if let Some(old) = self.index.get(&row.id).map(|&i| &self.rows[i]) {
+                if old.runs == row.runs && is_up(&row.state) {
+                    row.usage = old.usage.clone();
+                }
+            }
+        }
         self.index = rows
             .iter()
             .enumerate()
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         self.rows = rows;
+        self.refilter();
+    }
+
+    /// Replaces the rows read again (a process the table does not have
+    /// waits for the next whole list).
+    pub fn update(&mut self, rows: Vec<Process>) {
+        for row in rows {
+            if let Some(&i) = self.index.get(&row.id) {
+                self.rows[i] = row;
+            }
+        }
         self.refilter();
     }
 

@@ -2,14 +2,17 @@
 //! [`News`] on one channel:
 //!
 //! - **the link**: follows the event stream (each transition updates its
-//!   row at once) and reads the list when it opens, then again at most
-//!   every [`SETTLE`] while events come (restart counts, last exits) and
-//!   every `interval` for what has no events (CPU, memory, health). When
-//!   the manager goes away it says so and tries again every second.
+//!   row at once) and reads the list when it opens. The rows in view are
+//!   read again, with their usage, at most every [`SETTLE`] while events
+//!   come (restart counts, last exits), when the view scrolls, and every
+//!   `interval` for what has no events (CPU, memory, health): the manager
+//!   reads the usage of a screenful, not of every process. When the
+//!   manager goes away it says so and tries again every second.
 //! - **the log**: follows one process's log, or every one's.
 //! - **one-offs**: an action, a signal, a detail.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use procman_api::client::{Action, Client, ClientError, LogRecord};
@@ -31,11 +34,44 @@ const BATCH: usize = 256;
 
 pub type Tx = mpsc::UnboundedSender<News>;
 
+/// What the view wants read, shared with the link.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// The processes in view.
+    ids: Mutex<Vec<String>>,
+    /// Read the rows in view again (after [`SETTLE`]).
+    again: Notify,
+    /// Read the whole list, not only the rows in view.
+    whole: AtomicBool,
+}
+
+impl Wanted {
+    /// Sets the processes in view; reads them again if they changed.
+    pub fn in_view(&self, ids: Vec<String>) {
+        let mut now = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if *now != ids {
+            *now = ids;
+            self.again.notify_one();
+        }
+    }
+
+    /// Asks for the whole list (a process the rows do not have).
+    pub fn whole_list(&self) {
+        self.whole.store(true, Ordering::Relaxed);
+        self.again.notify_one();
+    }
+}
+
 /// Follows the manager's events and lists for as long as the view runs.
-pub fn link(client: Client, tx: Tx, interval: Option<Duration>) -> JoinHandle<()> {
+pub fn link(
+    client: Client,
+    tx: Tx,
+    interval: Option<Duration>,
+    wanted: Arc<Wanted>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(why) = session(&client, &tx, interval).await {
+            if let Err(why) = session(&client, &tx, interval, &wanted).await {
                 if tx.send(News::Lost(why)).is_err() {
                     return;
                 }
@@ -46,25 +82,30 @@ pub fn link(client: Client, tx: Tx, interval: Option<Duration>) -> JoinHandle<()
 }
 
 /// One connection's life: until the stream ends or fails.
-async fn session(client: &Client, tx: &Tx, interval: Option<Duration>) -> Result<(), String> {
+async fn session(
+    client: &Client,
+    tx: &Tx,
+    interval: Option<Duration>,
+    wanted: &Arc<Wanted>,
+) -> Result<(), String> {
     // Subscribe first: every transition after the list is then in the
     // stream (some before it too, applied again in order: harmless). One
     // past event, the newest, since 0 would mean the whole journal.
     let mut stream = client.follow_events(None, 1).await.map_err(reason)?;
-    let list = client.processes_with_usage().await.map_err(reason)?;
+    let list = client.processes().await.map_err(reason)?;
     send(tx, News::List(list))?;
-    let again = Arc::new(Notify::new());
-    let lister = lists(client.clone(), tx.clone(), again.clone(), interval);
+    let lister = lists(client.clone(), tx.clone(), wanted.clone(), interval);
     let _stop = AbortOnDrop(lister);
+    wanted.again.notify_one();
     loop {
         match stream.next().await {
             Some(Ok(e)) => {
                 send(tx, News::Event(e, Instant::now()))?;
-                again.notify_one();
+                wanted.again.notify_one();
             }
             Some(Err(ClientError::Lagged { missed })) => {
                 send(tx, News::Lagged(missed))?;
-                again.notify_one();
+                wanted.whole_list();
             }
             Some(Err(e)) => return Err(reason(e)),
             None => return Err("the manager ended the event stream".to_string()),
@@ -72,12 +113,18 @@ async fn session(client: &Client, tx: &Tx, interval: Option<Duration>) -> Result
     }
 }
 
-/// Reads the list after events settle, and every `interval`.
-fn lists(client: Client, tx: Tx, again: Arc<Notify>, interval: Option<Duration>) -> JoinHandle<()> {
+/// Reads the rows in view after events settle, when the view changes, and
+/// every `interval`; the whole list when asked.
+fn lists(
+    client: Client,
+    tx: Tx,
+    wanted: Arc<Wanted>,
+    interval: Option<Duration>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let woken = async {
-                again.notified().await;
+                wanted.again.notified().await;
                 tokio::time::sleep(SETTLE).await;
             };
             match interval {
@@ -90,8 +137,19 @@ fn lists(client: Client, tx: Tx, again: Arc<Notify>, interval: Option<Duration>)
                 None => woken.await,
             }
             // A failure is the stream's to report; the next try is later.
-            if let Ok(list) = client.processes_with_usage().await {
-                if tx.send(News::List(list)).is_err() {
+            if wanted.whole.swap(false, Ordering::Relaxed) {
+                if let Ok(list) = client.processes().await {
+                    if tx.send(News::List(list)).is_err() {
+                        return;
+                    }
+                }
+            }
+            let ids = wanted.ids.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if ids.is_empty() {
+                continue;
+            }
+            if let Ok(rows) = client.processes_with_usage(Some(&ids)).await {
+                if tx.send(News::Rows(rows)).is_err() {
                     return;
                 }
             }

@@ -8,8 +8,9 @@
 //!   manager; [`session`]: the loop that joins them.
 //!
 //! States come from the manager's event stream, as they happen; CPU,
-//! memory and health have no events, so the list (with usage) is read
-//! again every `--interval`, and after each burst of events.
+//! memory and health have no events, so the rows in view are read again
+//! (with their usage) every `--interval`, when the view scrolls, and
+//! after each burst of events.
 //!
 //! The terminal is given back as it was (main screen, cooked mode, cursor
 //! shown) on every way out: `q`, Ctrl-C, SIGINT/SIGTERM/SIGHUP/SIGQUIT, an
@@ -61,7 +62,7 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
         // Before the screen is taken: "no manager" is said on a normal
         // terminal, with exit code 3.
         let first = client
-            .processes_with_usage()
+            .processes()
             .await
             .map_err(|e| located.failure("list the processes", e))?;
         if !io::stdout().is_terminal() {

@@ -49,10 +49,11 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut log: Option<JoinHandle<()>> = None;
+    let wanted = std::sync::Arc::new(feed::Wanted::default());
     if let Some(cmd) = app.apply(News::List(first)) {
-        carry_out(&client, &tx, cmd, &mut log);
+        carry_out(&client, &tx, &wanted, cmd, &mut log);
     }
-    let link = feed::link(client.clone(), tx.clone(), interval);
+    let link = feed::link(client.clone(), tx.clone(), interval, wanted.clone());
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     let mut detail_tick = tokio::time::interval(DETAIL_EVERY);
@@ -72,6 +73,7 @@ where
         if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, SystemTime::now())) {
             break End::Terminal(e.into());
         }
+        wanted.in_view(app.in_view());
         if let Some(t) = trace.as_mut() {
             let drawn = Instant::now();
             let clock = monotonic_micros();
@@ -102,7 +104,7 @@ where
                 }
                 let mut quit = false;
                 for cmd in cmds {
-                    quit |= carry_out(&client, &tx, cmd, &mut log);
+                    quit |= carry_out(&client, &tx, &wanted, cmd, &mut log);
                 }
                 if quit { break End::Quit; }
                 None
@@ -115,7 +117,7 @@ where
             _ = quit.recv() => break End::Quit,
         };
         if let Some(cmd) = cmd {
-            if carry_out(&client, &tx, cmd, &mut log) {
+            if carry_out(&client, &tx, &wanted, cmd, &mut log) {
                 break End::Quit;
             }
         }
@@ -131,11 +133,13 @@ where
 fn carry_out(
     client: &Client,
     tx: &feed::Tx,
+    wanted: &feed::Wanted,
     cmd: Command,
     log: &mut Option<JoinHandle<()>>,
 ) -> bool {
     match cmd {
         Command::Quit => return true,
+        Command::WholeList => wanted.whole_list(),
         Command::Act(id, action) => {
             let doing = match action {
                 Action::Start => "starting",

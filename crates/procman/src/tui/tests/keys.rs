@@ -154,11 +154,12 @@ fn events_set_state_pid_run_and_count_policy_restarts() {
     ));
     let w = app.board.get("worker").expect("worker");
     assert_eq!((w.state.as_str(), w.pid, w.restarts), ("stopped", None, 4));
-    // An unknown id (added by a reload) waits for the next list.
-    app.apply(News::Event(
+    // An unknown id (added by a reload): the whole list is read again.
+    let cmd = app.apply(News::Event(
         event(4, "new", "registered", "running", "start_requested", 1),
         now,
     ));
+    assert_eq!(cmd, Some(Command::WholeList));
     assert!(app.board.get("new").is_none());
     assert_eq!(app.fresh.len(), 3, "only applied events are traced");
     // The list is the truth.
@@ -227,4 +228,40 @@ fn search_goes_from_the_newest_match_to_older_ones_and_back() {
     assert_eq!(pane.current(), Some(0));
     pane.search("", 5);
     assert_eq!(pane.current(), None);
+}
+
+#[test]
+fn only_the_rows_in_view_are_read_again_and_a_list_keeps_their_usage() {
+    let mut app = sample(true);
+    app.table_height = 2;
+    assert_eq!(app.in_view(), ["web", "worker"]);
+    key(&mut app, KeyCode::End);
+    super::screens::draw(&mut app, 100, 10);
+    let view = app.in_view();
+    assert!((1..4).contains(&app.table_height), "{}", app.table_height);
+    assert_eq!(view.len(), app.table_height, "{view:?}");
+    assert_eq!(view.last().map(String::as_str), Some("api"), "{view:?}");
+    assert!(!view.contains(&"web".to_string()), "{view:?}");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.in_view(), ["api"], "the detail's process only");
+    // Rows read again replace theirs; the others stay.
+    let mut db = process("db", "running");
+    db.restarts = 9;
+    app.apply(News::Rows(vec![db, process("gone", "running")]));
+    assert_eq!(app.board.get("db").map(|p| p.restarts), Some(9));
+    assert_eq!(app.board.total(), 4);
+    // A whole list has no usage: a run still under way keeps its own.
+    let before = app.board.get("web").and_then(|p| p.usage.clone());
+    assert!(before.is_some());
+    let mut web = process("web", "running");
+    web.runs = 3;
+    app.apply(News::List(vec![web.clone()]));
+    assert_eq!(app.board.get("web").and_then(|p| p.usage.clone()), before);
+    web.runs = 4;
+    app.apply(News::List(vec![web]));
+    assert_eq!(
+        app.board.get("web").and_then(|p| p.usage.clone()),
+        None,
+        "a new run"
+    );
 }

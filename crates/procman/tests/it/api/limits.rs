@@ -144,6 +144,23 @@ async fn limits_and_usage_show_in_the_api_the_metrics_and_status() {
         assert!(usage["memory_bytes"].as_u64().is_some_and(|b| b > 0), "{list:#}");
         assert!(usage["processes"].as_u64().is_some_and(|n| n >= 1), "{list:#}");
         assert!(row("b").get("usage").is_none(), "no run, no usage: {list:#}");
+        // Only the rows asked for, in config order; an unknown id is left out.
+        let r = api
+            .local("GET", "/api/v1/processes?usage=true&ids=b,nobody,a", None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let rows = r.json();
+        let ids: Vec<_> = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|p| p["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(ids, ["a", "b"], "{rows:#}");
+        assert!(rows[0]["usage"]["memory_bytes"].as_u64().is_some(), "{rows:#}");
+        let r = api.local("GET", "/api/v1/processes?ids=b", None).await;
+        assert_eq!(r.json().as_array().map(Vec::len), Some(1), "{}", r.text());
+        assert!(r.json()[0].get("usage").is_none(), "{}", r.text());
         let r = api.local("GET", "/api/v1/processes?usage=maybe", None).await;
         assert_eq!(r.status, 400, "{}", r.text());
         assert_eq!(r.json()["code"], "bad_request", "{}", r.text());
