@@ -15,9 +15,12 @@
 //! The terminal is given back as it was (main screen, cooked mode, cursor
 //! shown) on every way out: `q`, Ctrl-C, SIGINT/SIGTERM/SIGHUP/SIGQUIT, an
 //! error, and a panic (whose message then prints on the restored screen).
+//! A signal ends the view within [`deadline`]'s grace even when the
+//! terminal stopped reading.
 
 mod app;
 mod board;
+mod deadline;
 mod feed;
 mod pane;
 mod session;
@@ -30,7 +33,7 @@ use std::time::Duration;
 use crossterm::cursor::Show;
 use crossterm::execute;
 use crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
@@ -81,6 +84,7 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
         let color = color_wanted(true, std::env::var_os("NO_COLOR"), std::env::var_os("TERM"));
         let app = app::App::new(client.endpoint(), color);
         let interval = (!args.interval.is_zero()).then_some(args.interval);
+        deadline::arm().map_err(|e| runtime(e, "watch the signals that end the view"))?;
         let mut screen = Screen::take().map_err(|e| runtime(e, "set up the terminal"))?;
         let end = session::run(&mut screen.terminal, client, app, first, interval, trace).await;
         screen.give_back();
@@ -108,8 +112,10 @@ impl Screen {
         let mut screen = Screen {
             terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
         };
-        execute!(io::stdout(), EnterAlternateScreen)?;
-        screen.terminal.clear()?;
+        // Cleared by hand: ratatui's `clear` asks the terminal where its
+        // cursor is, and a terminal that does not answer (a pty nobody
+        // reads) would fail the start after 2 s.
+        execute!(io::stdout(), EnterAlternateScreen, Clear(ClearType::All))?;
         screen.terminal.hide_cursor()?;
         Ok(screen)
     }

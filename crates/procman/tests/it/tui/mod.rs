@@ -12,6 +12,7 @@
 //! skips (and fails when `CI` is set).
 
 mod ending;
+mod stuck;
 mod view;
 
 use std::path::PathBuf;
