@@ -26,12 +26,22 @@ use crate::support::*;
 
 /// A tmux server of one test's own, killed at the end (also when the
 /// test fails: the drop sends it SIGTERM).
+///
+/// The server runs in the foreground (`tmux -D`), a child of this test
+/// process. Daemonized, it would be an orphan adopted by this process (a
+/// subreaper, as the manager's engine makes it), and a manager embedded
+/// in another test kills the orphans it adopted when it shuts down.
 pub struct Tmux {
     bin: PathBuf,
     /// The `-L` socket name, from the test's private directory.
     socket: String,
-    /// The server's pid and socket file, once a session made it start.
+    /// The server's pid and socket file, once the first session started it.
     server: Option<(u32, PathBuf)>,
+    /// The server's exit and output, kept while it runs.
+    _held: Option<(
+        tokio::sync::oneshot::Receiver<ProcessEnd>,
+        tempfile::NamedTempFile,
+    )>,
 }
 
 impl Tmux {
@@ -52,6 +62,7 @@ impl Tmux {
             bin,
             socket: format!("tui-{}", name.to_string_lossy()),
             server: None,
+            _held: None,
         })
     }
 
@@ -61,7 +72,21 @@ impl Tmux {
         let mut all = vec!["-L", &self.socket, "-f", "/dev/null", "-u"];
         all.extend_from_slice(args);
         let (end, out) = run(&self.bin, &all, &[]).await;
-        assert_eq!(end, ProcessEnd::Exited(0), "tmux {args:?} failed: {out}");
+        if end != ProcessEnd::Exited(0) {
+            // Whether the server is gone, and how (a stray signal?).
+            let server = match &self.server {
+                Some((pid, _)) => format!(
+                    "server pid {pid}: {}",
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .unwrap_or_else(|e| format!("no /proc entry ({e})"))
+                ),
+                None => "no server yet".to_string(),
+            };
+            panic!(
+                "tmux {args:?} failed ({end:?}): {out}
+{server}"
+            );
+        }
         out
     }
 
@@ -77,14 +102,36 @@ impl Tmux {
             quote(procman()),
             quote(&m.file)
         );
+        self.start_server().await;
         let size = ["-x", "120", "-y", "40"];
         let mut args = vec!["new-session", "-d", "-s", name];
         args.extend_from_slice(&size);
         args.extend_from_slice(&["sh", "-c", &script]);
         self.run(&args).await;
-        if self.server.is_none() {
-            let pid = self.show(name, "#{pid}").await.parse().expect("a pid");
-            self.server = Some((pid, self.show(name, "#{socket_path}").await.into()));
+    }
+
+    /// Starts the server in the foreground, once, and waits for its socket.
+    async fn start_server(&mut self) {
+        if self.server.is_some() {
+            return;
+        }
+        let dir = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+        let uid = rustix::process::getuid().as_raw();
+        let path = PathBuf::from(dir)
+            .join(format!("tmux-{uid}"))
+            .join(&self.socket);
+        let args = ["-L", &self.socket, "-f", "/dev/null", "-u", "-D"];
+        let (pid, exit, log) = start(&self.bin, &args, &[]);
+        self.server = Some((pid, path.clone()));
+        self._held = Some((exit, log));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the tmux server made no socket at {}",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
