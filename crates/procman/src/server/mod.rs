@@ -139,8 +139,10 @@ impl Server {
         } else {
             let (token, origin) = token::load(config, control.state_dir())?;
             let tcp = bind_tcp(&config.bind, config.port).await?;
-            let addr = tcp.local_addr().ok();
-            tracing::info!(address = ?addr, token = %origin, "API listening on TCP");
+            let addr = tcp
+                .local_addr()
+                .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string());
+            tracing::info!(address = %addr, token = %origin, "API listening on TCP");
             (Some(tcp), Some(Arc::new(token)))
         };
         tracing::info!(socket = %socket.path().display(), "API listening on the Unix socket");

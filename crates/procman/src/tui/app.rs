@@ -3,7 +3,7 @@
 //! [`Command`] for the session to carry out, and the session's tasks
 //! report back as [`News`].
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use procman_api::client::Action;
@@ -24,6 +24,8 @@ pub enum Command {
     /// Read the whole list again (an event of a process the table does
     /// not have: a reload added it).
     WholeList,
+    /// Give the terminal back and stop, as Ctrl-Z does to a shell's job.
+    Suspend,
     Quit,
 }
 
@@ -34,6 +36,10 @@ pub enum News {
     List(Vec<Process>),
     /// Some rows read again, with their usage.
     Rows(Vec<Process>),
+    /// A read failed while the stream stays open (a frozen manager): why.
+    Stalled(String),
+    /// The manager found again with a new token (taken by the session).
+    Relocated(procman_api::client::Client),
     Event(Event, Instant),
     /// The event stream fell behind by this many; a list follows.
     Lagged(u64),
@@ -71,7 +77,10 @@ pub struct Prompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     Up,
+    /// The connection is gone: why (reconnecting every second).
     Lost(String),
+    /// Connected, but a read failed (a frozen manager): why.
+    Stalled(String),
 }
 
 #[derive(Debug)]
@@ -96,6 +105,10 @@ pub struct App {
     /// again), and the first one shown.
     pub table_height: usize,
     pub table_offset: usize,
+    /// When the manager stopped answering: uptimes stop there.
+    pub lost_at: Option<SystemTime>,
+    /// Lines of the detail scrolled past.
+    pub detail_scroll: u16,
     /// Events applied since the last draw, with when each arrived (the
     /// session's trace of event-to-screen latency).
     pub fresh: Vec<(u64, Instant)>,
@@ -115,6 +128,8 @@ impl App {
             pane_height: 10,
             table_height: 10,
             table_offset: 0,
+            lost_at: None,
+            detail_scroll: 0,
             fresh: Vec::new(),
         }
     }
@@ -134,17 +149,49 @@ impl App {
         match news {
             News::List(rows) => {
                 self.board.replace(rows);
-                if self.link != Link::Up {
-                    self.link = Link::Up;
-                    self.say("connected again".to_string(), false);
-                    // The old stream ended with the manager: follow again.
-                    return self.follow(self.pane.source.clone());
+                self.lost_at = None;
+                // A detail of a process the manager no longer has (a
+                // reload removed it) closes.
+                if let Some((id, _)) = &self.detail {
+                    if self.board.get(id).is_none() {
+                        let said = format!("{id} is no longer in the manager's config");
+                        self.detail = None;
+                        self.say(said, true);
+                    }
                 }
-                if self.pane.source.is_none() {
-                    return self.follow(self.wanted_source(false));
+                let all = self.pane.source == Some(Source::All);
+                let want = self.wanted_source(all);
+                match std::mem::replace(&mut self.link, Link::Up) {
+                    Link::Lost(_) => {
+                        self.say("connected again".to_string(), false);
+                        // The old stream ended with the manager: again.
+                        return self.follow(want);
+                    }
+                    Link::Stalled(_) => self.say("the manager answers again".to_string(), false),
+                    Link::Up => {}
+                }
+                if want != self.pane.source {
+                    return self.follow(want);
                 }
             }
-            News::Rows(rows) => self.board.update(rows),
+            News::Rows(rows) => {
+                self.board.update(rows);
+                if let Link::Stalled(_) = self.link {
+                    self.link = Link::Up;
+                    self.lost_at = None;
+                    self.say("the manager answers again".to_string(), false);
+                }
+            }
+            News::Stalled(why) => {
+                if self.link == Link::Up {
+                    self.lost_at = Some(SystemTime::now());
+                }
+                if !matches!(self.link, Link::Lost(_)) {
+                    self.link = Link::Stalled(why);
+                }
+            }
+            // The session takes it before it gets here.
+            News::Relocated(_) => {}
             News::Event(e, at) => {
                 let seq = e.seq;
                 match self.board.apply(&e) {
@@ -155,7 +202,12 @@ impl App {
             News::Lagged(n) => {
                 self.say(format!("{n} events missed; the table was read again"), true)
             }
-            News::Lost(why) => self.link = Link::Lost(why),
+            News::Lost(why) => {
+                if self.link == Link::Up {
+                    self.lost_at = Some(SystemTime::now());
+                }
+                self.link = Link::Lost(why);
+            }
             News::Log(generation, lines) => self.pane.push(generation, lines),
             News::LogNote(generation, note) => {
                 if generation == self.pane.generation {
@@ -223,6 +275,9 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('d')) {
             return Some(Command::Quit);
         }
+        if ctrl && key.code == KeyCode::Char('z') {
+            return Some(Command::Suspend);
+        }
         if self.prompt.is_some() {
             return self.prompt_key(key);
         }
@@ -283,15 +338,26 @@ impl App {
             KeyCode::Char('d') => {
                 self.pane
                     .scroll_by(-(self.pane_height as isize / 2), self.pane_height);
-                None
+                // Back at the bottom of a pane that let lines go: the
+                // newest again.
+                match (self.pane.scroll, self.pane.skipped) {
+                    (0, 1..) => self.follow(self.pane.source.clone()),
+                    _ => None,
+                }
             }
-            KeyCode::Char('F') => {
-                self.pane.scroll = 0;
-                None
-            }
+            KeyCode::Char('F') => match self.pane.skipped {
+                // Lines were let go while the pane was held: the stream
+                // is opened again for the newest.
+                0 => {
+                    self.pane.scroll = 0;
+                    None
+                }
+                _ => self.follow(self.pane.source.clone()),
+            },
             KeyCode::Enter => {
                 let id = selected?;
                 self.detail = Some((id.clone(), None));
+                self.detail_scroll = 0;
                 Some(Command::Detail(id))
             }
             _ => None,
@@ -330,8 +396,23 @@ impl App {
             KeyCode::Char('x') => Some(Command::Act(id, Action::Stop)),
             KeyCode::Char('r') => Some(Command::Act(id, Action::Restart)),
             KeyCode::Char('K') => self.ask(Ask::Signal, "TERM"),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll_detail(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll_detail(1),
+            KeyCode::PageUp => self.scroll_detail(-(self.table_height as i32)),
+            KeyCode::PageDown => self.scroll_detail(self.table_height as i32),
+            KeyCode::Home | KeyCode::Char('g') => {
+                self.detail_scroll = 0;
+                None
+            }
             _ => None,
         }
+    }
+
+    /// Scrolls the detail by `by` lines (the view keeps it within the text).
+    fn scroll_detail(&mut self, by: i32) -> Option<Command> {
+        let to = (i32::from(self.detail_scroll) + by).clamp(0, i32::from(u16::MAX));
+        self.detail_scroll = to as u16;
+        None
     }
 
     fn prompt_key(&mut self, key: KeyEvent) -> Option<Command> {
@@ -382,7 +463,11 @@ impl App {
                             None => self.board.selected().map(str::to_string),
                         }?;
                         let signal = text.trim().to_string();
-                        (!signal.is_empty()).then_some(Command::Signal(id, signal))
+                        if signal.is_empty() {
+                            self.say("no signal sent".to_string(), false);
+                            return None;
+                        }
+                        Some(Command::Signal(id, signal))
                     }
                 }
             }

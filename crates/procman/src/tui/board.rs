@@ -177,7 +177,6 @@ impl Board {
         self.rows.len()
     }
 
-    #[cfg(test)]
     pub fn get(&self, id: &str) -> Option<&Process> {
         self.index.get(id).map(|&i| &self.rows[i])
     }

@@ -62,23 +62,50 @@ impl Wanted {
     }
 }
 
+/// Finds the manager again, as at the start (a restarted manager over TCP
+/// has a new token in its state directory).
+pub type Relocate = Box<dyn Fn() -> Option<Client> + Send + Sync>;
+
 /// Follows the manager's events and lists for as long as the view runs.
 pub fn link(
-    client: Client,
+    mut client: Client,
     tx: Tx,
     interval: Option<Duration>,
     wanted: Arc<Wanted>,
+    relocate: Relocate,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(why) = session(&client, &tx, interval, &wanted).await {
-                if tx.send(News::Lost(why)).is_err() {
+            if let Err(lost) = session(&client, &tx, interval, &wanted).await {
+                if tx.send(News::Lost(lost.why)).is_err() {
                     return;
+                }
+                if lost.refused {
+                    if let Some(again) = relocate() {
+                        client = again.clone();
+                        let _ = tx.send(News::Relocated(again));
+                    }
                 }
             }
             tokio::time::sleep(RETRY).await;
         }
     })
+}
+
+/// Why a connection ended, and whether the manager refused the token.
+struct Lost {
+    why: String,
+    refused: bool,
+}
+
+impl From<ClientError> for Lost {
+    fn from(e: ClientError) -> Lost {
+        let refused = e.api().is_some_and(|a| a.code == "unauthorized");
+        Lost {
+            why: reason(e),
+            refused,
+        }
+    }
 }
 
 /// One connection's life: until the stream ends or fails.
@@ -87,28 +114,32 @@ async fn session(
     tx: &Tx,
     interval: Option<Duration>,
     wanted: &Arc<Wanted>,
-) -> Result<(), String> {
+) -> Result<(), Lost> {
+    let ended = |why: String| Lost {
+        why,
+        refused: false,
+    };
     // Subscribe first: every transition after the list is then in the
     // stream (some before it too, applied again in order: harmless). One
     // past event, the newest, since 0 would mean the whole journal.
-    let mut stream = client.follow_events(None, 1).await.map_err(reason)?;
-    let list = client.processes().await.map_err(reason)?;
-    send(tx, News::List(list))?;
+    let mut stream = client.follow_events(None, 1).await?;
+    let list = client.processes().await?;
+    send(tx, News::List(list)).map_err(ended)?;
     let lister = lists(client.clone(), tx.clone(), wanted.clone(), interval);
     let _stop = AbortOnDrop(lister);
     wanted.again.notify_one();
     loop {
         match stream.next().await {
             Some(Ok(e)) => {
-                send(tx, News::Event(e, Instant::now()))?;
+                send(tx, News::Event(e, Instant::now())).map_err(ended)?;
                 wanted.again.notify_one();
             }
             Some(Err(ClientError::Lagged { missed })) => {
-                send(tx, News::Lagged(missed))?;
+                send(tx, News::Lagged(missed)).map_err(ended)?;
                 wanted.whole_list();
             }
-            Some(Err(e)) => return Err(reason(e)),
-            None => return Err("the manager ended the event stream".to_string()),
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ended("the manager ended the event stream".to_string())),
         }
     }
 }
@@ -136,22 +167,23 @@ fn lists(
                 }
                 None => woken.await,
             }
-            // A failure is the stream's to report; the next try is later.
-            if wanted.whole.swap(false, Ordering::Relaxed) {
-                if let Ok(list) = client.processes().await {
-                    if tx.send(News::List(list)).is_err() {
-                        return;
-                    }
-                }
-            }
+            // A manager that stopped answering (frozen) keeps its stream
+            // open: a read that fails says so, the next one that works
+            // says it is back. A closed stream is the link's to report.
             let ids = wanted.ids.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if ids.is_empty() {
-                continue;
-            }
-            if let Ok(rows) = client.processes_with_usage(Some(&ids)).await {
-                if tx.send(News::Rows(rows)).is_err() {
-                    return;
-                }
+            let whole = wanted.whole.swap(false, Ordering::Relaxed);
+            let news = match (whole, ids.is_empty()) {
+                (false, true) => continue,
+                (true, _) => client.processes().await.map(News::List),
+                (false, false) => match client.processes_with_usage(Some(&ids)).await {
+                    // A row asked for and not given: a reload removed it.
+                    Ok(rows) if rows.len() < ids.len() => client.processes().await.map(News::List),
+                    r => r.map(News::Rows),
+                },
+            };
+            let news = news.unwrap_or_else(|e| News::Stalled(reason(e)));
+            if tx.send(news).is_err() {
+                return;
             }
         }
     })

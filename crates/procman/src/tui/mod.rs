@@ -23,24 +23,22 @@ mod board;
 mod deadline;
 mod feed;
 mod pane;
+mod screen;
 mod session;
 mod view;
 
-use std::io::{self, IsTerminal as _, Stdout};
+use std::io::{self, IsTerminal as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crossterm::cursor::Show;
-use crossterm::execute;
-use crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen,
-};
-use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
+use procman_api::client::{Client, Timeouts};
 
 use crate::cli::endpoint::{block_on, locate, ManagerArgs};
 use crate::cli::output::color_wanted;
 use crate::exit::Failure;
+
+/// How long a request may take (`--timeout` sets it).
+const REQUEST: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
 pub struct TuiArgs {
@@ -48,8 +46,7 @@ pub struct TuiArgs {
     manager: ManagerArgs,
     /// How often CPU, memory and health are read again (states need no
     /// reading: they come as they change); `0` only after events.
-    #[arg(long, value_name = "DURATION", default_value = "2s",
-          value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = interval)]
     interval: Duration,
     /// Writes, per event shown, its number, the microseconds from its
     /// arrival to the end of the draw that showed it, and that end on
@@ -60,7 +57,28 @@ pub struct TuiArgs {
 
 pub fn tui(args: TuiArgs) -> Result<(), Failure> {
     let located = locate(&args.manager)?;
-    let client = located.client.clone();
+    // A view must say soon that a manager does not answer (a frozen one):
+    // 5 s for a request unless `--timeout` says otherwise.
+    let timeouts = |client: &Client| Timeouts {
+        request: args.manager.timeout.unwrap_or(REQUEST),
+        ..client.timeouts()
+    };
+    let client = located
+        .client
+        .clone()
+        .with_timeouts(timeouts(&located.client));
+    let relocate: feed::Relocate = {
+        let manager = args.manager.clone();
+        let request = args.manager.timeout.unwrap_or(REQUEST);
+        Box::new(move || {
+            let client = locate(&manager).ok()?.client;
+            let t = Timeouts {
+                request,
+                ..client.timeouts()
+            };
+            Some(client.with_timeouts(t))
+        })
+    };
     block_on(async {
         // Before the screen is taken: "no manager" is said on a normal
         // terminal, with exit code 3.
@@ -85,8 +103,14 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
         let app = app::App::new(client.endpoint(), color);
         let interval = (!args.interval.is_zero()).then_some(args.interval);
         deadline::arm().map_err(|e| runtime(e, "watch the signals that end the view"))?;
-        let mut screen = Screen::take().map_err(|e| runtime(e, "set up the terminal"))?;
-        let end = session::run(&mut screen.terminal, client, app, first, interval, trace).await;
+        let mut screen = screen::Screen::take().map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => Failure::Runtime(anyhow::anyhow!(
+                "cannot set up the terminal: there is none to read keys from \
+                 (stdin is not a terminal and the process has no controlling terminal)"
+            )),
+            _ => runtime(e, "set up the terminal"),
+        })?;
+        let end = session::run(&mut screen, client, app, first, interval, relocate, trace).await;
         screen.give_back();
         match end {
             session::End::Quit => Ok(()),
@@ -95,63 +119,41 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
     })
 }
 
+/// The shortest `--interval` but 0: a faster one costs the manager and the
+/// view CPU, and shows nothing more.
+const SHORTEST: Duration = Duration::from_millis(100);
+
+/// `--interval`: `0`, or a duration of at least [`SHORTEST`].
+fn interval(text: &str) -> Result<Duration, String> {
+    let d = match text.trim() {
+        "0" => Duration::ZERO,
+        t => humantime::parse_duration(t).map_err(|_| {
+            "expected a duration such as 2s, 500ms or 1m (or 0: only after events)".to_string()
+        })?,
+    };
+    match d.is_zero() || d >= SHORTEST {
+        true => Ok(d),
+        false => Err("at least 100ms (or 0: only after events)".to_string()),
+    }
+}
+
 fn runtime(e: io::Error, doing: &str) -> Failure {
     Failure::Runtime(anyhow::Error::new(e).context(format!("cannot {doing}")))
-}
-
-/// The terminal in raw mode on its alternate screen, given back when
-/// dropped, and by the panic hook.
-struct Screen {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-}
-
-impl Screen {
-    fn take() -> io::Result<Screen> {
-        hook_panics();
-        enable_raw_mode()?;
-        let mut screen = Screen {
-            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
-        };
-        // Cleared by hand: ratatui's `clear` asks the terminal where its
-        // cursor is, and a terminal that does not answer (a pty nobody
-        // reads) would fail the start after 2 s.
-        execute!(io::stdout(), EnterAlternateScreen, Clear(ClearType::All))?;
-        screen.terminal.hide_cursor()?;
-        Ok(screen)
-    }
-
-    fn give_back(&mut self) {
-        restore();
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        restore();
-    }
-}
-
-/// Cooked mode, the main screen, the cursor; safe to do twice.
-fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
-}
-
-/// A panic anywhere (the loop, a task) gives the terminal back, prints
-/// through the hook before it, and ends the view with Rust's code for a
-/// panic (a task's panic would otherwise leave the view drawing over a
-/// restored terminal).
-fn hook_panics() {
-    let before = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        before(info);
-        std::process::exit(101);
-    }));
 }
 
 #[cfg(test)]
 mod tests {
     mod keys;
     mod screens;
+
+    #[test]
+    fn the_interval_is_0_or_at_least_100ms_and_a_bad_one_says_what_is_wanted() {
+        use std::time::Duration;
+        assert_eq!(super::interval("0"), Ok(Duration::ZERO));
+        assert_eq!(super::interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(super::interval("100ms"), Ok(Duration::from_millis(100)));
+        assert!(super::interval("1ms").is_err_and(|e| e.contains("at least 100ms")));
+        assert!(super::interval("foo").is_err_and(|e| e.contains("such as 2s")));
+        assert!(super::interval("0.1").is_err_and(|e| e.contains("such as 2s")));
+    }
 }

@@ -27,6 +27,9 @@ pub struct Pane {
     lines: VecDeque<String>,
     /// Lines dropped at the front since the stream opened.
     pub dropped: u64,
+    /// Lines let go while the pane was held (scrolled up) and full: the
+    /// lines in view stay; `F` opens the stream again.
+    pub skipped: u64,
     /// Lines between the bottom of the pane and the newest line; 0: the
     /// pane follows the newest.
     pub scroll: usize,
@@ -46,6 +49,7 @@ impl Pane {
         self.source = Some(source);
         self.lines.clear();
         self.dropped = 0;
+        self.skipped = 0;
         self.scroll = 0;
         self.current = None;
         self.note = None;
@@ -58,13 +62,20 @@ impl Pane {
             return;
         }
         for line in lines {
-            if self.lines.len() == KEEP {
-                self.lines.pop_front();
-                self.dropped += 1;
-                self.current = self.current.and_then(|c| c.checked_sub(1));
-            } else if self.scroll > 0 {
+            match (self.lines.len() == KEEP, self.scroll > 0) {
+                // Held and full: what is in view stays in view.
+                (true, true) => {
+                    self.skipped += 1;
+                    continue;
+                }
+                (true, false) => {
+                    self.lines.pop_front();
+                    self.dropped += 1;
+                    self.current = self.current.and_then(|c| c.checked_sub(1));
+                }
                 // Keep the lines in view where they are.
-                self.scroll += 1;
+                (false, true) => self.scroll += 1,
+                (false, false) => {}
             }
             self.lines.push_back(line);
         }

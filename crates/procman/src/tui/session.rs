@@ -9,14 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crossterm::event::{Event as Term, EventStream};
 use futures_util::StreamExt as _;
 use procman_api::client::{Action, Client};
-use ratatui::backend::Backend;
-use ratatui::Terminal;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::app::{App, Command, News};
 use super::feed;
+use super::screen::Screen;
 use super::view;
 
 /// How often the screen is drawn with nothing new (uptimes move on).
@@ -36,24 +35,28 @@ pub enum End {
 /// screen was taken. `trace` gets one line per event drawn: its number,
 /// the microseconds from its arrival to the end of the draw that showed
 /// it, and that end on CLOCK_MONOTONIC in microseconds.
-pub async fn run<B: Backend>(
-    terminal: &mut Terminal<B>,
-    client: Client,
+pub async fn run(
+    screen: &mut Screen,
+    mut client: Client,
     mut app: App,
     first: Vec<procman_api::Process>,
     interval: Option<Duration>,
+    relocate: feed::Relocate,
     mut trace: Option<BufWriter<File>>,
-) -> End
-where
-    B::Error: Into<std::io::Error>,
-{
+) -> End {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut log: Option<JoinHandle<()>> = None;
     let wanted = std::sync::Arc::new(feed::Wanted::default());
     if let Some(cmd) = app.apply(News::List(first)) {
         carry_out(&client, &tx, &wanted, cmd, &mut log);
     }
-    let link = feed::link(client.clone(), tx.clone(), interval, wanted.clone());
+    let link = feed::link(
+        client.clone(),
+        tx.clone(),
+        interval,
+        wanted.clone(),
+        relocate,
+    );
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     let mut detail_tick = tokio::time::interval(DETAIL_EVERY);
@@ -62,16 +65,23 @@ where
         SignalKind::hangup(),
         SignalKind::interrupt(),
         SignalKind::quit(),
+        SignalKind::from_raw(libc::SIGTSTP),
+        SignalKind::from_raw(libc::SIGCONT),
     ]
     .map(signal);
-    let [Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut quit)] = signals else {
+    let [Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut quit), Ok(mut tstp), Ok(mut cont)] =
+        signals
+    else {
         return End::Terminal(std::io::Error::other(
             "cannot watch the signals that end the view",
         ));
     };
     let end = loop {
-        if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, SystemTime::now())) {
-            break End::Terminal(e.into());
+        if let Err(e) = screen
+            .terminal
+            .draw(|f| view::draw(f, &mut app, SystemTime::now()))
+        {
+            break End::Terminal(e);
         }
         wanted.in_view(app.in_view());
         if let Some(t) = trace.as_mut() {
@@ -90,7 +100,13 @@ where
                     test_panic(&k);
                     app.key(k)
                 }
-                Some(Ok(_)) => None, // a resize: the next draw fits it
+                Some(Ok(Term::Resize(..))) => {
+                    if let Err(e) = screen.refit() {
+                        break End::Terminal(e);
+                    }
+                    None
+                }
+                Some(Ok(_)) => None,
                 Some(Err(e)) => break End::Terminal(e),
                 None => break End::Terminal(std::io::Error::other("the terminal's input ended")),
             },
@@ -99,7 +115,11 @@ where
                 let mut next = news;
                 // Everything that came at once, then one draw.
                 while let Some(n) = next {
-                    cmds.extend(app.apply(n));
+                    match n {
+                        // A new token read: every request from now on.
+                        News::Relocated(c) => client = c,
+                        n => cmds.extend(app.apply(n)),
+                    }
                     next = rx.try_recv().ok();
                 }
                 let mut quit = false;
@@ -115,11 +135,26 @@ where
             _ = hup.recv() => break End::Quit,
             _ = int.recv() => break End::Quit,
             _ = quit.recv() => break End::Quit,
-        };
-        if let Some(cmd) = cmd {
-            if carry_out(&client, &tx, &wanted, cmd, &mut log) {
-                break End::Quit;
+            _ = tstp.recv() => Some(Command::Suspend),
+            _ = cont.recv() => {
+                // Continued after a stop the view did not make (SIGSTOP):
+                // the shell may have changed the terminal meanwhile.
+                if let Err(e) = screen.resume() {
+                    break End::Terminal(e);
+                }
+                None
             }
+        };
+        let quit = match cmd {
+            Some(Command::Suspend) => match screen.suspend() {
+                Ok(()) => false,
+                Err(e) => break End::Terminal(e),
+            },
+            Some(cmd) => carry_out(&client, &tx, &wanted, cmd, &mut log),
+            None => false,
+        };
+        if quit {
+            break End::Quit;
         }
     };
     link.abort();
@@ -139,6 +174,8 @@ fn carry_out(
 ) -> bool {
     match cmd {
         Command::Quit => return true,
+        // The loop suspends (it holds the screen).
+        Command::Suspend => {}
         Command::WholeList => wanted.whole_list(),
         Command::Act(id, action) => {
             let doing = match action {

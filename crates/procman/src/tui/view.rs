@@ -64,6 +64,8 @@ impl Look {
 
 /// Draws everything onto `frame`.
 pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
+    // Without a manager, nothing is known to run on: uptimes stop.
+    let now = app.lost_at.unwrap_or(now);
     let look = Look { color: app.color };
     let [head, top, logs, message, keys] = Layout::vertical([
         Constraint::Length(1),
@@ -84,7 +86,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
 }
 
 /// The top line. Cut at the screen's width, it would lose its end first:
-/// `NO MANAGER`, what most needs seeing. So the endpoint
+/// `DISCONNECTED`, what most needs seeing. So the endpoint
 /// gives way instead, shortened from its start (`…/state/procman.sock`).
 fn header(app: &App, look: &Look, width: u16) -> Paragraph<'static> {
     let (up, trouble) = app.board.counts();
@@ -92,9 +94,14 @@ fn header(app: &App, look: &Look, width: u16) -> Paragraph<'static> {
         "  {} processes, {up} up, {trouble} need a look",
         app.board.total()
     ))];
-    if let Link::Lost(why) = &app.link {
+    let trouble = match &app.link {
+        Link::Up => None,
+        Link::Lost(why) => Some(format!("  DISCONNECTED: {} (reconnecting)", printable(why))),
+        Link::Stalled(why) => Some(format!("  NOT ANSWERING: {}", printable(why))),
+    };
+    if let Some(text) = trouble {
         rest.push(Span::styled(
-            format!("  NO MANAGER: {} (reconnecting)", printable(why)),
+            text,
             look.error().add_modifier(Modifier::BOLD),
         ));
     }
@@ -235,7 +242,11 @@ fn or_dash(v: Option<String>) -> String {
     v.unwrap_or_else(|| "-".to_string())
 }
 
-fn detail(frame: &mut Frame, app: &App, area: Rect, now: SystemTime) {
+fn detail(frame: &mut Frame, app: &mut App, area: Rect, now: SystemTime) {
+    // The room for text (a border line at the bottom); a scroll stops at
+    // the last screenful.
+    app.table_height = area.height.saturating_sub(1) as usize;
+    let room = app.table_height as u16;
     let Some((id, shown)) = &app.detail else {
         return;
     };
@@ -250,10 +261,22 @@ fn detail(frame: &mut Frame, app: &App, area: Rect, now: SystemTime) {
         ),
         None => Text::from(format!("reading {}…", printable(id))),
     };
+    let last = (text.lines.len() as u16).saturating_sub(room);
+    app.detail_scroll = app.detail_scroll.min(last);
+    let title = match last {
+        0 => " Esc: back to the table ".to_string(),
+        _ => format!(
+            " Esc: back to the table; ↑↓ PgUp PgDn: scroll ({}/{}) ",
+            app.detail_scroll, last
+        ),
+    };
     let block = Block::default()
         .borders(Borders::BOTTOM)
-        .title_bottom(" Esc: back to the table ");
-    frame.render_widget(Paragraph::new(text).block(block), area);
+        .title_bottom(title);
+    let paragraph = Paragraph::new(text)
+        .block(block)
+        .scroll((app.detail_scroll, 0));
+    frame.render_widget(paragraph, area);
 }
 
 fn pane(frame: &mut Frame, app: &mut App, look: &Look, area: Rect) {
@@ -266,9 +289,12 @@ fn pane(frame: &mut Frame, app: &mut App, look: &Look, area: Rect) {
         None => "-".to_string(),
     };
     let mut title = format!(" log of {whose} ");
-    match p.scroll {
-        0 => title.push_str("(following) "),
-        n => title.push_str(&format!("({n} lines below; F: follow) ")),
+    match (p.scroll, p.skipped) {
+        (0, _) => title.push_str("(following) "),
+        (n, 0) => title.push_str(&format!("({n} lines below; F: follow) ")),
+        (n, k) => title.push_str(&format!(
+            "(held: {n} lines below, {k} newer not kept; F: the newest) "
+        )),
     }
     if let Some(s) = p.searched() {
         title.push_str(&format!("search: {} ", printable(s)));

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use procman_api::client::Action;
 use procman_api::Event;
 
-use super::super::app::{Command, News};
+use super::super::app::{Command, Link, News};
 use super::super::board::StateFilter;
 use super::super::pane::{Pane, Source, KEEP};
 use super::screens::{key, process, sample, typed};
@@ -264,4 +264,77 @@ fn only_the_rows_in_view_are_read_again_and_a_list_keeps_their_usage() {
         None,
         "a new run"
     );
+}
+
+#[test]
+fn a_list_without_the_selected_process_moves_the_log_and_closes_its_detail() {
+    let mut app = sample(true);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.detail.is_some());
+    let g = app.pane.generation;
+    let cmd = app.apply(News::List(vec![
+        process("db", "stopped"),
+        process("api", "waiting"),
+    ]));
+    assert_eq!(cmd, Some(Command::Follow(Source::One("db".into()), g + 1)));
+    assert!(app.detail.is_none(), "web's detail closed");
+    assert_eq!(
+        app.message,
+        Some(("web is no longer in the manager's config".into(), true))
+    );
+    // Following every process stays so.
+    key(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.apply(News::List(vec![process("api", "waiting")])), None);
+}
+
+#[test]
+fn a_held_pane_keeps_its_lines_and_f_opens_the_stream_again() {
+    let mut app = sample(true);
+    let g = app.pane.generation;
+    app.apply(News::Log(
+        g,
+        (0..KEEP).map(|i| format!("line {i}")).collect(),
+    ));
+    app.pane_height = 10;
+    key(&mut app, KeyCode::Char('u'));
+    let held: Vec<String> = app.pane.visible(10).map(|(_, l)| l.to_string()).collect();
+    app.apply(News::Log(g, (0..500).map(|i| format!("new {i}")).collect()));
+    let now: Vec<String> = app.pane.visible(10).map(|(_, l)| l.to_string()).collect();
+    assert_eq!(held, now, "held lines stay in view");
+    assert_eq!(app.pane.skipped, 500);
+    let cmd = key(&mut app, KeyCode::Char('F'));
+    assert_eq!(cmd, Some(Command::Follow(Source::One("web".into()), g + 1)));
+    assert_eq!((app.pane.scroll, app.pane.skipped), (0, 0));
+}
+
+#[test]
+fn a_frozen_manager_is_said_and_its_answer_clears_it() {
+    let mut app = sample(true);
+    app.apply(News::Stalled("timed out after 5s".into()));
+    assert_eq!(app.link, Link::Stalled("timed out after 5s".into()));
+    assert!(app.lost_at.is_some(), "uptimes stop");
+    app.apply(News::Rows(vec![process("web", "running")]));
+    assert_eq!(app.link, Link::Up);
+    assert_eq!(
+        app.message,
+        Some(("the manager answers again".into(), false))
+    );
+    // A lost link stays lost until a whole list.
+    app.apply(News::Lost("nothing answers".into()));
+    app.apply(News::Stalled("timed out".into()));
+    assert_eq!(app.link, Link::Lost("nothing answers".into()));
+}
+
+#[test]
+fn the_detail_scrolls_within_its_text_and_ctrl_z_suspends() {
+    let mut app = sample(true);
+    key(&mut app, KeyCode::Enter);
+    for _ in 0..50 {
+        key(&mut app, KeyCode::Down);
+    }
+    assert_eq!(app.detail_scroll, 50);
+    super::screens::draw(&mut app, 100, 26);
+    assert_eq!(app.detail_scroll, 0, "the text is short: nothing to scroll");
+    let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+    assert_eq!(app.key(ctrl_z), Some(Command::Suspend));
 }

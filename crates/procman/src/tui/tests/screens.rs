@@ -252,6 +252,9 @@ fn a_lost_manager_is_said_in_the_header_and_a_prompt_on_the_bottom_line() {
     let mut app = sample(true);
     app.apply(News::Lost("nothing answers".into()));
     assert_eq!(app.link, Link::Lost("nothing answers".into()));
+    assert!(app.lost_at.is_some(), "uptimes stop");
+    // Lost 30 s before the screen's time: the uptime says so.
+    app.lost_at = Some(now() - std::time::Duration::from_secs(30));
     key(&mut app, KeyCode::Char('K'));
     let b = draw(&mut app, 100, 26);
     snapshot("lost-and-signal-prompt", &b);

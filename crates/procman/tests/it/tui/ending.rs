@@ -142,8 +142,8 @@ async fn a_manager_that_goes_and_comes_back_is_followed_again() {
 
         m.cli(&["shutdown"]).await.ok();
         assert_eq!(m.exited(SETTLE).await, ProcessEnd::Exited(0));
-        tmux.wait("r", "NO MANAGER in the header", |s| {
-            s.header().contains("  NO MANAGER: ") && s.header().ends_with(" (reconnecting)")
+        tmux.wait("r", "DISCONNECTED in the header", |s| {
+            s.header().contains("  DISCONNECTED: ") && s.header().ends_with(" (reconnecting)")
         })
         .await;
         assert!(alive(tui), "the view goes on without a manager");
@@ -159,7 +159,7 @@ async fn a_manager_that_goes_and_comes_back_is_followed_again() {
             .iter()
             .all(|p| p.is_some_and(|p| !before.contains(&p))));
         tmux.wait("r", "the new manager's pids, and `connected again`", |s| {
-            !s.header().contains("NO MANAGER")
+            !s.header().contains("DISCONNECTED")
                 && s.header().contains("2 processes, 2 up, 0 need a look")
                 && s.row("alpha").is_some_and(|r| r.pid == after[0])
                 && s.row("beta").is_some_and(|r| r.pid == after[1])
