@@ -183,14 +183,17 @@ def main():
             binary = f"{mnt}/procman{i}"
             shutil.copyfile(build, binary)
             os.chmod(binary, 0o755)
-            fd = os.open(binary, os.O_RDONLY)
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
             # What one run touches varies a little (which thread blocks
             # first, when a lazy table is made): the union of a few runs.
+            # Each starts with the copy out of the page cache: pages an
+            # earlier run read (its shutdown's code) would otherwise be
+            # mapped by fault-around as if this run had touched them.
             running, asked = set(), set()
             for _ in range(a.runs):
+                fd = os.open(binary, os.O_RDONLY)
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                os.close(fd)
                 r, q = run(binary, a.n, top)
                 running |= r
                 asked |= q
