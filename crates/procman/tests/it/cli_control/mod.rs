@@ -173,7 +173,13 @@ impl Running {
 
     /// [`Running::launch`] with more arguments to `procman run`.
     pub fn launch_with(t: Scratch, entries: &str, more: &[&str]) -> Running {
-        t.config(&format!("{}{entries}", t.header()));
+        let header = t.header();
+        Running::launch_yaml(t, &format!("{header}{entries}"), more)
+    }
+
+    /// [`Running::launch_with`] on a whole config (`yaml`, the header too).
+    pub fn launch_yaml(t: Scratch, yaml: &str, more: &[&str]) -> Running {
+        t.config(yaml);
         let file = t.path("procman.yaml").display().to_string();
         let kill = KillOnDrop(t.dir.path().display().to_string());
         let mut args = vec!["run", "-c", &file];

@@ -13,6 +13,7 @@
 
 mod ending;
 mod stuck;
+mod trial;
 mod view;
 
 use std::path::PathBuf;
@@ -102,11 +103,16 @@ impl Tmux {
             quote(procman()),
             quote(&m.file)
         );
+        self.open_sh(name, &script).await;
+    }
+
+    /// Opens session `name` running `sh -c SCRIPT`.
+    pub async fn open_sh(&mut self, name: &str, script: &str) {
         self.start_server().await;
         let size = ["-x", "120", "-y", "40"];
         let mut args = vec!["new-session", "-d", "-s", name];
         args.extend_from_slice(&size);
-        args.extend_from_slice(&["sh", "-c", &script]);
+        args.extend_from_slice(&["sh", "-c", script]);
         self.run(&args).await;
     }
 
@@ -218,7 +224,7 @@ impl Drop for Tmux {
 }
 
 /// `s` in single quotes, for `sh -c`.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
