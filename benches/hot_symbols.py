@@ -116,12 +116,13 @@ def on_pages(syms, pages):
     }
 
 
-def get(sock, path):
-    """GET `path` on the manager's Unix socket; the status line."""
+def request(sock, path, method="GET"):
+    """`method path` on the manager's Unix socket; the status line."""
     with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(30)
+        s.settimeout(60)
         s.connect(sock)
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: procman\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: procman\r\nContent-Length: 0\r\n"
+                  f"Connection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -155,7 +156,7 @@ def run(binary, n, top):
         time.sleep(SETTLE_S)
         running = touched_pages(mgr.pid, binary)
         for path in ("/api/v1/processes", "/api/v1/manager", "/metrics"):
-            get(f"{work}/state/procman.sock", path)
+            request(f"{work}/state/procman.sock", path)
         time.sleep(SETTLE_S)
         return running, touched_pages(mgr.pid, binary)
     finally:

@@ -27,11 +27,12 @@ JSON.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+import hot_symbols  # the same directory: its request over the Unix socket
 
 ENV = os.environ.get
 N = int(ENV("N", "1000"))
@@ -45,17 +46,9 @@ TMUX = ["tmux", "-L", "procman-tui-bench"]
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def request(sock, method, path):
-    """One HTTP/1.1 request over the manager's Unix socket; the status."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(60)
-    s.connect(sock)
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return int(data.split(b" ", 2)[1])
+def ask(sock, method, path):
+    """The status code of one request over the manager's Unix socket."""
+    return int(hot_symbols.request(sock, path, method).split(" ", 2)[1])
 
 
 def cpu_seconds(pid):
@@ -132,7 +125,7 @@ def main():
         # 1. one at a time, processes in view
         before = len(trace_lines(trace))
         for r in range(ROUNDS):
-            status = request(sock, "POST", f"/api/v1/processes/p{r % (HEIGHT // 2)}/restart?wait=true")
+            status = ask(sock, "POST", f"/api/v1/processes/p{r % (HEIGHT // 2)}/restart?wait=true")
             assert status == 200, status
             time.sleep(PAUSE_S)
         time.sleep(1)
@@ -142,7 +135,7 @@ def main():
         before = len(trace_lines(trace))
         t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
         for i in range(BURST):
-            status = request(sock, "POST", f"/api/v1/processes/p{i}/restart?wait=false")
+            status = ask(sock, "POST", f"/api/v1/processes/p{i}/restart?wait=false")
             assert status < 300, status
         # Every process of the burst runs again, then the trace settles.
         wait_for("the burst's restarts", lambda: f"{N} processes, {N} up" in screen(), timeout=120)

@@ -455,4 +455,4 @@ fn tail(records: &[LogRecord]) -> Vec<u8> {
 
 #[cfg(test)]
 #[path = "tests/status.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,8 @@ use procman_api::{HealthCheck, ResourceLimit, ResourceUsage, Transition};
 
 use super::*;
 
-fn process(id: &str, state: &str) -> Process {
+/// A process row with nothing set but its id and state.
+pub(crate) fn process(id: &str, state: &str) -> Process {
     Process {
         id: id.into(),
         kind: "standard_managed".into(),
@@ -200,7 +201,8 @@ fn the_log_tail_is_the_records_as_plain_lines() {
     assert_eq!(tail(&[]), b"\n(no log lines yet)\n");
 }
 
-fn detail(p: Process) -> ProcessDetail {
+/// A detail of `p` with nothing else set.
+pub(crate) fn detail(p: Process) -> ProcessDetail {
     ProcessDetail {
         process: p,
         last_transition: None,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use procman_api::{Event, Process, ProcessDetail, ResourceUsage, Transition};
+use procman_api::{Event, ResourceUsage, Transition};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
@@ -16,24 +16,7 @@ use ratatui::Terminal;
 use super::super::app::{App, Link, News};
 use super::super::view;
 
-pub fn process(id: &str, state: &str) -> Process {
-    Process {
-        id: id.into(),
-        kind: "standard_managed".into(),
-        state: state.into(),
-        enabled: true,
-        pid: None,
-        started_at: None,
-        uptime_seconds: None,
-        runs: 0,
-        restarts: 0,
-        health: None,
-        last_exit: None,
-        last_error: None,
-        waiting_reason: None,
-        usage: None,
-    }
-}
+pub(crate) use crate::cli::status::tests::process;
 
 pub fn now() -> SystemTime {
     humantime::parse_rfc3339("2026-12-02T09:18:00Z").expect("time")
@@ -210,30 +193,18 @@ fn the_detail_view_has_the_text_of_procman_status() {
     key(&mut app, KeyCode::Enter);
     let mut p = app.board.get("web").expect("web").clone();
     p.last_error = None;
-    let d = ProcessDetail {
-        process: p,
-        last_transition: Some(Transition {
-            from: "starting".into(),
-            to: "running".into(),
-            cause: "ready".into(),
-            cause_kind: "ready".into(),
-            at: "2026-12-02T09:15:00Z".into(),
-        }),
-        pids: vec![4242, 4243],
-        breaker: "closed".into(),
-        health_check: None,
-        log_file: Some("/var/log/procman/web.log".into()),
-        log_bytes: 12_400,
-        log_dropped: 0,
-        restarts_by_cause: BTreeMap::from([("exit".to_string(), 2)]),
-        limits: Vec::new(),
-        on_violation: None,
-        violation_grace_seconds: None,
-        sample_interval_seconds: None,
-        usage: None,
-        oom_kills: 0,
-        violations: 0,
-    };
+    let mut d = crate::cli::status::tests::detail(p);
+    d.last_transition = Some(Transition {
+        from: "starting".into(),
+        to: "running".into(),
+        cause: "ready".into(),
+        cause_kind: "ready".into(),
+        at: "2026-12-02T09:15:00Z".into(),
+    });
+    d.pids = vec![4242, 4243];
+    d.log_file = Some("/var/log/procman/web.log".into());
+    d.log_bytes = 12_400;
+    d.restarts_by_cause = BTreeMap::from([("exit".to_string(), 2)]);
     let status = crate::cli::status::describe(&d, now(), false);
     app.apply(News::Detail(Box::new(d)));
     let b = draw(&mut app, 100, 26);
