@@ -26,6 +26,8 @@ pub enum Command {
     WholeList,
     /// Give the terminal back and stop, as Ctrl-Z does to a shell's job.
     Suspend,
+    /// Follow no log (no process is selected).
+    Unfollow,
     Quit,
 }
 
@@ -246,7 +248,14 @@ impl App {
 
     /// Resets the pane for `source` and asks the session to follow it.
     fn follow(&mut self, source: Option<Source>) -> Option<Command> {
-        let source = source?;
+        let Some(source) = source else {
+            // No process to follow (none left, or none shown): none.
+            if self.pane.source.is_some() {
+                self.pane.close();
+                return Some(Command::Unfollow);
+            }
+            return None;
+        };
         let generation = self.pane.open(source.clone());
         Some(Command::Follow(source, generation))
     }
@@ -430,6 +439,10 @@ impl App {
             }
             KeyCode::Backspace => {
                 prompt.text.pop();
+                self.typed()
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                prompt.text.clear();
                 self.typed()
             }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {

@@ -67,6 +67,8 @@ pub struct Board {
     /// Indexes into `rows` of the rows the filters admit, in order.
     shown: Vec<usize>,
     selected: Option<String>,
+    /// The selection's place among the shown rows, as last known.
+    last_pos: usize,
     /// Substring of the id (case-insensitive); empty: every id.
     pub name_filter: String,
     pub state_filter: StateFilter,
@@ -91,7 +93,7 @@ impl Board {
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         self.rows = rows;
-        self.refilter();
+        self.refilter_from(self.last_pos);
     }
 
     /// Replaces the rows read again (a process the table does not have
@@ -151,6 +153,13 @@ impl Board {
     /// Recomputes the shown rows; the selection moves to the first shown
     /// row if its process is filtered out.
     pub fn refilter(&mut self) {
+        self.refilter_from(self.selected_pos().unwrap_or(self.last_pos));
+    }
+
+    /// [`refilter`](Board::refilter); a selection gone (filtered out,
+    /// removed) goes to the row now at `pos`, its place before (or the
+    /// last), so that the user keeps their place in a long table.
+    fn refilter_from(&mut self, pos: usize) {
         self.shown = (0..self.rows.len())
             .filter(|&i| self.admits(&self.rows[i]))
             .collect();
@@ -160,8 +169,10 @@ impl Board {
             .and_then(|id| self.index.get(id))
             .is_some_and(|i| self.shown.contains(i));
         if !kept {
-            self.selected = self.shown.first().map(|&i| self.rows[i].id.clone());
+            let at = pos.min(self.shown.len().saturating_sub(1));
+            self.selected = self.shown.get(at).map(|&i| self.rows[i].id.clone());
         }
+        self.last_pos = self.selected_pos().unwrap_or(0);
     }
 
     /// The rows the filters admit, in order.
@@ -201,6 +212,7 @@ impl Board {
         let at = self.selected_pos().map_or(0, |p| p as isize);
         let to = (at + delta).clamp(0, last) as usize;
         self.selected = Some(self.rows[self.shown[to]].id.clone());
+        self.last_pos = to;
     }
 
     /// Selects the first (`false`) or last (`true`) shown row.
@@ -210,6 +222,7 @@ impl Board {
             false => self.shown.first(),
         };
         self.selected = pick.map(|&i| self.rows[i].id.clone());
+        self.last_pos = self.selected_pos().unwrap_or(0);
     }
 
     /// `(running, trouble)`: runs under way, and processes that failed,

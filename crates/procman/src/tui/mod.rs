@@ -56,6 +56,12 @@ pub struct TuiArgs {
 }
 
 pub fn tui(args: TuiArgs) -> Result<(), Failure> {
+    if args.manager.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Failure::Config(
+            "procman tui: --timeout 0 would fail every request; give a duration such as 5s"
+                .to_string(),
+        ));
+    }
     let located = locate(&args.manager)?;
     // A view must say soon that a manager does not answer (a frozen one):
     // 5 s for a request unless `--timeout` says otherwise.

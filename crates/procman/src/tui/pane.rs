@@ -56,6 +56,14 @@ impl Pane {
         self.generation
     }
 
+    /// Follows nothing (no process is selected); lines of the stream
+    /// before are ignored from now on.
+    pub fn close(&mut self) {
+        self.open(Source::All);
+        self.source = None;
+        self.note = Some("no process selected".to_string());
+    }
+
     /// Adds lines of stream `generation` (ignored if older).
     pub fn push(&mut self, generation: u64, lines: impl IntoIterator<Item = String>) {
         if generation != self.generation {
@@ -169,9 +177,16 @@ pub fn printable(text: &str) -> String {
                 out.push((b'@' + c as u8) as char);
             }
             '\u{7f}' => out.push_str("^?"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || reorders(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Whether `c` changes the direction or order in which a terminal lays out
+/// text (the bidirectional marks, embeddings, overrides and isolates): a
+/// line could then show other than what it holds.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -94,22 +94,35 @@ pub async fn run(
         } else {
             app.fresh.clear();
         }
-        let cmd = tokio::select! {
-            key = keys.next() => match key {
-                Some(Ok(Term::Key(k))) => {
-                    test_panic(&k);
-                    app.key(k)
-                }
-                Some(Ok(Term::Resize(..))) => {
-                    if let Err(e) = screen.refit() {
-                        break End::Terminal(e);
+        let cmds: Vec<Command> = tokio::select! {
+            key = keys.next() => {
+                // This key, and whatever else is already there (a paste, a
+                // held key): one draw for all of them.
+                let mut cmds = Vec::new();
+                let mut next = Some(key);
+                let mut failed = None;
+                while let Some(item) = next {
+                    match item {
+                        Some(Ok(Term::Key(k))) => {
+                            test_panic(&k);
+                            cmds.extend(app.key(k));
+                        }
+                        Some(Ok(Term::Resize(..))) => failed = screen.refit().err(),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => failed = Some(e),
+                        None => failed = Some(std::io::Error::other("the terminal's input ended")),
                     }
-                    None
+                    let stop = matches!(cmds.last(), Some(Command::Quit | Command::Suspend));
+                    if failed.is_some() || stop {
+                        break;
+                    }
+                    next = tokio::time::timeout(Duration::ZERO, keys.next()).await.ok();
                 }
-                Some(Ok(_)) => None,
-                Some(Err(e)) => break End::Terminal(e),
-                None => break End::Terminal(std::io::Error::other("the terminal's input ended")),
-            },
+                if let Some(e) = failed {
+                    break End::Terminal(e);
+                }
+                cmds
+            }
             news = rx.recv() => {
                 let mut cmds = Vec::new();
                 let mut next = news;
@@ -122,39 +135,43 @@ pub async fn run(
                     }
                     next = rx.try_recv().ok();
                 }
-                let mut quit = false;
-                for cmd in cmds {
-                    quit |= carry_out(&client, &tx, &wanted, cmd, &mut log);
-                }
-                if quit { break End::Quit; }
-                None
+                cmds
             }
-            _ = tick.tick() => None,
-            _ = detail_tick.tick() => app.detail.as_ref().map(|(id, _)| Command::Detail(id.clone())),
+            _ = tick.tick() => Vec::new(),
+            _ = detail_tick.tick() => app.detail.iter().map(|(id, _)| Command::Detail(id.clone())).collect(),
             _ = term.recv() => break End::Quit,
             _ = hup.recv() => break End::Quit,
             _ = int.recv() => break End::Quit,
             _ = quit.recv() => break End::Quit,
-            _ = tstp.recv() => Some(Command::Suspend),
+            _ = tstp.recv() => vec![Command::Suspend],
             _ = cont.recv() => {
                 // Continued after a stop the view did not make (SIGSTOP):
                 // the shell may have changed the terminal meanwhile.
                 if let Err(e) = screen.resume() {
                     break End::Terminal(e);
                 }
-                None
+                Vec::new()
             }
         };
-        let quit = match cmd {
-            Some(Command::Suspend) => match screen.suspend() {
-                Ok(()) => false,
-                Err(e) => break End::Terminal(e),
-            },
-            Some(cmd) => carry_out(&client, &tx, &wanted, cmd, &mut log),
-            None => false,
-        };
-        if quit {
-            break End::Quit;
+        let mut ended = None;
+        for cmd in cmds {
+            match cmd {
+                Command::Suspend => {
+                    if let Err(e) = screen.suspend() {
+                        ended = Some(End::Terminal(e));
+                        break;
+                    }
+                }
+                cmd => {
+                    if carry_out(&client, &tx, &wanted, cmd, &mut log) {
+                        ended = Some(End::Quit);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(end) = ended {
+            break end;
         }
     };
     link.abort();
@@ -176,6 +193,11 @@ fn carry_out(
         Command::Quit => return true,
         // The loop suspends (it holds the screen).
         Command::Suspend => {}
+        Command::Unfollow => {
+            if let Some(old) = log.take() {
+                old.abort();
+            }
+        }
         Command::WholeList => wanted.whole_list(),
         Command::Act(id, action) => {
             let doing = match action {

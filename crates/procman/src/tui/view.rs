@@ -91,8 +91,13 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
 fn header(app: &App, look: &Look, width: u16) -> Paragraph<'static> {
     let (up, trouble) = app.board.counts();
     let mut rest = vec![Span::raw(format!(
-        "  {} processes, {up} up, {trouble} need a look",
-        app.board.total()
+        "  {} {}, {up} up, {trouble} need a look",
+        app.board.total(),
+        if app.board.total() == 1 {
+            "process"
+        } else {
+            "processes"
+        }
     ))];
     let trouble = match &app.link {
         Link::Up => None,

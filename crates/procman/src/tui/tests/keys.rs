@@ -338,3 +338,32 @@ fn the_detail_scrolls_within_its_text_and_ctrl_z_suspends() {
     let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
     assert_eq!(app.key(ctrl_z), Some(Command::Suspend));
 }
+
+#[test]
+fn a_removed_selection_goes_to_its_neighbour_and_no_process_follows_no_log() {
+    let mut app = sample(true);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.board.selected(), Some("db"));
+    let rows = ["web", "worker", "api"].map(|id| process(id, "running"));
+    app.apply(News::List(rows.to_vec()));
+    assert_eq!(app.board.selected(), Some("api"), "db's place, not the top");
+    let cmd = app.apply(News::List(Vec::new()));
+    assert_eq!(cmd, Some(Command::Unfollow));
+    assert_eq!(app.pane.source, None);
+    assert_eq!(app.pane.note.as_deref(), Some("no process selected"));
+}
+
+#[test]
+fn ctrl_u_clears_a_prompt_and_bidi_overrides_are_shown_as_text() {
+    let mut app = sample(true);
+    key(&mut app, KeyCode::Char('K'));
+    app.key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "HUP");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        Some(Command::Signal("web".into(), "HUP".into()))
+    );
+    let shown = super::super::pane::printable("a\u{202e}b\u{2066}c");
+    assert_eq!(shown, "a\\u{202e}b\\u{2066}c");
+}

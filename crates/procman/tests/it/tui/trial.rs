@@ -195,7 +195,7 @@ async fn a_reload_that_only_removes_processes_takes_their_rows_and_detail_away()
                 && s.keys().starts_with("q quit")
                 && s.row("gamma").is_none()
                 && s.row("alpha").is_some_and(|r| r.selected)
-                && s.header().contains("  1 processes, 1 up, 0 need a look")
+                && s.header().contains("  1 process, 1 up, 0 need a look")
                 && s.has(" log of alpha (following) ")
         })
         .await;
@@ -332,7 +332,7 @@ async fn a_frozen_manager_is_said_and_so_is_its_return() {
             "the header clear, and `the manager answers again`",
             |s| {
                 !s.header().contains("NOT ANSWERING")
-                    && s.header().contains("1 processes, 1 up, 0 need a look")
+                    && s.header().contains("1 process, 1 up, 0 need a look")
                     && s.message() == "the manager answers again"
             },
         )
