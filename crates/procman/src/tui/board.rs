@@ -72,8 +72,6 @@ pub struct Board {
     /// Substring of the id (case-insensitive); empty: every id.
     pub name_filter: String,
     pub state_filter: StateFilter,
-    /// Events applied since the last list (`seq` of the last one).
-    pub last_seq: u64,
 }
 
 impl Board {
@@ -110,7 +108,6 @@ impl Board {
     /// Applies one transition to its row; `false` when no row has its id
     /// (a process added by a reload: the next list brings it).
     pub fn apply(&mut self, e: &Event) -> bool {
-        self.last_seq = self.last_seq.max(e.seq);
         let Some(&i) = self.index.get(&e.process) else {
             return false;
         };

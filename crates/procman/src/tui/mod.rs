@@ -65,25 +65,11 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
     let located = locate(&args.manager)?;
     // A view must say soon that a manager does not answer (a frozen one):
     // 5 s for a request unless `--timeout` says otherwise.
-    let timeouts = |client: &Client| Timeouts {
-        request: args.manager.timeout.unwrap_or(REQUEST),
-        ..client.timeouts()
-    };
-    let client = located
-        .client
-        .clone()
-        .with_timeouts(timeouts(&located.client));
+    let request = args.manager.timeout.unwrap_or(REQUEST);
+    let client = with_request(located.client.clone(), request);
     let relocate: feed::Relocate = {
         let manager = args.manager.clone();
-        let request = args.manager.timeout.unwrap_or(REQUEST);
-        Box::new(move || {
-            let client = locate(&manager).ok()?.client;
-            let t = Timeouts {
-                request,
-                ..client.timeouts()
-            };
-            Some(client.with_timeouts(t))
-        })
+        Box::new(move || Some(with_request(locate(&manager).ok()?.client, request)))
     };
     block_on(async {
         // Before the screen is taken: "no manager" is said on a normal
@@ -123,6 +109,15 @@ pub fn tui(args: TuiArgs) -> Result<(), Failure> {
             session::End::Terminal(e) => Err(runtime(e, "use the terminal")),
         }
     })
+}
+
+/// `client` with `request` as its deadline for a request.
+fn with_request(client: Client, request: Duration) -> Client {
+    let t = Timeouts {
+        request,
+        ..client.timeouts()
+    };
+    client.with_timeouts(t)
 }
 
 /// The shortest `--interval` but 0: a faster one costs the manager and the

@@ -18,7 +18,7 @@ use super::app::{App, Ask, Link};
 use super::board::uptime;
 use super::pane::{printable, Source};
 use crate::cli::status::{describe, health_paint, size};
-use crate::cli::table::{duration, state_paint, Paint};
+use crate::cli::table::{duration, or_dash, state_paint, Paint};
 
 /// The keys, most used first (cut at the screen's width).
 const KEYS: &str = "q quit  ⏎ detail  s start  x stop  r restart  K signal  / filter  \
@@ -241,10 +241,6 @@ const ID_MIN: u16 = 12;
 fn columns_width(n: usize) -> u16 {
     let fixed: u16 = COLUMNS[..n].iter().map(|&(_, w)| w).sum();
     ID_MIN + fixed + n as u16 - 1
-}
-
-fn or_dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "-".to_string())
 }
 
 fn detail(frame: &mut Frame, app: &mut App, area: Rect, now: SystemTime) {
