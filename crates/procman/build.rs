@@ -11,6 +11,14 @@
 //! (renamed, inlined, another compiler) is skipped; a stale list only
 //! costs memory, never correctness.
 //!
+//! The segments are aligned to 64 KiB (`-z max-page-size=65536`): the
+//! kernel then loads the binary at an address that is a multiple of 64 KiB,
+//! and its blocks of fault-around fall on the same 64 KiB of the file in
+//! every run. At 4 KiB, where they fell changed with each load address,
+//! and so did the code mapped around the listed functions: 2.28–2.38 MiB
+//! of the binary resident with 500 processes, against 2.13 MiB every time
+//! aligned. The file does not grow: only the addresses leave gaps.
+//!
 //! Also packs the binary's relative relocations (`-z pack-relative-relocs`,
 //! DT_RELR) when the C library this builds against (glibc 2.36 on)
 //! applies them: the loader then reads some 3 KiB of them at start where it
@@ -40,6 +48,7 @@ fn main() {
         return;
     };
     let list = Path::new(&dir).join(LIST);
+    println!("cargo:rustc-link-arg-bin=procman=-Wl,-z,max-page-size=65536");
     if relr_supported() {
         println!("cargo:rustc-link-arg-bin=procman=-Wl,-z,pack-relative-relocs");
     }

@@ -82,10 +82,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     telemetry::init(config.manager.log_level, config.manager.log_format);
     // Said once, then let go: the config is kept for the whole run, and a
     // warning per process (a loop restart without a delay) adds up.
+    // (`warnings` is dropped here, not at the end of the run.)
     let warnings = std::mem::take(&mut config.warnings);
     for line in procman_core::config::warning_lines(&warnings, &args.config.config) {
         tracing::warn!("{line}");
     }
+    drop(warnings);
     if let Err(e) = held {
         tracing::warn!(error = %e, "cannot hold signals during start-up");
     }
