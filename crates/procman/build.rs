@@ -15,8 +15,8 @@
 //! kernel then loads the binary at an address that is a multiple of 64 KiB,
 //! and its blocks of fault-around fall on the same 64 KiB of the file in
 //! every run. At 4 KiB, where they fell changed with each load address,
-//! and so did the code mapped around the listed functions: 2.28–2.38 MiB
-//! of the binary resident with 500 processes, against 2.13 MiB every time
+//! and so did the code mapped around the listed functions: 2.23–2.33 MiB
+//! of the binary resident with 500 processes, against 2.08 MiB every time
 //! aligned. The file does not grow: only the addresses leave gaps.
 //!
 //! Also packs the binary's relative relocations (`-z pack-relative-relocs`,
