@@ -43,7 +43,7 @@ export IDLE_S=0 SETTLE_S=${SETTLE_S:-0.5} RESTARTS=${RESTARTS:-20} MIN_UPTIME_S=
 raise_limits "$n"
 
 bench() {
-  python3 "$harness/bench.py" "$@" || { echo "benches/guard.sh: the harness failed (exit $?): bench.py $*" >&2; exit 2; }
+  in_child python3 "$harness/bench.py" "$@" || { echo "benches/guard.sh: the harness failed (exit $?): bench.py $*" >&2; exit 2; }
 }
 # measure DIR METRIC...: plain and procman, alternately, into DIR/{plain,procman}.jsonl
 measure() {

@@ -246,7 +246,9 @@ def main():
         try:
             b = bench.Bench(m, out)
         except Unavailable as e:
+            # Asked for and not measured: the run did not do its job.
             bench.log(f"{m}: unavailable: {e}")
+            failed = True
             continue
         for run_no in range(1, a.runs + 1):
             rec = measure(b, a.procs, a.seconds, a.rate, catchup, run_no)

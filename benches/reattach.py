@@ -8,10 +8,10 @@ state directory:
 1. fresh: t0 just before `procman run` is launched, then `GET
    /api/v1/processes` on the Unix socket every POLL_S (10 ms) until all N
    are `running`: the time from launch to that answer. Then, polling
-   `<state_dir>/processes/*.json`, the time from launch until every state
-   file names its process's pid ("recorded"): the files are written in
-   the background after the spawns, and a manager killed before a
-   process's file is written cannot re-attach to it (its tree is stopped
+   the state records (`<state_dir>/processes/slots`), the time from
+   launch until every record names its process's pid ("recorded"): the
+   records are written in the background after the spawns, and a manager
+   killed before a process's record is written cannot re-attach to it (its tree is stopped
    and it is started afresh).
 2. the manager is SIGKILLed (its processes keep running), and a second
    `procman run` on the same config is launched: the time from its launch
@@ -63,16 +63,48 @@ def processes(sock):
         return None
 
 
-def recorded(state, pids):
-    """Whether every process's state file names the pid `pids` gives it."""
-    for id_, pid in pids.items():
+SLOT = 1024  # the size of a record's slot in <state_dir>/processes/slots
+
+
+def records(state):
+    """The pid each process's state record names: the slots file (one JSON
+    record per 1024-byte slot; a slot not starting with `{` is empty), and
+    `<id>.json` beside it for a record of its own, which wins."""
+    found = {}
+    where = os.path.join(state, "processes")
+    try:
+        with open(os.path.join(where, "slots"), "rb") as f:
+            data = f.read()
+    except OSError:
+        data = b""
+    for at in range(0, len(data) - SLOT + 1, SLOT):
+        slot = data[at:at + SLOT]
+        if slot[:1] != b"{":
+            continue
         try:
-            with open(os.path.join(state, "processes", f"{id_}.json")) as f:
-                if json.load(f).get("pid") != pid:
-                    return False
-        except (OSError, ValueError):
-            return False
-    return True
+            r = json.loads(slot)
+        except ValueError:
+            continue
+        found[r.get("id")] = r.get("pid")
+    try:
+        names = os.listdir(where)
+    except OSError:
+        names = []
+    for name in names:
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(where, name)) as f:
+                    r = json.load(f)
+                found[r.get("id")] = r.get("pid")
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+def recorded(state, pids):
+    """Whether every process's state record names the pid `pids` gives it."""
+    found = records(state)
+    return all(found.get(id_) == pid for id_, pid in pids.items())
 
 
 def sleeps():
@@ -150,7 +182,7 @@ def one_round(procman, i):
         pids = {p["id"]: p["pid"] for p in ps}
         while not recorded(os.path.join(dir_, "state"), pids):
             if time.monotonic() - first.t0 > START_TIMEOUT_S:
-                raise SystemExit(f"reattach.py: state files missing after {START_TIMEOUT_S} s")
+                raise SystemExit(f"reattach.py: state records missing after {START_TIMEOUT_S} s")
             time.sleep(POLL_S)
         recorded_s = time.monotonic() - first.t0
         first.kill()
@@ -199,7 +231,7 @@ def main():
           f"{ROUNDS} rounds, {res['nproc']} CPUs, load average {res['loadavg_start'][0]:.2f} at start\n")
     print("| | median ms | min–max ms |")
     print("|---|---:|---:|")
-    for key, name in (("fresh_s", "fresh start"), ("recorded_s", "fresh start, every state file written"),
+    for key, name in (("fresh_s", "fresh start"), ("recorded_s", "fresh start, every state record written"),
                       ("reattach_s", "re-attach after SIGKILL")):
         xs = [r[key] * 1e3 for r in rows]
         print(f"| {name} | {med[key] * 1e3:.0f} | {min(xs):.0f}–{max(xs):.0f} |")

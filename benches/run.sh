@@ -71,7 +71,7 @@ done
 failed=0
 py() {
   echo "== $*" >&2
-  python3 "$@" || { echo "benches/run.sh: failed (exit $?): $*" >&2; failed=1; }
+  in_child python3 "$@" || { echo "benches/run.sh: failed (exit $?): $*" >&2; failed=1; }
 }
 IDLE_S=${PLAIN_IDLE_S:-10} py "$harness/bench.py" plain --metrics lifecycle --n "$n" --runs "$runs" --out "$results/plain.jsonl"
 IDLE_S=${IDLE_S:-30} py "$harness/bench.py" procman --metrics lifecycle --n "$n" --runs "$runs" --out "$results/procman.jsonl"

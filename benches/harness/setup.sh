@@ -4,7 +4,36 @@
 #                                 SKIP_BUILD=1), a copy in RESULTS/procman.bin,
 #                                 exported as PROCMAN
 #   raise_limits N                room for N processes (below)
+#   in_child CMD...               runs CMD as a child this script waits for,
+#                                 so that a signal reaches it (below)
 # Each expects $root (the repository) and $harness (benches/harness).
+
+# A TERM, HUP or INT to the script (a CI's cancel, `timeout`, Ctrl-C) is
+# passed on to the harness it runs, whose handler stops the manager and the
+# children it started; the script then exits 143. Bash runs a trap only
+# between commands, so the harness runs in the background and is waited
+# for: `wait` returns at the signal. Without this a TERM to the script
+# alone left the harness measuring, and one to the whole group left the
+# manager and its children (their own session) running.
+child_pid=
+stop_child() {
+  trap '' TERM HUP INT
+  if [ -n "$child_pid" ]; then
+    kill -TERM "$child_pid" 2>/dev/null || true
+    wait "$child_pid" 2>/dev/null || true
+  fi
+  exit 143
+}
+trap stop_child TERM HUP INT
+
+in_child() {
+  "$@" </dev/null &
+  child_pid=$!
+  local rc=0
+  wait "$child_pid" || rc=$?
+  child_pid=
+  return "$rc"
+}
 
 need_tools() {
   local tool
@@ -42,7 +71,8 @@ build_procman() {
 #   - fs.file-max, when below 8 N + 65536.
 # Without root (or without CAP_SYS_RESOURCE, for a hard limit) it raises the
 # soft limits to the hard ones and warns about anything still too low. A pids.max of the cgroup is reported, never changed.
-# Only a shell's own limits and those two sysctls change; nothing else.
+# Only a shell's own limits and those three sysctls change (and stay so:
+# they are not put back); nothing else.
 
 raise_limits() {
   local n=$1 root=0 need cur hard tasks
