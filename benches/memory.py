@@ -157,8 +157,9 @@ def smaps(pid, binary):
 
 
 def measure(procman, n):
-    work = os.environ.get("MEMORY_BENCH_DIR") or tempfile.mkdtemp(prefix="procman-mem-")
-    work = os.path.join(work, f"n{n}")
+    base = os.environ.get("MEMORY_BENCH_DIR")
+    made = None if base else tempfile.mkdtemp(prefix="procman-mem-")
+    work = os.path.join(base or made, f"n{n}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     cfg = write_config(work, n)
@@ -185,7 +186,8 @@ def measure(procman, n):
         stop(mgr)
         err.close()
         if not KEEP:
-            shutil.rmtree(work, ignore_errors=True)
+            # The temporary directory too, not only this N's.
+            shutil.rmtree(made or work, ignore_errors=True)
 
 
 def raise_nofile(n):
