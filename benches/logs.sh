@@ -24,7 +24,7 @@ build_procman benches/logs.sh "$results"
 for m in plain procman procman_ts supervisor; do
   rm -f "$results/logs-$m.jsonl"
   # A manager that is not installed (supervisord) is reported and skipped.
-  python3 "$harness/bench.py" "$m" --metrics logs --runs "${RUNS:-3}" --out "$results/logs-$m.jsonl" ||
+  in_child python3 "$harness/bench.py" "$m" --metrics logs --runs "${RUNS:-3}" --out "$results/logs-$m.jsonl" ||
     echo "benches/logs.sh: $m not measured" >&2
 done
 python3 - "$results" <<'PY'
