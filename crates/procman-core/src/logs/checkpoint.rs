@@ -28,11 +28,43 @@ use crate::state::fnv1a_bytes;
 /// page so that spliced data stays page-aligned.
 pub(crate) const HEADER: u64 = 4096;
 /// Bytes of one slot.
-const SLOT: usize = 128;
+pub(crate) const SLOT: usize = 128;
 const MAGIC: &[u8; 4] = b"PMSP";
 const VERSION: u8 = 1;
 /// Bytes covered by the checksum (the checksum follows them).
-const BODY: usize = 64;
+pub(crate) const BODY: usize = 64;
+
+/// A record kept in two slots of a file written in turn (a spool's
+/// checkpoint, a raw log's [`ledger`](super::ledger)): a torn write spoils
+/// one slot, and the other holds the record before it.
+pub(crate) trait Slotted: Copy {
+    /// The sequence number; 0: never written.
+    fn seq(&self) -> u64;
+    fn set_seq(&mut self, seq: u64);
+    /// The slot, its checksum over the first [`BODY`] bytes at `BODY`.
+    fn encode(&self) -> [u8; SLOT];
+    /// `None` for an empty, torn or foreign slot.
+    fn decode(b: &[u8]) -> Option<Self>;
+}
+
+/// Seals `b`: its checksum over the first [`BODY`] bytes.
+pub(crate) fn seal(b: &mut [u8; SLOT]) {
+    let sum = fnv1a_bytes(&b[..BODY]);
+    b[BODY..BODY + 8].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Whether `b` starts with `magic` and `version` and its checksum holds.
+pub(crate) fn sealed(b: &[u8], magic: &[u8; 4], version: u8) -> bool {
+    b.len() >= BODY + 8
+        && &b[..4] == magic
+        && b[4] == version
+        && b[BODY..BODY + 8] == fnv1a_bytes(&b[..BODY]).to_le_bytes()
+}
+
+/// The little-endian word at `at` of a slot.
+pub(crate) fn word(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
 
 /// A log file, as a checkpoint names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +110,15 @@ impl Default for Checkpoint {
     }
 }
 
-impl Checkpoint {
+impl Slotted for Checkpoint {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
     fn encode(&self) -> [u8; SLOT] {
         let mut b = [0u8; SLOT];
         b[..4].copy_from_slice(MAGIC);
@@ -95,25 +135,18 @@ impl Checkpoint {
         }
         b[56..60].copy_from_slice(&self.pid.to_le_bytes());
         b[60..64].copy_from_slice(&self.run.to_le_bytes());
-        let sum = fnv1a_bytes(&b[..BODY]);
-        b[BODY..BODY + 8].copy_from_slice(&sum.to_le_bytes());
+        seal(&mut b);
         b
     }
 
-    /// `None` for an empty, torn or foreign slot.
     fn decode(b: &[u8]) -> Option<Checkpoint> {
-        if b.len() < BODY + 8 || &b[..4] != MAGIC || b[4] != VERSION {
+        if !sealed(b, MAGIC, VERSION) {
             return None;
         }
-        let word = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-        };
+        let word = |at: usize| word(b, at);
         let half = |at: usize| -> Option<u32> {
             Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
         };
-        if word(BODY)? != fnv1a_bytes(&b[..BODY]) {
-            return None;
-        }
         let seq = word(8)?;
         if seq == 0 {
             return None;
@@ -135,8 +168,8 @@ impl Checkpoint {
     }
 }
 
-/// The newest checkpoint of a spool file, if any slot holds a whole one.
-pub(crate) fn read(file: &File) -> io::Result<Option<Checkpoint>> {
+/// The newest record of a file's two slots, if either holds a whole one.
+pub(crate) fn read<T: Slotted>(file: &File) -> io::Result<Option<T>> {
     let mut page = [0u8; 2 * SLOT];
     let mut got = 0;
     while got < page.len() {
@@ -151,19 +184,17 @@ pub(crate) fn read(file: &File) -> io::Result<Option<Checkpoint>> {
 }
 
 /// The valid slot with the highest sequence number in `page`.
-fn newest(page: &[u8]) -> Option<Checkpoint> {
-    page.chunks(SLOT)
-        .filter_map(Checkpoint::decode)
-        .max_by_key(|c| c.seq)
+fn newest<T: Slotted>(page: &[u8]) -> Option<T> {
+    page.chunks(SLOT).filter_map(T::decode).max_by_key(T::seq)
 }
 
 /// Writes `cp` with the next sequence number into the slot the last
-/// checkpoint did not use, and updates `cp.seq`.
-pub(crate) fn write(file: &File, cp: &mut Checkpoint) -> io::Result<()> {
+/// record did not use, and updates `cp`'s sequence number.
+pub(crate) fn write<T: Slotted>(file: &File, cp: &mut T) -> io::Result<()> {
     let mut next = *cp;
-    next.seq = cp.seq + 1;
+    next.set_seq(cp.seq() + 1);
     let bytes = next.encode();
-    let at = (next.seq % 2) * SLOT as u64;
+    let at = (next.seq() % 2) * SLOT as u64;
     loop {
         match rustix::io::pwrite(file, &bytes, at) {
             Ok(n) if n == bytes.len() => break,

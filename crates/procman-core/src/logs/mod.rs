@@ -8,7 +8,9 @@
 //!   writes them straight through to the OS and records how far it got
 //!   ([`checkpoint`]), so a crash of the manager loses and repeats no line
 //!   of a process's file ([`repair`] and [`journal`] put it back), and the
-//!   async workers never block on a file.
+//!   async workers never block on a file. Raw output without rotation goes
+//!   straight into the file; a flood is relayed through a second pipe, its
+//!   rounds recorded in a [`ledger`].
 //! - [`sink`]: a process's log: its file ([`rotate`]), open only while the
 //!   process runs, its format, its counters (records it could not write,
 //!   e.g. on a full disk).
@@ -23,6 +25,7 @@ mod feed;
 pub mod follow;
 pub(crate) mod format;
 mod journal;
+mod ledger;
 mod paths;
 mod queue;
 pub mod reader;

@@ -36,11 +36,15 @@ fn sample(done: u64) -> Checkpoint {
 fn a_checkpoint_reads_back_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let f = spool_file(dir.path());
-    assert_eq!(read(&f).unwrap(), None, "a new header holds none");
+    assert_eq!(
+        read::<Checkpoint>(&f).unwrap(),
+        None,
+        "a new header holds none"
+    );
     let mut cp = sample(HEADER + 10);
     write(&f, &mut cp).unwrap();
     assert_eq!(cp.seq, 1);
-    assert_eq!(read(&f).unwrap(), Some(cp));
+    assert_eq!(read::<Checkpoint>(&f).unwrap(), Some(cp));
 }
 
 #[test]
@@ -51,7 +55,10 @@ fn the_slots_alternate_and_the_highest_sequence_wins() {
     for done in 1..=5 {
         cp.done = HEADER + done;
         write(&f, &mut cp).unwrap();
-        assert_eq!(read(&f).unwrap().map(|c| c.done), Some(HEADER + done));
+        assert_eq!(
+            read::<Checkpoint>(&f).unwrap().map(|c| c.done),
+            Some(HEADER + done)
+        );
     }
 }
 
@@ -71,7 +78,11 @@ fn a_torn_slot_leaves_the_previous_checkpoint() {
     page[slot + 30] ^= 0xff;
     (&f).write_all(&[]).unwrap();
     rustix::io::pwrite(&f, &page, 0).unwrap();
-    assert_eq!(read(&f).unwrap(), Some(first), "the older, whole one");
+    assert_eq!(
+        read::<Checkpoint>(&f).unwrap(),
+        Some(first),
+        "the older, whole one"
+    );
 }
 
 #[test]

@@ -139,7 +139,9 @@ fn a_spool_without_a_readable_checkpoint_is_written_again_whole() {
     let s = Spool::open(&path).unwrap();
     assert_eq!(backlog(&s), b"data\n");
     assert_eq!(
-        checkpoint::read(&file).unwrap().map(|c| c.done),
+        checkpoint::read::<Checkpoint>(&file)
+            .unwrap()
+            .map(|c| c.done),
         Some(HEADER)
     );
 }
