@@ -47,7 +47,7 @@ use tokio::task::JoinHandle;
 use super::feed::{Feed, CHUNK};
 use super::journal::{self, Shared};
 use super::record::Stream;
-use super::rotate::{pipe_now, PipeNow};
+use super::rotate::{pipe_now, PipeNow, Relay};
 use super::sink::ProcessLog;
 use super::splitter::LineSplitter;
 use crate::platform::Stdio;
@@ -72,6 +72,21 @@ static SCRATCH: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
 struct Scratch {
     input: Vec<u8>,
     output: Vec<u8>,
+    /// Made at the first flood of raw output this set meets.
+    relay: Option<std::io::Result<Relay>>,
+}
+
+impl Scratch {
+    /// The relay of a scratch set, made the first time (`None` if it
+    /// cannot be: rounds are then spliced, as without one).
+    fn relay(slot: &mut Option<io::Result<Relay>>) -> Option<&Relay> {
+        let made = slot.get_or_insert_with(|| {
+            Relay::new().inspect_err(|e| {
+                tracing::warn!(error = %e, "cannot make a pipe to relay raw output; floods are spliced")
+            })
+        });
+        made.as_ref().ok()
+    }
 }
 
 /// The child's stdout and stderr, and the read ends for the pumps.
@@ -151,6 +166,7 @@ fn open(
         return None;
     }
     let fd = Arc::new(fd);
+    log.arm(stream, &fd);
     // SAFETY: the descriptor is owned by the `Arc<OwnedFd>`, and the
     // `AsyncFd` holds a clone of it: the descriptor stays open, and the
     // same, for as long as the `AsyncFd` lives.

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::checkpoint::FileId;
+use super::ledger::{self, Relayed};
 use super::record::Stream;
 use super::repair::Repaired;
 use super::spool::{self, Spool};
@@ -101,6 +102,40 @@ impl Journal {
         }
     }
 
+    /// The ledger of the process `id`'s relayed raw output.
+    pub(crate) fn ledger_path(&self, id: &str) -> PathBuf {
+        ledger::path(&self.dir, id)
+    }
+
+    /// For a log that needs no spool, the first time since the manager
+    /// started (`None` after): removes the spools another format left, and
+    /// returns the round of run `resume` a crash interrupted (its ledger
+    /// kept until a pump settles it with the run's pipe). The ledger of
+    /// any other run goes: that run's pipe is gone, so its file holds all
+    /// there is of the round.
+    pub(crate) fn interrupted(&self, id: &str, resume: Option<(u32, u32)>) -> Option<Relayed> {
+        if self.active || self.repaired.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        self.remove_files(id);
+        let path = self.ledger_path(id);
+        let found = match resume {
+            Some(_) => ledger::interrupted(&path).unwrap_or_else(|e| {
+                tracing::warn!(process = %id, path = %path.display(), error = %e,
+                    "cannot read the raw log's ledger; a round a crash interrupted may appear twice");
+                None
+            }),
+            None => None,
+        };
+        match found {
+            Some(r) if Some((r.pid, r.run)) == resume => Some(r),
+            _ => {
+                remove(id, &path);
+                None
+            }
+        }
+    }
+
     /// Opens the spools of the captured streams (and any other left with
     /// data), unless open; the first time, repairs the log at `path` with
     /// `repair_log`. Blocking. On failure no spool is used (see the module
@@ -113,9 +148,6 @@ impl Journal {
         counters: &super::sink::LogCounters,
     ) {
         if !self.active {
-            if !self.repaired.swap(true, Ordering::Relaxed) {
-                self.remove_files(id);
-            }
             return;
         }
         let mut slots = self.slots();
@@ -139,6 +171,8 @@ impl Journal {
             }
         }
         if !self.repaired.swap(true, Ordering::Relaxed) {
+            // Left by the raw format before: its rounds are all settled.
+            remove(id, &self.ledger_path(id));
             let gen = opened.iter().flatten().map(|s| s.checkpoint().gen).max();
             self.gen.store(gen.unwrap_or(0), Ordering::Relaxed);
             let newest = opened
@@ -158,15 +192,7 @@ impl Journal {
     /// Removes the process's spool files (ENOENT is fine).
     fn remove_files(&self, id: &str) {
         for stream in STREAMS {
-            let path = spool::path(&self.dir, id, stream);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::debug!(process = %id, path = %path.display(), "removed a log spool")
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(process = %id, path = %path.display(), error = %e,
-                    "cannot remove a log spool"),
-            }
+            remove(id, &spool::path(&self.dir, id, stream));
         }
     }
 
@@ -184,6 +210,16 @@ impl Journal {
             tracing::warn!(process = %id, %error,
                 "{what}; reading the output directly (a crash of the manager may lose the lines it had read)");
         }
+    }
+}
+
+/// Removes a spool or ledger file of process `id` (ENOENT is fine).
+fn remove(id: &str, path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::debug!(process = %id, path = %path.display(), "removed a log spool"),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(process = %id, path = %path.display(), error = %e,
+            "cannot remove a log spool"),
     }
 }
 

@@ -4,31 +4,57 @@
 //! spliced straight into the file. See the parent module and
 //! [`journal`](crate::logs::journal).
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 
 use super::ProcessLog;
 use crate::logs::feed;
 use crate::logs::journal;
+use crate::logs::ledger::Ledger;
 use crate::logs::record::Stream;
 use crate::logs::repair;
-use crate::logs::rotate::RotatingFile;
+use crate::logs::rotate::{Relay, RotatingFile, RunStream};
 
 impl ProcessLog {
     /// Raw format without rotation: moves up to `max` bytes from `pipe`
-    /// straight into the file (see [`RotatingFile::splice_from`]).
-    /// Blocking.
+    /// straight into the file, relayed when the pipe holds a flood and
+    /// `relay` is at hand (see [`RotatingFile::splice_from`] and
+    /// [`RotatingFile::relay_from`]); with `readback`, reads them back
+    /// into `bufs.0`. A round a crash interrupted is settled first (with
+    /// the buffers). Blocking.
     pub(crate) fn splice_file(
         &self,
         pipe: BorrowedFd<'_>,
         max: usize,
-        readback: Option<&mut Vec<u8>>,
+        who: RunStream,
+        relay: Option<&Relay>,
+        bufs: (&mut Vec<u8>, &mut Vec<u8>),
+        readback: bool,
     ) -> std::io::Result<usize> {
         let file = self.file.as_ref().ok_or(std::io::ErrorKind::Unsupported)?;
         let mut open = file.lock();
-        match open.as_mut() {
-            Some(f) => f.splice_from(pipe, max, readback),
-            None => Err(std::io::ErrorKind::Unsupported.into()),
+        let Some(f) = open.as_mut() else {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        };
+        if f.unsettled().is_some() {
+            let armed = self.take_armed();
+            if let Err(e) = f.settle(
+                armed.as_deref().map(AsFd::as_fd),
+                relay,
+                (&mut *bufs.0, &mut *bufs.1),
+            ) {
+                tracing::warn!(process = %self.id, error = %e,
+                    "cannot settle the round a crash interrupted; its bytes may appear twice");
+            }
+        }
+        let readback = readback.then_some(bufs.0);
+        match (relay, &self.journal) {
+            (Some(relay), Some(j)) if f.relays(pipe) => {
+                f.relaying(|| Ledger::new(j.ledger_path(&self.id)));
+                f.relay_from(pipe, relay, who, readback)
+            }
+            _ => f.splice_from(pipe, max, readback),
         }
     }
 
@@ -52,11 +78,13 @@ impl ProcessLog {
 
     /// Opens what a run writes to: the file (at its first write) and the
     /// spools, repairing the file first if this is the first time since
-    /// the manager started. Blocking.
-    pub(super) fn open_run(&self) {
+    /// the manager started; `resume`: the run re-attached, if it is. Blocking.
+    pub(super) fn open_run(&self, resume: Option<(u32, u32)>) {
         let Some(file) = &self.file else { return };
         let mut open = file.lock();
+        let mut interrupted = None;
         if let Some(j) = &self.journal {
+            interrupted = j.interrupted(&self.id, resume);
             let rotation = file.rotation.map(|(_, n)| n);
             j.open(
                 &self.id,
@@ -69,6 +97,12 @@ impl ProcessLog {
             let mut f = RotatingFile::lazy(&file.path, file.rotation).with_reopen(&file.reopen);
             if self.raw_unrotated() {
                 f = f.positioned();
+                // A round a crash interrupted is settled by the first
+                // round; without one, the ledger is made at the first flood.
+                if let (Some(j), Some(_)) = (&self.journal, interrupted) {
+                    f = f.relayed(Ledger::new(j.ledger_path(&self.id)), interrupted);
+                }
+                self.want_armed(interrupted.map(|r| r.stream));
             }
             *open = Some(f);
         }
@@ -118,7 +152,43 @@ impl ProcessLog {
     /// `(pid, run)` if there was anything. Blocking.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn recover_blocking(&self) -> Option<(u32, u32)> {
-        self.open_run();
+        self.open_run(None);
         self.settle_spools(None, None)
     }
+
+    fn armed(&self) -> MutexGuard<'_, Armed> {
+        self.armed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The round a crash interrupted came from `stream` (or none did).
+    pub(super) fn want_armed(&self, stream: Option<Stream>) {
+        *self.armed() = stream.map_or(Armed::None, Armed::Wanted);
+    }
+
+    /// A re-attached run's pipe of `stream`: kept for settling when the
+    /// round a crash interrupted came from it.
+    pub(crate) fn arm(&self, stream: Stream, pipe: &Arc<OwnedFd>) {
+        let mut armed = self.armed();
+        if matches!(*armed, Armed::Wanted(s) if s == stream) {
+            *armed = Armed::Found(pipe.clone());
+        }
+    }
+
+    /// The pipe kept for settling, if one was found; none is kept after.
+    pub(super) fn take_armed(&self) -> Option<Arc<OwnedFd>> {
+        match std::mem::take(&mut *self.armed()) {
+            Armed::Found(pipe) => Some(pipe),
+            _ => None,
+        }
+    }
+}
+
+/// The pipe of a round a crash interrupted: wanted (its stream), found
+/// (re-attached), or not needed.
+#[derive(Debug, Default)]
+pub(super) enum Armed {
+    #[default]
+    None,
+    Wanted(Stream),
+    Found(Arc<OwnedFd>),
 }

@@ -133,6 +133,8 @@ pub struct RotatingFile {
     id: (u64, u64),
     /// Opened without `O_APPEND` and written at its position (its end).
     positioned: bool,
+    /// In `positioned` mode with a ledger: a flood is relayed.
+    relay: Option<Box<relay::Relaying>>,
 }
 
 impl RotatingFile {
@@ -163,6 +165,7 @@ impl RotatingFile {
             reopen: None,
             id: (0, 0),
             positioned: false,
+            relay: None,
         }
     }
 
@@ -249,7 +252,7 @@ impl RotatingFile {
     /// Never opened (nothing was written) and nothing buffered: closing it
     /// has nothing to write, flush or sync.
     pub fn is_idle(&self) -> bool {
-        self.file.is_none() && self.buf.is_empty()
+        self.file.is_none() && self.buf.is_empty() && self.unsettled().is_none()
     }
 
     /// Writes the buffer out. On `Err` its bytes are dropped.
@@ -445,6 +448,10 @@ fn write_whole(w: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
 #[path = "splice.rs"]
 mod splice;
 pub(crate) use splice::{pipe_now, PipeNow};
+
+#[path = "relay.rs"]
+mod relay;
+pub(crate) use relay::{Relay, RunStream};
 
 #[cfg(test)]
 #[path = "tests/rotate.rs"]

@@ -3,7 +3,10 @@
 //! from the pipe; and, before the first round, what the spool held.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::sync::atomic::Ordering;
 
 use rustix::io::Errno;
@@ -11,6 +14,7 @@ use rustix::io::Errno;
 use super::{Pump, Round, Scratch, Source, KEEP_OUTPUT, ROUND};
 use crate::logs::feed::{self, consume, consume_raw, Feed, Mark, CHUNK};
 use crate::logs::journal;
+use crate::logs::rotate::RunStream;
 use crate::logs::splitter::LineSplitter;
 use crate::logs::spool::Spool;
 
@@ -52,7 +56,7 @@ impl Pump {
                     *fed = Some(from + n);
                 }
                 handled += n as usize;
-                let Scratch { input, output } = s;
+                let Scratch { input, output, .. } = s;
                 self.consume(Feed::Chunk(input), output, Some(spool));
                 continue;
             }
@@ -109,9 +113,23 @@ impl Pump {
     fn file_round(&mut self, s: &mut Scratch) -> Round {
         let mut handled = 0;
         let targets = !self.log.targets.is_empty();
+        let who = RunStream {
+            stream: self.stream,
+            pid: self.pid,
+            run: self.run,
+        };
         while handled < ROUND {
-            let readback = targets.then_some(&mut s.input);
-            match self.log.splice_file(self.fd.as_fd(), CHUNK, readback) {
+            let Scratch {
+                input,
+                output,
+                relay,
+            } = s;
+            let relay = Scratch::relay(relay);
+            let bufs = (&mut *input, &mut *output);
+            match self
+                .log
+                .splice_file(self.fd.as_fd(), CHUNK, who, relay, bufs, targets)
+            {
                 Ok(0) => return Round::End,
                 Ok(n) => {
                     handled += n;
@@ -128,7 +146,13 @@ impl Pump {
                         );
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Round::Drained,
+                // In a flood the child refills the pipe within moments:
+                // waiting for it here keeps the round on its thread.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if handled < FLOOD || !refilled(self.fd.as_fd()) {
+                        return Round::Drained;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.log
@@ -153,7 +177,7 @@ impl Pump {
                     handled += n;
                     let counters = &self.log.counters;
                     counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                    let Scratch { input, output } = s;
+                    let Scratch { input, output, .. } = s;
                     self.feed_chunk(input, output);
                 }
                 Err(Errno::AGAIN) => return Round::Drained,
@@ -239,4 +263,19 @@ impl Pump {
         *fed = Some(cp.done);
         self.splitter = LineSplitter::resumed(self.stream, self.log.max_line, cp.continues);
     }
+}
+
+/// Bytes a round must have moved to wait for the pipe to refill.
+const FLOOD: usize = 64 * 1024;
+/// How long a flood's round waits for the pipe to refill.
+const REFILL: Duration = Duration::from_millis(2);
+
+/// Whether `pipe` becomes readable within [`REFILL`].
+fn refilled(pipe: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(&pipe, PollFlags::IN)];
+    let wait = Timespec {
+        tv_sec: 0,
+        tv_nsec: REFILL.as_nanos() as i64,
+    };
+    matches!(poll(&mut fds, Some(&wait)), Ok(n) if n > 0)
 }

@@ -156,6 +156,8 @@ pub(crate) struct ProcessLog {
     pub(crate) counters: Arc<LogCounters>,
     /// The spools, when there is a file and a spool directory.
     journal: Option<Journal>,
+    /// The pipe a round a crash interrupted came from, for its settling.
+    armed: Mutex<recovery::Armed>,
 }
 
 impl ProcessLog {
@@ -191,6 +193,7 @@ impl ProcessLog {
         };
         Ok(ProcessLog {
             journal,
+            armed: Mutex::default(),
             id: cfg.id.as_str().into(),
             format: cfg.logging.format,
             max_line: cfg.logging.buffer_size,
@@ -324,12 +327,12 @@ impl ProcessLog {
         // first time, the removal of spools another format left: two
         // unlinks) is done here, without a blocking thread.
         if self.raw_unrotated() {
-            self.open_run();
+            self.open_run(None);
             return;
         }
         let log = self.clone();
         off_runtime(move || {
-            log.open_run();
+            log.open_run(None);
             // What the spools hold of a run that ended while no manager
             // ran goes first, as that run's last lines.
             log.settle_spools(None, Some((pid, run)));
@@ -347,7 +350,7 @@ impl ProcessLog {
     pub(crate) async fn run_resumed(self: &Arc<Self>, pid: u32, run: u32) {
         let log = self.clone();
         off_runtime(move || {
-            log.open_run();
+            log.open_run(Some((pid, run)));
             log.settle_spools(Some((pid, run)), Some((pid, run)));
         })
         .await;
@@ -385,9 +388,11 @@ impl ProcessLog {
             if let Some(j) = &log.journal {
                 j.close();
             }
+            drop(log.take_armed());
             let Some(mut f) = file.lock().take() else {
                 return;
             };
+            f.end_relay();
             let result = if sync { f.sync() } else { f.flush() };
             if let Err(e) = result {
                 tracing::warn!(process = %log.id, path = %file.path.display(), error = %e,

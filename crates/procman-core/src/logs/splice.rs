@@ -76,19 +76,35 @@ impl RotatingFile {
         };
         self.size += n as u64;
         if let Some(buf) = readback {
-            buf.clear();
-            buf.resize(n, 0);
-            rustix::io::pread(file, &mut buf[..], start)
-                .and_then(|got| {
-                    if got == n {
-                        Ok(())
-                    } else {
-                        Err(rustix::io::Errno::IO)
-                    }
-                })
-                .map_err(|e| error(LogFileOp::Read, &self.path, e.into()))?;
+            self.read_back(buf, start, n)?;
         }
         Ok(n)
+    }
+
+    /// Reads the file's `n` bytes from `start` into `buf` (from the page
+    /// cache: they were just written).
+    pub(super) fn read_back(&self, buf: &mut Vec<u8>, start: u64, n: usize) -> io::Result<()> {
+        let Some(file) = &self.file else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        buf.clear();
+        buf.resize(n, 0);
+        let mut got = 0;
+        while got < n {
+            match rustix::io::pread(file, &mut buf[got..], start + got as u64) {
+                Ok(0) => {
+                    return Err(error(
+                        LogFileOp::Read,
+                        &self.path,
+                        io::ErrorKind::UnexpectedEof.into(),
+                    ))
+                }
+                Ok(k) => got += k,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(error(LogFileOp::Read, &self.path, e.into())),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -263,7 +263,7 @@ fn json_file(path: &Path) -> Vec<serde_json::Value> {
 
 /// How a flood's lines are written in the files being checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
+pub(crate) enum Layout {
     /// `<ts> stdout <line>` records plus run separators.
     Plain,
     /// Exactly the child's bytes.
@@ -272,7 +272,7 @@ enum Layout {
 
 /// What the check of a flood found.
 #[derive(Debug)]
-struct FloodSeen {
+pub(crate) struct FloodSeen {
     /// Output bytes of the child accounted for.
     bytes: u64,
     /// Records (lines, and the last partial one) seen.
@@ -286,7 +286,12 @@ struct FloodSeen {
 /// In `Raw` the files are byte-identical to the output. No file may end
 /// inside a record (rotation never splits one), except a raw last line that
 /// the child left without newline.
-fn check_flood(files: &[PathBuf], layout: Layout, bytes: u64, line_len: usize) -> FloodSeen {
+pub(crate) fn check_flood(
+    files: &[PathBuf],
+    layout: Layout,
+    bytes: u64,
+    line_len: usize,
+) -> FloodSeen {
     let mut seen = FloodSeen {
         bytes: 0,
         lines: 0,

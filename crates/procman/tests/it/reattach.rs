@@ -20,6 +20,7 @@ use crate::cli_control::{svc, svc_with, Running, SETTLE};
 use crate::logs::{plain_file, Plain};
 use crate::support::*;
 
+mod flood;
 mod midstart;
 mod refusals;
 

@@ -94,7 +94,9 @@ fn line(n: u64) -> String {
 /// Writes numbered lines in slices of random size until `stop`; returns
 /// how many lines. Now and then it waits mid-line, longer than a held
 /// line waits to be flushed.
-fn writer(mut w: std::fs::File, stop: Arc<AtomicBool>) -> u64 {
+/// `flood`: made 4 MiB at a time and written in slices of up to 1 MiB,
+/// without a pause, so the pipe fills and raw output is relayed.
+fn writer(mut w: std::fs::File, stop: Arc<AtomicBool>, flood: bool) -> u64 {
     let mut n = 0u64;
     let mut buf = Vec::new();
     let mut at = 0;
@@ -105,15 +107,21 @@ fn writer(mut w: std::fs::File, stop: Arc<AtomicBool>) -> u64 {
             }
             buf.clear();
             at = 0;
-            while buf.len() < 64 * 1024 {
+            // A flood's lines are made in bulk, then written in a burst.
+            let batch = if flood { 4 << 20 } else { 64 * 1024 };
+            while buf.len() < batch {
                 buf.extend_from_slice(line(n).as_bytes());
                 buf.push(b'\n');
                 n += 1;
             }
         }
-        let take = fastrand::usize(1..=16 * 1024).min(buf.len() - at);
+        let most = if flood { 1 << 20 } else { 16 * 1024 };
+        let take = fastrand::usize(1..=most).min(buf.len() - at);
         w.write_all(&buf[at..at + take]).unwrap();
         at += take;
+        if flood {
+            continue;
+        }
         match fastrand::u32(0..400) {
             0 => std::thread::sleep(Duration::from_millis(300)),
             1..=100 => std::thread::sleep(Duration::from_millis(1)),
@@ -182,7 +190,7 @@ fn lines_of(log: &[u8], raw: bool) -> Vec<String> {
     out
 }
 
-fn crash_exact(format: &str, rotate: bool) {
+fn crash_exact(format: &str, rotate: bool, flood: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (r, w) = super::pipe_pair().unwrap();
     let pipe = format!("/proc/{}/fd/{}", std::process::id(), r.as_raw_fd());
@@ -192,7 +200,7 @@ fn crash_exact(format: &str, rotate: bool) {
     rustix::io::ioctl_fionbio(&w, false).unwrap();
     let writing = std::thread::spawn({
         let stop = stop.clone();
-        move || writer(w, stop)
+        move || writer(w, stop, flood)
     });
     let log = dir.path().join("logs/svc.log");
     for round in 0..ROUNDS {
@@ -271,17 +279,22 @@ fn crash_exact(format: &str, rotate: bool) {
 
 #[test]
 fn a_manager_killed_at_random_instants_loses_and_repeats_no_line() {
-    crash_exact("plain", false);
+    crash_exact("plain", false, false);
 }
 
 #[test]
 fn across_rotations_a_killed_manager_loses_and_repeats_no_line() {
-    crash_exact("plain", true);
+    crash_exact("plain", true, false);
 }
 
 #[test]
 fn raw_output_spliced_into_the_file_survives_kills_exactly() {
-    crash_exact("raw", false);
+    crash_exact("raw", false, false);
+}
+
+#[test]
+fn a_raw_flood_relayed_through_a_second_pipe_survives_kills_exactly() {
+    crash_exact("raw", false, true);
 }
 
 /// Whether the role still runs. ECHILD: another test's reaper (there is

@@ -1,0 +1,383 @@
+//! A rotating file's side for relayed raw output (see
+//! [`ledger`](crate::logs::ledger) for why and how): a flood in the
+//! child's pipe is copied by reference into a second pipe, written from
+//! there while the child goes on writing, and released from the child's
+//! pipe after; and the settling of a round a crash of the manager
+//! interrupted. A child module, so that it reaches the file's fields.
+
+use std::io::{self, Seek, SeekFrom};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::pipe::SpliceFlags;
+
+use super::{error, LogFileOp, RotatingFile};
+use crate::logs::checkpoint::FileId;
+use crate::logs::ledger::{Ledger, Relayed, Settle};
+use crate::logs::record::Stream;
+
+/// Bytes the child's pipe must hold for a round to be relayed; below
+/// that, one `splice` holds the pipe's lock only for a short write.
+pub(crate) const RELAY_FROM: usize = 32 * 1024;
+/// The relay's size asked for: as large as the child's pipe.
+const RELAY_SIZE: usize = 1024 * 1024;
+
+/// The second pipe of a relayed round, and where the bytes go when they
+/// are released: moved into a third pipe (the *discard*), which a thread
+/// of its own empties into `/dev/null`, so that the pages are freed beside
+/// the next round's write rather than before it; `/dev/null` directly when
+/// the discard is full or could not be made. One per scratch set (so at
+/// most `WORKERS`, each with its thread), made at the first flood; the
+/// relay is empty between rounds.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    read: OwnedFd,
+    write: OwnedFd,
+    null: OwnedFd,
+    /// The discard's write end; dropped with the relay, which ends its
+    /// thread.
+    discard: Option<OwnedFd>,
+}
+
+impl Relay {
+    pub(crate) fn new() -> io::Result<Relay> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // Failure only keeps the default size: rounds are smaller.
+        let _ = rustix::pipe::fcntl_setpipe_size(&write, RELAY_SIZE);
+        // Our ends never wait: the relay is filled before it is emptied.
+        rustix::io::ioctl_fionbio(&read, true)?;
+        rustix::io::ioctl_fionbio(&write, true)?;
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let discard = discard(&null)
+            .inspect_err(|e| tracing::debug!(error = %e, "no thread to free relayed output; released inline"))
+            .ok();
+        Ok(Relay {
+            read,
+            write,
+            null,
+            discard,
+        })
+    }
+
+    /// Empties the relay after a round that failed half-way.
+    fn drain(&self) {
+        while let Ok(n) = splice(self.read.as_fd(), self.null.as_fd(), RELAY_SIZE) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Copies up to `max` of the first bytes of `pipe` into the relay,
+    /// leaving them in `pipe`. `Ok(0)`: its end of file.
+    fn copy(&self, pipe: BorrowedFd<'_>, max: usize) -> Result<usize, Errno> {
+        retry(|| rustix::pipe::tee(pipe, &self.write, max, SpliceFlags::NONBLOCK))
+    }
+
+    /// Takes exactly `n` bytes out of `pipe` (which holds them): moved
+    /// into the discard while it has room, the rest into `/dev/null`.
+    fn release(&self, pipe: BorrowedFd<'_>, n: usize) -> Result<(), Errno> {
+        let mut done = 0;
+        let mut to = self.discard.as_ref().map_or(self.null.as_fd(), AsFd::as_fd);
+        while done < n {
+            match splice(pipe, to, n - done) {
+                Ok(0) => return Err(Errno::PIPE),
+                Ok(got) => done += got,
+                // Full, or its thread is gone: nothing was moved.
+                Err(Errno::AGAIN | Errno::PIPE) if to.as_raw_fd() != self.null.as_raw_fd() => {
+                    to = self.null.as_fd();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the discard: a pipe whose read end a thread empties into
+/// `/dev/null` (blocking, so it sleeps while the pipe is empty) until the
+/// write end returned here is closed.
+fn discard(null: &OwnedFd) -> io::Result<OwnedFd> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // Failure only keeps the default size: more goes to /dev/null inline.
+    let _ = rustix::pipe::fcntl_setpipe_size(&write, RELAY_SIZE);
+    rustix::io::ioctl_fionbio(&write, true)?;
+    let null = null.try_clone()?;
+    std::thread::Builder::new()
+        .name("procman-discard".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            let flags = SpliceFlags::MOVE;
+            match rustix::pipe::splice(&read, None, &null, None, RELAY_SIZE, flags) {
+                Ok(0) => break,
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot empty the discard of relayed output");
+                    break;
+                }
+            }
+        })?;
+    Ok(write)
+}
+
+fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, max: usize) -> Result<usize, Errno> {
+    let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+    retry(|| rustix::pipe::splice(from, None, to, None, max, flags))
+}
+
+fn retry(mut f: impl FnMut() -> Result<usize, Errno>) -> Result<usize, Errno> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => {}
+            other => return other,
+        }
+    }
+}
+
+/// A file's relaying: its ledger, and the round a crash interrupted,
+/// until it is settled.
+#[derive(Debug)]
+pub(crate) struct Relaying {
+    ledger: Ledger,
+    unsettled: Option<Relayed>,
+    /// The ledger cannot be written: rounds are spliced.
+    broken: bool,
+}
+
+/// Whose bytes a round moves.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunStream {
+    pub stream: Stream,
+    pub pid: u32,
+    pub run: u32,
+}
+
+impl RotatingFile {
+    /// Relays floods, recording rounds in `ledger`; `unsettled`: a round
+    /// a crash interrupted, settled before the first write. For a file
+    /// opened [`positioned`](RotatingFile::positioned).
+    pub(crate) fn relayed(mut self, ledger: Ledger, unsettled: Option<Relayed>) -> RotatingFile {
+        self.relay = Some(Box::new(Relaying {
+            ledger,
+            unsettled,
+            broken: false,
+        }));
+        self
+    }
+
+    /// Relays floods from now on, with the ledger `make` gives, made at
+    /// the first flood (a process that never floods holds none).
+    pub(crate) fn relaying(&mut self, make: impl FnOnce() -> Ledger) {
+        if self.relay.is_none() {
+            self.relay = Some(Box::new(Relaying {
+                ledger: make(),
+                unsettled: None,
+                broken: false,
+            }));
+        }
+    }
+
+    /// The stream of a round a crash interrupted, not settled yet.
+    pub(crate) fn unsettled(&self) -> Option<Stream> {
+        self.relay.as_ref()?.unsettled.map(|r| r.stream)
+    }
+
+    /// Whether the next round from `pipe` can be relayed: it holds a
+    /// flood, and the ledger works (or is not made yet: see
+    /// [`relaying`](RotatingFile::relaying)).
+    pub(crate) fn relays(&self, pipe: BorrowedFd<'_>) -> bool {
+        self.positioned
+            && self.relay.as_ref().is_none_or(|r| !r.broken)
+            && rustix::io::ioctl_fionread(pipe).is_ok_and(|n| n as usize >= RELAY_FROM)
+    }
+
+    /// Relays one round from `pipe` (up to the relay's size) into the
+    /// file's end, and, with `readback`, reads it back into it. As
+    /// [`splice_from`](RotatingFile::splice_from): `Ok(0)` at the pipe's
+    /// end of file, `WouldBlock` when it is empty; the bytes are in the
+    /// file or still in the pipe, and the ledger says which.
+    pub(crate) fn relay_from(
+        &mut self,
+        pipe: BorrowedFd<'_>,
+        relay: &Relay,
+        who: RunStream,
+        readback: Option<&mut Vec<u8>>,
+    ) -> io::Result<usize> {
+        self.prepare()?;
+        self.flush()?;
+        let n = match relay.copy(pipe, RELAY_SIZE) {
+            Ok(n) => n,
+            Err(Errno::AGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => return Err(error(LogFileOp::Write, &self.path, e.into())),
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        let at = self.size;
+        let round = Relayed {
+            stream: who.stream,
+            at: FileId {
+                dev: self.id.0,
+                ino: self.id.1,
+                len: at,
+            },
+            len: n as u64,
+            pid: who.pid,
+            run: who.run,
+        };
+        let (Some(file), Some(state)) = (&self.file, self.relay.as_mut()) else {
+            relay.drain();
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        if let Err(e) = state.ledger.begin(round) {
+            // Left in the pipe: spliced from now on.
+            relay.drain();
+            state.broken = true;
+            tracing::warn!(error = %e, "cannot write the raw log's ledger; floods are no longer relayed");
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let mut written = 0;
+        let mut failed = None;
+        while written < n {
+            match splice(relay.read.as_fd(), file.as_fd(), n - written) {
+                Ok(0) => break,
+                Ok(got) => written += got,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if written < n {
+            relay.drain();
+        }
+        // What reached the file leaves the pipe; the rest stays there.
+        if let Err(e) = relay.release(pipe, written) {
+            // Released or not, it cannot be told: the file is cut back,
+            // so that the pipe's bytes are written once more, not twice.
+            if let Err(cut) = file.set_len(at) {
+                tracing::warn!(path = %self.path.display(), error = %cut,
+                    "cannot cut the raw log back; the round may appear twice");
+            }
+            // Opened again at the next call, at the real end.
+            self.file = None;
+            return Err(error(LogFileOp::Write, &self.path, e.into()));
+        }
+        if let Err(e) = state.ledger.clear() {
+            state.broken = true;
+            tracing::warn!(error = %e, "cannot write the raw log's ledger; floods are no longer relayed");
+        }
+        self.size += written as u64;
+        if written == 0 {
+            let e = failed.map_or(io::ErrorKind::WriteZero.into(), io::Error::from);
+            // Opened again at the next call, at the real end.
+            self.file = None;
+            return Err(error(LogFileOp::Write, &self.path, e));
+        }
+        if let Some(buf) = readback {
+            self.read_back(buf, at, written)?;
+        }
+        Ok(written)
+    }
+
+    /// Settles a round a crash interrupted (see [`Relayed::settle`]):
+    /// `pipe`, its stream's pipe when the run was re-attached; `relay` and
+    /// the two buffers to compare. Logs what it did; afterwards the
+    /// ledger is clear.
+    pub(crate) fn settle(
+        &mut self,
+        pipe: Option<BorrowedFd<'_>>,
+        relay: Option<&Relay>,
+        bufs: (&mut Vec<u8>, &mut Vec<u8>),
+    ) -> io::Result<()> {
+        let Some(round) = self.relay.as_mut().and_then(|r| r.unsettled.take()) else {
+            return Ok(());
+        };
+        self.prepare()?;
+        self.flush()?;
+        let now = FileId {
+            dev: self.id.0,
+            ino: self.id.1,
+            len: self.size,
+        };
+        let live = match (pipe, relay) {
+            (Some(p), Some(r)) => Some((p, r)),
+            _ => None,
+        };
+        let cut = match (round.settle(now, live.is_some()), live) {
+            (Settle::CutTo(len), _) => Some(len),
+            (Settle::Compare, Some((pipe, relay))) => self
+                .same_head(pipe, relay, &round, bufs)?
+                .then_some(round.at.len),
+            _ => None,
+        };
+        if let (Some(len), Some(file)) = (cut, &self.file) {
+            file.set_len(len)
+                .and_then(|()| (&*file).seek(SeekFrom::Start(len)).map(drop))
+                .map_err(|e| error(LogFileOp::Write, &self.path, e))?;
+            self.size = len;
+            tracing::info!(path = %self.path.display(), from = now.len, to = len,
+                "raw log cut back to before the round a crash interrupted; its bytes, still in the pipe, are written again");
+        }
+        if let Some(state) = self.relay.as_mut() {
+            state.ledger.clear()?;
+        }
+        Ok(())
+    }
+
+    /// At the end of a run: a round no pump settled (its pipe was not
+    /// found again) is kept as the file holds it.
+    pub(crate) fn end_relay(&mut self) {
+        if let Some(state) = self.relay.as_mut() {
+            if state.unsettled.take().is_some() {
+                if let Err(e) = state.ledger.clear() {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot clear the raw log's ledger");
+                }
+            }
+        }
+    }
+
+    /// Whether `pipe` still starts with the round's bytes: it holds at
+    /// least the round (released, it may hold less), and the first bytes
+    /// it holds are the file's from the round's start.
+    fn same_head(
+        &self,
+        pipe: BorrowedFd<'_>,
+        relay: &Relay,
+        round: &Relayed,
+        (head, ours): (&mut Vec<u8>, &mut Vec<u8>),
+    ) -> io::Result<bool> {
+        let len = round.len as usize;
+        if rustix::io::ioctl_fionread(pipe).map_or(true, |n| (n as usize) < len) {
+            return Ok(false);
+        }
+        let got = match relay.copy(pipe, len) {
+            Ok(n) => n,
+            Err(Errno::AGAIN) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        head.clear();
+        head.resize(got, 0);
+        let mut read = 0;
+        while read < got {
+            match retry(|| rustix::io::read(&relay.read, &mut head[read..])) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        relay.drain();
+        if read == 0 || read < got {
+            return Ok(false);
+        }
+        self.read_back(ours, round.at.len, read)?;
+        Ok(head[..read] == ours[..])
+    }
+}
+
+#[cfg(test)]
+#[path = "tests/relay.rs"]
+mod tests;
