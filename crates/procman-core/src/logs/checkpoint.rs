@@ -39,31 +39,75 @@ pub(crate) const BODY: usize = 64;
 /// one slot, and the other holds the record before it.
 pub(crate) trait Slotted: Copy {
     /// The sequence number; 0: never written.
-    fn seq(&self) -> u64;
-    fn set_seq(&mut self, seq: u64);
-    /// The slot, its checksum over the first [`BODY`] bytes at `BODY`.
+    fn seq_mut(&mut self) -> &mut u64;
+    fn seq(mut self) -> u64 {
+        *self.seq_mut()
+    }
+    /// The slot (see [`slot`]).
     fn encode(&self) -> [u8; SLOT];
-    /// `None` for an empty, torn or foreign slot.
+    /// `None` for an empty, torn or foreign slot (see [`fields`]).
     fn decode(b: &[u8]) -> Option<Self>;
 }
 
-/// Seals `b`: its checksum over the first [`BODY`] bytes.
-pub(crate) fn seal(b: &mut [u8; SLOT]) {
+/// A sealed slot: `magic`, `version`, `flags`, then from byte 8 the
+/// sequence number and the other `words`, then `halves`, all
+/// little-endian, and a checksum over the first [`BODY`] bytes at `BODY`.
+pub(crate) fn slot(
+    (magic, version): (&[u8; 4], u8),
+    flags: u8,
+    words: &[u64],
+    halves: &[u32],
+) -> [u8; SLOT] {
+    let mut b = [0u8; SLOT];
+    b[..4].copy_from_slice(magic);
+    b[4] = version;
+    b[5] = flags;
+    let mut at = 8;
+    for w in words {
+        b[at..at + 8].copy_from_slice(&w.to_le_bytes());
+        at += 8;
+    }
+    for h in halves {
+        b[at..at + 4].copy_from_slice(&h.to_le_bytes());
+        at += 4;
+    }
     let sum = fnv1a_bytes(&b[..BODY]);
     b[BODY..BODY + 8].copy_from_slice(&sum.to_le_bytes());
+    b
 }
 
-/// Whether `b` starts with `magic` and `version` and its checksum holds.
-pub(crate) fn sealed(b: &[u8], magic: &[u8; 4], version: u8) -> bool {
-    b.len() >= BODY + 8
+/// The fields of a slot [`slot`] made, if it is one of `magic` and
+/// `version`, whole, and written (sequence number not 0).
+pub(crate) fn fields<'a>(b: &'a [u8], (magic, version): (&[u8; 4], u8)) -> Option<Fields<'a>> {
+    let whole = b.len() >= BODY + 8
         && &b[..4] == magic
         && b[4] == version
-        && b[BODY..BODY + 8] == fnv1a_bytes(&b[..BODY]).to_le_bytes()
+        && b[BODY..BODY + 8] == fnv1a_bytes(&b[..BODY]).to_le_bytes();
+    let f = Fields { b };
+    (whole && f.word(0)? != 0).then_some(f)
 }
 
-/// The little-endian word at `at` of a slot.
-pub(crate) fn word(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+/// A slot's fields, read as [`slot`] wrote them.
+pub(crate) struct Fields<'a> {
+    b: &'a [u8],
+}
+
+impl Fields<'_> {
+    pub(crate) fn flags(&self) -> u8 {
+        self.b[5]
+    }
+
+    /// Word `i` (0: the sequence number).
+    pub(crate) fn word(&self, i: usize) -> Option<u64> {
+        let at = 8 + 8 * i;
+        Some(u64::from_le_bytes(self.b.get(at..at + 8)?.try_into().ok()?))
+    }
+
+    /// Half-word `i` after `words` words.
+    pub(crate) fn half(&self, words: usize, i: usize) -> Option<u32> {
+        let at = 8 + 8 * words + 4 * i;
+        Some(u32::from_le_bytes(self.b.get(at..at + 4)?.try_into().ok()?))
+    }
 }
 
 /// A log file, as a checkpoint names it.
@@ -111,58 +155,35 @@ impl Default for Checkpoint {
 }
 
 impl Slotted for Checkpoint {
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
+    fn seq_mut(&mut self) -> &mut u64 {
+        &mut self.seq
     }
 
     fn encode(&self) -> [u8; SLOT] {
-        let mut b = [0u8; SLOT];
-        b[..4].copy_from_slice(MAGIC);
-        b[4] = VERSION;
-        b[5] = u8::from(self.continues) | (u8::from(self.log.is_some()) << 1);
+        let flags = u8::from(self.continues) | (u8::from(self.log.is_some()) << 1);
         let log = self.log.unwrap_or(FileId {
             dev: 0,
             ino: 0,
             len: 0,
         });
         let words = [self.seq, self.gen, self.done, log.dev, log.ino, log.len];
-        for (i, w) in words.iter().enumerate() {
-            b[8 + 8 * i..16 + 8 * i].copy_from_slice(&w.to_le_bytes());
-        }
-        b[56..60].copy_from_slice(&self.pid.to_le_bytes());
-        b[60..64].copy_from_slice(&self.run.to_le_bytes());
-        seal(&mut b);
-        b
+        slot((MAGIC, VERSION), flags, &words, &[self.pid, self.run])
     }
 
     fn decode(b: &[u8]) -> Option<Checkpoint> {
-        if !sealed(b, MAGIC, VERSION) {
-            return None;
-        }
-        let word = |at: usize| word(b, at);
-        let half = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-        };
-        let seq = word(8)?;
-        if seq == 0 {
-            return None;
-        }
-        let log = (b[5] & 2 != 0).then_some(FileId {
-            dev: word(32)?,
-            ino: word(40)?,
-            len: word(48)?,
+        let f = fields(b, (MAGIC, VERSION))?;
+        let log = (f.flags() & 2 != 0).then_some(FileId {
+            dev: f.word(3)?,
+            ino: f.word(4)?,
+            len: f.word(5)?,
         });
         Some(Checkpoint {
-            seq,
-            gen: word(16)?,
-            done: word(24)?,
-            continues: b[5] & 1 != 0,
-            pid: half(56)?,
-            run: half(60)?,
+            seq: f.word(0)?,
+            gen: f.word(1)?,
+            done: f.word(2)?,
+            continues: f.flags() & 1 != 0,
+            pid: f.half(6, 0)?,
+            run: f.half(6, 1)?,
             log,
         })
     }
@@ -185,14 +206,16 @@ pub(crate) fn read<T: Slotted>(file: &File) -> io::Result<Option<T>> {
 
 /// The valid slot with the highest sequence number in `page`.
 fn newest<T: Slotted>(page: &[u8]) -> Option<T> {
-    page.chunks(SLOT).filter_map(T::decode).max_by_key(T::seq)
+    page.chunks(SLOT)
+        .filter_map(T::decode)
+        .max_by_key(|t| t.seq())
 }
 
 /// Writes `cp` with the next sequence number into the slot the last
 /// record did not use, and updates `cp`'s sequence number.
 pub(crate) fn write<T: Slotted>(file: &File, cp: &mut T) -> io::Result<()> {
     let mut next = *cp;
-    next.set_seq(cp.seq() + 1);
+    *next.seq_mut() = cp.seq() + 1;
     let bytes = next.encode();
     let at = (next.seq() % 2) * SLOT as u64;
     loop {

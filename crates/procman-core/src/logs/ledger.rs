@@ -38,7 +38,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::{self, sealed, word, FileId, Slotted, SLOT};
+use super::checkpoint::{self, FileId, Slotted, SLOT};
 use super::record::Stream;
 use crate::state::files::{self, Access, PRIVATE_FILE_MODE};
 
@@ -93,61 +93,44 @@ struct Entry {
 }
 
 impl Slotted for Entry {
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
+    fn seq_mut(&mut self) -> &mut u64 {
+        &mut self.seq
     }
 
     fn encode(&self) -> [u8; SLOT] {
-        let mut b = [0u8; SLOT];
-        b[..4].copy_from_slice(MAGIC);
-        b[4] = VERSION;
-        if let Some(r) = &self.relayed {
-            b[5] = 1 | (u8::from(r.stream == Stream::Stderr) << 1);
-            let words = [self.seq, r.at.dev, r.at.ino, r.at.len, r.len];
-            for (i, w) in words.iter().enumerate() {
-                b[8 + 8 * i..16 + 8 * i].copy_from_slice(&w.to_le_bytes());
-            }
-            b[48..52].copy_from_slice(&r.pid.to_le_bytes());
-            b[52..56].copy_from_slice(&r.run.to_le_bytes());
-        } else {
-            b[8..16].copy_from_slice(&self.seq.to_le_bytes());
-        }
-        checkpoint::seal(&mut b);
-        b
+        let Some(r) = &self.relayed else {
+            return checkpoint::slot((MAGIC, VERSION), 0, &[self.seq], &[]);
+        };
+        let flags = 1 | (u8::from(r.stream == Stream::Stderr) << 1);
+        let words = [self.seq, r.at.dev, r.at.ino, r.at.len, r.len];
+        checkpoint::slot((MAGIC, VERSION), flags, &words, &[r.pid, r.run])
     }
 
     fn decode(b: &[u8]) -> Option<Entry> {
-        if !sealed(b, MAGIC, VERSION) {
-            return None;
-        }
-        let half = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-        };
-        let seq = word(b, 8)?;
-        let relayed = if b[5] & 1 != 0 {
+        let f = checkpoint::fields(b, (MAGIC, VERSION))?;
+        let relayed = if f.flags() & 1 != 0 {
             Some(Relayed {
-                stream: if b[5] & 2 != 0 {
+                stream: if f.flags() & 2 != 0 {
                     Stream::Stderr
                 } else {
                     Stream::Stdout
                 },
                 at: FileId {
-                    dev: word(b, 16)?,
-                    ino: word(b, 24)?,
-                    len: word(b, 32)?,
+                    dev: f.word(1)?,
+                    ino: f.word(2)?,
+                    len: f.word(3)?,
                 },
-                len: word(b, 40)?,
-                pid: half(48)?,
-                run: half(52)?,
+                len: f.word(4)?,
+                pid: f.half(5, 0)?,
+                run: f.half(5, 1)?,
             })
         } else {
             None
         };
-        (seq != 0).then_some(Entry { seq, relayed })
+        Some(Entry {
+            seq: f.word(0)?,
+            relayed,
+        })
     }
 }
 
