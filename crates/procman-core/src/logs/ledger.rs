@@ -170,7 +170,12 @@ impl Ledger {
         }
     }
 
-    /// Records a round about to be written.
+    /// Its file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records a round about to be written (or what is left of it).
     pub(crate) fn begin(&mut self, round: Relayed) -> io::Result<()> {
         self.record(Some(round))
     }

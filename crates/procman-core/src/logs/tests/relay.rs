@@ -1,7 +1,7 @@
 //! Relayed rounds on real pipes and files: the bytes move exactly once,
 //! and a round a crash interrupted is cut back or kept as the pipe says.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -193,19 +193,29 @@ fn without_its_pipe_a_round_is_kept_as_the_file_holds_it() {
 }
 
 #[test]
-fn released_bytes_go_to_dev_null_when_the_discard_is_full_or_gone() {
-    // Full: a one-page discard nobody reads. Gone: a discard whose reader
-    // has ended.
-    let (held, full) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+fn released_bytes_go_to_dev_null_when_the_discard_is_small_full_or_gone() {
+    let pipe = || {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        rustix::io::ioctl_fionbio(&w, true).unwrap();
+        (r, w)
+    };
+    // Small: one page, so rounds never go there.
+    let (_small_reader, small) = pipe();
+    rustix::pipe::fcntl_setpipe_size(&small, 4096).unwrap();
+    // Full: one page nobody reads, but taken as large enough, so a round
+    // is split between it and /dev/null (and the ledger follows).
+    let (_full_reader, full) = pipe();
     rustix::pipe::fcntl_setpipe_size(&full, 4096).unwrap();
-    rustix::io::ioctl_fionbio(&full, true).unwrap();
-    let (gone_reader, gone) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    // Gone: its reader has ended.
+    let (gone_reader, gone) = pipe();
     drop(gone_reader);
-    for discard in [full, gone] {
+    for (discard, fits) in [(small, None), (full, Some(true)), (gone, None)] {
         let dir = tempfile::tempdir().unwrap();
         let data = pattern(700 * 1024, 4);
         let (r, _w) = pipe_with(&data);
         let mut relay = Relay::new().unwrap();
+        let size = |fd: &OwnedFd| rustix::pipe::fcntl_getpipe_size(fd).unwrap();
+        relay.discard_fits = fits.unwrap_or(size(&discard) >= size(&relay.write));
         relay.discard = Some(discard);
         let (mut f, ledger_path) = relayed_file(dir.path(), None);
         assert!(drain_into(&mut f, &r, &relay) >= 1);
@@ -213,5 +223,80 @@ fn released_bytes_go_to_dev_null_when_the_discard_is_full_or_gone() {
         assert_eq!(ledger::interrupted(&ledger_path).unwrap(), None);
         assert_eq!(rustix::io::ioctl_fionread(&r).unwrap(), 0);
     }
-    drop(held);
+}
+
+/// A file holding `before` and then the first `written` bytes of `round`,
+/// as a short write (a full disk) left it; [`short_round`] on it.
+fn after_short_write(round: &[u8], written: usize) -> (usize, Vec<u8>, Option<Relayed>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("svc.log");
+    let before = b"earlier output\n";
+    let mut on_disk = before.to_vec();
+    on_disk.extend_from_slice(&round[..written]);
+    std::fs::write(&log, &on_disk).unwrap();
+    let at = before.len() as u64;
+    let r = round_at(&log, at, round.len());
+    let ledger_path = ledger::path(dir.path(), "svc");
+    let mut l = Ledger::new(ledger_path.clone());
+    l.begin(r).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&log)
+        .unwrap();
+    let mut f = &file;
+    f.seek(SeekFrom::End(0)).unwrap();
+    let kept = short_round(&file, &mut l, r, written, &log);
+    // The file's position follows its length: the next write appends.
+    f.write_all(b"next\n").unwrap();
+    let mut content = std::fs::read(&log).unwrap();
+    assert!(content.starts_with(before) && content.ends_with(b"next\n"));
+    content.drain(..before.len());
+    content.truncate(content.len() - 5);
+    (kept, content, ledger::interrupted(&ledger_path).unwrap())
+}
+
+#[test]
+fn a_short_write_keeps_whole_lines_and_the_ledger_says_how_many() {
+    let round = b"first line\nsecond line\nthird li".to_vec();
+    let (kept, file, recorded) = after_short_write(&round, 28);
+    assert_eq!(kept, 23, "up to the end of the second line");
+    assert_eq!(file, b"first line\nsecond line\n");
+    assert_eq!(
+        recorded.map(|r| r.len),
+        Some(23),
+        "the record covers what the file keeps"
+    );
+    // A written part that ends a line is kept whole.
+    let (kept, file, _) = after_short_write(&round, 23);
+    assert_eq!(
+        (kept, file.as_slice()),
+        (23, &b"first line\nsecond line\n"[..])
+    );
+}
+
+#[test]
+fn a_short_write_inside_the_first_line_is_cut_back_to_the_rounds_start() {
+    let round = b"one long line without its end".to_vec();
+    let (kept, file, recorded) = after_short_write(&round, 10);
+    assert_eq!(kept, 0);
+    assert!(file.is_empty(), "{file:?}");
+    assert_eq!(
+        recorded.map(|r| r.len),
+        Some(round.len() as u64),
+        "the record is left as it was"
+    );
+}
+
+#[test]
+fn whole_lines_finds_the_last_newline_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f");
+    let mut bytes = vec![b'x'; 200 * 1024];
+    bytes[1000] = b'\n';
+    std::fs::write(&p, &bytes).unwrap();
+    let f = std::fs::File::open(&p).unwrap();
+    assert_eq!(whole_lines(&f, 0, bytes.len()).unwrap(), 1001);
+    assert_eq!(whole_lines(&f, 1001, bytes.len() - 1001).unwrap(), 0);
+    assert_eq!(whole_lines(&f, 500, 501).unwrap(), 501);
 }
