@@ -76,19 +76,6 @@ struct Scratch {
     relay: Option<std::io::Result<Relay>>,
 }
 
-impl Scratch {
-    /// The relay of a scratch set, made the first time (`None` if it
-    /// cannot be: rounds are then spliced, as without one).
-    fn relay(slot: &mut Option<io::Result<Relay>>) -> Option<&Relay> {
-        let made = slot.get_or_insert_with(|| {
-            Relay::new().inspect_err(|e| {
-                tracing::warn!(error = %e, "cannot make a pipe to relay raw output; floods are spliced")
-            })
-        });
-        made.as_ref().ok()
-    }
-}
-
 /// The child's stdout and stderr, and the read ends for the pumps.
 pub(crate) struct Pipes {
     pub(crate) stdout: Stdio,

@@ -18,17 +18,17 @@ use crate::logs::rotate::{Relay, RotatingFile, RunStream};
 
 impl ProcessLog {
     /// Raw format without rotation: moves up to `max` bytes from `pipe`
-    /// straight into the file, relayed when the pipe holds a flood and
-    /// `relay` is at hand (see [`RotatingFile::splice_from`] and
-    /// [`RotatingFile::relay_from`]); with `readback`, reads them back
-    /// into `bufs.0`. A round a crash interrupted is settled first (with
-    /// the buffers). Blocking.
+    /// straight into the file, relayed when the pipe holds a flood (see
+    /// [`RotatingFile::splice_from`] and [`RotatingFile::relay_from`];
+    /// the relay in `relay`, a scratch set's, is made then); with
+    /// `readback`, reads them back into `bufs.0`. A round a crash
+    /// interrupted is settled first (with the buffers). Blocking.
     pub(crate) fn splice_file(
         &self,
         pipe: BorrowedFd<'_>,
         max: usize,
         who: RunStream,
-        relay: Option<&Relay>,
+        relay: &mut Option<std::io::Result<Relay>>,
         bufs: (&mut Vec<u8>, &mut Vec<u8>),
         readback: bool,
     ) -> std::io::Result<usize> {
@@ -39,23 +39,20 @@ impl ProcessLog {
         };
         if f.unsettled().is_some() {
             let armed = self.take_armed();
-            if let Err(e) = f.settle(
-                armed.as_deref().map(AsFd::as_fd),
-                relay,
-                (&mut *bufs.0, &mut *bufs.1),
-            ) {
+            let pipe = armed.as_deref().map(AsFd::as_fd);
+            if let Err(e) = f.settle(pipe, Relay::lazy(relay), (&mut *bufs.0, &mut *bufs.1)) {
                 tracing::warn!(process = %self.id, error = %e,
                     "cannot settle the round a crash interrupted; its bytes may appear twice");
             }
         }
         let readback = readback.then_some(bufs.0);
-        match (relay, &self.journal) {
-            (Some(relay), Some(j)) if f.relays(pipe) => {
+        if let Some(j) = self.journal.as_ref().filter(|_| f.relays(pipe)) {
+            if let Some(relay) = Relay::lazy(relay) {
                 f.relaying(|| Ledger::new(j.ledger_path(&self.id)));
-                f.relay_from(pipe, relay, who, readback)
+                return f.relay_from(pipe, relay, who, readback);
             }
-            _ => f.splice_from(pipe, max, readback),
         }
+        f.splice_from(pipe, max, readback)
     }
 
     /// The spool of `stream` for this run, when output goes through one.

@@ -77,6 +77,17 @@ impl Relay {
         })
     }
 
+    /// The relay in `slot` (a scratch set's), made the first time it is
+    /// needed; `None` if it cannot be (rounds are then spliced).
+    pub(crate) fn lazy(slot: &mut Option<io::Result<Relay>>) -> Option<&Relay> {
+        let made = slot.get_or_insert_with(|| {
+            Relay::new().inspect_err(|e| {
+                tracing::warn!(error = %e, "cannot make a pipe to relay raw output; floods are spliced")
+            })
+        });
+        made.as_ref().ok()
+    }
+
     /// Empties the relay after a round that failed half-way.
     fn drain(&self) {
         while let Ok(n) = splice(self.read.as_fd(), self.null.as_fd(), RELAY_SIZE) {

@@ -124,7 +124,6 @@ impl Pump {
                 output,
                 relay,
             } = s;
-            let relay = Scratch::relay(relay);
             let bufs = (&mut *input, &mut *output);
             match self
                 .log
