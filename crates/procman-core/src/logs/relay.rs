@@ -21,7 +21,7 @@ use crate::logs::record::Stream;
 
 /// Bytes the child's pipe must hold for a round to be relayed; below
 /// that, one `splice` holds the pipe's lock only for a short write.
-pub(crate) const RELAY_FROM: usize = 32 * 1024;
+const RELAY_FROM: usize = 32 * 1024;
 /// The relay's size asked for: as large as the child's pipe.
 const RELAY_SIZE: usize = 1024 * 1024;
 /// Bytes written into the file by one call. A larger write makes the
